@@ -1,0 +1,30 @@
+# churnguard: `make run` runs the main job, `make test` runs the tests. Both install what they need.
+SHELL := /bin/bash
+VENV ?= .venv
+AIRFLOW_VENV ?= .venv-airflow
+STAMP := $(VENV)/.installed
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test venv airflow-venv summary clean-data
+
+run: $(STAMP)
+	$(VENV)/bin/churnguard run
+
+test: $(STAMP) $(AIRFLOW_STAMP)
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+venv: $(STAMP)
+airflow-venv: $(AIRFLOW_STAMP)
+
+$(STAMP): requirements/project.lock.txt requirements/constraints.txt pyproject.toml
+	scripts/install-venv.sh $(VENV) requirements/project.lock.txt --editable
+	touch $@
+
+# Airflow lives in its own environment (its attrs pin conflicts with alibi's); tasks call the project's.
+$(AIRFLOW_STAMP): requirements/airflow.lock.txt
+	scripts/install-venv.sh $(AIRFLOW_VENV) requirements/airflow.lock.txt
+	touch $@
+
+summary: $(STAMP)
+	$(VENV)/bin/churnguard summary

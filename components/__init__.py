@@ -1,0 +1,1 @@
+"""churnguard library: every piece of pipeline logic lives here; stage scripts stay thin."""

@@ -1,0 +1,39 @@
+"""The `churnguard` command line. `churnguard --help` lists every command.
+
+Commands are looked up in COMMANDS and imported only when run, so `--help` stays fast.
+A command module exposes ``add_arguments(parser)`` and ``run(args) -> int | None``.
+To add a command: one line in COMMANDS.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("components.commands.run", "reproduce the whole DVC pipeline and print what it registered"),
+    "summary": ("components.commands.summary", "print the last registration and holdout metrics vs the oracle"),
+    "generate": ("components.commands.generate", "generate a synthetic world (any size), report time and peak memory"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    top = argparse.ArgumentParser(prog="churnguard", description="Churn prediction platform.",
+                                  formatter_class=argparse.RawDescriptionHelpFormatter,
+                                  epilog="commands:\n" + "\n".join(f"  {k:<14}{h}" for k, (_, h) in COMMANDS.items()))
+    top.add_argument("command", choices=sorted(COMMANDS), metavar="command", help="one of the commands below")
+    if not argv or argv[0] in ("-h", "--help"):
+        top.print_help()
+        return 0
+    ns, rest = top.parse_known_args(argv[:1])
+    module_name, help_text = COMMANDS[ns.command]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"churnguard {ns.command}", description=help_text)
+    module.add_arguments(parser)
+    args = parser.parse_args(argv[1:])
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

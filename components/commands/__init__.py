@@ -1,0 +1,1 @@
+"""One module per `churnguard` command (see components/cli.py)."""

@@ -1,0 +1,1 @@
+"""Feature engineering shared by batch stages, streaming and serving."""

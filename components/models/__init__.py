@@ -1,0 +1,1 @@
+"""Tabular churn models."""

@@ -1,0 +1,102 @@
+"""The base tabular churn model, chosen by cross-validation among candidate families."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+from components.bundle import write_part_spec
+from components.features.table import FeatureSchema
+
+MODEL_FILE = "model.joblib"
+
+
+def make_candidate(name: str, schema: FeatureSchema, cfg: dict[str, Any], seed: int) -> Pipeline:
+    """Build an unfitted pipeline for one candidate family."""
+    if name == "logistic_regression":
+        pre = ColumnTransformer([
+            ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=5), schema.categorical),
+            ("num", Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True)),
+                              ("scale", StandardScaler())]), schema.numeric),
+        ])
+        return Pipeline([("pre", pre), ("clf", LogisticRegression(C=cfg["C"], max_iter=2000))])
+    if name == "hist_gradient_boosting":
+        pre = ColumnTransformer([
+            ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
+                                   encoded_missing_value=np.nan), schema.categorical),
+            ("num", "passthrough", schema.numeric),
+        ])
+        clf = HistGradientBoostingClassifier(
+            max_iter=cfg["max_iter"], learning_rate=cfg["learning_rate"], max_leaf_nodes=cfg["max_leaf_nodes"],
+            l2_regularization=cfg["l2_regularization"], early_stopping=True, validation_fraction=0.1,
+            categorical_features=list(range(len(schema.categorical))), random_state=seed)
+        return Pipeline([("pre", pre), ("clf", clf)])
+    raise ValueError(f"unknown model candidate {name!r} (train_base.candidates)")
+
+
+@dataclass
+class BaseModel:
+    """The fitted base model with the schema it expects; a bundle part (order 0)."""
+
+    pipeline: Pipeline
+    schema: FeatureSchema
+    family: str
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        return self.pipeline.predict_proba(prepare(features, self.schema))[:, 1]
+
+    def score(self, features: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+        out = scores.copy()
+        out["base_probability"] = self.predict_proba(features)
+        out["churn_probability"] = out["base_probability"]
+        return out
+
+
+def prepare(features: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
+    """Order columns as trained; absent columns become missing (serving sends partial rows)."""
+    frame = features.reindex(columns=schema.columns)
+    for c in schema.categorical:
+        frame[c] = frame[c].astype(object).where(frame[c].notna(), "missing")
+    frame[schema.numeric] = frame[schema.numeric].apply(pd.to_numeric, errors="coerce")
+    return frame
+
+
+def select_and_fit(train: pd.DataFrame, y: np.ndarray, schema: FeatureSchema, cfg: dict[str, Any],
+                   seed: int) -> tuple[BaseModel, dict[str, dict[str, float]]]:
+    """Cross-validate every candidate (ROC AUC), refit the best on all training rows."""
+    from tqdm import tqdm
+
+    X = prepare(train, schema)
+    folds = StratifiedKFold(n_splits=int(cfg["cv_folds"]), shuffle=True, random_state=seed)
+    cv: dict[str, dict[str, float]] = {}
+    for name in tqdm(cfg["candidates"], desc="cross-validating", unit="model"):
+        scores = cross_val_score(make_candidate(name, schema, cfg.get(name, {}), seed), X, y,
+                                 cv=folds, scoring="roc_auc", n_jobs=1)
+        cv[name] = {"roc_auc_mean": float(scores.mean()), "roc_auc_std": float(scores.std())}
+    best = max(cv, key=lambda k: cv[k]["roc_auc_mean"])
+    pipeline = make_candidate(best, schema, cfg.get(best, {}), seed).fit(X, y)
+    return BaseModel(pipeline, schema, best), cv
+
+
+def save_part(model: BaseModel, part_dir: Path) -> None:
+    """Write the base model as bundle part ``base``."""
+    part_dir.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, part_dir / MODEL_FILE)
+    write_part_spec(part_dir, "base", 0, "components.models.tabular:load_part", family=model.family,
+                    features=model.schema.columns)
+
+
+def load_part(part_dir: Path) -> BaseModel:
+    return joblib.load(Path(part_dir) / MODEL_FILE)

@@ -1,0 +1,169 @@
+"""MLflow registry: log a bundle as one model version, gate it, move the ``champion`` alias.
+
+The tracking/registry store defaults to SQLite under ``mlflow/`` (embedded); set
+``MLFLOW_TRACKING_URI`` (e.g. ``postgresql://user@host/db`` or ``http://mlflow:5000``) to use
+another. Artifacts go under ``mlflow/artifacts`` unless ``CHURNGUARD_ARTIFACT_ROOT`` says otherwise.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from components.config import ROOT
+
+EXPERIMENT = "churnguard"
+
+
+def tracking_uri() -> str:
+    """The configured MLflow store (environment wins over the embedded default)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow' / 'mlflow.db'}"
+
+
+def artifact_root() -> str:
+    return os.environ.get("CHURNGUARD_ARTIFACT_ROOT") or (ROOT / "mlflow" / "artifacts").as_uri()
+
+
+def configure() -> Any:
+    """Point mlflow at the store and return an ``MlflowClient``."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_registry_uri(tracking_uri())
+    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        mlflow.create_experiment(EXPERIMENT, artifact_location=artifact_root())
+    mlflow.set_experiment(EXPERIMENT)
+    return MlflowClient()
+
+
+def _pyfunc_class():
+    import mlflow.pyfunc
+
+    class _ChurnGuardModel(mlflow.pyfunc.PythonModel):
+        """MLflow wrapper around :class:`components.bundle.ModelBundle`."""
+
+        def load_context(self, context):
+            from components.bundle import ModelBundle
+
+            self.bundle = ModelBundle(Path(context.artifacts["bundle"]))
+
+        def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+            return self.bundle.predict(model_input)
+
+    return _ChurnGuardModel
+
+
+def load_bundle(model_uri: str):
+    """Load a registered version (``models:/churnguard@champion``) as a ModelBundle."""
+    import mlflow.pyfunc
+
+    configure()
+    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().bundle
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def file_md5(path: Path) -> str:
+    """DVC's hash of a single-file output (md5 of the content)."""
+    h = hashlib.md5()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class GateResult:
+    passed: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+def check_gates(metrics: dict[str, float], gates: dict[str, float]) -> GateResult:
+    """Quality gates from params: every ``min_*``/``max_*`` key bounds the metric it names."""
+    reasons = []
+    for key, bound in gates.items():
+        kind, metric = key.split("_", 1)
+        value = metrics.get(metric)
+        if value is None:
+            reasons.append(f"metric {metric!r} missing for gate {key}")
+        elif kind == "min" and value < bound:
+            reasons.append(f"{metric} {value:.4f} < {bound} ({key})")
+        elif kind == "max" and value > bound:
+            reasons.append(f"{metric} {value:.4f} > {bound} ({key})")
+    return GateResult(not reasons, reasons)
+
+
+def champion_version(client: Any, name: str, alias: str) -> Any | None:
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except Exception:  # MlflowException when the model or alias does not exist yet
+        return None
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def log_bundle(bundle_dir: Path, params: dict[str, Any], metrics: dict[str, float], artifacts: list[Path],
+               tags: dict[str, str], name: str) -> tuple[Any, str]:
+    """Log one run with the bundle as a pyfunc model and register it; returns (version, run_id).
+
+    The version is created only after every artifact was logged, so a failure registers nothing.
+    """
+    import mlflow
+
+    client = configure()
+    with mlflow.start_run(run_name=f"register-{tags.get('git_commit', '')[:8]}") as run:
+        flat = {k: str(v)[:500] for k, v in flatten(params).items()}
+        keys = list(flat)
+        for i in range(0, len(keys), 100):  # MLflow caps a batch at 100 params
+            mlflow.log_params({k: flat[k] for k in keys[i:i + 100]})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        for path in artifacts:
+            if path.is_dir():
+                mlflow.log_artifacts(str(path), artifact_path=path.name)
+            elif path.exists():
+                mlflow.log_artifact(str(path))
+        mlflow.set_tags(tags)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=_pyfunc_class()(),
+            artifacts={"bundle": str(bundle_dir)},
+            code_paths=[str(ROOT / "components")],
+            pip_requirements=[],  # the serving image installs requirements/project.lock.txt
+        )
+    _ensure_registered(client, name)
+    version = client.create_model_version(name=name, source=info.model_uri, run_id=run.info.run_id, tags=tags)
+    return version, run.info.run_id
+
+
+def _ensure_registered(client: Any, name: str) -> None:
+    try:
+        client.get_registered_model(name)
+    except Exception:  # MlflowException: RESOURCE_DOES_NOT_EXIST
+        client.create_registered_model(name, description="churnguard churn bundle (base + parts)")
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=str))
