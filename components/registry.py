@@ -149,7 +149,7 @@ def log_bundle(bundle_dir: Path, params: dict[str, Any], metrics: dict[str, floa
             name="model",
             python_model=_pyfunc_class()(),
             artifacts={"bundle": str(bundle_dir)},
-            code_paths=[str(ROOT / "components")],
+            code_paths=[str(Path(__file__).resolve().parent)],  # the components package
             pip_requirements=[],  # the serving image installs requirements/project.lock.txt
         )
     _ensure_registered(client, name)

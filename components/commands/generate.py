@@ -3,21 +3,19 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import platform
 import resource
 import tempfile
 import time
 from pathlib import Path
 
-from components.config import ROOT, load_params
+from components.benchmarking import write_result
+from components.config import load_params
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--customers", type=int, default=None, help="world size (default: params world.customers)")
     parser.add_argument("--seed", type=int, default=None, help="default: params data.seed")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: a temporary folder)")
-    parser.add_argument("--report", type=Path, default=ROOT / "benchmarks" / "results" / "generate.json")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,15 +33,9 @@ def run(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - t0
         size_mb = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1e6
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result = {
-        "benchmark": "generate", "machine": {"platform": platform.platform(), "cpus": __import__("os").cpu_count(),
-                                             "python": platform.python_version()},
-        "run": {"customers": cfg["customers"], "seed": seed, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-        "numbers": {"seconds": round(seconds, 2), "peak_rss_mb": round(peak_mb, 1), "output_mb": round(size_mb, 1),
-                    **summary.as_dict()},
-    }
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(json.dumps(result, indent=2))
+    report = write_result(f"generate_{cfg['customers']}", {"customers": cfg["customers"], "seed": seed},
+                          {"seconds": round(seconds, 2), "peak_rss_mb": round(peak_mb, 1),
+                           "output_mb": round(size_mb, 1), **summary.as_dict()})
     print(f"generated {summary.customers} customers ({summary.active} active, {summary.events} events) "
-          f"in {seconds:.1f} s, peak memory {peak_mb:.0f} MB; report: {args.report}")
+          f"in {seconds:.1f} s, peak memory {peak_mb:.0f} MB; report: {report}")
     return 0

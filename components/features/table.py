@@ -90,6 +90,15 @@ def build_feature_table(customers_path: Path, raw_dir: Path, data_cfg: dict[str,
     else:
         skipped["referrals"] = "no referral graph in this data source: graph features skipped"
 
+    campaign_path = raw_dir / "campaign.parquet"
+    if campaign_path.exists():
+        # The offer given at T is known at T and changes the label's odds: a legitimate feature.
+        offers = pd.read_parquet(campaign_path, columns=[ID, "offer"]).set_index(ID)["offer"]
+        table["campaign_offer"] = offers.reindex(table[ID]).fillna("not_in_campaign").to_numpy()
+        sources.append("campaign")
+    else:
+        skipped["campaign"] = "no retention campaign in this data source: campaign features skipped"
+
     table[SPLIT] = np.where(holdout_mask(table[ID], float(data_cfg["holdout_share"]), int(data_cfg["seed"])),
                             "holdout", "train")
     features = [c for c in table.columns if c not in NON_FEATURES]
