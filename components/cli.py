@@ -14,6 +14,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("components.commands.run", "reproduce the whole DVC pipeline and print what it registered"),
     "summary": ("components.commands.summary", "print the last registration and holdout metrics vs the oracle"),
     "generate": ("components.commands.generate", "generate a synthetic world (any size), report time and peak memory"),
+    "broker": ("components.commands.broker", "start/stop/status of the local Kafka-compatible broker (Tansu, loopback)"),
+    "replay": ("components.commands.replay", "publish the world's click events to Kafka at a chosen rate"),
+    "stream": ("components.commands.stream", "streaming feature job: Kafka events -> Redis online features + real-time scores"),
 }
 
 

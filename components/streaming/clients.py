@@ -1,0 +1,215 @@
+"""One small adapter over two Kafka clients, chosen by ``streaming.client``:
+``confluent`` (confluent-kafka / librdkafka, the default: ~3x faster here, STACK.md) or
+``kafka-python`` (pure Python, what the original design named).
+
+Only what the job, the replayer and the tests need: produce, subscribe with an assignment
+hook (the job seeks to offsets held in Redis), batch consume, synchronous commit of explicit
+offsets, watermarks (for lag), close.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+from components.streaming.config import StreamingConfig
+
+AssignHook = Callable[[list[tuple[str, int]]], dict[tuple[str, int], int]]
+
+
+class Record(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int   # producer create time
+
+
+# --- producers ----------------------------------------------------------------------------------
+class Producer:
+    def produce(self, topic: str, value: bytes, key: bytes | str | None = None) -> None: ...
+    def poll(self) -> None: ...
+    def flush(self, timeout_s: float = 30.0) -> int: ...
+
+
+class ConfluentProducer(Producer):
+    def __init__(self, cfg: StreamingConfig, **conf: Any):
+        from confluent_kafka import Producer as P
+
+        self._p = P({"bootstrap.servers": cfg.bootstrap_servers, "linger.ms": 5, "batch.num.messages": 10000,
+                     "queue.buffering.max.messages": 1_000_000, "compression.type": "none", **cfg.extra, **conf})
+
+    def produce(self, topic, value, key=None):
+        try:
+            self._p.produce(topic, value, key)
+        except BufferError:
+            self._p.poll(0.05)
+            self._p.produce(topic, value, key)
+
+    def poll(self):
+        self._p.poll(0)
+
+    def flush(self, timeout_s=30.0):
+        return self._p.flush(timeout_s)
+
+
+class KafkaPythonProducer(Producer):
+    def __init__(self, cfg: StreamingConfig, **conf: Any):
+        from kafka import KafkaProducer
+
+        self._p = KafkaProducer(bootstrap_servers=cfg.bootstrap_servers, linger_ms=5, batch_size=256 * 1024, **conf)
+
+    def produce(self, topic, value, key=None):
+        self._p.send(topic, value=value, key=key.encode() if isinstance(key, str) else key)
+
+    def poll(self):
+        pass
+
+    def flush(self, timeout_s=30.0):
+        self._p.flush(timeout=timeout_s)
+        return 0
+
+
+# --- consumers ----------------------------------------------------------------------------------
+class Consumer:
+    def subscribe(self, topics: list[str], on_assign: AssignHook | None = None,
+                  on_revoke: Callable[[list[tuple[str, int]]], None] | None = None) -> None: ...
+    def consume(self, max_records: int, timeout_s: float) -> list[Record]: ...
+    def commit(self, offsets: dict[tuple[str, int], int]) -> None: ...
+    def assignment(self) -> list[tuple[str, int]]: ...
+    def position(self, tp: tuple[str, int]) -> int | None: ...
+    def high_watermark(self, tp: tuple[str, int]) -> int: ...
+    def close(self) -> None: ...
+
+
+def _consumer_conf(cfg: StreamingConfig, group_id: str | None) -> dict[str, Any]:
+    return {"group_id": group_id or cfg.group_id, "session_timeout_ms": int(cfg.session_timeout_ms),
+            "heartbeat_interval_ms": max(100, int(cfg.session_timeout_ms) // 5)}
+
+
+class ConfluentConsumer(Consumer):
+    def __init__(self, cfg: StreamingConfig, group_id: str | None = None, **conf: Any):
+        from confluent_kafka import Consumer as C
+
+        c = _consumer_conf(cfg, group_id)
+        self._c = C({"bootstrap.servers": cfg.bootstrap_servers, "group.id": c["group_id"],
+                     "session.timeout.ms": c["session_timeout_ms"], "heartbeat.interval.ms": c["heartbeat_interval_ms"],
+                     "enable.auto.commit": False, "enable.auto.offset.store": False,
+                     "auto.offset.reset": "earliest", "fetch.wait.max.ms": 10,
+                     "queued.max.messages.kbytes": 262144, **cfg.extra, **conf})
+
+    def subscribe(self, topics, on_assign=None, on_revoke=None):
+        def assign_cb(consumer, partitions):
+            if on_assign is not None:
+                start = on_assign([(p.topic, p.partition) for p in partitions])
+                for p in partitions:
+                    if (p.topic, p.partition) in start:
+                        p.offset = start[(p.topic, p.partition)]
+            consumer.assign(partitions)
+
+        def revoke_cb(consumer, partitions):
+            if on_revoke is not None:
+                on_revoke([(p.topic, p.partition) for p in partitions])
+            consumer.unassign()
+
+        self._c.subscribe(topics, on_assign=assign_cb, on_revoke=revoke_cb)
+
+    def consume(self, max_records, timeout_s):
+        out = []
+        append = out.append
+        for m in self._c.consume(max_records, timeout_s):
+            if m.error() is not None:
+                continue  # partition EOF and transient errors: librdkafka retries by itself
+            append(Record(m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.timestamp()[1]))
+        return out
+
+    def commit(self, offsets):
+        from confluent_kafka import TopicPartition
+
+        if offsets:
+            self._c.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
+
+    def assignment(self):
+        return [(p.topic, p.partition) for p in self._c.assignment()]
+
+    def position(self, tp):
+        from confluent_kafka import TopicPartition
+
+        off = self._c.position([TopicPartition(*tp)])[0].offset
+        return off if off >= 0 else None
+
+    def high_watermark(self, tp):
+        from confluent_kafka import TopicPartition
+
+        return self._c.get_watermark_offsets(TopicPartition(*tp), timeout=2.0, cached=False)[1]
+
+    def close(self):
+        self._c.close()
+
+
+class KafkaPythonConsumer(Consumer):
+    def __init__(self, cfg: StreamingConfig, group_id: str | None = None, **conf: Any):
+        from kafka import KafkaConsumer
+
+        c = _consumer_conf(cfg, group_id)
+        self._c = KafkaConsumer(bootstrap_servers=cfg.bootstrap_servers, group_id=c["group_id"],
+                                session_timeout_ms=c["session_timeout_ms"],
+                                heartbeat_interval_ms=c["heartbeat_interval_ms"],
+                                enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=10,
+                                max_poll_records=10000, **conf)
+
+    def subscribe(self, topics, on_assign=None, on_revoke=None):
+        from kafka import ConsumerRebalanceListener, TopicPartition
+
+        c = self._c
+
+        class Listener(ConsumerRebalanceListener):
+            def on_partitions_revoked(self, revoked):
+                if on_revoke is not None:
+                    on_revoke([(tp.topic, tp.partition) for tp in revoked])
+
+            def on_partitions_assigned(self, assigned):
+                if on_assign is not None:
+                    start = on_assign([(tp.topic, tp.partition) for tp in assigned])
+                    for (t, p), off in start.items():
+                        c.seek(TopicPartition(t, p), off)
+
+        c.subscribe(topics, listener=Listener())
+
+    def consume(self, max_records, timeout_s):
+        out = []
+        for tp, records in self._c.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records).items():
+            out.extend(Record(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp) for r in records)
+        return out
+
+    def commit(self, offsets):
+        from kafka import TopicPartition
+        from kafka.structs import OffsetAndMetadata
+
+        if offsets:
+            self._c.commit({TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()})
+
+    def assignment(self):
+        return [(tp.topic, tp.partition) for tp in self._c.assignment()]
+
+    def position(self, tp):
+        from kafka import TopicPartition
+
+        return self._c.position(TopicPartition(*tp))
+
+    def high_watermark(self, tp):
+        from kafka import TopicPartition
+
+        t = TopicPartition(*tp)
+        return self._c.end_offsets([t])[t]
+
+    def close(self):
+        self._c.close()
+
+
+def make_producer(cfg: StreamingConfig, **conf: Any) -> Producer:
+    return ConfluentProducer(cfg, **conf) if cfg.client == "confluent" else KafkaPythonProducer(cfg, **conf)
+
+
+def make_consumer(cfg: StreamingConfig, group_id: str | None = None, **conf: Any) -> Consumer:
+    return (ConfluentConsumer(cfg, group_id, **conf) if cfg.client == "confluent"
+            else KafkaPythonConsumer(cfg, group_id, **conf))

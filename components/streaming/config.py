@@ -1,0 +1,64 @@
+"""The ``streaming:`` section of params.yaml, with environment overrides for deployment.
+
+Environment (wins over params): ``CHURNGUARD_KAFKA_BOOTSTRAP``, ``CHURNGUARD_REDIS_URL``,
+``CHURNGUARD_KAFKA_CLIENT`` (confluent | kafka-python), ``CHURNGUARD_MODEL_URI``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from components.online_store import DEFAULT_PREFIX
+
+ENV = {"bootstrap_servers": "CHURNGUARD_KAFKA_BOOTSTRAP", "redis_url": "CHURNGUARD_REDIS_URL",
+       "client": "CHURNGUARD_KAFKA_CLIENT", "model_uri": "CHURNGUARD_MODEL_URI"}
+
+
+@dataclass(frozen=True)
+class StreamingConfig:
+    bootstrap_servers: str = "127.0.0.1:9092"
+    client: str = "confluent"                 # confluent | kafka-python
+    events_topic: str = "events"
+    scores_topic: str = "scores"
+    dead_letter_topic: str = "events.dlq"
+    partitions: int = 4                       # used when the project creates the topics
+    group_id: str = "churnguard-features"
+    session_timeout_ms: int = 6000            # Tansu joins after ~half of it (STACK.md)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = DEFAULT_PREFIX
+    ttl_s: int = 7 * 86400
+    window_s: float = 60.0                    # click-velocity sliding window (event time)
+    allowed_lateness_s: float = 60.0          # late/out-of-order rule, see features.py
+    session_retention_s: float = 1800.0
+    batch_size: int = 5000                    # max events per micro-batch
+    batch_timeout_ms: int = 20                # max wait to fill a micro-batch
+    score: bool = True                        # real-time churn score per micro-batch
+    model_uri: str = "models:/churnguard@champion"
+    batch_features: str = "data/features/customers.parquet"
+    metrics_port: int = 0                     # 0: no HTTP endpoint (metrics still collected)
+    tracing: bool = False                     # OpenTelemetry span per micro-batch
+    extra: dict[str, Any] = field(default_factory=dict)  # passed to the Kafka client as is
+
+    @classmethod
+    def from_params(cls, section: dict[str, Any] | None = None, **overrides: Any) -> "StreamingConfig":
+        if section is None:
+            from components.config import load_params
+
+            section = load_params().get("streaming", {})
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in (section or {}).items() if k in known}
+        for name, var in ENV.items():
+            if os.environ.get(var):
+                values[name] = os.environ[var]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        cfg = cls(**values)
+        if cfg.client not in ("confluent", "kafka-python"):
+            raise ValueError(f"streaming.client must be 'confluent' or 'kafka-python', not {cfg.client!r}")
+        return cfg
+
+    def with_(self, **changes: Any) -> "StreamingConfig":
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

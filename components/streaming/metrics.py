@@ -1,0 +1,33 @@
+"""Prometheus metrics of the feature job (prometheus_client), one registry per job so several
+jobs (tests, benchmark) can live in one process. ``serve(port)`` exposes /metrics over HTTP."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+
+class JobMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None):
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.events = Counter("churnguard_stream_events", "Events consumed, by outcome "
+                              "(applied, duplicate, late, invalid)", ["outcome"], registry=r)
+        self.dead_letters = Counter("churnguard_stream_dead_letters", "Events sent to the dead-letter topic, by reason",
+                                    ["reason"], registry=r)
+        self.redis_errors = Counter("churnguard_stream_redis_errors", "Failed Redis writes (retried)", registry=r)
+        self.batches = Counter("churnguard_stream_batches", "Micro-batches processed", registry=r)
+        self.scores = Counter("churnguard_stream_scores", "Real-time churn scores written", registry=r)
+        self.lag = Gauge("churnguard_stream_consumer_lag", "High watermark minus next offset, per partition",
+                         ["topic", "partition"], registry=r)
+        self.batch_seconds = Histogram("churnguard_stream_batch_processing_seconds",
+                                       "Wall time of one micro-batch (decode, features, score, Redis, commit)",
+                                       buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5), registry=r)
+        self.freshness = Histogram("churnguard_stream_event_to_score_seconds",
+                                   "Producer timestamp to score in Redis, worst event of each micro-batch",
+                                   buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10), registry=r)
+
+    def serve(self, port: int) -> None:
+        start_http_server(port, addr="127.0.0.1", registry=self.registry)
+
+    def value(self, name: str, **labels: str) -> float:
+        v = self.registry.get_sample_value(name, labels or None)
+        return float(v or 0.0)
