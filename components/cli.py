@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "broker": ("components.commands.broker", "start/stop/status of the local Kafka-compatible broker (Tansu, loopback)"),
     "replay": ("components.commands.replay", "publish the world's click events to Kafka at a chosen rate"),
     "stream": ("components.commands.stream", "streaming feature job: Kafka events -> Redis online features + real-time scores"),
+    "promote": ("components.commands.promote", "make a model version champion through the quality gates (who/why recorded)"),
 }
 
 

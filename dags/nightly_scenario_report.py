@@ -1,0 +1,103 @@
+"""Nightly scenario report: the champion scores every intervention scenario, sharded, then one HTML report.
+
+load_champion -> plan_shards -> sweep[0..N-1] (dynamic task mapping) -> report
+
+* keyed on the run's logical date (``ds``), never on "now": everything lands in
+  ``$CHURNGUARD_REPORTS_DIR/<ds>/`` (``sweep/shard-I.parquet``, ``report.html``).
+* idempotent: ``load_champion`` pins the champion version for that date in ``champion.json``
+  (a rerun of the same date scores with the same version even if the alias moved since; set
+  ``repin`` to resolve the alias again), shards overwrite their own file, stale shards from a
+  run with more shards are removed, and ``churnguard report`` is deterministic for the same
+  inputs and date. Running a date twice yields the same report bytes.
+* scale-out: each shard is one mapped task instance; with CeleryExecutor or KubernetesExecutor
+  they spread over workers (docs/orchestration.md). ``max_active_tis_per_dagrun`` bounds how
+  many run at once here.
+
+Tasks are subprocesses of the project's interpreter (``CHURNGUARD_PYTHON_BIN``, default
+<repo>/.venv/bin); the features the sweep reads are those of ``CHURNGUARD_HOME`` (default: the
+repository). ``MLFLOW_TRACKING_URI`` / ``CHURNGUARD_ARTIFACT_ROOT`` as in the training DAG.
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG, Param, task
+
+REPO = Path(os.environ.get("CHURNGUARD_REPO") or Path(__file__).resolve().parents[1])
+PYTHON_BIN = Path(os.environ.get("CHURNGUARD_PYTHON_BIN") or REPO / ".venv" / "bin")
+HOME = Path(os.environ.get("CHURNGUARD_HOME") or REPO)
+REPORTS_DIR = Path(os.environ.get("CHURNGUARD_REPORTS_DIR") or HOME / "reports" / "nightly")
+ENV = {
+    "PATH": f"{PYTHON_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+    "CHURNGUARD_HOME": str(HOME),
+    "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO / 'mlflow' / 'mlflow.db'}",
+    "CHURNGUARD_ARTIFACT_ROOT": os.environ.get("CHURNGUARD_ARTIFACT_ROOT") or (REPO / "mlflow" / "artifacts").as_uri(),
+}
+DAY_DIR = str(REPORTS_DIR) + "/{{ ds }}"
+
+with DAG(
+    dag_id="nightly_scenario_report",
+    description="champion x intervention scenarios, sharded sweep, HTML report per logical date",
+    schedule="0 2 * * *",
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    tags=["churnguard", "report"],
+    doc_md=__doc__,
+    params={
+        "shards": Param(4, type="integer", minimum=1, maximum=256, title="Sweep shards"),
+        "repin": Param(False, type="boolean", title="Resolve the champion alias again",
+                       description="default: reuse the version pinned for this date, if any"),
+    },
+) as dag:
+    champion = BashOperator(
+        task_id="load_champion",
+        bash_command=(f'"{PYTHON_BIN}/python" -m components.orchestration champion '
+                      '--pin "$CG_DAY_DIR/champion.json" {{ "--repin" if params.repin else "" }}'),
+        env={**ENV, "CG_DAY_DIR": DAY_DIR},
+        append_env=True,
+        cwd=str(REPO),
+        skip_on_exit_code=None,
+    )
+
+    @task
+    def plan_shards(model_uri: str, shards: int | str, day_dir: str) -> list[dict[str, str]]:
+        """One env per shard; removes shard files a previous run of this date left beyond N."""
+        import re
+
+        shards = int(shards)  # a rendered template arrives as text
+        sweep_dir = Path(day_dir) / "sweep"
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        for old in sweep_dir.glob("shard-*.parquet"):
+            m = re.fullmatch(r"shard-(\d+)\.parquet", old.name)
+            if m is None or int(m.group(1)) >= shards:
+                old.unlink()
+        return [{**ENV, "CG_SHARD": str(i), "CG_SHARDS": str(shards), "CG_SWEEP_DIR": str(sweep_dir),
+                 "CG_MODEL_URI": model_uri.strip()} for i in range(shards)]
+
+    plan = plan_shards(champion.output, "{{ params.shards }}", DAY_DIR)
+
+    sweep = BashOperator.partial(
+        task_id="sweep",
+        bash_command=(f'"{PYTHON_BIN}/churnguard" sweep --shard "$CG_SHARD" --shards "$CG_SHARDS" '
+                      '--out "$CG_SWEEP_DIR" --model-uri "$CG_MODEL_URI"'),
+        append_env=True,
+        cwd=str(REPO),
+        do_xcom_push=False,
+        skip_on_exit_code=None,
+        max_active_tis_per_dagrun=4,
+    ).expand(env=plan)
+
+    report = BashOperator(
+        task_id="report",
+        bash_command=(f'"{PYTHON_BIN}/churnguard" report --sweep-dir "$CG_DAY_DIR/sweep" '
+                      '--out "$CG_DAY_DIR/report.html" --date "{{ ds }}" && echo "$CG_DAY_DIR/report.html"'),
+        env={**ENV, "CG_DAY_DIR": DAY_DIR},
+        append_env=True,
+        cwd=str(REPO),
+        skip_on_exit_code=None,
+    )
+    sweep >> report
