@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("components.commands.replay", "publish the world's click events to Kafka at a chosen rate"),
     "stream": ("components.commands.stream", "streaming feature job: Kafka events -> Redis online features + real-time scores"),
     "promote": ("components.commands.promote", "make a model version champion through the quality gates (who/why recorded)"),
+    "serve": ("components.commands.serve", "serve scores, explanations and offers over HTTP, following the MLflow champion"),
 }
 
 

@@ -1,0 +1,42 @@
+"""`churnguard serve`: run the serving job (FastAPI + uvicorn) following models:/churnguard@champion."""
+from __future__ import annotations
+
+import argparse
+import logging
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="bind address (default: serving.host, 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default: serving.port)")
+    parser.add_argument("--poll-interval", type=float, help="seconds between registry polls (serving.poll_interval_s)")
+    parser.add_argument("--model-uri", help="serve this URI and do not follow the alias (e.g. models:/churnguard/3)")
+    parser.add_argument("--redis-url", help="online store (serving.redis.url; env CHURNGUARD_REDIS_URL); "
+                                            "'none' to serve batch features only")
+    parser.add_argument("--log-level", default="info")
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from components.serving.app import create_app
+    from components.serving.config import ServingConfig
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    overrides = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port:
+        overrides["port"] = args.port
+    if args.poll_interval is not None:
+        overrides["poll_interval_s"] = args.poll_interval
+    if args.model_uri:
+        overrides["model_uri"] = args.model_uri
+    if args.redis_url:
+        overrides["redis_url"] = None if args.redis_url.lower() == "none" else args.redis_url
+    cfg = ServingConfig.from_params(**overrides)
+    if not cfg.api_keys:
+        logging.getLogger("churnguard.serving").warning(
+            "no API keys configured (CHURNGUARD_API_KEYS or serving.auth.api_keys): every /v1 route answers 401")
+    app = create_app(cfg)
+    uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=args.log_level.lower(), access_log=False)
+    return 0

@@ -1,0 +1,154 @@
+"""The model holder: serves one loaded version and follows the registry alias.
+
+A background thread polls the registry every ``poll_interval_s`` for the version behind
+``models:/<name>@<alias>``. When it changes, the new version is loaded *in that thread*
+(requests keep being answered by the old one) and then swapped in with one reference
+assignment. A request reads :attr:`ModelHolder.current` once and uses that snapshot to the
+end, so every answer comes from exactly one version and no request is dropped or mixed.
+A version that fails to load is logged, counted and retried on a later poll; the old one
+keeps serving.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+log = logging.getLogger("churnguard.serving")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """An immutable snapshot: one model version and what the API needs from it."""
+
+    version: str
+    uri: str
+    bundle: Any
+    parts: tuple[str, ...]
+    feature_columns: tuple[str, ...]
+    numeric: frozenset[str] = frozenset()
+    categorical: frozenset[str] = frozenset()
+    loaded_at: float = field(default_factory=time.time)
+    load_seconds: float = 0.0
+
+    def part(self, name: str) -> Any | None:
+        return self.bundle.part(name)
+
+
+def _mlflow_client(tracking_uri: str):
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def load_version(tracking_uri: str, uri: str, version: str) -> LoadedModel:
+    """Load one registered version (by a version-pinned URI) as a :class:`LoadedModel`."""
+    import mlflow.pyfunc
+
+    _mlflow_client(tracking_uri)
+    t0 = time.perf_counter()
+    bundle = mlflow.pyfunc.load_model(uri).unwrap_python_model().bundle
+    base = bundle.part("base")
+    schema = getattr(base, "schema", None)
+    return LoadedModel(version=str(version), uri=uri, bundle=bundle, parts=tuple(bundle.part_names),
+                       feature_columns=tuple(getattr(schema, "columns", ()) or ()),
+                       numeric=frozenset(getattr(schema, "numeric", ()) or ()),
+                       categorical=frozenset(getattr(schema, "categorical", ()) or ()),
+                       load_seconds=time.perf_counter() - t0)
+
+
+class ModelHolder:
+    """Holds the current :class:`LoadedModel` and keeps it in step with the alias."""
+
+    def __init__(self, tracking_uri: str, model_name: str, alias: str, poll_interval_s: float,
+                 pinned_uri: str | None = None,
+                 loader: Callable[[str, str, str], LoadedModel] = load_version,
+                 on_swap: Callable[[LoadedModel | None, LoadedModel], None] | None = None):
+        self.tracking_uri = tracking_uri
+        self.model_name = model_name
+        self.alias = alias
+        self.poll_interval_s = float(poll_interval_s)
+        self.pinned_uri = pinned_uri
+        self._loader = loader
+        self._on_swap = on_swap
+        self._current: LoadedModel | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()          # one load at a time (poller vs. refresh())
+        self.registry_ok: bool | None = None   # last poll reached the registry
+        self.last_error: str | None = None
+        self.last_poll_at: float | None = None
+        self.failed_version: str | None = None
+        self.swaps = 0
+        self.seen_at: dict[str, float] = {}    # version -> when a poll first saw it behind the alias
+
+    @property
+    def current(self) -> LoadedModel | None:
+        return self._current
+
+    def target(self) -> tuple[str, str]:
+        """(version, version-pinned URI) the alias points at now (registry call)."""
+        if self.pinned_uri:
+            return self.pinned_uri.rsplit("/", 1)[-1], self.pinned_uri
+        client = _mlflow_client(self.tracking_uri)
+        mv = client.get_model_version_by_alias(self.model_name, self.alias)
+        return str(mv.version), f"models:/{self.model_name}/{mv.version}"
+
+    def refresh(self) -> bool:
+        """One poll: load and swap if the alias moved. True when a swap happened."""
+        with self._lock:
+            self.last_poll_at = time.time()
+            try:
+                version, uri = self.target()
+                self.registry_ok = True
+            except Exception as exc:  # registry down or alias missing: keep serving what we have
+                self.registry_ok = False
+                self.last_error = f"registry: {exc}"[:500]
+                log.warning("alias lookup failed: %s", exc)
+                return False
+            self.seen_at.setdefault(version, time.time())
+            current = self._current
+            if current is not None and current.version == version:
+                return False
+            try:
+                loaded = self._loader(self.tracking_uri, uri, version)
+            except Exception as exc:
+                self.failed_version = version
+                self.last_error = f"load v{version}: {exc}"[:500]
+                log.exception("loading %s failed; still serving %s", uri, current and current.version)
+                return False
+            self._current = loaded        # the atomic swap: one reference assignment
+            self.swaps += 1
+            self.failed_version = None
+            log.info("serving %s v%s (parts: %s) loaded in %.2fs", self.model_name, version,
+                     ", ".join(loaded.parts), loaded.load_seconds)
+            if self._on_swap:
+                self._on_swap(current, loaded)
+            return True
+
+    def start(self, wait: bool = True) -> None:
+        """Load the first version (blocking when ``wait``) and start polling."""
+        if wait:
+            self.refresh()
+        if self.pinned_uri or self.poll_interval_s <= 0:
+            if not wait:
+                threading.Thread(target=self.refresh, daemon=True, name="model-load").start()
+            return
+        self._thread = threading.Thread(target=self._run, args=(not wait,), daemon=True, name="model-poller")
+        self._thread.start()
+
+    def _run(self, first_now: bool) -> None:
+        if first_now:
+            self.refresh()
+        while not self._stop.wait(self.poll_interval_s):
+            self.refresh()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)

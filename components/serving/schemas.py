@@ -1,0 +1,128 @@
+"""Request and response models: they are the OpenAPI spec (``/openapi.json``, ``/docs``)."""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+CustomerId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+FeatureName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+FeatureValue = Union[Annotated[float, Field(allow_inf_nan=False)], Annotated[str, StringConstraints(max_length=128)], None]
+MAX_BATCH = 1000
+
+
+class CustomerIn(BaseModel):
+    """One customer to score. Features not sent come from the online store, then batch features."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"customer_id": "C0000001", "features": {"support_tickets_90d": 3, "contract": "month_to_month"}}]})
+
+    customer_id: CustomerId = Field(description="customer id (looked up in batch and online features)")
+    features: dict[FeatureName, FeatureValue] = Field(
+        default_factory=dict, max_length=200,
+        description="feature overrides: names must be model features (422 names an unknown one); "
+                    "numeric features take numbers, categorical ones strings. Request fields win.")
+    referral_ids: Optional[list[CustomerId]] = Field(
+        None, max_length=100, description="existing customers who referred this one (cold-start part)")
+
+
+class PredictRequest(BaseModel):
+    """One customer or a batch: a single customer is a batch of one."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"customers": [{"customer_id": "C0000001"}]}]})
+
+    customers: list[CustomerIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class InterventionsRequest(PredictRequest):
+    top_k: int = Field(3, ge=1, le=20, description="offers per customer, best first")
+
+
+class FeatureSources(BaseModel):
+    batch: bool = Field(description="the customer has a row in the batch feature table")
+    online_fields: int = Field(description="fields taken from the online store (Redis)")
+    request_fields: int = Field(description="fields taken from the request")
+
+
+class Prediction(BaseModel):
+    customer_id: str
+    churn_probability: float = Field(description="the ensemble's final probability (after every part)")
+    base_probability: Optional[float] = None
+    coldstart_probability: Optional[float] = None
+    coldstart_source: Optional[str] = None
+    protection_verdict: Optional[Literal["clean", "suspicious", "attack"]] = None
+    anomaly_score: Optional[float] = None
+    attack_type: Optional[str] = None
+    recommended_action: Optional[str] = None
+    hardened_probability: Optional[float] = None
+    realtime_probability: Optional[float] = Field(None, description="streaming job's last score (online store)")
+    other: dict[str, Any] = Field(default_factory=dict, description="columns of parts not listed above")
+    sources: FeatureSources
+
+
+class PredictResponse(BaseModel):
+    model_version: str
+    parts: list[str]
+    degraded: bool = Field(description="true when online features were skipped (Redis down/slow)")
+    predictions: list[Prediction]
+
+
+class ExplainResponse(BaseModel):
+    model_version: str
+    degraded: bool
+    explanations: list[dict[str, Any]] = Field(description="counterfactual per customer (part 'interventions')")
+
+
+class Offer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    offer: str
+    rank: int
+    p_before: Optional[float] = None
+    p_after: Optional[float] = None
+    uplift: Optional[float] = None
+    uplift_low: Optional[float] = None
+    uplift_high: Optional[float] = None
+    expected_saved_value: Optional[float] = None
+    cost: Optional[float] = None
+    net_value: Optional[float] = None
+    benefit_cost_ratio: Optional[float] = None
+
+
+class CustomerOffers(BaseModel):
+    customer_id: str
+    offers: list[Offer]
+
+
+class InterventionsResponse(BaseModel):
+    model_version: str
+    degraded: bool
+    customers: list[CustomerOffers]
+
+
+class MissingPart(BaseModel):
+    detail: str
+    missing_part: str
+    model_version: str
+    parts: list[str]
+
+
+class ErrorDetail(BaseModel):
+    detail: Any
+
+
+class ModelInfo(BaseModel):
+    name: str
+    alias: str
+    version: Optional[str]
+    uri: Optional[str]
+    parts: list[str]
+    loaded_at: Optional[float]
+    swaps: int
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded", "loading"]
+    model: ModelInfo
+    dependencies: dict[str, str] = Field(description="registry, redis, batch_features: up | degraded | down | disabled")
+    last_error: Optional[str] = None

@@ -1,0 +1,129 @@
+"""Serving fixtures: a private MLflow SQLite store with two real versions of the tiny bundle.
+
+v1 = the tiny workspace's bundle (champion); v2 = the same plus a contract stub of the
+`interventions` part (tests/serving/stub_parts.py). The tiny workspace's own store is left alone.
+Redis: the machine's Redis, db 2, with a unique key prefix per test session.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from components.bundle import write_part_spec
+
+MODEL = "churnguard"
+API_KEY = "test-key-1"
+OTHER_KEY = "test-key-2"
+REDIS_DB2 = "redis://127.0.0.1:6379/2"
+
+
+@dataclass
+class Store:
+    uri: str
+    features: Path
+    customers: list[str]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def serving_store(tiny_workspace, tmp_path_factory) -> Store:
+    import pandas as pd
+
+    from components.promotion import move_alias
+    from components.registry import configure, log_bundle
+
+    root = tmp_path_factory.mktemp("serving_store")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "CHURNGUARD_ARTIFACT_ROOT")}
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    os.environ["CHURNGUARD_ARTIFACT_ROOT"] = (root / "artifacts").as_uri()
+    try:
+        v1_dir, v2_dir = root / "bundle_v1", root / "bundle_v2"
+        shutil.copytree(tiny_workspace.root / "models", v1_dir)
+        shutil.copytree(v1_dir, v2_dir)
+        write_part_spec(v2_dir / "interventions", "interventions", 30, "tests.serving.stub_parts:load_part")
+        for d in (v1_dir, v2_dir):
+            log_bundle(d, {"test": "serving"}, {"roc_auc": 0.8}, [], {"parts": d.name}, MODEL)
+        move_alias(configure(), MODEL, "champion", "1", why="serving tests", who="tests")
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    features = tiny_workspace.root / "data" / "features" / "customers.parquet"
+    ids = pd.read_parquet(features, columns=["customer_id"])["customer_id"].astype(str).tolist()
+    return Store(uri=uri, features=features, customers=ids[:50])
+
+
+@pytest.fixture
+def redis_prefix():
+    """A unique key prefix in db 2 of the machine's Redis; keys removed afterwards."""
+    import redis
+
+    prefix = f"cgtest:serving:{uuid.uuid4().hex[:8]}:"
+    client = redis.Redis.from_url(REDIS_DB2)
+    yield client, prefix
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+
+
+def make_config(store: Store, **overrides):
+    from components.serving.config import ServingConfig
+
+    base = dict(model_name=MODEL, alias="champion", poll_interval_s=0, batch_features=store.features,
+                redis_url=REDIS_DB2, redis_prefix="cgtest:none:", redis_timeout_ms=250, api_keys=(API_KEY, OTHER_KEY),
+                rate_per_s=10_000.0, rate_burst=10_000)
+    base.update(overrides)
+    return ServingConfig.from_params(**base)
+
+
+def make_holder(store: Store, cfg, pinned: str | None = None):
+    from components.serving.holder import ModelHolder
+
+    holder = ModelHolder(store.uri, cfg.model_name, cfg.alias, cfg.poll_interval_s, pinned_uri=pinned)
+    holder.start(wait=True)
+    assert holder.current is not None, holder.last_error
+    return holder
+
+
+class ServerThread:
+    """A real uvicorn HTTP server on 127.0.0.1 in a thread of the test process."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    access_log=False, lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "ServerThread":
+        self.thread.start()
+        deadline = time.time() + 30
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
