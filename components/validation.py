@@ -50,13 +50,22 @@ class ValidationReport:
         return "\n".join(lines)
 
 
-def build_expectations(df: pd.DataFrame, cfg: dict[str, Any], labels: tuple[str, str], synthetic: bool) -> list:
+def required_columns(data_cfg: dict[str, Any]) -> list[str]:
+    """Columns a batch of the configured source must have (CSV: every mapped column)."""
+    if data_cfg["source"] == "synthetic":
+        return WORLD_COLUMNS
+    from components.ingest import MAPPED
+
+    return [name for name, key in MAPPED.items() if data_cfg["csv"].get(key)]
+
+
+def build_expectations(df: pd.DataFrame, cfg: dict[str, Any], labels: tuple[str, str],
+                       expected_columns: list[str]) -> list:
     """The suite, derived from params (ranges, null budget) and the source's label set."""
     import great_expectations as gx
 
     E = gx.expectations
-    expected_cols = WORLD_COLUMNS if synthetic else REQUIRED
-    exps: list = [E.ExpectColumnToExist(column=c) for c in expected_cols]
+    exps: list = [E.ExpectColumnToExist(column=c) for c in dict.fromkeys(REQUIRED + expected_columns)]
     exps += [
         E.ExpectTableRowCountToBeBetween(min_value=10),
         E.ExpectColumnValuesToBeUnique(column="customer_id"),
@@ -81,7 +90,7 @@ def build_expectations(df: pd.DataFrame, cfg: dict[str, Any], labels: tuple[str,
     return exps
 
 
-def validate_frame(df: pd.DataFrame, cfg: dict[str, Any], labels: tuple[str, str], synthetic: bool,
+def validate_frame(df: pd.DataFrame, cfg: dict[str, Any], labels: tuple[str, str], expected_columns: list[str],
                    docs_dir: Path | None = None) -> ValidationReport:
     """Run the suite on a frame; optionally write HTML Data Docs to ``docs_dir``."""
     import great_expectations as gx
@@ -98,7 +107,7 @@ def validate_frame(df: pd.DataFrame, cfg: dict[str, Any], labels: tuple[str, str
     asset = source.add_dataframe_asset(name="customers")
     batch_def = asset.add_batch_definition_whole_dataframe("whole")
     suite = context.suites.add(gx.ExpectationSuite(name="customers_suite"))
-    for exp in build_expectations(df, cfg, labels, synthetic):
+    for exp in build_expectations(df, cfg, labels, expected_columns):
         suite.add_expectation(exp)
     vdef = context.validation_definitions.add(gx.ValidationDefinition(name="customers_validation",
                                                                       data=batch_def, suite=suite))

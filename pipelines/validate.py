@@ -12,14 +12,14 @@ import pandas as pd
 
 from components.config import PATHS, load_params, resolve
 from components.features.table import label_values
-from components.validation import validate_frame
+from components.validation import required_columns, validate_frame
 
 
 def main() -> int:
     params = load_params()
     data, cfg = params["data"], params["validate"]
     df = pd.read_parquet(PATHS.raw / "customers.parquet")
-    report = validate_frame(df, cfg, label_values(data), data["source"] == "synthetic",
+    report = validate_frame(df, cfg, label_values(data), required_columns(data),
                             docs_dir=resolve(cfg["data_docs_dir"]))
     PATHS.metrics.mkdir(parents=True, exist_ok=True)
     (PATHS.metrics / "validation.json").write_text(json.dumps(
