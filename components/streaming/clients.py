@@ -78,6 +78,7 @@ class Consumer:
     def assignment(self) -> list[tuple[str, int]]: ...
     def position(self, tp: tuple[str, int]) -> int | None: ...
     def high_watermark(self, tp: tuple[str, int]) -> int: ...
+    def partitions(self, topic: str) -> list[int]: ...
     def close(self) -> None: ...
 
 
@@ -142,6 +143,9 @@ class ConfluentConsumer(Consumer):
 
         return self._c.get_watermark_offsets(TopicPartition(*tp), timeout=2.0, cached=False)[1]
 
+    def partitions(self, topic):
+        return sorted(self._c.list_topics(topic, timeout=5.0).topics[topic].partitions)
+
     def close(self):
         self._c.close()
 
@@ -201,6 +205,9 @@ class KafkaPythonConsumer(Consumer):
 
         t = TopicPartition(*tp)
         return self._c.end_offsets([t])[t]
+
+    def partitions(self, topic):
+        return sorted(self._c.partitions_for_topic(topic) or [])
 
     def close(self):
         self._c.close()

@@ -212,10 +212,21 @@ class FeatureJob:
             total += lag
         return total
 
+    def group_caught_up(self) -> bool:
+        """True when the offsets Redis holds for this group reach the high watermark of EVERY
+        partition of the topic (not only this member's: another member may still be joining)."""
+        topic = self.cfg.events_topic
+        held = self.redis.hgetall(self.offsets_key)
+        for p in self.consumer.partitions(topic):
+            high = self.consumer.high_watermark((topic, p))
+            if high > 0 and int(held.get(f"{topic}:{p}".encode(), 0)) < high:
+                return False
+        return True
+
     def run(self, max_events: int | None = None, until_caught_up: bool = False, timeout_s: float | None = None,
             stop: Any = None) -> int:
-        """Consume until ``max_events``, until caught up with the high watermarks (after at least
-        one assignment), until ``timeout_s``, or until ``stop.is_set()``. Returns events consumed."""
+        """Consume until ``max_events``, until the whole group is caught up with the high watermarks
+        (:meth:`group_caught_up`), until ``timeout_s``, or until ``stop.is_set()``. Returns events consumed."""
         self.start()
         t_end = time.monotonic() + timeout_s if timeout_s else math.inf
         last_lag = 0.0
@@ -228,13 +239,12 @@ class FeatureJob:
                         time.sleep(self.pause_s)
                     if max_events is not None and self.processed >= max_events:
                         break
+                elif until_caught_up and self.group_caught_up():
+                    break
                 now = time.monotonic()
-                if (not records and until_caught_up) or now - last_lag > 5.0:
+                if now - last_lag > 5.0 and self.consumer.assignment():
                     last_lag = now
-                    if self.consumer.assignment():
-                        lag = self.update_lag()
-                        if until_caught_up and not records and lag == 0:
-                            break
+                    self.update_lag()
         finally:
             self.close()
         return self.processed
