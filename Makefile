@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test venv airflow-venv summary clean-data
+.PHONY: run test venv airflow-venv summary clean-data airflow airflow-stop
 
 run: $(STAMP)
 	$(VENV)/bin/churnguard run
@@ -28,3 +28,10 @@ $(AIRFLOW_STAMP): requirements/airflow.lock.txt
 
 summary: $(STAMP)
 	$(VENV)/bin/churnguard summary
+
+# Airflow standalone on 127.0.0.1 (SQLite under .airflow/; CHURNGUARD_AIRFLOW_DB for PostgreSQL), dags/ loaded.
+airflow: $(STAMP) $(AIRFLOW_STAMP)
+	scripts/airflow.sh start
+
+airflow-stop:
+	scripts/airflow.sh stop

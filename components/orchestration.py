@@ -107,6 +107,11 @@ def prepare_workspace(repo: Path, workspace: Path, run: dict[str, Any], dvc_bin:
     """Create or refresh a per-run DVC workspace (see the module docstring). Idempotent."""
     repo, workspace = repo.resolve(), workspace.resolve()
     dvc_yaml = yaml.safe_load((repo / "dvc.yaml").read_text())
+    expected = [s for s in (run.get("_expected_stages") or os.environ.get("CG_EXPECTED_STAGES", "")).split(",") if s]
+    if expected and expected != list(dvc_yaml.get("stages") or {}):
+        raise SystemExit(f"dvc.yaml now has stages {list(dvc_yaml.get('stages') or {})} but this DAG run was built "
+                         f"for {expected}: dvc.yaml changed since Airflow parsed the DAG; trigger again after the "
+                         "DAG processor re-parses it (within a minute)")
     deps, outs = stage_io(dvc_yaml)
     workspace.mkdir(parents=True, exist_ok=True)
     # Source deps (not produced by a stage) are copied; a Python package is copied whole, since a

@@ -49,6 +49,8 @@ def task_id(stage: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", stage)
 
 
+STAGES = dvc_stages()
+
 # Every task: the project's interpreter first on PATH (dvc.yaml says `python -m ...`).
 ENV = {
     "PATH": f"{PYTHON_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
@@ -81,7 +83,8 @@ with DAG(
         task_id="prepare_workspace",
         bash_command=(f'"{PYTHON_BIN}/python" -m components.orchestration prepare --repo "{REPO}" '
                       f'--runs-dir "{RUNS_DIR}" --run-id "$CG_RUN_ID"'),
-        env={**ENV, "CG_RUN_ID": "{{ run_id }}", "CG_RUN_PARAMS": "{{ params | tojson }}"},
+        env={**ENV, "CG_RUN_ID": "{{ run_id }}", "CG_RUN_PARAMS": "{{ params | tojson }}",
+             "CG_EXPECTED_STAGES": ",".join(STAGES)},  # fails clearly if dvc.yaml changed since parsing
         append_env=True,
         cwd=str(REPO),
         skip_on_exit_code=None,
@@ -95,6 +98,6 @@ with DAG(
             do_xcom_push=False,
             skip_on_exit_code=None,
         )
-        for stage in dvc_stages()
+        for stage in STAGES
     ]
     chain(prepare, *stages)

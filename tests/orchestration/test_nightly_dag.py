@@ -1,0 +1,55 @@
+"""The nightly DAG builds the HTML report for a given logical date; running that date twice gives the same bytes.
+
+Needs the `churnguard sweep` / `churnguard report` commands (CONTRIBUTING contract, written by the
+interventions area); skipped with that reason while they are not in components/cli.py.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from tests.orchestration.conftest import AirflowEnv, DagRunResult
+
+DATE = "2026-07-01"
+SHARDS = 2
+
+
+def _commands() -> set[str]:
+    from components.cli import COMMANDS
+
+    return set(COMMANDS)
+
+
+@pytest.fixture(scope="module")
+def nightly_env(trained: DagRunResult, airflow_env: AirflowEnv) -> AirflowEnv:
+    missing = {"sweep", "report"} - _commands()
+    if missing:
+        pytest.skip(f"`churnguard {' / '.join(sorted(missing))}` not in components/cli.py yet "
+                    "(interventions area, CONTRIBUTING contract); the nightly DAG cannot run without them")
+    assert trained.state == "success", trained.explain()
+    (workspace,) = [p for p in airflow_env.runs_dir.iterdir() if p.is_dir()]
+    # The sweep reads the trained workspace's features; champion from the same MLflow store.
+    return AirflowEnv(airflow_env.root, extra={"CHURNGUARD_HOME": str(workspace)})
+
+
+def test_nightly_report_for_a_date_is_reproducible(nightly_env: AirflowEnv):
+    first = nightly_env.dags_test("nightly_scenario_report", {"shards": SHARDS}, logical_date=DATE)
+    print(f"nightly run 1: {first.state} in {first.seconds:.0f} s; tasks {first.tasks}")
+    assert first.state == "success", first.explain()
+    assert [k for k in first.tasks if k.startswith("sweep[")] == [f"sweep[{i}]" for i in range(SHARDS)] or \
+        sorted(k for k in first.tasks if k.startswith("sweep[")) == [f"sweep[{i}]" for i in range(SHARDS)]
+    day = nightly_env.reports_dir / DATE
+    report = day / "report.html"
+    assert report.exists(), sorted(p.name for p in day.rglob("*"))
+    assert sorted(p.name for p in (day / "sweep").glob("shard-*.parquet")) == [f"shard-{i}.parquet" for i in range(SHARDS)]
+    pinned = json.loads((day / "champion.json").read_text())
+    digest = hashlib.sha256(report.read_bytes()).hexdigest()
+    assert DATE in report.read_text()
+
+    second = nightly_env.dags_test("nightly_scenario_report", {"shards": SHARDS}, logical_date=DATE)
+    print(f"nightly run 2: {second.state} in {second.seconds:.0f} s")
+    assert second.state == "success", second.explain()
+    assert json.loads((day / "champion.json").read_text()) == pinned
+    assert hashlib.sha256(report.read_bytes()).hexdigest() == digest, "same date, different report bytes"
