@@ -1,0 +1,273 @@
+"""A graph neural network over the referral graph, trained on established customers, used
+inductively for new ones.
+
+Nodes are every customer known at the observation date T: active established customers and
+former customers (who churned before T: their past churn is known, so it is a node feature,
+``is_former``). Node features: demographics (the cluster encoder's one-hot + scaled numerics),
+the demographic cluster (one-hot and prior logit) and, for established customers, behaviour
+before T (tenure, tickets, usage, click-stream aggregates). Labels of active customers are
+future outcomes (T, T + window]: they are only ever targets, never features.
+
+Time-split-honest training: cold-start customers (signed up within the cold-start window)
+are *not* in the training graph at all. They arrive later through :func:`inference`, as new
+nodes with their referral edges, exactly as a customer who signs up tomorrow would. To make a
+model trained on established customers useful for nodes without behaviour, every epoch a
+random share of training targets has its own behaviour hidden (``has_behaviour = 0``) and the
+loss is taken on those targets only: the network learns to predict from demographics plus the
+neighbourhood, which is what a new customer has.
+
+Training is full-batch and ``torch.distributed``-ready: with ``WORLD_SIZE > 1`` (torchrun) the
+model is wrapped in DistributedDataParallel and each rank takes the loss on its own shard of
+training nodes (gradients are averaged); by default it runs in one process on the device from
+params (cpu / cuda / auto).
+"""
+from __future__ import annotations
+
+import copy
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch_geometric.nn import GATv2Conv, SAGEConv
+from torch_geometric.utils import k_hop_subgraph
+
+from components.coldstart.clusters import ClusterModel
+from components.features.clickstream import CLICKSTREAM_FEATURES
+
+BEHAVIOUR_LOG = ["tenure_months", "usage_hours_30d"]          # log1p before scaling
+BEHAVIOUR = ["tenure_months", "support_tickets_90d", "usage_hours_30d", *CLICKSTREAM_FEATURES]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``cpu``, ``cuda`` or ``auto`` (cuda when available); under torchrun, cuda:LOCAL_RANK."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("train_gnn.device is 'cuda' but no CUDA device is available (use 'auto' or 'cpu')")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if name != "cpu":
+        raise ValueError(f"train_gnn.device must be cpu, cuda or auto, got {name!r}")
+    return torch.device("cpu")
+
+
+@dataclass
+class NodeEncoder:
+    """Turns customer rows (active, former or new) into node feature vectors."""
+
+    cluster: ClusterModel
+    behaviour: list[str]
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, cluster: ClusterModel, established: pd.DataFrame) -> "NodeEncoder":
+        behaviour = [c for c in BEHAVIOUR if c in established.columns]
+        raw = cls._raw_behaviour(established, behaviour)
+        mean, std = np.nanmean(raw, axis=0), np.nanstd(raw, axis=0)
+        mean, std = np.nan_to_num(mean), np.where(np.nan_to_num(std) > 0, np.nan_to_num(std), 1.0)
+        return cls(cluster, behaviour, mean.astype(np.float32), std.astype(np.float32))
+
+    @staticmethod
+    def _raw_behaviour(frame: pd.DataFrame, behaviour: list[str]) -> np.ndarray:
+        cols = []
+        for c in behaviour:
+            v = pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float) if c in frame else np.full(len(frame), np.nan)
+            cols.append(np.log1p(np.clip(v, 0, None)) if c in BEHAVIOUR_LOG else v)
+        return np.stack(cols, axis=1) if cols else np.zeros((len(frame), 0))
+
+    @property
+    def dim(self) -> int:
+        return len(self.cluster.encoder.get_feature_names_out()) + 2 * self.cluster.k + len(self.behaviour) + 2
+
+    def behaviour_slice(self) -> slice:
+        """Columns hidden for a customer without history (behaviour + has_behaviour flag)."""
+        start = self.dim - len(self.behaviour) - 2
+        return slice(start, self.dim - 1)
+
+    def encode(self, frame: pd.DataFrame, has_behaviour: np.ndarray, is_former: np.ndarray,
+               clusters: np.ndarray | None = None, demo: np.ndarray | None = None) -> np.ndarray:
+        """Feature matrix: [demographics | cluster one-hot | cluster prior logit (k, one set) |
+        behaviour (0 where absent) | has_behaviour | is_former]."""
+        demo = self.cluster.encode(frame) if demo is None else demo
+        clusters = self.cluster.kmeans.predict(demo) if clusters is None else clusters
+        onehot = self.cluster.one_hot(clusters)
+        prior = onehot * self.cluster.prior_logit(clusters)[:, None].astype(np.float32)
+        beh = (self._raw_behaviour(frame, self.behaviour) - self.mean) / self.std
+        beh = np.nan_to_num(beh).astype(np.float32) * has_behaviour[:, None]
+        return np.concatenate([demo, onehot, prior, beh, has_behaviour[:, None].astype(np.float32),
+                               is_former[:, None].astype(np.float32)], axis=1).astype(np.float32)
+
+
+class ReferralGNN(nn.Module):
+    """Input projection, ``layers`` residual message-passing layers, a small MLP head (logit)."""
+
+    def __init__(self, arch: str, in_dim: int, hidden: int, heads: int, layers: int, dropout: float):
+        super().__init__()
+        self.arch, self.layers = arch, layers
+        self.inp = nn.Linear(in_dim, hidden)
+        convs = []
+        for _ in range(layers):
+            if arch == "gatv2":
+                convs.append(GATv2Conv(hidden, hidden // heads, heads=heads, concat=True, add_self_loops=True))
+            elif arch == "sage":
+                convs.append(SAGEConv(hidden, hidden, aggr="mean"))
+            else:
+                raise ValueError(f"unknown GNN architecture {arch!r} (train_gnn.architectures: gatv2, sage)")
+        self.convs = nn.ModuleList(convs)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.inp(x))
+        for conv in self.convs:
+            h = h + torch.relu(conv(self.drop(h), edge_index))
+        return self.head(self.drop(h)).squeeze(-1)
+
+
+@dataclass
+class KnownGraph:
+    """The referral graph known at T: node ids, features, undirected edges (both directions)."""
+
+    ids: np.ndarray
+    x: torch.Tensor
+    edge_index: torch.Tensor
+    is_former: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.index = {cid: i for i, cid in enumerate(self.ids.tolist())}
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+
+def undirected(src: np.ndarray, dst: np.ndarray) -> torch.Tensor:
+    s, d = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
+    return torch.from_numpy(np.stack([np.concatenate([s, d]), np.concatenate([d, s])]))
+
+
+def build_known_graph(encoder: NodeEncoder, established: pd.DataFrame, former: pd.DataFrame,
+                      referrals: pd.DataFrame) -> KnownGraph:
+    """Nodes = established active customers + former customers; edges among them."""
+    ids = np.concatenate([established["customer_id"].astype(str).to_numpy(),
+                          former["customer_id"].astype(str).to_numpy()])
+    is_former = np.concatenate([np.zeros(len(established)), np.ones(len(former))]).astype(np.float32)
+    frame = pd.concat([established, former], ignore_index=True)
+    has_beh = np.ones(len(frame), dtype=np.float32)
+    x = encoder.encode(frame, has_beh, is_former)
+    index = pd.Series(np.arange(len(ids)), index=ids)
+    a = index.reindex(referrals["referrer_id"].astype(str)).to_numpy()
+    b = index.reindex(referrals["referee_id"].astype(str)).to_numpy()
+    keep = ~(np.isnan(a) | np.isnan(b))
+    return KnownGraph(ids, torch.from_numpy(x), undirected(a[keep], b[keep]), is_former)
+
+
+def _dist() -> tuple[int, int]:
+    """(rank, world size); initialises the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        return dist.get_rank(), world
+    return 0, 1
+
+
+def training_view(graph: KnownGraph) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """The part of the known graph that training needs: nodes with at least one referral edge.
+
+    The GNN scores only customers with edges (the others fall back to the cluster model), and a
+    node without edges influences nobody else, so dropping those nodes changes no prediction used.
+    Returns (x, edge_index, original node index of each kept node)."""
+    from torch_geometric.utils import subgraph
+
+    keep = torch.zeros(graph.n, dtype=torch.bool)
+    keep[graph.edge_index.flatten()] = True
+    ei, _ = subgraph(keep, graph.edge_index, relabel_nodes=True, num_nodes=graph.n)
+    return graph.x[keep], ei, torch.nonzero(keep).flatten().numpy()
+
+
+def train_gnn(arch: str, x: torch.Tensor, edge_index: torch.Tensor, encoder: NodeEncoder, train_idx: np.ndarray,
+              y: np.ndarray, cfg: dict[str, Any], device: torch.device, seed: int) -> tuple[ReferralGNN, dict[str, Any]]:
+    """Full-batch training with behaviour masking; early stopping on a masked validation share
+    of the (established, train-split) training nodes. Returns the best model (on cpu)."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    rank, world = _dist()
+    model = ReferralGNN(arch, x.shape[1], int(cfg["hidden"]), int(cfg["heads"]), int(cfg["layers"]),
+                        float(cfg["dropout"])).to(device)
+    net: nn.Module = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    perm = rng.permutation(len(train_idx))
+    n_val = int(len(perm) * float(cfg["early_stopping_share"]))
+    val_pos, fit_pos = perm[:n_val], perm[n_val:]
+    fit_pos = fit_pos[rank::world]                  # each rank: its shard of the loss nodes
+    x, ei = x.to(device), edge_index.to(device)
+    y_t = torch.as_tensor(y, dtype=torch.float32, device=device)
+    tidx = torch.as_tensor(train_idx, device=device)
+    beh = encoder.behaviour_slice()
+    opt = torch.optim.AdamW(net.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
+    loss_fn = nn.BCEWithLogitsLoss()
+    x_val = x.clone()
+    x_val[tidx[val_pos], beh] = 0.0               # validation targets always "new"
+    best, best_state, bad, history = float("inf"), None, 0, []
+    t0 = time.perf_counter()
+    gen = torch.Generator(device="cpu").manual_seed(seed + rank)
+    for epoch in range(int(cfg["epochs"])):
+        net.train()
+        hide = torch.rand(len(fit_pos), generator=gen) < float(cfg["mask_share"])
+        targets = torch.as_tensor(fit_pos, device=device)[hide.to(device)]
+        xe = x.clone()
+        xe[tidx[targets], beh] = 0.0
+        opt.zero_grad()
+        logits = net(xe, ei)
+        loss = loss_fn(logits[tidx[targets]], y_t[targets])
+        loss.backward()
+        opt.step()
+        if (epoch + 1) % int(cfg["eval_every"]) == 0 or epoch + 1 == int(cfg["epochs"]):
+            model.eval()
+            with torch.no_grad():
+                vl = float(loss_fn(model(x_val, ei)[tidx[val_pos]], y_t[val_pos]))
+            history.append({"epoch": epoch + 1, "train_loss": float(loss.detach()), "val_loss": vl})
+            if vl < best - 1e-4:
+                best, best_state, bad = vl, copy.deepcopy(model.state_dict()), 0
+            else:
+                bad += 1
+                if bad >= int(cfg["patience"]):
+                    break
+    model.load_state_dict(best_state or model.state_dict())
+    model = model.cpu().eval()
+    return model, {"arch": arch, "epochs_run": history[-1]["epoch"] if history else 0, "best_val_loss": best,
+                   "seconds": round(time.perf_counter() - t0, 2), "world_size": world, "device": str(device),
+                   "history": history}
+
+
+@torch.no_grad()
+def inference(model: ReferralGNN, graph: KnownGraph, new_x: np.ndarray, new_src: np.ndarray,
+              new_dst: np.ndarray) -> np.ndarray:
+    """Churn logits of M new customers without retraining.
+
+    ``new_x``: their node features (M × d). Edges ``new_src[i] -- new_dst[i]``: ``new_src`` is a
+    new customer's position (0..M-1); ``new_dst`` is a node index where 0..N-1 are known nodes and
+    N + j is new customer j (edges among new customers). Only the ``layers``-hop neighbourhood of
+    the new nodes in the augmented graph is evaluated, which gives exactly the full-graph forward
+    pass over known + new nodes for these nodes.
+    """
+    n, m = graph.n, len(new_x)
+    if m == 0:
+        return np.zeros(0, dtype=np.float32)
+    x = torch.cat([graph.x, torch.as_tensor(new_x, dtype=torch.float32)])
+    ei = torch.cat([graph.edge_index, undirected(np.asarray(new_src) + n, new_dst)], dim=1)
+    subset, sub_ei, mapping, _ = k_hop_subgraph(torch.arange(n, n + m), model.layers, ei, relabel_nodes=True,
+                                                num_nodes=n + m)
+    return model(x[subset], sub_ei)[mapping].numpy()

@@ -1,0 +1,324 @@
+"""The bundle part ``coldstart`` (order 10) and its training.
+
+Components, all fitted on the train split's *established* customers only:
+  (a) cluster prior: the churn rate of the customer's demographic cluster;
+  (b) GBM: gradient boosting on demographics + the hand-made referral features
+      (degree, referrer churned, neighbours' churn share, was referred);
+  (c) GNN: GATv2 or GraphSAGE (chosen on validation) over the referral graph, scored
+      inductively; a customer without referral edges falls back to the cluster transfer
+      model (a) and is flagged ``cluster_fallback``.
+  (d) ensemble: a logistic regression on the components' logits, fitted on the validation
+      cohort = the train split's cold-start customers (never seen by (a)-(c)); one weight set
+      for customers with referral edges (a, b, c) and one for those without (a, b).
+Every cold-start row gets a score (100% coverage).
+"""
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OrdinalEncoder
+
+from components.bundle import write_part_spec
+from components.coldstart.clusters import ClusterModel, _logit
+from components.coldstart.gnn import (KnownGraph, NodeEncoder, ReferralGNN, build_known_graph, inference,
+                                      resolve_device, train_gnn, training_view)
+from components.features.graph import GRAPH_FEATURES
+from components.features.table import ID, LABEL, SPLIT
+
+PART_FILE = "coldstart.joblib"
+MIN_VALIDATION = 30
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=float)))
+
+
+@dataclass
+class Ensemble:
+    """Stacking weights per group: logit(p) = intercept + sum_i coef_i * logit(component_i)."""
+
+    inputs: dict[str, list[str]]                    # group -> component names
+    coef: dict[str, list[float]]
+    intercept: dict[str, float]
+
+    def predict(self, group: str, comps: dict[str, np.ndarray]) -> np.ndarray:
+        z = self.intercept[group] + sum(w * _logit(comps[c]) for w, c in zip(self.coef[group], self.inputs[group]))
+        return _sigmoid(z)
+
+
+def fit_ensemble(comps: dict[str, np.ndarray], y: np.ndarray, has_edges: np.ndarray, use_gnn: bool,
+                 C: float) -> Ensemble:
+    inputs = {"edges": ["cluster_prior", "gbm", *(["gnn"] if use_gnn else [])], "no_edges": ["cluster_prior", "gbm"]}
+    coef, intercept = {}, {}
+    for group, mask in (("edges", has_edges), ("no_edges", ~has_edges)):
+        names = inputs[group]
+        if mask.sum() >= MIN_VALIDATION and len(np.unique(y[mask])) == 2:
+            X = np.column_stack([_logit(comps[c][mask]) for c in names])
+            lr = LogisticRegression(C=C, max_iter=1000).fit(X, y[mask])
+            coef[group], intercept[group] = lr.coef_[0].tolist(), float(lr.intercept_[0])
+        else:  # too little validation data: average the logits
+            coef[group], intercept[group] = [1.0 / len(names)] * len(names), 0.0
+    return Ensemble(inputs, coef, intercept)
+
+
+def make_gbm(categorical: list[str], numeric: list[str], cfg: dict[str, Any], seed: int) -> Pipeline:
+    pre = ColumnTransformer([
+        ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
+                               encoded_missing_value=np.nan), categorical),
+        ("num", "passthrough", numeric),
+    ])
+    clf = HistGradientBoostingClassifier(
+        max_iter=int(cfg["max_iter"]), learning_rate=float(cfg["learning_rate"]),
+        max_leaf_nodes=int(cfg["max_leaf_nodes"]), l2_regularization=float(cfg["l2_regularization"]),
+        early_stopping=True, validation_fraction=0.1, categorical_features=list(range(len(categorical))),
+        random_state=seed)
+    return Pipeline([("pre", pre), ("clf", clf)])
+
+
+@dataclass
+class ColdStartPart:
+    cluster: ClusterModel
+    gbm: Pipeline
+    gbm_numeric: list[str]
+    encoder: NodeEncoder | None = None
+    graph: KnownGraph | None = None
+    gnn: ReferralGNN | None = None
+    gnn_arch: str | None = None
+    cold_edges: dict[str, list[str]] = field(default_factory=dict)   # known cold customers' neighbours at T
+    former_ids: frozenset = frozenset()
+    ensemble: Ensemble | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    # ---- edges and hand-made graph features for new customers ------------------------------
+    def _neighbours(self, frame: pd.DataFrame) -> list[list[str]]:
+        ids = frame[ID].astype(str).tolist() if ID in frame else [None] * len(frame)
+        given = frame["referral_ids"].tolist() if "referral_ids" in frame else [None] * len(frame)
+        out = []
+        for cid, refs in zip(ids, given):
+            if refs is not None and not (isinstance(refs, float) and np.isnan(refs)):
+                out.append([str(r) for r in list(refs)])
+            else:
+                out.append(list(self.cold_edges.get(cid, [])))
+        return out
+
+    def _graph_features(self, frame: pd.DataFrame, neighbours: list[list[str]]) -> pd.DataFrame:
+        """Hand-made features: from ``referral_ids`` where given, else the row's own columns."""
+        out = pd.DataFrame(index=frame.index)
+        given = frame["referral_ids"].notna().to_numpy() if "referral_ids" in frame else np.zeros(len(frame), bool)
+        computed = np.array([[len(nb), float(len(nb) > 0 and nb[0] in self.former_ids),
+                              float(np.mean([n in self.former_ids for n in nb])) if nb else 0.0, float(len(nb) > 0)]
+                             for nb in neighbours]).reshape(len(frame), 4)
+        for j, col in enumerate(["referral_degree", "referrer_churned", "neighbour_churn_share", "was_referred"]):
+            own = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float) if col in frame else \
+                np.full(len(frame), np.nan)
+            out[col] = np.where(given | np.isnan(own), computed[:, j], own)
+        return out
+
+    # ---- components, ensemble, scoring ------------------------------------------------------
+    def components(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Every component's probability for each (new) customer, plus source and has_edges."""
+        frame = frame.reset_index(drop=True)
+        if frame.empty:
+            return pd.DataFrame({"cluster": pd.Series(dtype=np.int64), **{c: pd.Series(dtype=float) for c in
+                                 ("cluster_prior", "gbm", "gnn", "ensemble")},
+                                 "has_edges": pd.Series(dtype=bool), "source": pd.Series(dtype=object)})
+        demo = self.cluster.encode(frame)
+        clusters = self.cluster.kmeans.predict(demo).astype(np.int64)
+        prior = self.cluster.priors[clusters]
+        neighbours = self._neighbours(frame)
+        gf = self._graph_features(frame, neighbours)
+        X = frame.reindex(columns=self.cluster.categorical + self.gbm_numeric).copy()
+        for c in self.cluster.categorical:
+            X[c] = X[c].astype(object).where(X[c].notna(), "missing")
+        for c in GRAPH_FEATURES:
+            if c in X:
+                X[c] = gf[c].to_numpy()
+        X[self.gbm_numeric] = X[self.gbm_numeric].apply(pd.to_numeric, errors="coerce")
+        gbm = self.gbm.predict_proba(X)[:, 1]
+        gnn_p = np.full(len(frame), np.nan)
+        has_edges = np.zeros(len(frame), dtype=bool)
+        if self.gnn is not None and self.graph is not None:
+            batch = {cid: j for j, cid in enumerate(frame[ID].astype(str))} if ID in frame else {}
+            pairs: set[tuple[int, int]] = set()   # one undirected edge per referral, however listed
+            for i, nb in enumerate(neighbours):
+                for cid in nb:
+                    k = self.graph.index.get(cid)
+                    if k is not None:
+                        pairs.add((i, k))
+                    elif cid in batch and batch[cid] != i:
+                        j = batch[cid]
+                        pairs.add((min(i, j), self.graph.n + max(i, j)))
+            ordered = sorted(pairs)
+            src_a = np.asarray([a for a, _ in ordered], dtype=np.int64)
+            dst_a = np.asarray([b for _, b in ordered], dtype=np.int64)
+            has_edges[src_a] = True
+            has_edges[dst_a[dst_a >= self.graph.n] - self.graph.n] = True
+            if has_edges.any():
+                zeros = np.zeros(len(frame), dtype=np.float32)
+                x = self.encoder.encode(frame, zeros, zeros, clusters=clusters, demo=demo)
+                # Only customers with edges enter the graph; positions re-mapped accordingly.
+                sel = np.nonzero(has_edges)[0]
+                pos = np.full(len(frame), -1)
+                pos[sel] = np.arange(len(sel))
+                d = np.where(dst_a >= self.graph.n, self.graph.n + pos[np.clip(dst_a - self.graph.n, 0, None)], dst_a)
+                with torch.inference_mode():
+                    logits = inference(self.gnn, self.graph, x[sel], pos[src_a], d)
+                gnn_p[sel] = _sigmoid(logits)
+        gnn_or_fallback = np.where(has_edges, gnn_p, prior)
+        out = pd.DataFrame({"cluster": clusters, "cluster_prior": prior, "gbm": gbm, "gnn": gnn_or_fallback,
+                            "has_edges": has_edges,
+                            "source": np.where(has_edges, "gnn", "cluster_fallback")})
+        if self.ensemble is not None:
+            ens = np.empty(len(frame))
+            for group, mask in (("edges", has_edges), ("no_edges", ~has_edges)):
+                if mask.any():
+                    ens[mask] = self.ensemble.predict(group, {c: out[c].to_numpy()[mask] for c in
+                                                              ("cluster_prior", "gbm", "gnn")})
+            out["ensemble"] = ens
+        return out
+
+    def predict_new(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``coldstart_probability`` and ``coldstart_source`` for new customers (any number)."""
+        c = self.components(frame)
+        return pd.DataFrame({"coldstart_probability": c["ensemble"].to_numpy(), "coldstart_source": c["source"].to_numpy(),
+                             "coldstart_cluster": c["cluster"].to_numpy()}, index=frame.index)
+
+    def score(self, features: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+        out = scores.copy()
+        out["coldstart_probability"] = np.nan
+        out["coldstart_source"] = pd.Series([None] * len(out), index=out.index, dtype=object)
+        if "is_cold_start" in features:
+            cold = pd.to_numeric(features["is_cold_start"], errors="coerce").fillna(0).to_numpy() == 1
+        else:
+            cold = np.zeros(len(features), dtype=bool)
+        if cold.any():
+            res = self.predict_new(features[cold])
+            out.loc[cold, "coldstart_probability"] = res["coldstart_probability"].to_numpy()
+            out.loc[cold, "coldstart_source"] = res["coldstart_source"].to_numpy()
+            if "churn_probability" not in out:
+                out["churn_probability"] = np.nan
+            out.loc[cold, "churn_probability"] = res["coldstart_probability"].to_numpy()
+        return out
+
+
+# ---- training ------------------------------------------------------------------------------
+def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
+    return float(roc_auc_score(y, p)) if len(y) > 1 and len(np.unique(y)) == 2 else None
+
+
+def fit_coldstart(table: pd.DataFrame, raw_dir: Path, cluster: ClusterModel, cfg: dict[str, Any]
+                  ) -> tuple[ColdStartPart, dict[str, Any]]:
+    """Fit (b) and the GNN on train-split established customers, the ensemble on the train
+    split's cold-start customers (validation). Never reads the holdout's labels."""
+    t0 = time.perf_counter()
+    seed = int(cfg["seed"])
+    torch.set_num_threads(int(cfg["threads"]))
+    cold = table["is_cold_start"].astype(bool).to_numpy()
+    train = table[SPLIT].to_numpy() == "train"
+    est_train = table[train & ~cold]
+    metrics: dict[str, Any] = {"fit_rows_established": int(len(est_train)), "validation_cold_start": int((train & cold).sum())}
+
+    graph_cols = [c for c in GRAPH_FEATURES if c in table.columns]
+    gbm_numeric = cluster.numeric + graph_cols
+    gbm = make_gbm(cluster.categorical, gbm_numeric, cfg["gbm"], seed)
+    Xg = est_train.reindex(columns=cluster.categorical + gbm_numeric).copy()
+    for c in cluster.categorical:
+        Xg[c] = Xg[c].astype(object).where(Xg[c].notna(), "missing")
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(int(cfg["threads"])):
+        gbm.fit(Xg, est_train[LABEL].to_numpy())
+    part = ColdStartPart(cluster, gbm, gbm_numeric)
+    metrics["gbm_seconds"] = round(time.perf_counter() - t0, 2)
+
+    refs_path, former_path = raw_dir / "referrals.parquet", raw_dir / "former_customers.parquet"
+    if refs_path.exists() and former_path.exists():
+        referrals = pd.read_parquet(refs_path)
+        former = pd.read_parquet(former_path)
+        established = table[~cold].reset_index(drop=True)
+        encoder = NodeEncoder.fit(cluster, established)
+        graph = build_known_graph(encoder, established, former, referrals)
+        cold_ids = set(table.loc[cold, ID].astype(str))
+        pairs = pd.concat([referrals[["referrer_id", "referee_id"]].set_axis(["a", "b"], axis=1),
+                           referrals[["referee_id", "referrer_id"]].set_axis(["a", "b"], axis=1)], ignore_index=True)
+        pairs = pairs[pairs["a"].astype(str).isin(cold_ids)]
+        part.cold_edges = pairs.groupby("a")["b"].agg(lambda s: [str(v) for v in s]).to_dict()
+        part.former_ids = frozenset(former[ID].astype(str))
+        part.encoder, part.graph = encoder, graph
+        x_train, ei_train, kept = training_view(graph)
+        kept_active = kept[kept < len(established)]     # former nodes are never targets
+        on_train = established[SPLIT].to_numpy()[kept_active] == "train"
+        train_idx = np.nonzero(on_train)[0]             # positions in the training view (active nodes come first)
+        y_nodes = established[LABEL].to_numpy()[kept_active[on_train]].astype(np.float32)
+        device = resolve_device(str(cfg["device"]))
+        metrics["graph"] = {"nodes": graph.n, "training_nodes_with_edges": int(len(kept)),
+                            "training_targets": int(len(train_idx)),
+                            "undirected_edges": int(graph.edge_index.shape[1] // 2),
+                            "former_nodes": int(len(former)), "feature_dim": int(graph.x.shape[1])}
+        val_frame = table[cold]
+        val_rows = (val_frame[SPLIT].to_numpy() == "train")
+        y_val = val_frame[LABEL].to_numpy()[val_rows]
+        candidates: dict[str, Any] = {}
+        for arch in cfg["architectures"]:
+            model, info = train_gnn(arch, x_train, ei_train, encoder, train_idx, y_nodes, cfg[arch] | cfg["training"],
+                                    device, seed)
+            part.gnn, part.gnn_arch = model, arch
+            comps = part.components(val_frame)          # all cold customers as one batch of new nodes
+            e = comps["has_edges"].to_numpy()[val_rows]
+            info["validation_auc_with_edges"] = _auc(y_val[e], comps["gnn"].to_numpy()[val_rows][e])
+            info["validation_auc_cohort"] = _auc(y_val, comps["gnn"].to_numpy()[val_rows])
+            info.pop("history", None)
+            candidates[arch] = (model, info, comps)
+            metrics.setdefault("gnn_candidates", {})[arch] = info
+        best = max(candidates, key=lambda a: candidates[a][1]["validation_auc_with_edges"] or 0.0)
+        part.gnn, part.gnn_arch = candidates[best][0], best
+        comps = candidates[best][2]
+        metrics["gnn_selected"] = best
+    else:
+        metrics["gnn_skipped"] = "no referral graph in this data source: cluster prior + GBM only"
+        val_frame = table[cold]
+        val_rows = (val_frame[SPLIT].to_numpy() == "train")
+        y_val = val_frame[LABEL].to_numpy()[val_rows]
+        comps = part.components(val_frame)
+    vc = {c: comps[c].to_numpy()[val_rows] for c in ("cluster_prior", "gbm", "gnn")}
+    has_e = comps["has_edges"].to_numpy()[val_rows]
+    part.ensemble = fit_ensemble(vc, y_val, has_e, part.gnn is not None, float(cfg["ensemble_C"]))
+    metrics["ensemble"] = {"inputs": part.ensemble.inputs, "coef": part.ensemble.coef,
+                           "intercept": part.ensemble.intercept,
+                           "validation_with_edges": int(has_e.sum()), "validation_no_edges": int((~has_e).sum())}
+    metrics["validation_auc"] = {c: _auc(y_val, v) for c, v in vc.items()}
+    ens_val = part.components(val_frame)["ensemble"].to_numpy()[val_rows]
+    metrics["validation_auc"]["ensemble (in-sample weights)"] = _auc(y_val, ens_val)
+    metrics["seconds"] = round(time.perf_counter() - t0, 2)
+    part.info = {k: metrics[k] for k in ("gnn_selected", "graph") if k in metrics}
+    return part, metrics
+
+
+def save_part(part: ColdStartPart, part_dir: Path) -> None:
+    part_dir.mkdir(parents=True, exist_ok=True)
+    joblib.dump(part, part_dir / PART_FILE)
+    write_part_spec(part_dir, "coldstart", 10, "components.coldstart.part:load_part",
+                    gnn=part.gnn_arch, clusters=part.cluster.k,
+                    replaces="churn_probability where is_cold_start == 1",
+                    adds=["coldstart_probability", "coldstart_source"])
+
+
+def load_part(part_dir: Path) -> ColdStartPart:
+    part = joblib.load(Path(part_dir) / PART_FILE)
+    if part.gnn is not None:
+        part.gnn.eval()
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    return part
