@@ -1,0 +1,1 @@
+"""Adversarial hardening: threat bounds, GAN and PGD attacks, robust model, anomaly detectors."""

@@ -1,0 +1,158 @@
+"""Anomaly detection: IsolationForest + one-sided robust z-score + kNN distance, combined.
+
+The detectors look at a *behaviour view* of a customer: the mutable features (log-scaled
+counts) plus activity-normalised rates (cancel-page share of events, support-page share,
+checkouts per session, events per session), because a manipulation shows as behaviour that
+is extreme for the customer's own level of activity. The robust z-score detector is
+one-sided: it sums the squared deviations (median/MAD units, beyond 1) in the direction that
+makes a customer look like a churner (learnt from training labels), the direction an
+offer-seeking attacker must move.
+
+Each detector's raw score becomes a tail probability against calibration customers (never
+the ones it was fitted on); the three are combined with Fisher's method and the combined
+score's thresholds are set on a second calibration set so that at most ``fp_budget``
+(suspicious) / ``attack_fp_budget`` (attack) of presumed-legitimate customers are flagged.
+"Presumed legitimate": the top ``expected_contamination`` share of that set is left out when
+setting thresholds, because real data holds fraudsters nobody has labelled.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import IsolationForest
+
+DETECTORS = ("isolation_forest", "robust_z", "knn")
+RATES = {  # name: (numerator, denominator); +1 smoothing on the denominator
+    "cancel_page_share": ("cancel_page_views_30d", "events_30d"),
+    "support_page_share": ("support_page_views_30d", "events_30d"),
+    "checkouts_per_session": ("checkouts_30d", "sessions_30d"),
+    "events_per_session": ("events_30d", "sessions_30d"),
+}
+
+
+@dataclass
+class BehaviourView:
+    """Mutable features + activity-normalised rates, standardised on training customers."""
+
+    mutable: list[str]
+    rates: list[str]
+    fill: np.ndarray
+    log_cols: np.ndarray
+    median: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    scale: np.ndarray = field(default_factory=lambda: np.ones(0))
+
+    @property
+    def names(self) -> list[str]:
+        return self.mutable + self.rates
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, mutable: list[str]) -> "BehaviourView":
+        x = frame[mutable].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        rates = [r for r, (a, b) in RATES.items() if a in mutable and b in mutable]
+        log_cols = (np.nanmin(x, 0) >= 0) & (np.nanmax(x, 0) > 1.5)
+        view = cls(list(mutable), rates, np.nan_to_num(np.nanmedian(x, 0)), log_cols)
+        v = view._raw(frame)
+        view.median = np.median(v, 0)
+        q75, q25 = np.percentile(v, [75, 25], 0)
+        view.scale = np.maximum((q75 - q25) / 1.349, 0.5 * v.std(0) + 1e-6)
+        return view
+
+    def _raw(self, frame: pd.DataFrame) -> np.ndarray:
+        x = frame.reindex(columns=self.mutable).apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        x = np.where(np.isnan(x), self.fill, x)
+        cols = [np.where(self.log_cols, np.log1p(np.maximum(x, 0)), x)]
+        for r in self.rates:
+            a, b = RATES[r]
+            cols.append((x[:, self.mutable.index(a)] / (x[:, self.mutable.index(b)] + 1.0))[:, None])
+        return np.concatenate(cols, 1)
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        return (self._raw(frame) - self.median) / self.scale
+
+
+class TailCalibrator:
+    """Empirical upper-tail probability, extrapolated exponentially beyond the largest value."""
+
+    def __init__(self, scores: np.ndarray):
+        self.sorted = np.sort(np.asarray(scores, dtype=float))
+        top = self.sorted[int(0.99 * len(self.sorted)):]
+        self.scale = float(max(top.std(), 1e-6))
+
+    def tail(self, s: np.ndarray) -> np.ndarray:
+        n = len(self.sorted)
+        above = n - np.searchsorted(self.sorted, s, side="left")
+        p = (1.0 + above) / (n + 1.0)
+        beyond = s > self.sorted[-1]
+        return np.where(beyond, p * np.exp(-(s - self.sorted[-1]) / self.scale), p)
+
+
+@dataclass
+class AnomalyDetector:
+    view: BehaviourView
+    forest: IsolationForest
+    direction: np.ndarray                 # +1 where a higher view value looks more like churn
+    reference: np.ndarray
+    k: int
+    calibrators: dict[str, TailCalibrator]
+    thresholds: dict[str, float]          # combined: suspicious / attack; isolation_forest alone
+    calibration: np.ndarray               # sorted combined scores of presumed-legitimate calibration customers
+
+    @classmethod
+    def fit(cls, fit: pd.DataFrame, cal_a: pd.DataFrame, cal_b: pd.DataFrame, labels_fit: np.ndarray,
+            mutable: list[str], cfg: dict[str, Any], seed: int) -> "AnomalyDetector":
+        rng = np.random.default_rng(seed)
+        view = BehaviourView.fit(fit, mutable)
+        v = view.transform(fit)
+        forest = IsolationForest(n_estimators=int(cfg["isolation_forest"]["n_estimators"]),
+                                 max_samples=int(cfg["isolation_forest"]["max_samples"]),
+                                 random_state=seed, n_jobs=1).fit(v)
+        y = labels_fit - labels_fit.mean()
+        direction = np.where((v - v.mean(0)).T @ y >= 0, 1.0, -1.0)
+        ref_n = min(int(cfg["knn"]["reference"]), len(v))
+        reference = v[rng.choice(len(v), ref_n, replace=False)].astype(np.float32)
+        det = cls(view, forest, direction, reference, int(cfg["knn"]["k"]), {}, {}, np.zeros(0))
+        det.calibrators = {k: TailCalibrator(s) for k, s in det.raw_scores(view.transform(cal_a)).items()}
+        vb = view.transform(cal_b)
+        raw_b = det.raw_scores(vb)
+        combined = det.combined(vb, raw_b)
+        keep = 1.0 - float(cfg["expected_contamination"])
+        trim = lambda s: np.sort(s)[: max(1, int(keep * len(s)))]  # noqa: E731
+        fp, fp_attack = float(cfg["fp_budget"]), float(cfg["attack_fp_budget"])
+        det.thresholds = {
+            "suspicious": float(np.quantile(trim(combined), 1 - fp)),
+            "attack": float(np.quantile(trim(combined), 1 - fp_attack)),
+            "isolation_forest": float(np.quantile(trim(raw_b["isolation_forest"]), 1 - fp)),
+        }
+        det.calibration = trim(combined)
+        return det
+
+    def deviations(self, v: np.ndarray) -> np.ndarray:
+        """Churn-ward deviation per view feature (robust units)."""
+        return v * self.direction
+
+    def raw_scores(self, v: np.ndarray) -> dict[str, np.ndarray]:
+        dev = np.clip(self.deviations(v) - 1.0, 0, None)
+        vf = v.astype(np.float32)
+        d2 = (vf ** 2).sum(1)[:, None] + (self.reference ** 2).sum(1)[None, :] - 2 * vf @ self.reference.T
+        k = min(self.k, self.reference.shape[0] - 1)
+        knn = np.sqrt(np.maximum(np.partition(d2, k, axis=1)[:, :k], 0)).mean(1)
+        return {"isolation_forest": -self.forest.score_samples(v), "robust_z": (dev ** 2).sum(1),
+                "knn": knn.astype(float)}
+
+    def combined(self, v: np.ndarray, raw: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """Fisher's combination of the three tail probabilities (higher = more anomalous)."""
+        raw = raw or self.raw_scores(v)
+        return -2.0 * sum(np.log(self.calibrators[k].tail(raw[k])) for k in DETECTORS)
+
+    def assess(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        v = self.view.transform(frame)
+        raw = self.raw_scores(v)
+        comb = self.combined(v, raw)
+        pct = np.searchsorted(self.calibration, comb, side="right") / len(self.calibration)
+        verdict = np.where(comb > self.thresholds["attack"], "attack",
+                           np.where(comb > self.thresholds["suspicious"], "suspicious", "clean"))
+        return {"combined": comb, "anomaly_score": pct, "verdict": verdict, "deviations": self.deviations(v),
+                "isolation_forest_flag": raw["isolation_forest"] > self.thresholds["isolation_forest"], **raw}

@@ -1,0 +1,131 @@
+"""Fit the protection part: surrogate, GAN seed, adversarial training, detectors, classifier.
+
+Reads no ground truth: only the feature table (with labels) and the base model.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from components.adversarial.attacks import AttackSpace, apply_move, train_generator
+from components.adversarial.bounds import FeatureBounds
+from components.adversarial.classify import AttackClassifier
+from components.adversarial.detectors import AnomalyDetector
+from components.adversarial.encoding import TabularEncoder
+from components.adversarial.models import RobustNet, distill, logit, predict_logit
+from components.adversarial.protection import ProtectionPart
+from components.features.table import LABEL, FeatureSchema
+
+
+def established_mask(frame: pd.DataFrame) -> np.ndarray:
+    return frame["is_cold_start"].to_numpy() == 0 if "is_cold_start" in frame else np.ones(len(frame), bool)
+
+
+def attackable_mask(frame: pd.DataFrame, mutable: list[str]) -> np.ndarray:
+    """Established customers with every mutable feature observed (attacks change values, not gaps)."""
+    return established_mask(frame) & frame[mutable].notna().all(axis=1).to_numpy()
+
+
+def fit_protection(train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: dict[str, Any],
+                   log=print) -> ProtectionPart:
+    t0 = time.perf_counter()
+    seed = int(cfg["seed"])
+    torch.set_num_threads(int(cfg["torch_threads"]))
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    train = train.reset_index(drop=True)
+    y = train[LABEL].to_numpy().astype(np.float32)
+    enc = TabularEncoder.fit(train, schema.numeric, schema.categorical)
+    bounds = FeatureBounds.from_params(cfg, train, schema.numeric, schema.categorical)
+    mut_pos = [enc.numeric.index(c) for c in bounds.mutable]
+    z = enc.encode(train)
+    share = float(cfg["offer_share"])
+
+    # 1. a differentiable copy of the base model
+    base_p = base.predict_proba(train)
+    sur_cfg = cfg["surrogate"]
+    surrogate = distill(z, logit(base_p), list(sur_cfg["hidden"]), int(sur_cfg["epochs"]), seed)
+    sur_logit = predict_logit(surrogate, z)
+    thresholds = {"base_probability": float(np.quantile(base_p, 1 - share)),
+                  "surrogate_logit": float(np.quantile(sur_logit, 1 - share))}
+    log(f"surrogate distilled: corr with base logit {np.corrcoef(sur_logit, logit(base_p))[0, 1]:.4f} "
+        f"({time.perf_counter() - t0:.1f}s, cpu {time.process_time():.1f}s)")
+
+    # 2. GAN seed: a generator that flips the base model (through its surrogate)
+    est = established_mask(train)
+    att = attackable_mask(train, bounds.mutable)
+    space = AttackSpace.build(train[att], enc, bounds)
+    real = z[torch.as_tensor(att)]
+    gcfg = cfg["gan"]
+    gen = train_generator(space, surrogate, thresholds["surrogate_logit"], int(gcfg["steps"]), int(gcfg["hidden"]),
+                          int(gcfg["noise_dim"]), float(gcfg["realism_weight"]), seed, real=real)
+    log(f"GAN seed trained ({time.perf_counter() - t0:.1f}s, cpu {time.process_time():.1f}s)")
+
+    # 3. adversarial training of the robust model on clean + generated customers
+    rcfg = cfg["robust"]
+    robust = RobustNet(enc.width, mut_pos, list(rcfg["hidden"]), float(rcfg["cap"]), float(rcfg["trust"]))
+    opt = torch.optim.Adam(robust.parameters(), lr=float(rcfg["lr"]), weight_decay=1e-5)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=float(gcfg["lr"]))
+    bce = nn.functional.binary_cross_entropy_with_logits
+    yt = torch.as_tensor(y)
+    est_rows = torch.as_tensor(np.nonzero(att)[0])
+    y_est = yt[est_rows]
+    w_adv, w_rec = float(rcfg["adversarial_weight"]), float(rcfg["reconstruction_weight"])
+    bs = int(rcfg["batch_size"])
+    g = torch.Generator().manual_seed(seed)
+    thr = thresholds["surrogate_logit"]
+    for epoch in range(int(rcfg["epochs"])):
+        robust.train()
+        perm = torch.randperm(len(z), generator=g)
+        est_perm = torch.randperm(len(est_rows), generator=g)
+        n_batches = max(1, len(perm) // bs)
+        for b in range(n_batches):
+            idx = perm[b * bs:(b + 1) * bs]
+            arows = est_perm[(b * bs) % len(est_rows):][:bs]
+            noise = torch.randn(len(arows), gen.noise_dim, generator=g)
+            with torch.no_grad():
+                u, cl = gen(real[arows], noise)
+                x_adv, oh_adv = apply_move(space, u, cl, arows, hard=True)
+                z_adv = space.encode(x_adv, oh_adv, arows)
+            loss = bce(robust(z[idx]), yt[idx]) + w_adv * bce(robust(z_adv), y_est[arows]) + \
+                w_rec * robust.denoise.reconstruction_loss(z[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if b % int(gcfg["update_every"]) == 0:   # the generator keeps adapting to the robust model
+                for p in robust.parameters():
+                    p.requires_grad_(False)
+                u, cl = gen(real[arows], torch.randn(len(arows), gen.noise_dim, generator=g))
+                x_adv, oh_adv = apply_move(space, u, cl, arows, hard=False)
+                g_loss = nn.functional.softplus(-(robust(space.encode(x_adv, oh_adv, arows)) - thr - 0.5)).mean()
+                opt_g.zero_grad()
+                g_loss.backward()
+                opt_g.step()
+                for p in robust.parameters():
+                    p.requires_grad_(True)
+        rl = predict_logit(robust, z)
+        thr = float(np.quantile(rl, 1 - share))
+        log(f"robust epoch {epoch + 1}: loss {loss.item():.4f} ({time.perf_counter() - t0:.1f}s, cpu {time.process_time():.1f}s)")
+    robust.eval()
+    thresholds["hardened_probability"] = float(1 / (1 + np.exp(-thr)))
+
+    # 4. detectors on established customers: fit / calibrate-A / calibrate-B, disjoint
+    dcfg = cfg["detect"]
+    te = train[est]
+    order = rng.permutation(len(te))
+    n_fit, n_a = int(0.6 * len(te)), int(0.2 * len(te))
+    fit_i, a_i, b_i = order[:n_fit], order[n_fit:n_fit + n_a], order[n_fit + n_a:]
+    detector = AnomalyDetector.fit(te.iloc[fit_i], te.iloc[a_i], te.iloc[b_i], y[est][fit_i], bounds.mutable,
+                                   dcfg, seed)
+    classifier = AttackClassifier.fit(detector.view.names, cfg["patterns"], float(dcfg["raised_deviation"]))
+    log(f"detectors calibrated: thresholds {detector.thresholds} ({time.perf_counter() - t0:.1f}s, cpu {time.process_time():.1f}s)")
+    for p in list(robust.parameters()) + list(surrogate.parameters()):
+        p.requires_grad_(False)
+    return ProtectionPart(enc, bounds, robust, surrogate, detector, classifier, thresholds,
+                          {"trained_on": int(len(train)), "established": int(est.sum()),
+                           "fit_seconds": round(time.perf_counter() - t0, 1), "seed_generator": gen})
