@@ -30,7 +30,7 @@ import orjson
 from components.online_store import STATE_FIELD, offsets_key, user_key
 from components.streaming.clients import Record, make_consumer, make_producer
 from components.streaming.config import StreamingConfig
-from components.streaming.features import APPLIED, DUPLICATE, FeatureParams, UserState, format_value
+from components.streaming.features import APPLIED, DUPLICATE, FeatureParams, UserState
 from components.streaming.metrics import JobMetrics
 from components.streaming.schema import InvalidEvent, decode
 
@@ -59,6 +59,8 @@ class FeatureJob:
         self.freshness_ms: list[np.ndarray] = []
         self.pause_s = pause_ms / 1000.0
         self.processed = 0
+        self.first_record_s: float | None = None   # wall clock of the first / last micro-batch
+        self.last_record_s: float | None = None
         self._tracer = _tracer() if cfg.tracing else None
 
     # --- assignment: seek to what Redis holds ----------------------------------------------------
@@ -84,6 +86,8 @@ class FeatureJob:
     # --- one micro-batch ---------------------------------------------------------------------------
     def process(self, records: list[Record]) -> int:
         t0 = time.perf_counter()
+        if self.first_record_s is None:
+            self.first_record_s = time.time()
         span = self._tracer.start_span("churnguard.stream.batch") if self._tracer else None
         cfg, params, m = self.cfg, self.params, self.metrics
         events, dead, offsets = [], [], {}
@@ -142,6 +146,7 @@ class FeatureJob:
             span.set_attribute("users", len(users))
             span.end()
         self.processed += len(records)
+        self.last_record_s = time.time()
         return len(records)
 
     def _load_states(self, users: set[str]) -> None:
@@ -178,17 +183,22 @@ class FeatureJob:
     def _write_redis(self, users, rows, probs, version, offsets) -> None:
         cfg = self.cfg
         pipe = self.redis.pipeline(transaction=True)
+        cmd, ttl, prefix, states = pipe.execute_command, cfg.ttl_s, cfg.key_prefix, self.states
         for i, u in enumerate(users):
-            mapping = {k: format_value(v) for k, v in rows[i].items()}
-            mapping["updated_ms"] = str(rows[i]["last_event_ms"])
+            row = rows[i]
+            flat = []
+            for k, v in row.items():
+                flat.append(k)
+                flat.append(repr(v) if type(v) is float else str(v))
+            flat += ("updated_ms", str(row["last_event_ms"]))
             if probs is not None:
-                mapping["rt_churn_probability"] = repr(float(probs[i]))
-                mapping["model_version"] = version
-            mapping[STATE_FIELD] = self.states[u].dumps()
-            key = user_key(u, cfg.key_prefix)
-            pipe.hset(key, mapping=mapping)
-            pipe.expire(key, cfg.ttl_s)
-        pipe.hset(self.offsets_key, mapping={f"{t}:{p}": o for (t, p), o in offsets.items()})
+                flat += ("rt_churn_probability", repr(float(probs[i])), "model_version", version)
+            flat += (STATE_FIELD, states[u].dumps())
+            key = user_key(u, prefix)
+            cmd("HSET", key, *flat)
+            cmd("EXPIRE", key, ttl)
+        if offsets:
+            cmd("HSET", self.offsets_key, *[x for (t, p), o in offsets.items() for x in (f"{t}:{p}", o)])
         for attempt in range(6):
             try:
                 pipe.execute()

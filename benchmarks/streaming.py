@@ -1,0 +1,248 @@
+"""Streaming benchmark, one script: Kafka -> online features -> Redis.
+
+1. Sustained throughput of the feature job (confluent-kafka, micro-batches, orjson, hiredis,
+   one pipelined Redis transaction per batch), 1 and 2 consumer processes in one group over
+   4 partitions, on events pre-loaded into the topic (drain rate: first to last micro-batch).
+2. The same aggregation (same feature code, same Redis writes) done by a plain kafka-python
+   consumer loop (stdlib json, per-poll pipeline), on the same topic: the ratio.
+3. Event-to-score freshness at a steady 10,000 events/s: the job (1 process, champion scoring
+   per micro-batch) consumes while the replayer publishes; freshness = time the score is in
+   Redis (and the scores topic flushed) minus the producer timestamp, per event.
+
+Runs on the real local broker (Tansu) and the real Redis (db 1, prefix ``cgbench:``, deleted
+afterwards). Writes benchmarks/results/streaming.json. Usage:
+
+    .venv/bin/python benchmarks/streaming.py [--events 150000] [--rate 10000] [--seconds 6]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from components.benchmarking import write_result  # noqa: E402
+from components.config import PATHS, load_params  # noqa: E402
+from components.streaming.broker import LocalBroker, create_topics  # noqa: E402
+from components.streaming.config import StreamingConfig  # noqa: E402
+
+REDIS_URL = "redis://127.0.0.1:6379/1"
+PREFIX = "cgbench:"
+
+
+def events_source(tmp: Path) -> Path:
+    path = PATHS.raw / "events.parquet"
+    if path.exists():
+        return path
+    from components.world import generate_world
+
+    cfg = load_params()["world"]
+    cfg["customers"] = 8000
+    generate_world(cfg, 42, tmp / "raw", tmp / "truth", progress=False)
+    return tmp / "raw" / "events.parquet"
+
+
+def topic_cfg(bootstrap: str, tag: str, partitions: int = 4, **over) -> StreamingConfig:
+    cfg = StreamingConfig.from_params(bootstrap_servers=bootstrap, redis_url=REDIS_URL, events_topic=f"bench-{tag}",
+                                      scores_topic=f"bench-scores-{tag}", dead_letter_topic=f"bench-dlq-{tag}",
+                                      group_id=f"bench-{tag}", key_prefix=f"{PREFIX}{tag}:", session_timeout_ms=2000,
+                                      **over)
+    create_topics(bootstrap, {cfg.events_topic: partitions, cfg.scores_topic: partitions, cfg.dead_letter_topic: 1})
+    return cfg
+
+
+# --- worker processes --------------------------------------------------------------------------
+def job_worker(cfg: StreamingConfig, group: str, score: bool, out: str, record: bool,
+               max_events: int | None) -> None:
+    from components.streaming.job import FeatureJob
+
+    scorer = None
+    if score:
+        from components.streaming.scoring import RealtimeScorer
+
+        scorer = _scorer(cfg)
+    job = FeatureJob(cfg, scorer=scorer, group_id=group, record_freshness=record)
+    Path(out + ".ready").write_text("1")
+    job.run(until_caught_up=max_events is None, max_events=max_events, timeout_s=300)
+    fresh = np.concatenate(job.freshness_ms) if job.freshness_ms else np.zeros(0)
+    np.save(out + ".fresh.npy", fresh)
+    Path(out).write_text(json.dumps({"n": job.processed, "first": job.first_record_s, "last": job.last_record_s,
+                                     "batch_seconds_sum": job.metrics.value("churnguard_stream_batch_processing_seconds_sum"),
+                                     "batches": job.metrics.value("churnguard_stream_batches_total")}))
+
+
+def _scorer(cfg: StreamingConfig):
+    from components.streaming.scoring import RealtimeScorer
+
+    try:
+        return RealtimeScorer(cfg.model_uri, cfg.batch_features)
+    except Exception as exc:  # no registered champion in this workspace: the trained bundle directory
+        print(f"champion not loadable ({type(exc).__name__}: {exc}); scoring with the models/ directory")
+        return RealtimeScorer(str(PATHS.models), cfg.batch_features)
+
+
+def run_jobs(cfg: StreamingConfig, processes: int, score: bool = False, record: bool = False,
+             before_wait=None, max_events: int | None = None) -> dict:
+    ctx = mp.get_context("spawn")
+    tmp = tempfile.mkdtemp(prefix="cgbench-")
+    group = f"{cfg.group_id}-{uuid.uuid4().hex[:6]}"
+    outs = [os.path.join(tmp, f"w{i}.json") for i in range(processes)]
+    procs = [ctx.Process(target=job_worker, args=(cfg, group, score, o, record, max_events)) for o in outs]
+    for p in procs:
+        p.start()
+    try:
+        while not all(os.path.exists(o + ".ready") for o in outs):
+            time.sleep(0.05)
+        if before_wait is not None:
+            before_wait(group)
+        for p in procs:
+            p.join(400)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join()
+    res = [json.loads(Path(o).read_text()) for o in outs]
+    fresh = [np.load(o + ".fresh.npy") for o in outs]
+    n = sum(r["n"] for r in res)
+    firsts = [r["first"] for r in res if r["first"]]
+    lasts = [r["last"] for r in res if r["last"]]
+    seconds = max(lasts) - min(firsts) if firsts else float("nan")
+    return {"events": n, "seconds": round(seconds, 3), "events_per_s": round(n / seconds, 1),
+            "cpu_busy_s": round(sum(r["batch_seconds_sum"] for r in res), 3),
+            "batches": int(sum(r["batches"] for r in res)), "freshness_ms": np.concatenate(fresh)}
+
+
+def waiting_for_group(cfg: StreamingConfig, group: str, timeout_s: float = 30.0) -> None:
+    """Block until the group's consumers hold an assignment (offset hash appears after first batch,
+    so watch the broker instead: a committed-offsets probe is not available on Tansu)."""
+    time.sleep(min(timeout_s, cfg.session_timeout_ms / 1000.0 + 1.5))
+
+
+# --- the peer: a plain kafka-python consumer loop -----------------------------------------------
+def plain_kafka_python(cfg: StreamingConfig, total: int) -> dict:
+    import json as stdjson
+
+    import redis
+    from kafka import KafkaConsumer
+
+    from components.streaming.features import FeatureParams, UserState, format_value
+    from components.streaming.schema import validate
+
+    r = redis.Redis.from_url(cfg.redis_url)
+    params = FeatureParams(cfg.window_s, cfg.allowed_lateness_s, cfg.session_retention_s)
+    consumer = KafkaConsumer(cfg.events_topic, bootstrap_servers=cfg.bootstrap_servers,
+                             group_id=f"plain-{uuid.uuid4().hex[:6]}", enable_auto_commit=False,
+                             auto_offset_reset="earliest", session_timeout_ms=cfg.session_timeout_ms,
+                             heartbeat_interval_ms=cfg.session_timeout_ms // 5)
+    states: dict[str, UserState] = {}
+    prefix = cfg.key_prefix + "plain:"
+    n, first = 0, None
+    while n < total:
+        polled = consumer.poll(timeout_ms=200)
+        if not polled:
+            continue
+        if first is None:
+            first = time.time()
+        touched = {}
+        for records in polled.values():
+            for rec in records:
+                e = validate(stdjson.loads(rec.value))
+                st = states.setdefault(e.user_id, UserState())
+                if st.apply(e, params) == 0:
+                    touched[e.user_id] = st
+                n += 1
+        pipe = r.pipeline(transaction=True)
+        for u, st in touched.items():
+            pipe.hset(prefix + u, mapping={k: format_value(v) for k, v in st.features(params).items()})
+            pipe.expire(prefix + u, cfg.ttl_s)
+        pipe.execute()
+        consumer.commit()
+    seconds = time.time() - first
+    consumer.close()
+    return {"events": n, "seconds": round(seconds, 3), "events_per_s": round(n / seconds, 1)}
+
+
+def cleanup() -> None:
+    import redis
+
+    r = redis.Redis.from_url(REDIS_URL)
+    keys = list(r.scan_iter(f"{PREFIX}*", count=5000))
+    for i in range(0, len(keys), 1000):
+        r.delete(*keys[i:i + 1000])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=150_000, help="events pre-loaded for the throughput runs")
+    ap.add_argument("--rate", type=float, default=10_000.0, help="steady publish rate of the freshness run")
+    ap.add_argument("--seconds", type=float, default=6.0, help="length of the freshness run")
+    args = ap.parse_args()
+
+    from components.streaming.replayer import encode_events, load_events, publish
+
+    load = os.getloadavg()
+    numbers: dict = {"load_average_at_start": [round(x, 2) for x in load]}
+    with tempfile.TemporaryDirectory() as tmp, LocalBroker.start() as broker:
+        src = events_source(Path(tmp))
+        need = max(args.events, int(args.rate * args.seconds))
+        events = load_events(src, limit=need)
+        messages = encode_events(events)
+        print(f"{len(messages)} events from {src}; broker {broker.bootstrap}; load average {load}")
+        try:
+            # 1 + 2. pre-loaded topic, drained by the job (1 and 2 processes) and by the plain loop
+            cfg = topic_cfg(broker.bootstrap, "tp", score=False)
+            pub = publish(cfg, messages[:args.events])
+            numbers["produce_events_per_s"] = round(pub["rate"], 1)
+            for k in (1, 2):
+                res = run_jobs(cfg.with_(key_prefix=f"{PREFIX}tp{k}:"), k)
+                res.pop("freshness_ms")
+                numbers[f"job_confluent_{k}proc"] = res
+                print(f"job, {k} process(es): {res}")
+            plain = plain_kafka_python(cfg, args.events)
+            numbers["plain_kafka_python_loop"] = plain
+            best = max(numbers["job_confluent_1proc"]["events_per_s"], numbers["job_confluent_2proc"]["events_per_s"])
+            numbers["throughput_events_per_s"] = best
+            numbers["ratio_job_1proc_to_plain_kafka_python"] = round(
+                numbers["job_confluent_1proc"]["events_per_s"] / plain["events_per_s"], 2)
+            numbers["ratio_best_to_plain_kafka_python"] = round(best / plain["events_per_s"], 2)
+            numbers["throughput_goal_50k_met"] = best >= 50_000
+            print(f"plain kafka-python loop: {plain}")
+
+            # 3. freshness at a steady rate, with the champion's score per micro-batch
+            fcfg = topic_cfg(broker.bootstrap, "fresh", score=True)
+            n_fresh = int(args.rate * args.seconds)
+            pubs = {}
+
+            def replay(_group):
+                waiting_for_group(fcfg, _group)
+                pubs.update(publish(fcfg, messages[:n_fresh], rate=args.rate))
+
+            res = run_jobs(fcfg, 1, score=True, record=True, before_wait=replay, max_events=n_fresh)
+            fresh = res.pop("freshness_ms")
+            numbers["freshness_run"] = {**res, "publish_rate_achieved": round(pubs.get("rate", 0.0), 1),
+                                        "target_rate": args.rate}
+            if fresh.size:
+                numbers["freshness_ms"] = {q: round(float(np.percentile(fresh, p)), 2) for q, p in
+                                           (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))}
+                numbers["freshness_p99_goal_100ms_met"] = numbers["freshness_ms"]["p99"] <= 100.0
+            print(f"freshness: {numbers.get('freshness_ms')}")
+        finally:
+            cleanup()
+    numbers["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    write_result("streaming", {"events": args.events, "rate": args.rate, "seconds": args.seconds,
+                               "partitions": 4, "batch_size": cfg.batch_size, "broker": "tansu 0.6.0 (memory)",
+                               "redis": REDIS_URL}, numbers)
+
+
+if __name__ == "__main__":
+    main()
