@@ -12,6 +12,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-uri", help="serve this URI and do not follow the alias (e.g. models:/churnguard/3)")
     parser.add_argument("--redis-url", help="online store (serving.redis.url; env CHURNGUARD_REDIS_URL); "
                                             "'none' to serve batch features only")
+    parser.add_argument("--redis-prefix", help="online store key prefix (serving.redis.prefix, default cg:user:)")
+    parser.add_argument("--rate-limit", type=float, help="requests/s per API key (serving.rate_limit.per_second); "
+                                                         "burst becomes twice this")
     parser.add_argument("--log-level", default="info")
 
 
@@ -33,6 +36,11 @@ def run(args: argparse.Namespace) -> int:
         overrides["model_uri"] = args.model_uri
     if args.redis_url:
         overrides["redis_url"] = None if args.redis_url.lower() == "none" else args.redis_url
+    if args.redis_prefix:
+        overrides["redis_prefix"] = args.redis_prefix
+    if args.rate_limit:
+        overrides["rate_per_s"] = args.rate_limit
+        overrides["rate_burst"] = max(1, int(2 * args.rate_limit))
     cfg = ServingConfig.from_params(**overrides)
     if not cfg.api_keys:
         logging.getLogger("churnguard.serving").warning(

@@ -1,0 +1,48 @@
+"""Unit tests of pure logic: circuit breaker and token bucket (fake clocks, no services)."""
+from __future__ import annotations
+
+from components.serving.features import CircuitBreaker
+from components.serving.security import KeyRing, RateLimiter
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_breaker_opens_half_opens_and_closes():
+    clock = Clock()
+    b = CircuitBreaker(failures=2, reset_after_s=5, clock=clock)
+    assert b.allow() and b.state == "closed"
+    b.failure()
+    assert b.state == "closed"
+    b.failure()
+    assert b.state == "open" and not b.allow()
+    clock.t = 5.0
+    assert b.state == "half_open"
+    assert b.allow() and not b.allow()       # one trial at a time
+    b.failure()                              # trial failed: open again for another reset period
+    assert b.state == "open"
+    clock.t = 10.0
+    assert b.allow()
+    b.success()
+    assert b.state == "closed" and b.allow() and b.opened_count == 1
+
+
+def test_token_bucket_per_key():
+    clock = Clock()
+    lim = RateLimiter(per_second=2, burst=2, clock=clock)
+    assert lim.acquire("a")[0] and lim.acquire("a")[0]
+    ok, wait = lim.acquire("a")
+    assert not ok and abs(wait - 0.5) < 1e-9
+    assert lim.acquire("b")[0]
+    clock.t = 0.5
+    assert lim.acquire("a")[0] and not lim.acquire("a")[0]
+
+
+def test_keyring():
+    ring = KeyRing(["k1", "k2", ""])
+    assert len(ring) == 2 and ring.check("k1") == "k1" and ring.check("k3") is None and ring.check(None) is None
