@@ -139,8 +139,8 @@ class FeatureJob:
         ts = np.fromiter((r.timestamp_ms for r in records), dtype=np.float64, count=len(records))
         if ts.size:
             m.freshness.observe(max(0.0, (done_ms - ts.min()) / 1000.0))
-            if self.record_freshness:
-                self.freshness_ms.append(done_ms - ts)
+            if self.record_freshness:  # (producer timestamp, event-to-score ms) per event
+                self.freshness_ms.append(np.stack([ts, done_ms - ts]))
         if span is not None:
             span.set_attribute("events", len(records))
             span.set_attribute("users", len(users))
