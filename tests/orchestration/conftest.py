@@ -23,6 +23,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 AIRFLOW_BIN = REPO / ".venv-airflow" / "bin"
 PROJECT_BIN = REPO / ".venv" / "bin"
+# The pipeline the DAGs run (dvc.yaml, params.yaml, code): this checkout, or another tree given by
+# CHURNGUARD_TEST_REPO (e.g. `git archive HEAD` output, to test the committed pipeline while other
+# areas have half-finished stages in the working tree).
+PIPELINE_REPO = Path(os.environ.get("CHURNGUARD_TEST_REPO") or REPO)
 
 # Smaller than tests/tiny_params.yaml where it matters for wall time on 2 cores: one model family.
 ORCHESTRATION_TINY = {"world": {"customers": 2500}, "train_base": {"candidates": ["logistic_regression"]}}
@@ -32,7 +36,7 @@ def tiny_overrides() -> dict[str, Any]:
     """tests/tiny_params.yaml (every area's tiny section) plus the orchestration tests' own."""
     from tests.workspace import deep_merge
 
-    return deep_merge(yaml.safe_load((REPO / "tests" / "tiny_params.yaml").read_text()) or {}, ORCHESTRATION_TINY)
+    return deep_merge(yaml.safe_load((PIPELINE_REPO / "tests" / "tiny_params.yaml").read_text()) or {}, ORCHESTRATION_TINY)
 
 
 def mlflow_versions(db: Path, name: str = "churnguard") -> list[int]:
@@ -85,6 +89,8 @@ class AirflowEnv:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db}",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "PATH": f"{AIRFLOW_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "CHURNGUARD_REPO": str(PIPELINE_REPO),
+            "CHURNGUARD_PYTHON_BIN": str(PROJECT_BIN),
             "CHURNGUARD_RUNS_DIR": str(self.runs_dir),
             "CHURNGUARD_REPORTS_DIR": str(self.reports_dir),
             "MLFLOW_TRACKING_URI": f"sqlite:///{self.mlflow_db}",

@@ -23,11 +23,12 @@ def _commands() -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def nightly_env(trained: DagRunResult, airflow_env: AirflowEnv) -> AirflowEnv:
+def nightly_env(request, airflow_env: AirflowEnv) -> AirflowEnv:
     missing = {"sweep", "report"} - _commands()
     if missing:
         pytest.skip(f"`churnguard {' / '.join(sorted(missing))}` not in components/cli.py yet "
                     "(interventions area, CONTRIBUTING contract); the nightly DAG cannot run without them")
+    trained: DagRunResult = request.getfixturevalue("trained")
     assert trained.state == "success", trained.explain()
     (workspace,) = [p for p in airflow_env.runs_dir.iterdir() if p.is_dir()]
     # The sweep reads the trained workspace's features; champion from the same MLflow store.
