@@ -5,6 +5,7 @@ Reads params: register (and logs the whole params.yaml). Writes metrics/registra
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 
@@ -27,7 +28,7 @@ def collect_metrics() -> dict[str, float]:
         if path.name in ("base.json", "registration.json"):
             continue
         for k, v in _numbers(json.loads(path.read_text())).items():
-            out[f"{path.stem}.{k}"] = v
+            out[re.sub(r"[^A-Za-z0-9_\-. :/]", "_", f"{path.stem}.{k}")] = v  # MLflow's allowed names
     return out
 
 
