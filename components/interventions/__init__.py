@@ -1,0 +1,1 @@
+"""Interventions: causal uplift per offer, counterfactual explanations, scenario sweeps, budget allocation."""

@@ -1,0 +1,124 @@
+"""The ``interventions`` bundle part (order 30): ``recommend`` and ``explain`` for serving and sweeps.
+
+Files in ``models/interventions/``: ``part.json``, ``uplift.joblib`` (causal T-learner + scenarios
++ value horizon), the counterfactual backend's files. The base model is the bundle's sibling part
+``../base`` (the counterfactuals explain the champion's base model).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from components.bundle import write_part_spec
+from components.features.table import ID
+from components.interventions.allocation import rank_offers
+from components.interventions.counterfactual import CounterfactualExplainer, load_explainer, save_explainer
+from components.interventions.scenarios import Scenario, customer_value
+from components.interventions.uplift import UpliftModel
+
+UPLIFT_FILE = "uplift.joblib"
+RECOMMEND_COLUMNS = ["customer_id", "offer", "p_before", "p_after", "uplift", "uplift_low", "uplift_high",
+                     "expected_saved_value", "cost", "net_value", "benefit_cost_ratio", "rank"]
+
+
+@dataclass
+class InterventionsPart:
+    uplift: UpliftModel
+    scenarios: list[Scenario]
+    value_months: float
+    part_dir: Path | None = None
+    _explainer: CounterfactualExplainer | None = None
+    _base: Any = None
+
+    # ------------------------------------------------------------------ decisions
+    def estimates(self, features: pd.DataFrame, with_interval: bool = True, what_if: bool = True) -> dict[str, Any]:
+        """Arrays (n, K) per scenario: causal estimates, value, cost; plus the model-based what-if."""
+        pred = self.uplift.predict(features, with_interval=with_interval)
+        offers = self.uplift.offers
+        col = {o: k for k, o in enumerate(offers)}
+        idx = [col[s.offer] for s in self.scenarios]
+        mc = features["monthly_charges"].to_numpy(dtype=float) if "monthly_charges" in features.columns \
+            else np.zeros(len(features))
+        value = customer_value(mc, self.value_months)
+        cost = np.stack([s.cost(mc) for s in self.scenarios], axis=1)
+        out = {k: (v[:, idx] if np.ndim(v) == 2 else v) for k, v in pred.items()}
+        saved = out["uplift"] * value[:, None]
+        out.update(value=value, cost=cost, expected_saved_value=saved, net_value=saved - cost,
+                   benefit_cost_ratio=np.divide(saved, cost, out=np.full_like(saved, np.inf), where=cost > 0))
+        if what_if and self.base is not None:
+            p_now = self.base.predict_proba(features)
+            wi = np.stack([self.base.predict_proba(s.apply(features)) for s in self.scenarios], axis=1)
+            out.update(base_probability=p_now, whatif_p_after=wi, whatif_uplift=p_now[:, None] - wi)
+        return out
+
+    def recommend(self, features: pd.DataFrame) -> pd.DataFrame:
+        """One row per customer and scenario (contract columns), ``rank`` 1 = best expected net value;
+        plus the model-based what-if (``whatif_p_after``, ``whatif_uplift``) beside the causal estimate."""
+        features = features.reset_index(drop=True)
+        e = self.estimates(features)
+        n, K = e["uplift"].shape
+        ids = features[ID].astype(str).to_numpy() if ID in features.columns else np.arange(n).astype(str)
+        frame = pd.DataFrame({
+            "customer_id": np.repeat(ids, K),
+            "offer": np.tile([s.name for s in self.scenarios], n),
+            "p_before": np.repeat(e["p_before"], K),
+            "p_after": e["p_after"].ravel(), "uplift": e["uplift"].ravel(),
+            "uplift_low": e["uplift_low"].ravel(), "uplift_high": e["uplift_high"].ravel(),
+            "expected_saved_value": e["expected_saved_value"].ravel(), "cost": e["cost"].ravel(),
+            "net_value": e["net_value"].ravel(), "benefit_cost_ratio": e["benefit_cost_ratio"].ravel(),
+            "rank": rank_offers(e["net_value"]).ravel(),
+            "customer_value": np.repeat(e["value"], K),
+        })
+        if "whatif_p_after" in e:
+            frame["base_probability"] = np.repeat(e["base_probability"], K)
+            frame["whatif_p_after"] = e["whatif_p_after"].ravel()
+            frame["whatif_uplift"] = e["whatif_uplift"].ravel()
+        return frame
+
+    # ------------------------------------------------------------------ counterfactuals
+    @property
+    def base(self):
+        if self._base is None and self.part_dir is not None and (self.part_dir.parent / "base").exists():
+            from components.models.tabular import load_part
+
+            self._base = load_part(self.part_dir.parent / "base")
+        return self._base
+
+    @property
+    def explainer(self) -> CounterfactualExplainer:
+        if self._explainer is None:
+            if self.part_dir is None or self.base is None:
+                raise RuntimeError("interventions part: no counterfactual explainer loaded")
+            self._explainer = load_explainer(self.part_dir, self.base)
+        return self._explainer
+
+    def explain(self, features: pd.DataFrame) -> list[dict]:
+        """Counterfactual per customer: changed features (old -> new) and the new churn probability."""
+        return self.explainer.explain_frame(features)[0]
+
+
+def save_part(part: InterventionsPart, explainer: CounterfactualExplainer, part_dir: Path, cfg: dict[str, Any],
+              seed: int, meta: dict[str, Any]) -> None:
+    part_dir.mkdir(parents=True, exist_ok=True)
+    joblib.dump({"uplift": part.uplift, "scenarios": part.scenarios, "value_months": part.value_months},
+                part_dir / UPLIFT_FILE)
+    save_explainer(explainer, part_dir, cfg, seed)
+    write_part_spec(part_dir, "interventions", 30, "components.interventions.part:load_part",
+                    scenarios=[s.name for s in part.scenarios], counterfactual_backend=explainer.backend.name,
+                    counterfactual_licence=explainer.backend.licence, **meta)
+
+
+def load_part(part_dir: Path) -> InterventionsPart:
+    part_dir = Path(part_dir)
+    raw = joblib.load(part_dir / UPLIFT_FILE)
+    return InterventionsPart(raw["uplift"], raw["scenarios"], float(raw["value_months"]), part_dir)
+
+
+def part_meta(part_dir: Path) -> dict[str, Any]:
+    return json.loads((Path(part_dir) / "part.json").read_text())

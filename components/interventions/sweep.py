@@ -1,0 +1,120 @@
+"""Scenario sweeps: every scenario over every customer, sharded; then the budget allocation.
+
+A shard is the set of customers whose stable id hash modulo ``shards`` equals its index, so any
+orchestrator (the DVC stage here, Airflow dynamic task mapping in the nightly DAG) can run shards
+independently: ``churnguard sweep --shard I --shards N --out DIR`` writes ``DIR/shard-I.parquet``.
+Merging shards and allocating the budget is one cheap global step (``allocate_sweep``).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from components.features.table import ID, LABEL, SPLIT
+from components.interventions.allocation import NONE, allocate
+
+SEGMENT_COLUMNS = ["contract", "plan", "income_band"]
+CONTEXT_COLUMNS = [*SEGMENT_COLUMNS, "monthly_charges", "campaign_offer", LABEL, SPLIT, "is_cold_start"]
+
+
+def shard_mask(ids: pd.Series, shard: int, shards: int) -> np.ndarray:
+    """Stable shard membership (independent of row order and of the process)."""
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} is outside 0..{shards - 1}")
+    h = pd.util.hash_pandas_object(ids.astype(str).reset_index(drop=True), index=False).to_numpy()
+    return (h % np.uint64(shards)).astype(np.int64) == shard
+
+
+def run_shard(part: Any, features: pd.DataFrame, shard: int, shards: int, out_dir: Path,
+              chunk_rows: int = 200_000) -> Path:
+    """Score every scenario for one shard's customers into ``out_dir/shard-I.parquet`` (tidy table)."""
+    rows = features[shard_mask(features[ID], shard, shards)].reset_index(drop=True)
+    parts = []
+    for start in range(0, max(len(rows), 1), chunk_rows):
+        chunk = rows.iloc[start:start + chunk_rows].reset_index(drop=True)
+        if chunk.empty:
+            break
+        rec = part.recommend(chunk)
+        ctx = chunk.reindex(columns=[ID, *CONTEXT_COLUMNS])
+        parts.append(rec.merge(ctx, on=ID, how="left"))
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"shard-{shard}.parquet"
+    table.to_parquet(path, index=False)
+    return path
+
+
+def read_sweep(sweep_dir: Path) -> pd.DataFrame:
+    files = sorted(Path(sweep_dir).glob("shard-*.parquet"), key=lambda p: int(p.stem.split("-")[1]))
+    if not files:
+        raise FileNotFoundError(f"no shard-*.parquet in {sweep_dir}: run `churnguard sweep` first")
+    table = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    return table.sort_values([ID, "offer"], kind="stable").reset_index(drop=True)
+
+
+def wide(table: pd.DataFrame, column: str, offers: list[str]) -> np.ndarray:
+    """(n_customers, K) array of ``column`` with customers in sorted id order."""
+    return table.pivot(index=ID, columns="offer", values=column).reindex(columns=offers).to_numpy(dtype=float)
+
+
+def budget_for(n_customers: int, cfg: dict[str, Any]) -> float:
+    total = cfg.get("budget_total")
+    return float(total) if total is not None else float(cfg["budget_per_customer"]) * n_customers
+
+
+def allocate_sweep(table: pd.DataFrame, cfg: dict[str, Any], budget: float | None = None) -> pd.DataFrame:
+    """One row per customer: the offer to give (or ``none``) under the budget, maximising net value."""
+    offers = sorted(table["offer"].unique())
+    customers = table.drop_duplicates(ID).set_index(ID).sort_index()
+    net, cost = wide(table, "net_value", offers), wide(table, "cost", offers)
+    eligible = wide(table, "uplift_low", offers) > 0 if cfg.get("require_confident_uplift", True) else None
+    budget = budget_for(len(customers), cfg) if budget is None else budget
+    choice = allocate(net, cost, budget, eligible)
+    rows = np.arange(len(choice))
+    given = choice != NONE
+    pick = np.where(given, choice, 0)
+    out = pd.DataFrame({
+        ID: customers.index.to_numpy(),
+        "offer": np.where(given, np.asarray(offers, dtype=object)[pick], "none"),
+        "net_value": np.where(given, net[rows, pick], 0.0),
+        "cost": np.where(given, cost[rows, pick], 0.0),
+        "uplift": np.where(given, wide(table, "uplift", offers)[rows, pick], 0.0),
+        "best_offer": np.asarray(offers, dtype=object)[np.argmax(net, axis=1)],
+        "best_net_value": net.max(axis=1),
+    })
+    for c in CONTEXT_COLUMNS:
+        if c in customers.columns:
+            out[c] = customers[c].to_numpy()
+    return out
+
+
+def budget_curve(table: pd.DataFrame, cfg: dict[str, Any], points: int = 12) -> pd.DataFrame:
+    """Expected net value of the allocation at budgets from 0 to 2x the configured one."""
+    base = budget_for(table[ID].nunique(), cfg)
+    rows = []
+    for b in np.linspace(0, 2 * base, points + 1)[1:]:
+        alloc = allocate_sweep(table, cfg, budget=float(b))
+        rows.append({"budget": float(b), "expected_net_value": float(alloc["net_value"].sum()),
+                     "spent": float(alloc["cost"].sum()), "customers_treated": int((alloc["offer"] != "none").sum())})
+    return pd.DataFrame(rows)
+
+
+def summarise(table: pd.DataFrame, alloc: pd.DataFrame, budget: float) -> dict[str, Any]:
+    per_offer = table.groupby("offer").agg(mean_uplift=("uplift", "mean"), mean_net_value=("net_value", "mean"),
+                                           share_positive_net=("net_value", lambda v: float((v > 0).mean())))
+    given = alloc[alloc["offer"] != "none"]
+    return {
+        "customers": int(alloc.shape[0]), "scenarios": sorted(table["offer"].unique().tolist()),
+        "budget": round(budget, 2), "spent": round(float(given["cost"].sum()), 2),
+        "expected_net_value": round(float(given["net_value"].sum()), 2), "customers_treated": int(len(given)),
+        "offers_given": {k: int(v) for k, v in given["offer"].value_counts().sort_index().items()},
+        "per_offer": {k: {m: round(float(x), 6) for m, x in row.items()} for k, row in per_offer.iterrows()},
+    }
+
+
+def write_summary(path: Path, summary: dict[str, Any]) -> None:
+    path.write_text(json.dumps(summary, indent=2, sort_keys=True))
