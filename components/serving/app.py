@@ -42,7 +42,7 @@ class Metrics:
         self.degraded = Counter("churnguard_degraded_total", "answers without online features", registry=r)
         self.version = Gauge("churnguard_model_version", "model version being served", registry=r)
         self.swaps = Counter("churnguard_model_swaps_total", "model versions swapped in", registry=r)
-        self.breaker = Gauge("churnguard_redis_breaker_open", "1 while the Redis circuit breaker is open", registry=r)
+        self.breaker = Gauge("churnguard_redis_breaker_open", "1 while the Redis circuit breaker is not closed (open or half-open)", registry=r)
         self.load_seconds = Gauge("churnguard_model_load_seconds", "load time of the current version", registry=r)
 
 
@@ -268,7 +268,7 @@ def create_app(config: ServingConfig | None = None, holder: ModelHolder | None =
     def health():
         model = holder.current
         redis_state = state.online.status()
-        metrics.breaker.set(1.0 if redis_state == "down" else 0.0)
+        metrics.breaker.set(1.0 if redis_state in ("down", "degraded") else 0.0)
         deps = {"registry": {True: "up", False: "down", None: "unknown"}[holder.registry_ok],
                 "redis": redis_state,
                 "batch_features": "up" if len(state.batch) else ("down" if state.batch.error else "disabled")}
@@ -284,7 +284,7 @@ def create_app(config: ServingConfig | None = None, holder: ModelHolder | None =
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics (no key needed)",
              response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
     def prometheus() -> Response:
-        metrics.breaker.set(1.0 if state.online.status() == "down" else 0.0)
+        metrics.breaker.set(1.0 if state.online.status() in ("down", "degraded") else 0.0)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

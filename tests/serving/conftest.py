@@ -1,7 +1,10 @@
 """Serving fixtures: a private MLflow SQLite store with two real versions of the tiny bundle.
 
-v1 = the tiny workspace's bundle (champion); v2 = the same plus a contract stub of the
-`interventions` part (tests/serving/stub_parts.py). The tiny workspace's own store is left alone.
+v1 = the tiny workspace's bundle without an `interventions` part (champion); v2 = the bundle with
+one: the real part when the workspace trained it, else a contract stub
+(tests/serving/stub_parts.py). The tiny workspace's own store is left alone.
+If the shared tiny workspace cannot be built (another area's stage failing), a private tiny
+workspace runs only the stages serving needs (ingest, validate, features, train_base).
 Redis: the machine's Redis, db 2, with a unique key prefix per test session.
 """
 from __future__ import annotations
@@ -38,8 +41,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+SERVING_STAGES = ("ingest", "validate", "features", "train_base")
+
+
+def _workspace(request, tmp_path_factory):
+    reuse = os.environ.get("CHURNGUARD_SERVING_WS")  # developer shortcut: an already built tiny workspace
+    if reuse:
+        from tests.workspace import Workspace
+
+        return Workspace(Path(reuse), {})
+    try:
+        return request.getfixturevalue("tiny_workspace")
+    except Exception as exc:  # noqa: BLE001 - fall back, but say why
+        import warnings
+
+        from tests.workspace import Workspace
+
+        warnings.warn(f"tiny_workspace failed ({str(exc)[:300]}); serving uses a private one")
+        ws = Workspace.create(tmp_path_factory.mktemp("serving_ws"))
+        for stage in SERVING_STAGES:
+            ws.run_stage(stage)
+        return ws
+
+
 @pytest.fixture(scope="session")
-def serving_store(tiny_workspace, tmp_path_factory) -> Store:
+def serving_store(request, tmp_path_factory) -> Store:
     import pandas as pd
 
     from components.promotion import move_alias
@@ -51,10 +77,13 @@ def serving_store(tiny_workspace, tmp_path_factory) -> Store:
     os.environ["MLFLOW_TRACKING_URI"] = uri
     os.environ["CHURNGUARD_ARTIFACT_ROOT"] = (root / "artifacts").as_uri()
     try:
+        ws = _workspace(request, tmp_path_factory)
         v1_dir, v2_dir = root / "bundle_v1", root / "bundle_v2"
-        shutil.copytree(tiny_workspace.root / "models", v1_dir)
-        shutil.copytree(v1_dir, v2_dir)
-        write_part_spec(v2_dir / "interventions", "interventions", 30, "tests.serving.stub_parts:load_part")
+        shutil.copytree(ws.root / "models", v2_dir)
+        shutil.copytree(v2_dir, v1_dir)
+        shutil.rmtree(v1_dir / "interventions", ignore_errors=True)
+        if not (v2_dir / "interventions" / "part.json").exists():
+            write_part_spec(v2_dir / "interventions", "interventions", 30, "tests.serving.stub_parts:load_part")
         for d in (v1_dir, v2_dir):
             log_bundle(d, {"test": "serving"}, {"roc_auc": 0.8}, [], {"parts": d.name}, MODEL)
         move_alias(configure(), MODEL, "champion", "1", why="serving tests", who="tests")
@@ -64,7 +93,7 @@ def serving_store(tiny_workspace, tmp_path_factory) -> Store:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    features = tiny_workspace.root / "data" / "features" / "customers.parquet"
+    features = ws.root / "data" / "features" / "customers.parquet"
     ids = pd.read_parquet(features, columns=["customer_id"])["customer_id"].astype(str).tolist()
     return Store(uri=uri, features=features, customers=ids[:50])
 
