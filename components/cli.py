@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stream": ("components.commands.stream", "streaming feature job: Kafka events -> Redis online features + real-time scores"),
     "promote": ("components.commands.promote", "make a model version champion through the quality gates (who/why recorded)"),
     "serve": ("components.commands.serve", "serve scores, explanations and offers over HTTP, following the MLflow champion"),
+    "sweep": ("components.commands.sweep", "score every intervention scenario for one shard of the customers (parquet)"),
+    "report": ("components.commands.report", "HTML scenario report from a sweep directory (deterministic per date)"),
 }
 
 
