@@ -8,8 +8,8 @@ Components, all fitted on the train split's *established* customers only:
       inductively; a customer without referral edges falls back to the cluster transfer
       model (a) and is flagged ``cluster_fallback``.
   (d) ensemble: a logistic regression on the components' logits, fitted on the validation
-      cohort = the train split's cold-start customers (never seen by (a)-(c)); one weight set
-      for customers with referral edges (a, b, c) and one for those without (a, b).
+      cohort = the train split's cold-start customers (never seen by (a)-(c)); the GNN term
+      (and an offset) only enters for customers with referral edges, see :class:`Ensemble`.
 Every cold-start row gets a score (100% coverage).
 """
 from __future__ import annotations
@@ -48,30 +48,41 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Ensemble:
-    """Stacking weights per group: logit(p) = intercept + sum_i coef_i * logit(component_i)."""
+    """Stacking on logits, one model for the whole cohort:
 
-    inputs: dict[str, list[str]]                    # group -> component names
-    coef: dict[str, list[float]]
-    intercept: dict[str, float]
+    logit(p) = intercept + w_prior·logit(prior) + w_gbm·logit(gbm)
+               + has_edges · (edge_offset + w_gnn·logit(gnn))
 
-    def predict(self, group: str, comps: dict[str, np.ndarray]) -> np.ndarray:
-        z = self.intercept[group] + sum(w * _logit(comps[c]) for w, c in zip(self.coef[group], self.inputs[group]))
+    so a customer without referral edges is scored from (a) and (b) only (the GNN term is 0).
+    """
+
+    coef: dict[str, float]
+    intercept: float
+    edge_offset: float
+
+    def predict(self, comps: dict[str, np.ndarray], has_edges: np.ndarray) -> np.ndarray:
+        z = self.intercept + self.coef["cluster_prior"] * _logit(comps["cluster_prior"]) \
+            + self.coef["gbm"] * _logit(comps["gbm"])
+        if "gnn" in self.coef:
+            gnn = np.where(has_edges, _logit(comps["gnn"]), 0.0)
+            z = z + has_edges * self.edge_offset + self.coef["gnn"] * gnn
         return _sigmoid(z)
 
 
 def fit_ensemble(comps: dict[str, np.ndarray], y: np.ndarray, has_edges: np.ndarray, use_gnn: bool,
                  C: float) -> Ensemble:
-    inputs = {"edges": ["cluster_prior", "gbm", *(["gnn"] if use_gnn else [])], "no_edges": ["cluster_prior", "gbm"]}
-    coef, intercept = {}, {}
-    for group, mask in (("edges", has_edges), ("no_edges", ~has_edges)):
-        names = inputs[group]
-        if mask.sum() >= MIN_VALIDATION and len(np.unique(y[mask])) == 2:
-            X = np.column_stack([_logit(comps[c][mask]) for c in names])
-            lr = LogisticRegression(C=C, max_iter=1000).fit(X, y[mask])
-            coef[group], intercept[group] = lr.coef_[0].tolist(), float(lr.intercept_[0])
-        else:  # too little validation data: average the logits
-            coef[group], intercept[group] = [1.0 / len(names)] * len(names), 0.0
-    return Ensemble(inputs, coef, intercept)
+    """Weights from a logistic regression on the validation cohort (too little data: plain average)."""
+    use_gnn = use_gnn and has_edges.sum() >= MIN_VALIDATION
+    cols = [_logit(comps["cluster_prior"]), _logit(comps["gbm"])]
+    if use_gnn:
+        cols += [has_edges.astype(float), np.where(has_edges, _logit(comps["gnn"]), 0.0)]
+    if len(y) >= MIN_VALIDATION and len(np.unique(y)) == 2:
+        lr = LogisticRegression(C=C, max_iter=1000).fit(np.column_stack(cols), y)
+        w, b = lr.coef_[0].tolist(), float(lr.intercept_[0])
+    else:
+        w, b = [0.5, 0.5] + ([0.0, 0.0] if use_gnn else []), 0.0
+    coef = {"cluster_prior": w[0], "gbm": w[1], **({"gnn": w[3]} if use_gnn else {})}
+    return Ensemble(coef, b, w[2] if use_gnn else 0.0)
 
 
 def make_gbm(categorical: list[str], numeric: list[str], cfg: dict[str, Any], seed: int) -> Pipeline:
@@ -182,12 +193,8 @@ class ColdStartPart:
                             "has_edges": has_edges,
                             "source": np.where(has_edges, "gnn", "cluster_fallback")})
         if self.ensemble is not None:
-            ens = np.empty(len(frame))
-            for group, mask in (("edges", has_edges), ("no_edges", ~has_edges)):
-                if mask.any():
-                    ens[mask] = self.ensemble.predict(group, {c: out[c].to_numpy()[mask] for c in
-                                                              ("cluster_prior", "gbm", "gnn")})
-            out["ensemble"] = ens
+            out["ensemble"] = self.ensemble.predict({c: out[c].to_numpy() for c in ("cluster_prior", "gbm", "gnn")},
+                                                    has_edges)
         return out
 
     def predict_new(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -296,8 +303,8 @@ def fit_coldstart(table: pd.DataFrame, raw_dir: Path, cluster: ClusterModel, cfg
     vc = {c: comps[c].to_numpy()[val_rows] for c in ("cluster_prior", "gbm", "gnn")}
     has_e = comps["has_edges"].to_numpy()[val_rows]
     part.ensemble = fit_ensemble(vc, y_val, has_e, part.gnn is not None, float(cfg["ensemble_C"]))
-    metrics["ensemble"] = {"inputs": part.ensemble.inputs, "coef": part.ensemble.coef,
-                           "intercept": part.ensemble.intercept,
+    metrics["ensemble"] = {"coef": part.ensemble.coef, "intercept": part.ensemble.intercept,
+                           "edge_offset": part.ensemble.edge_offset,
                            "validation_with_edges": int(has_e.sum()), "validation_no_edges": int((~has_e).sum())}
     metrics["validation_auc"] = {c: _auc(y_val, v) for c, v in vc.items()}
     ens_val = part.components(val_frame)["ensemble"].to_numpy()[val_rows]

@@ -74,8 +74,9 @@ def test_no_edge_customer_falls_back_to_cluster_model_and_is_flagged(fitted, new
     assert comps["gnn"].iloc[0] == pytest.approx(part.cluster.prior(row)[0])
     scored = part.score(row, pd.DataFrame({"churn_probability": [0.5]}, index=row.index))
     assert scored["coldstart_source"].iloc[0] == "cluster_fallback"
-    # the fallback's ensemble uses cluster prior + GBM only
-    want = part.ensemble.predict("no_edges", {c: comps[c].to_numpy() for c in ("cluster_prior", "gbm", "gnn")})
+    # the fallback's ensemble uses cluster prior + GBM only: the GNN's value does not matter
+    fake = {c: comps[c].to_numpy() for c in ("cluster_prior", "gbm")} | {"gnn": np.array([0.999])}
+    want = part.ensemble.predict(fake, np.array([False]))
     assert scored["coldstart_probability"].iloc[0] == pytest.approx(want[0])
 
 
