@@ -25,7 +25,9 @@ PIDFILE=$AIRFLOW_HOME/standalone.pid
 LOG=$AIRFLOW_HOME/standalone.log
 URL=http://127.0.0.1:$PORT
 
-running() { [[ -f $PIDFILE ]] && kill -0 -- "-$(cat "$PIDFILE")" 2>/dev/null; }
+# Live (non-zombie) members of a process group; a zombie is dead, only not yet reaped by init.
+group_alive() { ps -eo pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ {found = 1} END {exit !found}'; }
+running() { [[ -f $PIDFILE ]] && group_alive "$(cat "$PIDFILE")"; }
 
 login() {
     local file=${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE:-$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated}
@@ -77,8 +79,9 @@ stop() {
     if ! running; then echo "Airflow is not running"; rm -f "$PIDFILE"; return 0; fi
     local pgid; pgid=$(cat "$PIDFILE")
     kill -TERM -- "-$pgid" 2>/dev/null || true
-    for _ in $(seq 60); do kill -0 -- "-$pgid" 2>/dev/null || break; sleep 0.5; done
-    if kill -0 -- "-$pgid" 2>/dev/null; then kill -KILL -- "-$pgid" 2>/dev/null || true; sleep 0.5; fi
+    for _ in $(seq 60); do group_alive "$pgid" || break; sleep 0.5; done
+    if group_alive "$pgid"; then kill -KILL -- "-$pgid" 2>/dev/null || true; sleep 1; fi
+    if group_alive "$pgid"; then echo "process group $pgid still has live processes" >&2; exit 1; fi
     rm -f "$PIDFILE"
     echo "Airflow stopped (process group $pgid)"
 }

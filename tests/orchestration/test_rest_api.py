@@ -47,12 +47,22 @@ class Api:
         self.token = self.call("POST", "/auth/token", {"username": user, "password": password}, auth=False)["access_token"]
 
 
+def _group_members(pgid: int) -> list[str]:
+    """Live (non-zombie) processes of a process group, from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        state, _ppid, group = text[text.rindex(")") + 2:].split()[:3]
+        if int(group) == pgid and state != "Z":
+            members.append(f"{stat.parent.name}:{text[text.index('(') + 1:text.rindex(')')]}")
+    return members
+
+
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    return bool(_group_members(pgid))
 
 
 @pytest.fixture
@@ -74,9 +84,11 @@ def standalone(tmp_path):
         yield env_obj, port, proc.stdout, pgid
     finally:
         stop = subprocess.run([str(SCRIPT), "stop"], env=env, capture_output=True, text=True, timeout=120)
-        if pgid is not None and _group_alive(pgid):  # the script failed to stop it: do it here, by group
+        left = _group_members(pgid) if pgid is not None else []
+        if left:  # the script failed to stop it: do it here, by group, and fail
             os.killpg(pgid, signal.SIGKILL)
-            pytest.fail(f"scripts/airflow.sh stop left process group {pgid} running: {stop.stdout} {stop.stderr}")
+            pytest.fail(f"scripts/airflow.sh stop left {left} of process group {pgid}: {stop.stdout} {stop.stderr}")
+        assert stop.returncode == 0, stop.stderr
 
 
 def test_trigger_training_over_rest_api_registers_a_version(standalone):
