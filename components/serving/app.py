@@ -46,6 +46,32 @@ class Metrics:
         self.load_seconds = Gauge("churnguard_model_load_seconds", "load time of the current version", registry=r)
 
 
+class ObserveMiddleware:
+    """Count and time every HTTP request by route template (plain ASGI: no per-request task)."""
+
+    def __init__(self, app, metrics: Metrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        t0 = time.perf_counter()
+        status = [500]
+
+        async def send_status(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(path, scope["method"], str(status[0])).inc()
+            self.metrics.latency.labels(path).observe(time.perf_counter() - t0)
+
+
 @dataclass
 class State:
     config: ServingConfig
@@ -183,15 +209,7 @@ def create_app(config: ServingConfig | None = None, holder: ModelHolder | None =
             raise HTTPException(503, "no model loaded yet", headers={"Retry-After": "5"})
         return model
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next):
-        t0 = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.requests.labels(path, request.method, str(response.status_code)).inc()
-        metrics.latency.labels(path).observe(time.perf_counter() - t0)
-        return response
+    app.add_middleware(ObserveMiddleware, metrics=metrics)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):  # logged; the body says nothing internal
