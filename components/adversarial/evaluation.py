@@ -137,6 +137,10 @@ def evaluate_protection(part: ProtectionPart, base, holdout: pd.DataFrame, cfg: 
     for k, a in attacks.items():
         ok = (decide_b if k.endswith("base") else decide_h)(a)
         det[f"attacked_{k}"] = rates(a)
+        unflagged = part.detector.assess(a)["verdict"] == "clean"
+        # the protected decision: an attack only pays if the offer is granted, i.e. the decision
+        # flips AND the detectors pass the customer
+        m["attack_success"][f"{k}_protected"] = float((ok & unflagged).mean())
         if ok.any():
             det[f"attacked_{k}"]["successful_only"] = {kk: v for kk, v in rates(a[ok]).items() if kk != "attack_types"}
     if fraud.any():

@@ -62,14 +62,43 @@ class FeatureDenoiser(nn.Module):
         return ((expected - zm) ** 2).mean()
 
 
+class MonotoneAdditive(nn.Module):
+    """Sum over mutable features of monotone bounded functions g_i (K tanh units, one direction
+    per feature): no interaction between manipulable features, so the worst bounded move is a
+    corner of the box and its effect on the logit is bounded by design."""
+
+    def __init__(self, direction: list[float], units: int = 3):
+        super().__init__()
+        m = len(direction)
+        self.register_buffer("direction", torch.as_tensor(direction, dtype=torch.float32))
+        self.raw_w = nn.Parameter(torch.full((m, units), -1.0))
+        self.centre = nn.Parameter(torch.linspace(-1.0, 2.0, units).repeat(m, 1))
+        self.raw_scale = nn.Parameter(torch.zeros(m, units))
+
+    def forward(self, zm: torch.Tensor) -> torch.Tensor:
+        w = nn.functional.softplus(self.raw_w)
+        scale = nn.functional.softplus(self.raw_scale) + 0.1
+        units = torch.tanh((zm.unsqueeze(-1) - self.centre) / scale) * w
+        return (units.sum(-1) * self.direction).sum(-1)
+
+
 class RobustNet(nn.Module):
-    def __init__(self, d_in: int, mutable_pos: list[int], hidden: list[int], cap: float, trust: float):
+    """Denoising layer, then an MLP of the immutable context plus monotone additive terms of the
+    denoised mutable features."""
+
+    def __init__(self, d_in: int, mutable_pos: list[int], hidden: list[int], cap: float, trust: float,
+                 direction: list[float] | None = None):
         super().__init__()
         self.denoise = FeatureDenoiser(d_in, mutable_pos, cap, trust)
-        self.net = mlp(d_in, hidden)
+        m = len(mutable_pos)
+        self.context_net = mlp(d_in - m, hidden)
+        self.behaviour = MonotoneAdditive(direction if direction is not None else [1.0] * m)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(self.denoise(z)).squeeze(-1)
+        d = self.denoise(z)
+        m = self.behaviour.direction.shape[0]
+        ctx, zm = d[:, :-m], d[:, -m:]
+        return self.context_net(ctx).squeeze(-1) + self.behaviour(zm)
 
 
 def logit(p: np.ndarray) -> np.ndarray:

@@ -68,36 +68,42 @@ def fit_protection(train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: d
 
     # 3. adversarial training of the robust model on clean + generated customers
     rcfg = cfg["robust"]
-    robust = RobustNet(enc.width, mut_pos, list(rcfg["hidden"]), float(rcfg["cap"]), float(rcfg["trust"]))
+    # churn-ward direction of each mutable feature (training labels), for the monotone terms
+    zm_att = z[torch.as_tensor(att)][:, mut_pos].numpy()
+    direction = np.where(((zm_att - zm_att.mean(0)) * (y[att] - y[att].mean())[:, None]).sum(0) >= 0, 1.0, -1.0)
+    robust = RobustNet(enc.width, mut_pos, list(rcfg["hidden"]), float(rcfg["cap"]), float(rcfg["trust"]),
+                       direction.tolist())
     opt = torch.optim.Adam(robust.parameters(), lr=float(rcfg["lr"]), weight_decay=1e-5)
     opt_g = torch.optim.Adam(gen.parameters(), lr=float(gcfg["lr"]))
     bce = nn.functional.binary_cross_entropy_with_logits
     yt = torch.as_tensor(y)
-    est_rows = torch.as_tensor(np.nonzero(att)[0])
-    y_est = yt[est_rows]
+    # Manipulated copies of attackable customers: half from the generator (adapting to the robust
+    # model), half moved a random fraction of the way to the churn-ward corner of their box (the
+    # directions come from the training labels). Penalty: the squared rise of the robust model's
+    # logit over its own clean logit for that customer: a bounded move must not raise the score.
+    x_all = space.x0
+    corr = np.nan_to_num(((x_all.numpy() - x_all.numpy().mean(0)) * (y[att] - y[att].mean())[:, None]).sum(0))
+    up = torch.as_tensor(corr >= 0)
+    corner = torch.where(up, space.high, space.low)
+    cat_best = []
+    for col, block in space.cat_blocks:
+        rates = train[att].groupby(train[att][col].astype(str))[LABEL].mean()
+        cat_best.append((block, enc.categories[col].index(rates.idxmax()) if rates.idxmax() in enc.categories[col] else 0))
     w_adv, w_rec = float(rcfg["adversarial_weight"]), float(rcfg["reconstruction_weight"])
     bs = int(rcfg["batch_size"])
     g = torch.Generator().manual_seed(seed)
     thr = thresholds["surrogate_logit"]
+    n_att = len(x_all)
+    half = bs // 2
     for epoch in range(int(rcfg["epochs"])):
         robust.train()
         perm = torch.randperm(len(z), generator=g)
-        est_perm = torch.randperm(len(est_rows), generator=g)
         n_batches = max(1, len(perm) // bs)
         for b in range(n_batches):
             idx = perm[b * bs:(b + 1) * bs]
-            arows = est_perm[(b * bs) % len(est_rows):][:bs]
-            noise = torch.randn(len(arows), gen.noise_dim, generator=g)
-            with torch.no_grad():
-                u, cl = gen(real[arows], noise)
-                x_adv, oh_adv = apply_move(space, u, cl, arows, hard=True)
-                z_adv = space.encode(x_adv, oh_adv, arows)
-            loss = bce(robust(z[idx]), yt[idx]) + w_adv * bce(robust(z_adv), y_est[arows]) + \
-                w_rec * robust.denoise.reconstruction_loss(z[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if b % int(gcfg["update_every"]) == 0:   # the generator keeps adapting to the robust model
+            arows = torch.randint(0, n_att, (half,), generator=g)
+            drows = torch.randint(0, n_att, (half,), generator=g)
+            for _ in range(int(gcfg["updates_per_batch"])):   # the generator keeps adapting to the robust model
                 for p in robust.parameters():
                     p.requires_grad_(False)
                 u, cl = gen(real[arows], torch.randn(len(arows), gen.noise_dim, generator=g))
@@ -108,6 +114,24 @@ def fit_protection(train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: d
                 opt_g.step()
                 for p in robust.parameters():
                     p.requires_grad_(True)
+            with torch.no_grad():
+                u, cl = gen(real[arows], torch.randn(len(arows), gen.noise_dim, generator=g))
+                x_gan, oh_gan = apply_move(space, u, cl, arows, hard=True)
+                frac = torch.rand(len(drows), 1, generator=g) ** 0.5
+                x_dir = x_all[drows] + frac * (corner[drows] - x_all[drows])
+                oh_dir = space.onehot[drows].clone()
+                switch = torch.rand(len(drows), generator=g) < 0.5
+                for block, k in cat_best:
+                    oh_dir[switch, block] = 0.0
+                    oh_dir[switch, block.start + k] = 1.0
+                z_adv = torch.cat([space.encode(x_gan, oh_gan, arows), space.encode(x_dir, oh_dir, drows)])
+                both = torch.cat([arows, drows])
+            gain = torch.relu(robust(z_adv) - robust(real[both]).detach())
+            loss = bce(robust(z[idx]), yt[idx]) + w_adv * (gain ** 2).mean() + \
+                w_rec * robust.denoise.reconstruction_loss(z[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
         rl = predict_logit(robust, z)
         thr = float(np.quantile(rl, 1 - share))
         log(f"robust epoch {epoch + 1}: loss {loss.item():.4f} ({time.perf_counter() - t0:.1f}s, cpu {time.process_time():.1f}s)")

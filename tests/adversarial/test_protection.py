@@ -1,0 +1,110 @@
+"""The protection part on the tiny pipeline (every dvc.yaml stage run once per session)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from components.adversarial.attacks import AttackSpace, generate, pgd, train_generator
+from components.adversarial.protection import COLUMNS, load_part
+from components.adversarial.training import attackable_mask
+from components.bundle import ModelBundle
+from components.models.tabular import load_part as load_base
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_workspace):
+    root = tiny_workspace.root
+    part = load_part(root / "models" / "protection")
+    base = load_base(root / "models" / "base")
+    table = pd.read_parquet(root / "data" / "features" / "customers.parquet")
+    holdout = table[table["split"] == "holdout"].reset_index(drop=True)
+    return part, base, holdout
+
+
+def _immutable(part) -> list[str]:
+    return [c for c in part.encoder.numeric + part.encoder.categorical
+            if c not in part.bounds.mutable and c not in part.bounds.categorical]
+
+
+def _attack_pool(part, holdout, n=200):
+    return holdout[attackable_mask(holdout, part.bounds.mutable)].head(n).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("target", ["robust", "surrogate"])
+def test_pgd_never_violates_bounds(loaded, target):
+    part, _base, holdout = loaded
+    pool = _attack_pool(part, holdout)
+    space = AttackSpace.build(pool, part.encoder, part.bounds)
+    x, oh = pgd(space, getattr(part, target), steps=10, step_frac=0.3, seed=3, random_start=1.0)
+    adv = space.materialize(x, oh)
+    assert part.bounds.violations(pool, adv, _immutable(part)) == {
+        "immutable_changed": 0, "out_of_box": 0, "not_integer": 0, "invalid_category": 0}
+    assert (adv[part.bounds.mutable].to_numpy() != pool[part.bounds.mutable].to_numpy()).any(), "PGD moved nothing"
+    for col in _immutable(part):
+        assert adv[col].equals(pool[col]), col
+
+
+def test_gan_never_violates_bounds(loaded):
+    part, _base, holdout = loaded
+    pool = _attack_pool(part, holdout)
+    space = AttackSpace.build(pool, part.encoder, part.bounds)
+    gen = train_generator(space, part.robust, 0.0, steps=30, hidden=16, noise_dim=4, realism_weight=0.1, seed=5)
+    x, oh = generate(space, gen, seed=6)
+    adv = space.materialize(x, oh)
+    assert part.bounds.violations(pool, adv, _immutable(part)) == {
+        "immutable_changed": 0, "out_of_box": 0, "not_integer": 0, "invalid_category": 0}
+    assert set(adv["payment_method"]) <= set(part.bounds.categorical["payment_method"])
+
+
+def test_detectors_flag_a_planted_manipulation_and_pass_clean_data(loaded):
+    part, _base, holdout = loaded
+    clean = holdout[attackable_mask(holdout, part.bounds.mutable)].reset_index(drop=True)
+    verdict = part.protect(clean)["protection_verdict"]
+    assert (verdict != "clean").mean() <= 0.06, "clean holdout customers flagged far beyond the FP budget"
+    # keep the customers the detector passes, then plant the fraudster's manipulation on them
+    passed = clean[verdict.to_numpy() == "clean"].head(200).copy()
+    planted = passed.copy()
+    planted["support_tickets_90d"] += 6
+    planted["cancel_page_views_30d"] += 8
+    planted["support_page_views_30d"] += 6
+    planted["usage_hours_30d"] *= 0.2
+    planted["checkouts_30d"] = 0.0
+    out = part.protect(planted)
+    assert (out["protection_verdict"] != "clean").mean() >= 0.9
+    flagged = out[out["protection_verdict"] != "clean"]
+    assert (flagged["attack_type"] != "none").all()
+    assert set(flagged["recommended_action"]) <= {"serve_hold_offer", "manual_review"}
+    assert (out["anomaly_score"].to_numpy() > part.protect(passed)["anomaly_score"].to_numpy()).mean() >= 0.9
+
+
+def test_bundle_scores_the_protected_prediction(tiny_workspace, loaded):
+    part, _base, holdout = loaded
+    bundle = ModelBundle(tiny_workspace.root / "models")
+    assert "protection" in bundle.part_names
+    scores = bundle.predict(holdout)
+    for col in COLUMNS:
+        assert col in scores
+    assert set(scores["protection_verdict"]) <= {"clean", "suspicious", "attack"}
+    assert scores["hardened_probability"].between(0, 1).all() and scores["anomaly_score"].between(0, 1).all()
+    cold = holdout["is_cold_start"].to_numpy() == 1
+    if cold.any():
+        assert (scores.loc[cold, "protection_verdict"] == "clean").all()
+    one = bundle.predict(holdout.head(1))                       # one customer, as serving sends it
+    assert one.shape[0] == 1 and not one[COLUMNS].isna().any().any()
+    partial = bundle.predict(holdout.head(3).drop(columns=["cancel_page_views_30d"]))  # missing column
+    assert partial.shape[0] == 3
+
+
+def test_metrics_report_fresh_attacks_and_no_violations(tiny_workspace):
+    m = json.loads((tiny_workspace.root / "metrics" / "harden.json").read_text())
+    for key in ("roc_auc_base", "roc_auc_hardened"):
+        assert 0.5 < m["clean"][key] <= 1.0
+    for key in ("pgd_base", "pgd_hardened", "gan_base", "gan_hardened"):
+        assert 0.0 <= m["attack_success"][key] <= 1.0
+    assert all(sum(v.values()) == 0 for v in m["bounds_violations"].values())
+    d = m["detection"]
+    assert "real_fraudsters" in d and "fpr_isolation_forest_alone" in d["legitimate"]
+    assert np.isfinite(d["legitimate"]["fpr"])
