@@ -115,11 +115,22 @@ class FeatureJob:
                                                          "allowed_lateness_s": cfg.allowed_lateness_s})))
         users = list(touched)
         rows = [touched[u].features(params) for u in users]
+        t1 = time.perf_counter()
         probs = self.scorer.score(users, rows) if (self.scorer is not None and users) else None
         version = self.scorer.version if probs is not None else None
+        t2 = time.perf_counter()
         self._publish(users, rows, probs, version, dead)
+        t3 = time.perf_counter()
         self._write_redis(users, rows, probs, version, offsets)
+        t4 = time.perf_counter()
         self.consumer.commit(offsets)
+        t5 = time.perf_counter()
+        ph = m.phase_seconds
+        ph.labels("features").inc(t1 - t0)
+        ph.labels("score").inc(t2 - t1)
+        ph.labels("publish").inc(t3 - t2)
+        ph.labels("redis").inc(t4 - t3)
+        ph.labels("commit").inc(t5 - t4)
         self.next_offsets.update(offsets)
         done_ms = time.time() * 1000.0
         n_late = sum(1 for d in dead if d[1] == "late")

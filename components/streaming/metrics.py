@@ -21,6 +21,8 @@ class JobMetrics:
         self.batch_seconds = Histogram("churnguard_stream_batch_processing_seconds",
                                        "Wall time of one micro-batch (decode, features, score, Redis, commit)",
                                        buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5), registry=r)
+        self.phase_seconds = Counter("churnguard_stream_phase_seconds", "Wall time spent per micro-batch phase "
+                                     "(features, score, publish, redis, commit)", ["phase"], registry=r)
         self.freshness = Histogram("churnguard_stream_event_to_score_seconds",
                                    "Producer timestamp to score in Redis, worst event of each micro-batch",
                                    buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10), registry=r)
