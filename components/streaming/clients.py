@@ -116,11 +116,11 @@ class ConfluentConsumer(Consumer):
 
     def consume(self, max_records, timeout_s):
         out = []
-        append = out.append
+        append, new = out.append, tuple.__new__  # tuple.__new__: a Record without NamedTuple's Python-level __new__
         for m in self._c.consume(max_records, timeout_s):
             if m.error() is not None:
                 continue  # partition EOF and transient errors: librdkafka retries by itself
-            append(Record(m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.timestamp()[1]))
+            append(new(Record, (m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.timestamp()[1])))
         return out
 
     def commit(self, offsets):

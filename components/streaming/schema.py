@@ -90,7 +90,7 @@ def validate(obj: Any) -> Event:
     return Event(_int(obj, "event_id"), user, _int(obj, "session_id"), etype, ts, page, float(cart))
 
 
-_FLOAT, _INT = float, int
+_FLOAT, _INT, _new = float, int, tuple.__new__
 
 
 def decode(raw: bytes | None) -> Event:
@@ -111,7 +111,7 @@ def decode(raw: bytes | None) -> Event:
         if (obj["v"] == SCHEMA_VERSION and type(eid) is _INT and eid >= 0 and type(user) is str and user
                 and type(sid) is _INT and sid >= 0 and etype in _TYPES and type(ts) is _INT and ts > 0
                 and page in _PAGES and type(cart) is _FLOAT and 0.0 <= cart < math.inf):
-            return Event(eid, user, sid, etype, ts, page, cart)
+            return _new(Event, (eid, user, sid, etype, ts, page, cart))
     except (KeyError, TypeError):
         pass
     return validate(obj)
