@@ -157,7 +157,7 @@ def train_generator(space: AttackSpace, target: nn.Module, threshold_logit: floa
         p.requires_grad_(False)
     target.eval()
     n = len(z_all)
-    for _ in range(steps):
+    for _ in range(steps if n else 0):
         rows = torch.randint(0, n, (min(batch, n),), generator=g)
         noise = torch.randn(len(rows), gen.noise_dim, generator=g)
         u, cl = gen(z_all[rows], noise)

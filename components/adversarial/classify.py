@@ -29,6 +29,8 @@ class AttackClassifier:
 
     def classify(self, deviations: np.ndarray, verdict: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         names = list(self.patterns)
+        if len(deviations) == 0:
+            return np.zeros(0, dtype=object), np.zeros(0, dtype=object)
         up = np.stack([np.clip(deviations[:, idx] - 1.0, 0, None).sum(1) for idx in self.patterns.values()], 1)
         down = np.clip(-deviations - 1.0, 0, None).sum(1)
         best = np.asarray(names, dtype=object)[up.argmax(1)]

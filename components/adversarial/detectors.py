@@ -148,6 +148,11 @@ class AnomalyDetector:
         return -2.0 * sum(np.log(self.calibrators[k].tail(raw[k])) for k in DETECTORS)
 
     def assess(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        if len(frame) == 0:
+            empty = np.zeros(0)
+            return {"combined": empty, "anomaly_score": empty, "verdict": np.zeros(0, dtype=object),
+                    "deviations": np.zeros((0, len(self.view.names))), "isolation_forest_flag": np.zeros(0, bool),
+                    **{k: empty for k in DETECTORS}}
         v = self.view.transform(frame)
         raw = self.raw_scores(v)
         comb = self.combined(v, raw)

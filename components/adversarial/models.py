@@ -83,21 +83,27 @@ class MonotoneAdditive(nn.Module):
 
 
 class RobustNet(nn.Module):
-    """Denoising layer, then an MLP of the immutable context plus monotone additive terms of the
-    denoised mutable features."""
+    """Denoising layer, then either an MLP of everything (``direction=None``) or an MLP of the
+    immutable context plus monotone additive terms of the denoised mutable features."""
 
     def __init__(self, d_in: int, mutable_pos: list[int], hidden: list[int], cap: float, trust: float,
                  direction: list[float] | None = None):
         super().__init__()
         self.denoise = FeatureDenoiser(d_in, mutable_pos, cap, trust)
         m = len(mutable_pos)
-        self.context_net = mlp(d_in - m, hidden)
-        self.behaviour = MonotoneAdditive(direction if direction is not None else [1.0] * m)
+        self.monotone = direction is not None
+        if self.monotone:
+            self.context_net = mlp(d_in - m, hidden)
+            self.behaviour = MonotoneAdditive(direction)
+        else:
+            self.net = mlp(d_in, hidden)
+        self.m = m
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         d = self.denoise(z)
-        m = self.behaviour.direction.shape[0]
-        ctx, zm = d[:, :-m], d[:, -m:]
+        if not self.monotone:
+            return self.net(d).squeeze(-1)
+        ctx, zm = d[:, :-self.m], d[:, -self.m:]
         return self.context_net(ctx).squeeze(-1) + self.behaviour(zm)
 
 

@@ -72,15 +72,16 @@ def fit_protection(train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: d
     zm_att = z[torch.as_tensor(att)][:, mut_pos].numpy()
     direction = np.where(((zm_att - zm_att.mean(0)) * (y[att] - y[att].mean())[:, None]).sum(0) >= 0, 1.0, -1.0)
     robust = RobustNet(enc.width, mut_pos, list(rcfg["hidden"]), float(rcfg["cap"]), float(rcfg["trust"]),
-                       direction.tolist())
+                       direction.tolist() if rcfg["architecture"] == "monotone" else None)
     opt = torch.optim.Adam(robust.parameters(), lr=float(rcfg["lr"]), weight_decay=1e-5)
     opt_g = torch.optim.Adam(gen.parameters(), lr=float(gcfg["lr"]))
     bce = nn.functional.binary_cross_entropy_with_logits
     yt = torch.as_tensor(y)
     # Manipulated copies of attackable customers: half from the generator (adapting to the robust
     # model), half moved a random fraction of the way to the churn-ward corner of their box (the
-    # directions come from the training labels). Penalty: the squared rise of the robust model's
-    # logit over its own clean logit for that customer: a bounded move must not raise the score.
+    # directions come from the training labels). Penalty (params robust.penalty): "consistency",
+    # cross-entropy towards the customer's own clean probability, or "gain", the rise of the
+    # logit over the clean logit: either way a bounded move must not raise the score.
     x_all = space.x0
     corr = np.nan_to_num(((x_all.numpy() - x_all.numpy().mean(0)) * (y[att] - y[att].mean())[:, None]).sum(0))
     up = torch.as_tensor(corr >= 0)
@@ -126,8 +127,11 @@ def fit_protection(train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: d
                     oh_dir[switch, block.start + k] = 1.0
                 z_adv = torch.cat([space.encode(x_gan, oh_gan, arows), space.encode(x_dir, oh_dir, drows)])
                 both = torch.cat([arows, drows])
-            gain = torch.relu(robust(z_adv) - robust(real[both]).detach())
-            loss = bce(robust(z[idx]), yt[idx]) + w_adv * (gain ** 2).mean() + \
+            if rcfg["penalty"] == "gain":      # rise of the logit over the customer's own clean logit
+                adv_loss = torch.relu(robust(z_adv) - robust(real[both]).detach()).mean()
+            else:                               # consistency (TRADES-like): keep the clean probability
+                adv_loss = bce(robust(z_adv), torch.sigmoid(robust(real[both])).detach())
+            loss = bce(robust(z[idx]), yt[idx]) + w_adv * adv_loss + \
                 w_rec * robust.denoise.reconstruction_loss(z[idx])
             opt.zero_grad()
             loss.backward()
