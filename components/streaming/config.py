@@ -38,7 +38,7 @@ class StreamingConfig:
     batch_features: str = "data/features/customers.parquet"
     metrics_port: int = 0                     # 0: no HTTP endpoint (metrics still collected)
     tracing: bool = False                     # OpenTelemetry span per micro-batch
-    extra: dict[str, Any] = field(default_factory=dict)  # passed to the Kafka client as is
+    extra: dict[str, Any] = field(default_factory=dict)  # extra confluent-kafka (librdkafka) settings
 
     @classmethod
     def from_params(cls, section: dict[str, Any] | None = None, **overrides: Any) -> "StreamingConfig":

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import defaultdict
 from typing import Any
 
 import numpy as np
@@ -285,9 +284,3 @@ def _tracer():
     except ImportError:  # tracing is optional
         return None
 
-
-def dead_letter_summary(records: list[Record]) -> dict[str, int]:
-    out: dict[str, int] = defaultdict(int)
-    for r in records:
-        out[orjson.loads(r.value).get("kind", "late")] += 1
-    return dict(out)

@@ -114,9 +114,8 @@ def stream_cmd(cfg, prefix, group, *extra):
 
 
 def stream_env(ws, cfg):
-    env = dict(ws.env, CHURNGUARD_KAFKA_BOOTSTRAP=cfg.bootstrap_servers)
-    # the job reads the workspace's params.yaml; point it at this test's topics
-    return env
+    # the job reads the workspace's params.yaml (topics: write_topics) and its MLflow store
+    return dict(ws.env, CHURNGUARD_KAFKA_BOOTSTRAP=cfg.bootstrap_servers)
 
 
 def run_cli(ws, cfg, prefix, group, *extra):
