@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from components.serving.batcher import MicroBatcher
 from components.serving.config import ServingConfig
 from components.serving.features import EXTRA_FEATURES, BatchFeatures, OnlineFeatures
 from components.serving.holder import LoadedModel, ModelHolder
@@ -186,6 +187,7 @@ def create_app(config: ServingConfig | None = None, holder: ModelHolder | None =
                   description="Churn scores, counterfactual explanations and ranked retention offers from the "
                               "MLflow champion. Every /v1 route needs an API key (header X-API-Key).")
     app.state.serving = state
+    batcher = MicroBatcher(config.micro_batch_rows) if config.micro_batch_rows else None
     api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key from CHURNGUARD_API_KEYS")
 
     def require_key(request: Request, key: str | None = Security(api_key_header)) -> str:
@@ -227,7 +229,7 @@ def create_app(config: ServingConfig | None = None, holder: ModelHolder | None =
     def predict(req: PredictRequest, _key: str = Depends(require_key)) -> PredictResponse:
         model = current_model()
         frame, meta, degraded = build_frame(state, model, req)
-        scores = model.bundle.predict(frame)
+        scores = batcher.predict(model, frame) if batcher else model.bundle.predict(frame)
         metrics.rows.labels("predict").inc(len(frame))
         cols = list(scores.columns)
         out = []

@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "auth": {"api_keys": []},
     "rate_limit": {"per_second": 100.0, "burst": 200},
     "math_threads": 1,
+    "micro_batch_rows": 1024,
 }
 
 
@@ -51,6 +52,7 @@ class ServingConfig:
     rate_per_s: float = DEFAULTS["rate_limit"]["per_second"]
     rate_burst: int = DEFAULTS["rate_limit"]["burst"]
     math_threads: int | None = DEFAULTS["math_threads"]   # threadpoolctl limit; None leaves it alone
+    micro_batch_rows: int = DEFAULTS["micro_batch_rows"]   # 0: no micro-batching of concurrent predicts
 
     @classmethod
     def from_params(cls, params_path: Path | None = None, env: dict[str, str] | None = None,
@@ -74,6 +76,7 @@ class ServingConfig:
             api_keys=tuple(dict.fromkeys(keys)),
             rate_per_s=float(raw["rate_limit"]["per_second"]), rate_burst=int(raw["rate_limit"]["burst"]),
             math_threads=int(raw["math_threads"]) if raw.get("math_threads") else None,
+            micro_batch_rows=int(raw.get("micro_batch_rows") or 0),
         )
         for k, v in overrides.items():
             if not hasattr(cfg, k):

@@ -46,3 +46,41 @@ def test_token_bucket_per_key():
 def test_keyring():
     ring = KeyRing(["k1", "k2", ""])
     assert len(ring) == 2 and ring.check("k1") == "k1" and ring.check("k3") is None and ring.check(None) is None
+
+
+def test_micro_batcher_returns_each_request_its_rows_and_never_mixes_versions():
+    import threading
+
+    import pandas as pd
+
+    from components.serving.batcher import MicroBatcher
+
+    class Bundle:
+        def __init__(self, tag: float):
+            self.tag, self.calls = tag, 0
+
+        def predict(self, frame):
+            self.calls += 1
+            return pd.DataFrame({"churn_probability": frame["x"].astype(float) + self.tag})
+
+    class Model:
+        def __init__(self, tag):
+            self.bundle = Bundle(tag)
+
+    v1, v2 = Model(0.0), Model(1000.0)
+    batcher = MicroBatcher(max_rows=64)
+    out: dict = {}
+
+    def ask(i: int) -> None:
+        model = v1 if i % 2 else v2
+        frame = pd.DataFrame({"x": [i, i + 0.5]})
+        out[i] = (model.bundle.tag, batcher.predict(model, frame)["churn_probability"].tolist())
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, (tag, probs) in out.items():
+        assert probs == [i + tag, i + 0.5 + tag]
+    assert v1.bundle.calls + v2.bundle.calls <= 40 and batcher.rows == 80
