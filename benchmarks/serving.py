@@ -77,6 +77,21 @@ def wait_ready(client, url: str, proc: subprocess.Popen, log: Path, timeout: flo
     raise RuntimeError(f"server not ready after {timeout}s: {log.read_text()[-2000:]}")
 
 
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user+system) of every process in a process group (a server and its workers)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:          # field 5 (pgrp) of /proc/PID/stat
+            total += (int(fields[11]) + int(fields[12])) / tick   # utime, stime
+    return total
+
+
 def latencies(client, url: str, bodies: list, n: int, headers: dict) -> np.ndarray:
     out = []
     for i in range(n):
@@ -130,6 +145,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=500)
     args = ap.parse_args()
 
+    load_start = os.getloadavg()
     uri = tracking_uri()
     client = MlflowClient(uri, uri)
     version = args.version or client.get_model_version_by_alias("churnguard", "champion").version
@@ -148,6 +164,7 @@ def main() -> None:
     pipe.execute()
 
     env = dict(os.environ, MLFLOW_TRACKING_URI=uri, CHURNGUARD_API_KEYS=KEY, OMP_NUM_THREADS="1",
+               PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # mlflow execs `uvicorn`
                PYTHONPATH=str(REPO))
     logs = REPO / "benchmarks" / "results"
     logs.mkdir(parents=True, exist_ok=True)
@@ -179,8 +196,13 @@ def main() -> None:
             numbers["model_version"] = first["model_version"]
             latencies(c, f"{cg_url}/v1/predict", cg_bodies, 30, h)     # warm-up
             latencies(c, f"{ml_url}/invocations", ml_bodies, 30, {})
-            numbers["churnguard_single"] = pct(latencies(c, f"{cg_url}/v1/predict", cg_bodies, args.latency_requests, h))
-            numbers["mlflow_single"] = pct(latencies(c, f"{ml_url}/invocations", ml_bodies, args.latency_requests, {}))
+            # server-side CPU per request: a load-independent view next to wall-clock latency
+            for name, url, bodies, hh, proc in (("churnguard", f"{cg_url}/v1/predict", cg_bodies, h, cg),
+                                                ("mlflow", f"{ml_url}/invocations", ml_bodies, {}, ml)):
+                cpu0 = group_cpu_s(proc.pid)
+                numbers[f"{name}_single"] = pct(latencies(c, url, bodies, args.latency_requests, hh))
+                numbers[f"{name}_single"]["server_cpu_ms_per_request"] = round(
+                    (group_cpu_s(proc.pid) - cpu0) * 1000 / args.latency_requests, 2)
             numbers["churnguard_throughput"] = throughput(f"{cg_url}/v1/predict", cg_bodies, h, args.clients, args.seconds)
             numbers["mlflow_throughput"] = throughput(f"{ml_url}/invocations", ml_bodies, {}, args.clients, args.seconds)
             batch_ids = table["customer_id"].astype(str).sample(args.batch, random_state=1).tolist()
@@ -205,6 +227,7 @@ def main() -> None:
     numbers["batch_ratio_vs_mlflow"] = round(numbers["churnguard_batch_rows_per_s"] / numbers["mlflow_batch_rows_per_s"], 2)
     numbers["goals"] = {"p99_le_10ms": numbers["churnguard_single"]["p99_ms"] <= 10.0,
                         "throughput_ratio_ge_3": (numbers["throughput_ratio_vs_mlflow"] or 0) >= 3.0}
+    numbers["load_average_at_start"] = load_start
     numbers["load_average_at_end"] = os.getloadavg()
     write_result("serving", {"model_version": version, "clients": args.clients, "seconds": args.seconds,
                              "latency_requests": args.latency_requests, "batch": args.batch,
