@@ -47,6 +47,42 @@ def make_encoder(categorical: list[str], numeric: list[str]) -> ColumnTransforme
     ])
 
 
+class FastEncoder:
+    """The fitted encoder's transform in plain numpy (same numbers, no per-call sklearn/pandas
+    validation): scoring one new customer must take milliseconds."""
+
+    def __init__(self, encoder: ColumnTransformer, categorical: list[str], numeric: list[str]):
+        self.categorical, self.numeric = categorical, numeric
+        self.maps, offset = [], 0
+        if categorical:
+            for cats in encoder.named_transformers_["cat"].categories_:
+                self.maps.append((offset, {str(c): i for i, c in enumerate(cats)}))
+                offset += len(cats)
+        self.width = offset + len(numeric)
+        if numeric:
+            num = encoder.named_transformers_["num"]
+            self.median = num.named_steps["impute"].statistics_.astype(float)
+            self.mean = num.named_steps["scale"].mean_.astype(float)
+            self.scale = num.named_steps["scale"].scale_.astype(float)
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        n = len(frame)
+        out = np.zeros((n, self.width), dtype=np.float32)
+        rows = np.arange(n)
+        for col, (offset, mapping) in zip(self.categorical, self.maps):
+            vals = frame[col].tolist() if col in frame else [None] * n
+            idx = np.fromiter((mapping.get("missing" if v is None or v != v else str(v), -1) for v in vals),
+                              dtype=np.int64, count=n)
+            ok = idx >= 0
+            out[rows[ok], offset + idx[ok]] = 1.0
+        if self.numeric:
+            num = np.column_stack([pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float) if c in frame
+                                   else np.full(n, np.nan) for c in self.numeric])
+            num = np.where(np.isnan(num), self.median, num)
+            out[:, self.width - len(self.numeric):] = (num - self.mean) / self.scale
+        return out
+
+
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(p, dtype=float), 1e-4, 1 - 1e-4)
     return np.log(p / (1 - p))
@@ -70,13 +106,22 @@ class ClusterModel:
         return int(self.kmeans.n_clusters)
 
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.encoder.transform(demographic_frame(frame, self.categorical, self.numeric)).astype(np.float32)
+        fast = self.__dict__.get("_fast")
+        if fast is None:
+            fast = self.__dict__["_fast"] = FastEncoder(self.encoder, self.categorical, self.numeric)
+        return fast.transform(frame)
+
+    def nearest(self, encoded: np.ndarray) -> np.ndarray:
+        """k-means assignment (nearest centre) of encoded rows."""
+        centres = self.kmeans.cluster_centers_
+        d = (centres ** 2).sum(1)[None, :] - 2.0 * encoded.astype(np.float64) @ centres.T
+        return d.argmin(1).astype(np.int64)
 
     def assign(self, frame: pd.DataFrame | dict[str, Any]) -> np.ndarray:
         """Cluster id of each (possibly unseen) customer: one call, no refit."""
         if isinstance(frame, dict):
             frame = pd.DataFrame([frame])
-        return self.kmeans.predict(self.encode(frame)).astype(np.int64)
+        return self.nearest(self.encode(frame))
 
     def prior(self, frame: pd.DataFrame, clusters: np.ndarray | None = None) -> np.ndarray:
         """Churn prior of each customer's cluster (the demographic transfer score)."""

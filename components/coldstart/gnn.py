@@ -34,7 +34,6 @@ import pandas as pd
 import torch
 from torch import nn
 from torch_geometric.nn import GATv2Conv, SAGEConv
-from torch_geometric.utils import k_hop_subgraph
 
 from components.coldstart.clusters import ClusterModel
 from components.features.clickstream import CLICKSTREAM_FEATURES
@@ -95,7 +94,7 @@ class NodeEncoder:
         """Feature matrix: [demographics | cluster one-hot | cluster prior logit (k, one set) |
         behaviour (0 where absent) | has_behaviour | is_former]."""
         demo = self.cluster.encode(frame) if demo is None else demo
-        clusters = self.cluster.kmeans.predict(demo) if clusters is None else clusters
+        clusters = self.cluster.nearest(demo) if clusters is None else clusters
         onehot = self.cluster.one_hot(clusters)
         prior = onehot * self.cluster.prior_logit(clusters)[:, None].astype(np.float32)
         beh = (self._raw_behaviour(frame, self.behaviour) - self.mean) / self.std
@@ -145,6 +144,28 @@ class KnownGraph:
     @property
     def n(self) -> int:
         return len(self.ids)
+
+    def csr(self) -> tuple[np.ndarray, np.ndarray]:
+        """(indptr, neighbours) of the undirected known graph, built once."""
+        cached = self.__dict__.get("_csr")
+        if cached is None:
+            src, dst = self.edge_index[0].numpy(), self.edge_index[1].numpy()
+            order = np.argsort(src, kind="stable")
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=self.n))]).astype(np.int64)
+            cached = self.__dict__["_csr"] = (indptr, dst[order].astype(np.int64))
+        return cached
+
+
+def _gather(indptr: np.ndarray, neighbours: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All (node, neighbour) pairs of ``nodes`` from a CSR adjacency, vectorised."""
+    starts = indptr[nodes]
+    counts = indptr[nodes + 1] - starts
+    total = int(counts.sum())
+    if total == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    rep = np.repeat(np.arange(len(nodes)), counts)
+    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    return nodes[rep], neighbours[starts[rep] + offsets]
 
 
 def undirected(src: np.ndarray, dst: np.ndarray) -> torch.Tensor:
@@ -266,8 +287,26 @@ def inference(model: ReferralGNN, graph: KnownGraph, new_x: np.ndarray, new_src:
     n, m = graph.n, len(new_x)
     if m == 0:
         return np.zeros(0, dtype=np.float32)
-    x = torch.cat([graph.x, torch.as_tensor(new_x, dtype=torch.float32)])
-    ei = torch.cat([graph.edge_index, undirected(np.asarray(new_src) + n, new_dst)], dim=1)
-    subset, sub_ei, mapping, _ = k_hop_subgraph(torch.arange(n, n + m), model.layers, ei, relabel_nodes=True,
-                                                num_nodes=n + m)
-    return model(x[subset], sub_ei)[mapping].numpy()
+    indptr, neighbours = graph.csr()
+    a = np.asarray(new_src, dtype=np.int64) + n
+    b = np.asarray(new_dst, dtype=np.int64)
+    e_src, e_dst = np.concatenate([a, b]), np.concatenate([b, a])      # new edges, both directions
+    in_sub = np.zeros(n + m, dtype=bool)
+    in_sub[n:] = True
+    frontier = np.arange(n, n + m)
+    for _ in range(model.layers):                                        # k-hop neighbourhood
+        in_frontier = np.zeros(n + m, dtype=bool)
+        in_frontier[frontier] = True
+        _, nb = _gather(indptr, neighbours, frontier[frontier < n])
+        cand = np.unique(np.concatenate([nb, e_src[in_frontier[e_dst]]]))
+        frontier = cand[~in_sub[cand]]
+        in_sub[frontier] = True
+    subset = np.nonzero(in_sub)[0]                                       # known nodes first, then new
+    known = subset[subset < n]
+    u, v = _gather(indptr, neighbours, known)
+    keep = in_sub[v]
+    pos = np.full(n + m, -1, dtype=np.int64)
+    pos[subset] = np.arange(len(subset))
+    ei = torch.from_numpy(np.stack([pos[np.concatenate([u[keep], e_src])], pos[np.concatenate([v[keep], e_dst])]]))
+    x = torch.cat([graph.x[torch.from_numpy(known)], torch.as_tensor(new_x, dtype=torch.float32)])
+    return model(x, ei)[torch.from_numpy(pos[n:])].numpy()

@@ -138,6 +138,28 @@ class ColdStartPart:
             out[col] = np.where(given | np.isnan(own), computed[:, j], own)
         return out
 
+    def _gbm_proba(self, frame: pd.DataFrame, graph_features: pd.DataFrame) -> np.ndarray:
+        """(b)'s probability: the pipeline's ordinal encoding done in numpy, then the classifier
+        (same numbers as ``self.gbm.predict_proba`` on the frame, without per-call pandas overhead)."""
+        maps = self.__dict__.get("_gbm_maps")
+        if maps is None:
+            cats = self.gbm.named_steps["pre"].named_transformers_["cat"].categories_ if self.cluster.categorical else []
+            maps = self.__dict__["_gbm_maps"] = [{str(c): float(i) for i, c in enumerate(cs)} for cs in cats]
+        n = len(frame)
+        cols = []
+        for col, mapping in zip(self.cluster.categorical, maps):
+            vals = frame[col].tolist() if col in frame else [None] * n
+            cols.append(np.fromiter((mapping.get("missing" if v is None or v != v else str(v), np.nan) for v in vals),
+                                    dtype=float, count=n))
+        for col in self.gbm_numeric:
+            if col in graph_features:
+                cols.append(graph_features[col].to_numpy(dtype=float))
+            elif col in frame:
+                cols.append(pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float))
+            else:
+                cols.append(np.full(n, np.nan))
+        return self.gbm.named_steps["clf"].predict_proba(np.column_stack(cols))[:, 1]
+
     # ---- components, ensemble, scoring ------------------------------------------------------
     def components(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Every component's probability for each (new) customer, plus source and has_edges."""
@@ -147,18 +169,11 @@ class ColdStartPart:
                                  ("cluster_prior", "gbm", "gnn", "ensemble")},
                                  "has_edges": pd.Series(dtype=bool), "source": pd.Series(dtype=object)})
         demo = self.cluster.encode(frame)
-        clusters = self.cluster.kmeans.predict(demo).astype(np.int64)
+        clusters = self.cluster.nearest(demo)
         prior = self.cluster.priors[clusters]
         neighbours = self._neighbours(frame)
         gf = self._graph_features(frame, neighbours)
-        X = frame.reindex(columns=self.cluster.categorical + self.gbm_numeric).copy()
-        for c in self.cluster.categorical:
-            X[c] = X[c].astype(object).where(X[c].notna(), "missing")
-        for c in GRAPH_FEATURES:
-            if c in X:
-                X[c] = gf[c].to_numpy()
-        X[self.gbm_numeric] = X[self.gbm_numeric].apply(pd.to_numeric, errors="coerce")
-        gbm = self.gbm.predict_proba(X)[:, 1]
+        gbm = self._gbm_proba(frame, gf)
         gnn_p = np.full(len(frame), np.nan)
         has_edges = np.zeros(len(frame), dtype=bool)
         if self.gnn is not None and self.graph is not None:

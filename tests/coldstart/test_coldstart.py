@@ -146,3 +146,25 @@ def test_device_param_is_validated():
     assert resolve_device("auto").type in {"cpu", "cuda"}
     with pytest.raises(ValueError):
         resolve_device("tpu")
+
+
+def test_fast_scoring_paths_match_the_fitted_sklearn_pipelines(fitted, new_customers):
+    """The numpy encoders used for millisecond scoring give the sklearn pipelines' numbers."""
+    from components.coldstart.clusters import demographic_frame
+    from components.features.graph import GRAPH_FEATURES
+
+    part, _metrics, table, _raw = fitted
+    rows = pd.concat([table.sample(200, random_state=1), new_customers], ignore_index=True)
+    rows.loc[0, "income_band"] = None                       # a missing value
+    c = part.cluster
+    want = c.encoder.transform(demographic_frame(rows, c.categorical, c.numeric))
+    np.testing.assert_allclose(c.encode(rows), want, atol=1e-5)
+    np.testing.assert_array_equal(c.assign(rows), c.kmeans.predict(want.astype(np.float32)))
+    comps = part.components(rows)
+    X = rows.reindex(columns=c.categorical + part.gbm_numeric).copy()
+    for col in c.categorical:
+        X[col] = X[col].astype(object).where(X[col].notna(), "missing")
+    gf = part._graph_features(rows, part._neighbours(rows))
+    for col in GRAPH_FEATURES:
+        X[col] = gf[col].to_numpy()
+    np.testing.assert_allclose(comps["gbm"], part.gbm.predict_proba(X)[:, 1], atol=1e-9)
