@@ -348,8 +348,17 @@ class AlibiCFRLBackend:
     def load(cls, part_dir: Path, space: ActionSpace, predictor: _Predictor) -> "AlibiCFRLBackend":
         from alibi.saving import load_explainer
 
+        import torch
+
         codec = _Codec(space)
-        explainer = load_explainer(part_dir / "cfrl", predictor=cls._predict_fn(predictor, codec))
+        # alibi saves whole torch modules; torch >= 2.6 loads weights only by default. These files are
+        # this bundle's own (written by the fit_counterfactual stage), trusted as the bundle itself is.
+        original = torch.load
+        torch.load = lambda *a, **k: original(*a, **{**k, "weights_only": False})
+        try:
+            explainer = load_explainer(part_dir / "cfrl", predictor=cls._predict_fn(predictor, codec))
+        finally:
+            torch.load = original
         return cls(space, predictor, explainer)
 
 
@@ -424,41 +433,46 @@ class DiceBackend:
 
 # ----------------------------------------------------------------------------- repair
 def repair(space: ActionSpace, predictor: _Predictor, original: pd.DataFrame, threshold: float,
-           max_candidates: int = 200) -> pd.DataFrame:
+           max_candidates: int = 400) -> pd.DataFrame:
     """Exhaustive search of the (small) action space for rows a backend left invalid: the valid
     candidate with the fewest changed features (then the lowest probability); the row unchanged when
     none is valid. Candidates: each ordered categorical at any allowed level, each capped numeric at
-    0 % or its full cap, each free categorical at any value."""
+    0 % or its full cap, each free categorical at any value. All rows' candidates are scored in one batch."""
     import itertools
 
-    original = original.reset_index(drop=True)
-    axes: list[tuple[str, list]] = []
-    out = original.reindex(columns=space.features).copy()
+    original = original.reindex(columns=space.features).reset_index(drop=True)
+    out = original.copy()
+    owners, combos_all, changed_all, axes_all = [], [], [], []
     for i in range(len(original)):
         row = original.iloc[i]
         cond = space.allowed(row)
-        axes = []
-        for c in space.ordered:
-            axes.append((c, cond[c]))
-        for c, cap in space.decrease_caps.items():
-            v = float(row[c])
-            axes.append((c, [v, round(v * (1 - cap), 2)]))
-        for c in space.free_values:
-            axes.append((c, [str(row[c])] + [v for v in cond[c] if v != str(row[c])]))
+        axes = [(c, cond[c]) for c in space.ordered]
+        axes += [(c, [float(row[c]), round(float(row[c]) * (1 - cap), 2)]) for c, cap in space.decrease_caps.items()]
+        axes += [(c, [str(row[c])] + [v for v in cond[c] if v != str(row[c])]) for c in space.free_values]
         combos = list(itertools.product(*[vals for _, vals in axes]))[:max_candidates]
-        cand = pd.DataFrame([row.reindex(space.features)] * len(combos)).reset_index(drop=True)
-        for j, (c, _) in enumerate(axes):
-            cand[c] = [combo[j] for combo in combos]
-        for c in space.numeric:
-            cand[c] = pd.to_numeric(cand[c], errors="coerce")
-        p = predictor.proba(cand)
-        n_changed = np.array([sum(1 for j, (c, _) in enumerate(axes) if str(combo[j]) != str(row[c]))
-                              for combo in combos])
-        ok = np.nonzero(p < threshold)[0]
-        if len(ok):
-            best = ok[np.lexsort((p[ok], n_changed[ok]))[0]]
-            for c, _ in axes:
-                out.at[i, c] = cand[c].iloc[best]
+        axes_all.append(axes)
+        for combo in combos:
+            owners.append(i)
+            combos_all.append(combo)
+            changed_all.append(sum(1 for j, (c, _) in enumerate(axes) if str(combo[j]) != str(row[c])))
+    if not owners:
+        return out
+    owners_a = np.asarray(owners)
+    cand = original.iloc[owners_a].reset_index(drop=True)
+    names = [c for c, _ in axes_all[0]]
+    for j, c in enumerate(names):
+        cand[c] = [combo[j] for combo in combos_all]
+    for c in space.numeric:
+        cand[c] = pd.to_numeric(cand[c], errors="coerce")
+    p = predictor.proba(cand)
+    changed = np.asarray(changed_all)
+    ok = p < threshold
+    order = np.lexsort((p, changed, ~ok, owners_a))   # per owner: valid first, fewest changes, lowest p
+    first = order[np.r_[True, owners_a[order][1:] != owners_a[order][:-1]]]
+    for k in first:
+        if ok[k]:
+            for c in names:
+                out.at[owners_a[k], c] = cand[c].iloc[k]
     return out
 
 

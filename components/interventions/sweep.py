@@ -95,11 +95,15 @@ def allocate_sweep(table: pd.DataFrame, cfg: dict[str, Any], budget: float | Non
 def budget_curve(table: pd.DataFrame, cfg: dict[str, Any], points: int = 12) -> pd.DataFrame:
     """Expected net value of the allocation at budgets from 0 to 2x the configured one."""
     base = budget_for(table[ID].nunique(), cfg)
+    offers = sorted(table["offer"].unique())
+    net, cost = wide(table, "net_value", offers), wide(table, "cost", offers)
+    eligible = wide(table, "uplift_low", offers) > 0 if cfg.get("require_confident_uplift", True) else None
     rows = []
     for b in np.linspace(0, 2 * base, points + 1)[1:]:
-        alloc = allocate_sweep(table, cfg, budget=float(b))
-        rows.append({"budget": float(b), "expected_net_value": float(alloc["net_value"].sum()),
-                     "spent": float(alloc["cost"].sum()), "customers_treated": int((alloc["offer"] != "none").sum())})
+        choice = allocate(net, cost, float(b), eligible)
+        r = np.nonzero(choice != NONE)[0]
+        rows.append({"budget": float(b), "expected_net_value": float(net[r, choice[r]].sum()),
+                     "spent": float(cost[r, choice[r]].sum()), "customers_treated": int(len(r))})
     return pd.DataFrame(rows)
 
 

@@ -107,6 +107,31 @@ def fit_offset_glm(X: np.ndarray, y: np.ndarray, offset: np.ndarray, ridge: floa
     return w
 
 
+def _deviance(y: np.ndarray, mu: np.ndarray, link: str) -> float:
+    mu = np.clip(mu, EPS, 1 - EPS)
+    if link == "log":  # Poisson deviance
+        return float(2 * np.sum(np.where(y > 0, y * np.log(np.maximum(y, EPS) / mu), 0.0) - (y - mu)))
+    return float(-2 * np.sum(y * np.log(mu) + (1 - y) * np.log(1 - mu)))
+
+
+def choose_ridge(X: np.ndarray, y: np.ndarray, offset: np.ndarray, grid: list[float], link: str, folds: int,
+                 seed: int) -> tuple[float, dict[float, float]]:
+    """Ridge penalty by K-fold cross-validated deviance on the arm's own (observable) outcomes."""
+    rng = np.random.default_rng(seed)
+    fold = rng.integers(0, folds, len(y))
+    scores = {}
+    for lam in grid:
+        dev = 0.0
+        for f in range(folds):
+            tr, te = fold != f, fold == f
+            w = fit_offset_glm(X[tr], y[tr], offset[tr], lam, link)
+            eta = offset[te] + X[te] @ w
+            mu = np.exp(np.clip(eta, -30, 0)) if link == "log" else _sigmoid(eta)
+            dev += _deviance(y[te], mu, link)
+        scores[float(lam)] = dev
+    return min(scores, key=scores.get), scores
+
+
 @dataclass
 class UpliftModel:
     """T-learner over the campaign arms with a bootstrap ensemble for intervals."""
@@ -202,6 +227,10 @@ def fit_uplift(train: pd.DataFrame, y: np.ndarray, schema: FeatureSchema, offers
         X = design.transform(rows)
         off = model._offset(model.control_probability(rows))
         yk = y[m].astype(float)
+        if cfg.get("ridge_grid"):
+            ridge, _ = choose_ridge(X, yk, off, [float(v) for v in cfg["ridge_grid"]], model.link,
+                                    int(cfg.get("ridge_cv_folds", 5)), seed)
+        info.setdefault("ridge", {})[offer] = ridge
         model.coef[offer] = fit_offset_glm(X, yk, off, ridge, model.link)
         boots = []
         for _ in range(B):
