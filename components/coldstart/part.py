@@ -141,10 +141,10 @@ class ColdStartPart:
     def _gbm_proba(self, frame: pd.DataFrame, graph_features: pd.DataFrame) -> np.ndarray:
         """(b)'s probability: the pipeline's ordinal encoding done in numpy, then the classifier
         (same numbers as ``self.gbm.predict_proba`` on the frame, without per-call pandas overhead)."""
-        maps = self.__dict__.get("_gbm_maps")
-        if maps is None:
-            cats = self.gbm.named_steps["pre"].named_transformers_["cat"].categories_ if self.cluster.categorical else []
-            maps = self.__dict__["_gbm_maps"] = [{str(c): float(i) for i, c in enumerate(cs)} for cs in cats]
+        cached = self.__dict__.get("_gbm_fast")
+        if cached is None:
+            cached = self.__dict__["_gbm_fast"] = self._fast_gbm()
+        clf, maps = cached
         n = len(frame)
         cols = []
         for col, mapping in zip(self.cluster.categorical, maps):
@@ -158,7 +158,30 @@ class ColdStartPart:
                 cols.append(pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float))
             else:
                 cols.append(np.full(n, np.nan))
-        return self.gbm.named_steps["clf"].predict_proba(np.column_stack(cols))[:, 1]
+        return clf.predict_proba(np.column_stack(cols))[:, 1]
+
+    def _fast_gbm(self):
+        """(classifier, per-column category -> code) with both ordinal encodings (the pipeline's
+        and the classifier's internal one) folded into one dict lookup."""
+        import copy
+
+        clf = self.gbm.named_steps["clf"]
+        cats = self.gbm.named_steps["pre"].named_transformers_["cat"].categories_ if self.cluster.categorical else []
+        maps = [{str(c): float(i) for i, c in enumerate(cs)} for cs in cats]
+        inner = getattr(clf, "_preprocessor", None)
+        if inner is None or not maps:
+            return clf, maps
+        enc = inner.named_transformers_["encoder"]
+        cat_positions = np.arange(inner.n_features_in_)[clf.is_categorical_]
+        if not np.array_equal(cat_positions, np.arange(len(maps))):   # layout not as expected: no shortcut
+            return clf, maps
+        folded = []
+        for mapping, inner_cats in zip(maps, enc.categories_):
+            to_inner = {float(v): float(i) for i, v in enumerate(inner_cats) if v == v}
+            folded.append({k: to_inner.get(code, np.nan) for k, code in mapping.items()})
+        fast = copy.copy(clf)
+        fast._preprocessor = None
+        return fast, folded
 
     # ---- components, ensemble, scoring ------------------------------------------------------
     def components(self, frame: pd.DataFrame) -> pd.DataFrame:
