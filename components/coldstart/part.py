@@ -14,7 +14,6 @@ Every cold-start row gets a score (100% coverage).
 """
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
