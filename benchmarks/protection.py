@@ -10,6 +10,10 @@ Defaults: the workspace's models/ and data/features/customers.parquet (CHURNGUAR
 from __future__ import annotations
 
 import argparse
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")   # one request = one thread; set before numpy loads
 import time
 
 import numpy as np
@@ -55,8 +59,11 @@ def main() -> None:
     def protected(f: pd.DataFrame) -> pd.DataFrame:
         return part.score(f, base.score(f, pd.DataFrame(index=f.index)))
 
+    def protection_part_only(f: pd.DataFrame) -> pd.DataFrame:
+        return part.score(f, pd.DataFrame({"churn_probability": 0.5}, index=f.index))
+
     numbers = {}
-    for name, fn in (("base_only", base_only), ("protected", protected)):
+    for name, fn in (("base_only", base_only), ("protected", protected), ("protection_part_only", protection_part_only)):
         lat = _latencies(fn, rows)
         batch = holdout.sample(min(args.batch, len(holdout)), random_state=1, replace=False)
         fn(batch.head(100))

@@ -76,7 +76,8 @@ class AttackSpace:
     def materialize(self, xm: torch.Tensor, onehot: torch.Tensor) -> pd.DataFrame:
         """The attacked customers as a feature frame (immutables copied from the originals)."""
         out = self.frame.copy()
-        x = xm.detach().numpy()
+        # re-project in float64 against the original values: exact bounds despite float32 tensors
+        x = self.bounds.project(self.frame[self.bounds.mutable].to_numpy(dtype=float), xm.detach().numpy())
         for j, c in enumerate(self.bounds.mutable):
             out[c] = x[:, j].astype(out[c].dtype) if np.issubdtype(out[c].dtype, np.integer) else x[:, j]
         for col, block in self.cat_blocks:

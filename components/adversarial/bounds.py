@@ -81,7 +81,8 @@ class FeatureBounds:
         x0 = orig[self.mutable].to_numpy(dtype=float)
         x1 = adv[self.mutable].to_numpy(dtype=float)
         low, high = self.box(x0, budget)
-        ok = np.isnan(x0) & np.isnan(x1) | ((x1 >= low - tol) & (x1 <= high + tol))
+        slack = tol * (1.0 + np.abs(x0))
+        ok = np.isnan(x0) & np.isnan(x1) | ((x1 >= low - slack) & (x1 <= high + slack))
         out["out_of_box"] = int((~ok).sum())
         frac = np.abs(x1 - np.round(x1)) > tol
         out["not_integer"] = int((frac & self.integer & ~np.isnan(x1)).sum())

@@ -43,7 +43,11 @@ class TabularEncoder:
         return len(self.numeric) + len(self.indicator_cols) + sum(len(v) for v in self.categories.values())
 
     def raw_numeric(self, frame: pd.DataFrame) -> np.ndarray:
-        return frame.reindex(columns=self.numeric).apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        sub = frame.reindex(columns=self.numeric)
+        try:
+            return sub.to_numpy(dtype=float)
+        except (TypeError, ValueError):
+            return sub.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
 
     def onehot(self, frame: pd.DataFrame) -> np.ndarray:
         blocks = []
