@@ -331,9 +331,11 @@ class AlibiCFRLBackend:
             cond = {}
             for c, order in self.space.ordered.items():
                 v = str(first[c])
-                cond[c] = order[order.index(v):] if v in order else [v]
+                known = set(self.space.categories.get(c, []))
+                if v in order and v in known:  # an unknown value (e.g. missing) stays unconditioned; projection keeps it
+                    cond[c] = [x for x in order[order.index(v):] if x in known]
             for c, values in self.space.free_values.items():
-                cond[c] = list(values)
+                cond[c] = [x for x in values if x in set(self.space.categories.get(c, []))]
             for c, cap in self.space.decrease_caps.items():
                 cond[c] = [-float(cap) * float(imp[c].iloc[rows].median()), 0.0]
             expl = self.explainer.explain(X=X[rows], Y_t=np.zeros(len(rows), dtype=int), C=[cond],
@@ -493,6 +495,8 @@ class CounterfactualExplainer:
     def explain_frame(self, features: pd.DataFrame) -> tuple[list[dict], dict[str, Any]]:
         """Counterfactual per row (projected onto the action space) and aggregate quality numbers."""
         features = features.reset_index(drop=True)
+        # serving may send partial rows: absent model features are missing (and stay as they are)
+        features = features.reindex(columns=list(dict.fromkeys([*features.columns, *self.space.features])))
         p_before = self.predictor.proba(features)
         need = np.nonzero(p_before >= self.threshold)[0]
         t0 = time.perf_counter()
