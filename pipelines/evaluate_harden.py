@@ -15,10 +15,16 @@ from components.config import PATHS, load_params
 from components.features.table import SPLIT
 from components.models.tabular import load_part as load_base
 from components.truth import has_truth, load_truth
+from components.skips import skipped, write_skipped_metrics
 
 
 def main() -> None:
     cfg = load_params()["harden"]
+    reason = skipped(PATHS.models / "protection")
+    if reason:
+        write_skipped_metrics(PATHS.metrics / "harden.json", reason)
+        print(f"skipped evaluate_harden: {reason}")
+        return
     table = pd.read_parquet(PATHS.features / "customers.parquet")
     holdout = table[table[SPLIT] == "holdout"]
     fraud = load_truth(PATHS.truth, ["customer_id", "is_fraud"])["is_fraud"] if has_truth(PATHS.truth) else None

@@ -17,6 +17,7 @@ from components.interventions.part import InterventionsPart, save_part
 from components.interventions.scenarios import load_scenarios
 from components.interventions.uplift import fit_uplift
 from components.models.tabular import load_part as load_base
+from components.skips import skip_part
 
 
 def main() -> None:
@@ -27,6 +28,10 @@ def main() -> None:
     torch.set_num_threads(int(cfg.get("torch_threads", 1)))
     t0 = time.perf_counter()
     table = pd.read_parquet(PATHS.features / "customers.parquet")
+    if "campaign_offer" not in table.columns:
+        skip_part(PATHS.models / "interventions", "no randomized retention campaign in this data source: "
+                  "no causal uplift model, so no interventions part", PATHS.metrics / "fit_counterfactual.json")
+        return
     base = load_base(PATHS.models / "base")
     train = table[table[SPLIT] == "train"]
     holdout = table[table[SPLIT] == "holdout"].reset_index(drop=True)

@@ -15,6 +15,7 @@ from components.adversarial.training import fit_protection
 from components.config import PATHS, load_params
 from components.features.table import SPLIT, FeatureSchema
 from components.models.tabular import load_part as load_base
+from components.skips import skip_part
 
 
 def main() -> None:
@@ -22,6 +23,13 @@ def main() -> None:
     cfg = load_params()["harden"]
     table = pd.read_parquet(PATHS.features / "customers.parquet")
     schema = FeatureSchema.load(PATHS.features / "schema.json")
+    part_dir = PATHS.models / "protection"
+    manipulable = [c for c in cfg["mutable"] if c in schema.numeric]
+    if not manipulable:
+        # e.g. a Telco CSV: no usage/tickets/click behaviour, nothing an attacker could fake here
+        skip_part(part_dir, "this data source has none of the manipulable behaviour features "
+                            f"({', '.join(cfg['mutable'])}); the bundle gets no protection part")
+        return
     base = load_base(PATHS.models / "base")
     part = fit_protection(table[table[SPLIT] == "train"], schema, base, cfg)
     save_part(part, PATHS.models / "protection")

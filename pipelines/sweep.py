@@ -16,6 +16,7 @@ from components.config import PATHS, load_params
 from components.interventions.evaluation import evaluate_policies
 from components.interventions.part import load_part
 from components.interventions.report import build_report, log_to_mlflow
+from components.skips import skipped, write_skipped_metrics
 from components.interventions.sweep import (allocate_sweep, budget_for, read_sweep, run_shard, summarise,
                                             write_summary)
 
@@ -23,9 +24,19 @@ from components.interventions.sweep import (allocate_sweep, budget_for, read_swe
 def main() -> None:
     cfg = load_params()["sweep"]
     t0 = time.perf_counter()
+    out_dir = PATHS.root / "data" / "sweep"
+    reason = skipped(PATHS.models / "interventions")
+    if reason:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        out_dir.mkdir(parents=True)
+        write_skipped_metrics(PATHS.metrics / "interventions.json", reason)
+        report = PATHS.reports / "interventions.html"
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(f"<html><body><h1>No scenario report</h1><p>{reason}</p></body></html>\n")
+        print(f"skipped sweep: {reason}")
+        return
     part = load_part(PATHS.models / "interventions")
     features = pd.read_parquet(PATHS.features / "customers.parquet")
-    out_dir = PATHS.root / "data" / "sweep"
     shutil.rmtree(out_dir, ignore_errors=True)
     shards = int(cfg["shards"])
     for shard in range(shards):

@@ -24,10 +24,16 @@ DEMOGRAPHIC_CATEGORICAL = ["income_band", "region", "signup_channel", "plan", "c
 DEMOGRAPHIC_NUMERIC = ["age", "paperless_billing", "monthly_charges"]
 
 
-def demographic_columns(columns: list[str] | pd.Index) -> tuple[list[str], list[str]]:
-    """(categorical, numeric) demographic columns present in a table."""
-    cols = set(columns)
-    return ([c for c in DEMOGRAPHIC_CATEGORICAL if c in cols], [c for c in DEMOGRAPHIC_NUMERIC if c in cols])
+def demographic_columns(table: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(categorical, numeric) demographic columns present in a table.
+
+    A CSV may hold a "numeric" candidate as text (e.g. paperless_billing Yes/No): it is then
+    treated as categorical rather than coerced to missing values.
+    """
+    cols = set(table.columns)
+    numeric = [c for c in DEMOGRAPHIC_NUMERIC if c in cols and pd.api.types.is_numeric_dtype(table[c])]
+    text = [c for c in DEMOGRAPHIC_NUMERIC if c in cols and c not in numeric]
+    return [c for c in DEMOGRAPHIC_CATEGORICAL if c in cols] + text, numeric
 
 
 def demographic_frame(frame: pd.DataFrame, categorical: list[str], numeric: list[str]) -> pd.DataFrame:
@@ -143,7 +149,7 @@ def fit_clusters(train: pd.DataFrame, y: np.ndarray, cfg: dict[str, Any], seed: 
     ``train`` are the rows that may inform the priors (train split, established customers),
     ``y`` their labels. Clustering itself is unsupervised.
     """
-    categorical, numeric = demographic_columns(train.columns)
+    categorical, numeric = demographic_columns(train)
     if not categorical and not numeric:
         raise ValueError("no demographic columns in the feature table: cannot cluster")
     encoder = make_encoder(categorical, numeric)

@@ -135,6 +135,10 @@ def test_telco_csv_runs_end_to_end(tmp_path):
     assert "events" in features["skipped"] and "referrals" in features["skipped"]
     logs = "\n".join(ws.log)
     assert "skipped events" in logs
+    # stages needing a campaign or behaviour say so and the bundle simply lacks their parts
+    assert "skipped interventions: no randomized retention campaign" in logs
+    assert "skipped protection:" in logs
+    assert "interventions" not in reg["parts"] and "protection" not in reg["parts"] and "base" in reg["parts"]
 
 
 def test_corrupt_batch_stops_at_validate_and_registers_nothing(tmp_path):
