@@ -22,7 +22,9 @@ def test_training_dag_runs_end_to_end(trained: DagRunResult, airflow_env: Airflo
     assert yaml.safe_load((PIPELINE_REPO / "params.yaml").read_text())["world"]["customers"] != 2500
     # register logged a version in the run's MLflow store (not the repository's).
     registration = json.loads((workspace / "metrics" / "registration.json").read_text())
-    assert int(registration["version"]) == 1 and 1 in mlflow_versions(airflow_env.mlflow_db)
+    # (other orchestration tests, e.g. promotion, add versions to the session's store and may
+    # re-register in this workspace, so the number is not necessarily 1)
+    assert int(registration["version"]) in mlflow_versions(airflow_env.mlflow_db)
     # DVC recorded every stage in the workspace's own lock file.
     assert set(yaml.safe_load((workspace / "dvc.lock").read_text())["stages"]) == set(STAGES)
 
