@@ -13,9 +13,11 @@ the part directory and returns the part object. Stages add parts by writing a di
 nothing here changes when a part is added.
 
 Scoring runs the parts in ``order``: every part object may implement
-``score(features: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame`` which receives the
-scores so far (at least ``churn_probability``) and returns them with its own columns added
-or ``churn_probability`` replaced (an ensemble). Parts that do not score (e.g. interventions)
+``score_columns(features: Columns, n, scores: Columns) -> Columns`` (:mod:`components.columns`,
+pandas-free: serving scores one customer at a time) or the DataFrame form
+``score(features, scores) -> DataFrame``; it receives the scores so far (at least
+``churn_probability``) and returns them with its own columns added or ``churn_probability``
+replaced (an ensemble). Parts that do not score (e.g. interventions)
 are reachable through :meth:`ModelBundle.part` by serving.
 """
 from __future__ import annotations
@@ -27,6 +29,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
+
+from components import columns
 
 PART_FILE = "part.json"
 
@@ -84,9 +88,22 @@ class ModelBundle:
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """Score customers: ``churn_probability`` plus each part's own columns."""
-        scores = pd.DataFrame(index=features.index)
+        return pd.DataFrame(self.predict_columns(columns.from_frame(features), len(features)), index=features.index)
+
+    def predict_columns(self, cols: columns.Columns, n: int) -> columns.Columns:
+        """:meth:`predict` on :mod:`components.columns` (what serving and streaming call)."""
+        scores: columns.Columns = {}
         for spec in self.specs:
             part = self.parts[spec.name]
-            if hasattr(part, "score"):
-                scores = part.score(features, scores)
+            if hasattr(part, "score_columns"):
+                scores = part.score_columns(cols, n, scores)
+            elif hasattr(part, "score"):   # a DataFrame-only part
+                frame = part.score(columns.to_frame(cols), pd.DataFrame(scores, index=pd.RangeIndex(n)))
+                scores = columns.from_frame(frame)
         return scores
+
+
+def score_frame(part: Any, features: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """The DataFrame form of a part's ``score_columns`` (``score(features, scores)``)."""
+    out = part.score_columns(columns.from_frame(features), len(features), columns.from_frame(scores))
+    return pd.DataFrame(out, index=features.index)

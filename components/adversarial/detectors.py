@@ -25,6 +25,9 @@ import pandas as pd
 from sklearn.ensemble import IsolationForest
 from sklearn.ensemble._iforest import _average_path_length
 
+from components.columns import Columns, as_columns, numeric_matrix
+from components.models.fast_trees import FlatForest
+
 DETECTORS = ("isolation_forest", "robust_z", "knn")
 RATES = {  # name: (numerator, denominator); +1 smoothing on the denominator
     "cancel_page_share": ("cancel_page_views_30d", "events_30d"),
@@ -61,12 +64,9 @@ class BehaviourView:
         view.scale = np.maximum((q75 - q25) / 1.349, 0.5 * v.std(0) + 1e-6)
         return view
 
-    def _raw(self, frame: pd.DataFrame) -> np.ndarray:
-        sub = frame.reindex(columns=self.mutable)
-        try:
-            x = sub.to_numpy(dtype=float)
-        except (TypeError, ValueError):
-            x = sub.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    def _raw(self, data: pd.DataFrame | Columns) -> np.ndarray:
+        cols, n = as_columns(data)
+        x = numeric_matrix(cols, self.mutable, n)
         x = np.where(np.isnan(x), self.fill, x)
         cols = [np.where(self.log_cols, np.log1p(np.maximum(x, 0)), x)]
         for r in self.rates:
@@ -74,35 +74,50 @@ class BehaviourView:
             cols.append((x[:, self.mutable.index(a)] / (x[:, self.mutable.index(b)] + 1.0))[:, None])
         return np.concatenate(cols, 1)
 
-    def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        return (self._raw(frame) - self.median) / self.scale
+    def transform(self, data: pd.DataFrame | Columns) -> np.ndarray:
+        return (self._raw(data) - self.median) / self.scale
 
 
 class FastForest:
     """IsolationForest scoring without per-tree Python/joblib overhead (same numbers as
-    ``IsolationForest.score_samples``): per tree one ``apply`` call and a lookup of the leaf's
-    depth + average path length of its remaining samples."""
+    ``IsolationForest.score_samples``): all trees walked at once (:class:`FlatForest`), then
+    each leaf's depth + average path length of its remaining samples."""
 
     def __init__(self, forest: IsolationForest):
-        self.trees, self.features, self.leaf_value = [], [], []
-        for tree, feats in zip(forest.estimators_, forest.estimators_features_):
-            t = tree.tree_
-            depth = np.zeros(t.node_count)
+        self._build([e.tree_ for e in forest.estimators_], forest.estimators_features_,
+                    float(_average_path_length([forest.max_samples_])[0]))
+
+    def __setstate__(self, state: dict) -> None:
+        if "walker" in state:
+            self.__dict__.update(state)
+        else:   # pickled by the earlier per-tree version: rebuild from its trees
+            self._build(state["trees"], state["features"], state["norm"])
+
+    def _build(self, trees: list, features: list, norm: float) -> None:
+        parts, roots, leaf_value, offset, depth = [], [], [], 0, 0
+        for t, feats in zip(trees, features):
+            d = np.zeros(t.node_count)
             for node in range(t.node_count):       # children always come after their parent
                 for child in (t.children_left[node], t.children_right[node]):
                     if child != -1:
-                        depth[child] = depth[node] + 1
-            self.trees.append(t)
-            self.features.append(np.asarray(feats))
-            self.leaf_value.append(depth + _average_path_length(t.n_node_samples))
-        self.norm = float(_average_path_length([forest.max_samples_])[0])
+                        d[child] = d[node] + 1
+            leaf = t.children_left == -1
+            parts.append((np.where(leaf, 0, np.asarray(feats)[np.maximum(t.feature, 0)]), t.threshold,
+                          t.children_left + offset, t.children_right + offset, leaf))
+            leaf_value.append(d + _average_path_length(t.n_node_samples))
+            roots.append(offset)
+            offset += t.node_count
+            depth = max(depth, int(d.max()))
+        feature, threshold, left, right, leaf = (np.concatenate(c) for c in zip(*parts))
+        self.walker = FlatForest(feature, threshold, left, right, leaf, np.zeros(len(leaf), bool), roots, depth)
+        self.leaf_value = np.concatenate(leaf_value)
+        self.n_trees = len(roots)
+        self.norm = norm
 
     def score_samples(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float32)
-        total = np.zeros(len(x))
-        for t, feats, val in zip(self.trees, self.features, self.leaf_value):
-            total += val[t.apply(np.ascontiguousarray(x[:, feats]))]
-        return -(2.0 ** (-total / len(self.trees) / self.norm))
+        x = np.asarray(x, dtype=np.float32).astype(np.float64)   # sklearn's trees compare in float32
+        total = np.cumsum(self.leaf_value[self.walker.leaves(x)], axis=1)[:, -1]
+        return -(2.0 ** (-total / self.n_trees / self.norm))
 
 
 class TailCalibrator:
@@ -179,13 +194,14 @@ class AnomalyDetector:
         raw = raw or self.raw_scores(v)
         return -2.0 * sum(np.log(self.calibrators[k].tail(raw[k])) for k in DETECTORS)
 
-    def assess(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        if len(frame) == 0:
+    def assess(self, data: pd.DataFrame | Columns) -> dict[str, np.ndarray]:
+        cols, n = as_columns(data)
+        if n == 0:
             empty = np.zeros(0)
             return {"combined": empty, "anomaly_score": empty, "verdict": np.zeros(0, dtype=object),
                     "deviations": np.zeros((0, len(self.view.names))), "isolation_forest_flag": np.zeros(0, bool),
                     **{k: empty for k in DETECTORS}}
-        v = self.view.transform(frame)
+        v = self.view.transform(cols)
         raw = self.raw_scores(v)
         comb = self.combined(v, raw)
         pct = np.searchsorted(self.calibration, comb, side="right") / len(self.calibration)

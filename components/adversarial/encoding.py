@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from components.columns import Columns, as_columns, numeric_matrix, text
+
 
 @dataclass
 class TabularEncoder:
@@ -42,19 +44,19 @@ class TabularEncoder:
     def width(self) -> int:
         return len(self.numeric) + len(self.indicator_cols) + sum(len(v) for v in self.categories.values())
 
-    def raw_numeric(self, frame: pd.DataFrame) -> np.ndarray:
-        sub = frame.reindex(columns=self.numeric)
-        try:
-            return sub.to_numpy(dtype=float)
-        except (TypeError, ValueError):
-            return sub.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    def raw_numeric(self, data: pd.DataFrame | Columns) -> np.ndarray:
+        """Numeric features in raw units (absent or unparsable -> NaN)."""
+        cols, n = as_columns(data)
+        return numeric_matrix(cols, self.numeric, n)
 
-    def onehot(self, frame: pd.DataFrame) -> np.ndarray:
+    def onehot(self, data: pd.DataFrame | Columns) -> np.ndarray:
+        """One-hot blocks over the training categories (missing or unknown -> all zeros)."""
+        cols, n = as_columns(data)
         blocks = []
         for c in self.categorical:
-            values = (frame[c].astype(str).to_numpy() if c in frame else np.full(len(frame), "missing"))
+            values = text(cols, c, n)
             blocks.append((values[:, None] == np.asarray(self.categories[c], dtype=object)[None, :]).astype(np.float32))
-        return np.concatenate(blocks, axis=1) if blocks else np.zeros((len(frame), 0), np.float32)
+        return np.concatenate(blocks, axis=1) if blocks else np.zeros((n, 0), np.float32)
 
     def cat_block(self, column: str) -> slice:
         """Position of a categorical's one-hot block inside ``onehot``."""
@@ -75,6 +77,7 @@ class TabularEncoder:
         ind = nan[:, torch.as_tensor(self.indicator_cols, dtype=torch.long)].to(num.dtype)
         return torch.cat([x, ind, onehot.to(num.dtype)], dim=1)
 
-    def encode(self, frame: pd.DataFrame) -> torch.Tensor:
-        return self.encode_t(torch.as_tensor(self.raw_numeric(frame), dtype=torch.float32),
-                             torch.as_tensor(self.onehot(frame)))
+    def encode(self, data: pd.DataFrame | Columns) -> torch.Tensor:
+        cols, _ = as_columns(data)   # convert a DataFrame once, not per block
+        return self.encode_t(torch.as_tensor(self.raw_numeric(cols), dtype=torch.float32),
+                             torch.as_tensor(self.onehot(cols)))

@@ -23,7 +23,8 @@ from components.adversarial.classify import ACTIONS, AttackClassifier
 from components.adversarial.detectors import AnomalyDetector
 from components.adversarial.encoding import TabularEncoder
 from components.adversarial.models import RobustNet, Surrogate
-from components.bundle import write_part_spec
+from components.bundle import score_frame, write_part_spec
+from components.columns import Columns, as_columns, numeric, take
 from components.features.table import COLD_START_MONTHS
 
 PART_FILE = "protection.joblib"
@@ -45,46 +46,46 @@ class ProtectionPart:
     def mut_pos(self) -> list[int]:
         return [self.encoder.numeric.index(c) for c in self.bounds.mutable]
 
-    def hardened_probability(self, features: pd.DataFrame) -> np.ndarray:
+    def hardened_probability(self, features: pd.DataFrame | Columns) -> np.ndarray:
         with torch.no_grad():
             self.robust.eval()
             return torch.sigmoid(self.robust(self.encoder.encode(features))).numpy().astype(float)
 
-    def established(self, features: pd.DataFrame) -> np.ndarray:
-        if "is_cold_start" in features:
-            cold = pd.to_numeric(features["is_cold_start"], errors="coerce").fillna(0).to_numpy() != 0
-        elif "tenure_months" in features:
-            cold = pd.to_numeric(features["tenure_months"], errors="coerce").fillna(np.inf).to_numpy() < COLD_START_MONTHS
+    def established(self, features: pd.DataFrame | Columns) -> np.ndarray:
+        cols, n = as_columns(features)
+        if "is_cold_start" in cols:
+            cold = np.nan_to_num(numeric(cols, "is_cold_start", n), nan=0.0) != 0
+        elif "tenure_months" in cols:
+            cold = np.nan_to_num(numeric(cols, "tenure_months", n), nan=np.inf) < COLD_START_MONTHS
         else:
-            cold = np.zeros(len(features), dtype=bool)
+            cold = np.zeros(n, dtype=bool)
         return ~cold
 
-    def protect(self, features: pd.DataFrame) -> pd.DataFrame:
-        n = len(features)
-        z = self.encoder.encode(features)
-        with torch.no_grad():
-            self.robust.eval()
-            hp = torch.sigmoid(self.robust(z)).numpy().astype(float)
-        out = pd.DataFrame({"hardened_probability": hp, "anomaly_score": np.zeros(n),
-                            "protection_verdict": np.full(n, "clean", dtype=object),
-                            "attack_type": np.full(n, "none", dtype=object),
-                            "recommended_action": np.full(n, ACTIONS["clean"], dtype=object)}, index=features.index)
-        est = self.established(features)
+    def protect_columns(self, cols: Columns, n: int) -> Columns:
+        """The protection columns (:data:`COLUMNS`) for each row."""
+        hp = self.hardened_probability(cols)
+        out = {"hardened_probability": hp, "anomaly_score": np.zeros(n),
+               "protection_verdict": np.full(n, "clean", dtype=object),
+               "attack_type": np.full(n, "none", dtype=object),
+               "recommended_action": np.full(n, ACTIONS["clean"], dtype=object)}
+        est = self.established(cols)
         if est.any():
-            a = self.detector.assess(features[est])
+            a = self.detector.assess(take(cols, est) if not est.all() else cols)
             kind, action = self.classifier.classify(a["deviations"], a["verdict"])
-            out.loc[est, "anomaly_score"] = a["anomaly_score"]
-            out.loc[est, "protection_verdict"] = a["verdict"]
-            out.loc[est, "attack_type"] = kind
-            out.loc[est, "recommended_action"] = action
+            out["anomaly_score"][est] = a["anomaly_score"]
+            out["protection_verdict"][est] = a["verdict"]
+            out["attack_type"][est] = kind
+            out["recommended_action"][est] = action
         return out
 
+    def protect(self, features: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(self.protect_columns(*as_columns(features)), index=features.index)
+
+    def score_columns(self, cols: Columns, n: int, scores: Columns) -> Columns:
+        return {**scores, **self.protect_columns(cols, n)}
+
     def score(self, features: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
-        out = scores.copy()
-        prot = self.protect(features)
-        for c in COLUMNS:
-            out[c] = prot[c].to_numpy()
-        return out
+        return score_frame(self, features, scores)
 
 
 def save_part(part: ProtectionPart, part_dir: Path) -> None:

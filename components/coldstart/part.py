@@ -30,11 +30,13 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from components.bundle import write_part_spec
+from components.bundle import score_frame, write_part_spec
+from components.columns import Columns, from_frame, numeric, take
 from components.coldstart.clusters import ClusterModel, _logit
 from components.coldstart.gnn import (KnownGraph, NodeEncoder, ReferralGNN, build_known_graph, inference,
                                       resolve_device, train_gnn, training_view)
 from components.features.graph import GRAPH_FEATURES
+from components.models.fast_trees import FastHGB
 from components.features.table import ID, LABEL, SPLIT
 
 PART_FILE = "coldstart.joblib"
@@ -138,49 +140,20 @@ class ColdStartPart:
         return out
 
     def _gbm_proba(self, frame: pd.DataFrame, graph_features: pd.DataFrame) -> np.ndarray:
-        """(b)'s probability: the pipeline's ordinal encoding done in numpy, then the classifier
-        (same numbers as ``self.gbm.predict_proba`` on the frame, without per-call pandas overhead)."""
-        cached = self.__dict__.get("_gbm_fast")
-        if cached is None:
-            cached = self.__dict__["_gbm_fast"] = self._fast_gbm()
-        clf, maps = cached
-        n = len(frame)
-        cols = []
-        for col, mapping in zip(self.cluster.categorical, maps):
-            vals = frame[col].tolist() if col in frame else [None] * n
-            cols.append(np.fromiter((mapping.get("missing" if v is None or v != v else str(v), np.nan) for v in vals),
-                                    dtype=float, count=n))
-        for col in self.gbm_numeric:
-            if col in graph_features:
-                cols.append(graph_features[col].to_numpy(dtype=float))
-            elif col in frame:
-                cols.append(pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float))
-            else:
-                cols.append(np.full(n, np.nan))
-        return clf.predict_proba(np.column_stack(cols))[:, 1]
+        """(b)'s probability: the same numbers as ``self.gbm.predict_proba`` on the frame, through
+        :class:`FastHGB` (no per-call pandas and scikit-learn overhead)."""
+        fast = self.__dict__.get("_fast_hgb")
+        if fast is None:   # built on first use, never pickled (see __getstate__)
+            cats = (self.gbm.named_steps["pre"].named_transformers_["cat"].categories_
+                    if self.cluster.categorical else [])
+            maps = [{str(c): float(i) for i, c in enumerate(cs)} for cs in cats]
+            fast = self.__dict__["_fast_hgb"] = FastHGB(self.gbm.named_steps["clf"], maps)
+        cols = from_frame(frame)
+        cols.update(from_frame(graph_features))   # graph features win over the row's own columns
+        return fast.predict_proba(fast.encode(cols, self.cluster.categorical, self.gbm_numeric, len(frame)))
 
-    def _fast_gbm(self):
-        """(classifier, per-column category -> code) with both ordinal encodings (the pipeline's
-        and the classifier's internal one) folded into one dict lookup."""
-        import copy
-
-        clf = self.gbm.named_steps["clf"]
-        cats = self.gbm.named_steps["pre"].named_transformers_["cat"].categories_ if self.cluster.categorical else []
-        maps = [{str(c): float(i) for i, c in enumerate(cs)} for cs in cats]
-        inner = getattr(clf, "_preprocessor", None)
-        if inner is None or not maps:
-            return clf, maps
-        enc = inner.named_transformers_["encoder"]
-        cat_positions = np.arange(inner.n_features_in_)[clf.is_categorical_]
-        if not np.array_equal(cat_positions, np.arange(len(maps))):   # layout not as expected: no shortcut
-            return clf, maps
-        folded = []
-        for mapping, inner_cats in zip(maps, enc.categories_):
-            to_inner = {float(v): float(i) for i, v in enumerate(inner_cats) if v == v}
-            folded.append({k: to_inner.get(code, np.nan) for k, code in mapping.items()})
-        fast = copy.copy(clf)
-        fast._preprocessor = None
-        return fast, folded
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}   # no scoring caches
 
     # ---- components, ensemble, scoring ------------------------------------------------------
     def components(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -240,22 +213,26 @@ class ColdStartPart:
         return pd.DataFrame({"coldstart_probability": c["ensemble"].to_numpy(), "coldstart_source": c["source"].to_numpy(),
                              "coldstart_cluster": c["cluster"].to_numpy()}, index=frame.index)
 
-    def score(self, features: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
-        out = scores.copy()
-        out["coldstart_probability"] = np.nan
-        out["coldstart_source"] = pd.Series([None] * len(out), index=out.index, dtype=object)
-        if "is_cold_start" in features:
-            cold = pd.to_numeric(features["is_cold_start"], errors="coerce").fillna(0).to_numpy() == 1
-        else:
-            cold = np.zeros(len(features), dtype=bool)
+    def score_columns(self, cols: Columns, n: int, scores: Columns) -> Columns:
+        """Cold-start rows (``is_cold_start == 1``) get the ensemble, which also replaces their
+        ``churn_probability``; other rows get NaN / None."""
+        out = dict(scores)
+        prob = np.full(n, np.nan)
+        source = np.full(n, None, dtype=object)
+        cold = np.nan_to_num(numeric(cols, "is_cold_start", n), nan=0.0) == 1
         if cold.any():
-            res = self.predict_new(features[cold])
-            out.loc[cold, "coldstart_probability"] = res["coldstart_probability"].to_numpy()
-            out.loc[cold, "coldstart_source"] = res["coldstart_source"].to_numpy()
-            if "churn_probability" not in out:
-                out["churn_probability"] = np.nan
-            out.loc[cold, "churn_probability"] = res["coldstart_probability"].to_numpy()
+            res = self.predict_new(pd.DataFrame(take(cols, cold)))
+            prob[cold] = res["coldstart_probability"].to_numpy()
+            source[cold] = res["coldstart_source"].to_numpy()
+            churn = np.array(out.get("churn_probability", np.full(n, np.nan)), dtype=float)
+            churn[cold] = prob[cold]
+            out["churn_probability"] = churn
+        out["coldstart_probability"] = prob
+        out["coldstart_source"] = source
         return out
+
+    def score(self, features: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+        return score_frame(self, features, scores)
 
 
 # ---- training ------------------------------------------------------------------------------

@@ -17,8 +17,10 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from components.bundle import write_part_spec
+from components import columns
+from components.bundle import score_frame, write_part_spec
 from components.features.table import FeatureSchema
+from components.models.fast_trees import FastHGB
 
 MODEL_FILE = "model.joblib"
 
@@ -56,45 +58,29 @@ class BaseModel:
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         if self.family == "hist_gradient_boosting":
-            return self._fast_gbm_proba(features)
+            return self.proba_columns(columns.from_frame(features), len(features))
         return self.pipeline.predict_proba(prepare(features, self.schema))[:, 1]
 
-    def _fast_gbm_proba(self, features: pd.DataFrame) -> np.ndarray:
-        """Same numbers as the pipeline, without ColumnTransformer/pandas overhead.
-
-        Serving and streaming score one customer or a small batch at a time, where the
-        generic path spends most of its time in per-call pandas and sklearn validation.
-        """
-        lookups = self.__dict__.get("_lookups")
-        if lookups is None:
+    def proba_columns(self, cols: columns.Columns, n: int) -> np.ndarray:
+        """P(churn) from :mod:`components.columns` (absent columns are missing values)."""
+        if self.family != "hist_gradient_boosting":
+            return self.pipeline.predict_proba(prepare(columns.to_frame(cols), self.schema))[:, 1]
+        fast = self.__dict__.get("_fast")
+        if fast is None:   # built on first use: not part of the pickled model
             encoder = self.pipeline.named_steps["pre"].named_transformers_["cat"]
-            lookups = [{v: float(i) for i, v in enumerate(cats)} for cats in encoder.categories_]
-            self.__dict__["_lookups"] = lookups
-        n_cat = len(self.schema.categorical)
-        X = np.empty((len(features), n_cat + len(self.schema.numeric)), dtype=float)
-        for j, (col, lookup) in enumerate(zip(self.schema.categorical, lookups)):
-            values = features[col] if col in features else pd.Series([None] * len(features))
-            X[:, j] = [_category_code(lookup, v) for v in values.tolist()]
-        for j, col in enumerate(self.schema.numeric, start=n_cat):
-            X[:, j] = (pd.to_numeric(features[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-                       if col in features else np.nan)
-        return self.pipeline.named_steps["clf"].predict_proba(X)[:, 1]
+            maps = [{str(v): float(i) for i, v in enumerate(cats)} for cats in encoder.categories_]
+            fast = self.__dict__["_fast"] = FastHGB(self.pipeline.named_steps["clf"], maps)
+        return fast.predict_proba(fast.encode(cols, self.schema.categorical, self.schema.numeric, n))
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}   # no scoring caches
+
+    def score_columns(self, cols: columns.Columns, n: int, scores: columns.Columns) -> columns.Columns:
+        p = self.proba_columns(cols, n)
+        return {**scores, "base_probability": p, "churn_probability": p}
 
     def score(self, features: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
-        out = scores.copy()
-        out["base_probability"] = self.predict_proba(features)
-        out["churn_probability"] = out["base_probability"]
-        return out
-
-
-def _category_code(lookup: dict[Any, float], value: Any) -> float:
-    """Ordinal code as the fitted OrdinalEncoder gives it (missing -> "missing", unknown -> NaN)."""
-    try:
-        if value is None or bool(pd.isna(value)):
-            value = "missing"
-        return lookup.get(value, np.nan)
-    except (TypeError, ValueError):  # unhashable or array-like: unknown category
-        return np.nan
+        return score_frame(self, features, scores)
 
 
 def prepare(features: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:

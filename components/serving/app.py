@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from components import columns
 from components.serving.batcher import MicroBatcher
 from components.serving.config import ServingConfig
 from components.serving.features import EXTRA_FEATURES, BatchFeatures, OnlineFeatures
@@ -98,11 +99,24 @@ def _unprocessable(loc: list, msg: str) -> RequestValidationError:
     return RequestValidationError([{"type": "value_error", "loc": tuple(loc), "msg": msg, "input": None}])
 
 
-def build_frame(state: State, model: LoadedModel, req: PredictRequest) -> tuple[pd.DataFrame, list[dict], bool]:
+@dataclass
+class RequestRows:
+    """One request's merged feature rows (:mod:`components.columns`), per-row metadata, degraded flag."""
+
+    cols: columns.Columns
+    n: int
+    meta: list[dict]
+    degraded: bool
+
+    def frame(self) -> pd.DataFrame:
+        return columns.to_frame(self.cols)
+
+
+def build_rows(state: State, model: LoadedModel, req: PredictRequest) -> RequestRows:
     """Merge batch < online < request features per customer; validate request fields against the model."""
     if len(req.customers) > state.config.max_batch:
         raise _unprocessable(["body", "customers"], f"at most {state.config.max_batch} customers per request")
-    allowed = set(model.feature_columns) | set(state.batch.columns) | set(EXTRA_FEATURES)
+    allowed = model.allowed_features(state.batch.columns, EXTRA_FEATURES)
     for i, c in enumerate(req.customers):
         for name, value in c.features.items():
             loc = ["body", "customers", i, "features", name]
@@ -118,7 +132,7 @@ def build_frame(state: State, model: LoadedModel, req: PredictRequest) -> tuple[
     rows, meta, unknown = [], [], []
     for c, online in zip(req.customers, online_rows):
         batch = state.batch.get(c.customer_id)
-        row: dict[str, Any] = dict(batch) if batch else {}
+        row: dict[str, Any] = batch or {}
         used_online = {k: v for k, v in online.items() if k in allowed}
         row.update(used_online)
         row.update(c.features)
@@ -128,15 +142,16 @@ def build_frame(state: State, model: LoadedModel, req: PredictRequest) -> tuple[
         if c.referral_ids is not None:
             row["referral_ids"] = list(c.referral_ids)
         rows.append(row)
+        rt = online.get(ONLINE_SCORE)
         meta.append({"sources": {"batch": batch is not None, "online_fields": len(used_online),
                                  "request_fields": len(c.features)},
-                     "realtime_probability": online.get(ONLINE_SCORE) if isinstance(online.get(ONLINE_SCORE), float) else None})
+                     "realtime_probability": rt if isinstance(rt, float) else None})
     if unknown:
         raise HTTPException(404, detail={"msg": "unknown customer ids: no batch row, no online features and no "
                                                 "request features", "customer_ids": unknown[:50]})
     if degraded:
         state.metrics.degraded.inc()
-    return pd.DataFrame.from_records(rows), meta, degraded
+    return RequestRows(columns.from_records(rows), len(rows), meta, degraded)
 
 
 def create_app(config: ServingConfig | None = None, holder: ModelHolder | None = None,
@@ -228,17 +243,19 @@ def create_app(config: ServingConfig | None = None, holder: ModelHolder | None =
               summary="Churn probability of one customer or a batch, with each part's output")
     def predict(req: PredictRequest, _key: str = Depends(require_key)) -> PredictResponse:
         model = current_model()
-        frame, meta, degraded = build_frame(state, model, req)
-        scores = batcher.predict(model, frame) if batcher else model.bundle.predict(frame)
-        metrics.rows.labels("predict").inc(len(frame))
-        cols = list(scores.columns)
+        rows = build_rows(state, model, req)
+        scores = (batcher.predict(model, rows.cols, rows.n) if batcher
+                  else model.bundle.predict_columns(rows.cols, rows.n))
+        metrics.rows.labels("predict").inc(rows.n)
+        names = list(scores)
+        values = [scores[k].tolist() for k in names]
         out = []
-        for i, values in enumerate(scores.itertuples(index=False, name=None)):
-            rec = {c: _num(v) for c, v in zip(cols, values)}
+        for i in range(rows.n):
+            rec = {k: _num(v[i]) for k, v in zip(names, values)}
             known = {k: rec[k] for k in KNOWN if k in rec}
             other = {k: v for k, v in rec.items() if k not in KNOWN}
-            out.append(Prediction(customer_id=req.customers[i].customer_id, other=other, **known, **meta[i]))
-        return PredictResponse(model_version=model.version, parts=list(model.parts), degraded=degraded,
+            out.append(Prediction(customer_id=req.customers[i].customer_id, other=other, **known, **rows.meta[i]))
+        return PredictResponse(model_version=model.version, parts=list(model.parts), degraded=rows.degraded,
                                predictions=out)
 
     def needs_part(model: LoadedModel, name: str) -> Any:
@@ -257,10 +274,10 @@ def create_app(config: ServingConfig | None = None, holder: ModelHolder | None =
     def explain(req: PredictRequest, _key: str = Depends(require_key)) -> ExplainResponse:
         model = current_model()
         part = needs_part(model, "interventions")
-        frame, _meta, degraded = build_frame(state, model, req)
-        result = part.explain(frame)
-        metrics.rows.labels("explain").inc(len(frame))
-        return ExplainResponse(model_version=model.version, degraded=degraded,
+        rows = build_rows(state, model, req)
+        result = part.explain(rows.frame())
+        metrics.rows.labels("explain").inc(rows.n)
+        return ExplainResponse(model_version=model.version, degraded=rows.degraded,
                                explanations=[_jsonable(e) for e in result])
 
     @app.post("/v1/interventions", response_model=InterventionsResponse, responses={**errors, **missing},
@@ -268,9 +285,9 @@ def create_app(config: ServingConfig | None = None, holder: ModelHolder | None =
     def interventions(req: InterventionsRequest, _key: str = Depends(require_key)) -> InterventionsResponse:
         model = current_model()
         part = needs_part(model, "interventions")
-        frame, _meta, degraded = build_frame(state, model, req)
-        table = part.recommend(frame)
-        metrics.rows.labels("interventions").inc(len(frame))
+        rows = build_rows(state, model, req)
+        table = part.recommend(rows.frame())
+        metrics.rows.labels("interventions").inc(rows.n)
         by_customer: dict[str, list[Offer]] = {c.customer_id: [] for c in req.customers}
         if len(table):
             table = table.sort_values(["customer_id", "rank"])
@@ -280,7 +297,7 @@ def create_app(config: ServingConfig | None = None, holder: ModelHolder | None =
                     clean = {k: _num(v) for k, v in rec.items() if k != "customer_id"}
                     clean["rank"] = int(clean["rank"])
                     offers.append(Offer(**clean))
-        return InterventionsResponse(model_version=model.version, degraded=degraded,
+        return InterventionsResponse(model_version=model.version, degraded=rows.degraded,
                                      customers=[CustomerOffers(customer_id=k, offers=v) for k, v in by_customer.items()])
 
     @app.get("/health", response_model=Health, responses={503: {"model": Health, "description": "no model loaded"}},

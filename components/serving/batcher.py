@@ -5,6 +5,7 @@ call dominate), so a single scoring thread takes *whatever is queued right now* 
 artificial wait: a lone request is scored at once) and scores it as one frame, then hands
 each request its own rows back. Under concurrency the per-call overhead is shared. Requests
 are grouped by the model snapshot they took, so a swap never mixes versions in one answer.
+Rows travel as :mod:`components.columns` (no DataFrame per request).
 Parts score rows independently (the bundle contract), which is what makes this exact.
 """
 from __future__ import annotations
@@ -14,7 +15,9 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
-import pandas as pd
+import numpy as np
+
+from components.columns import Columns
 
 
 class MicroBatcher:
@@ -26,25 +29,25 @@ class MicroBatcher:
         self.calls = 0
         self.rows = 0
 
-    def predict(self, model: Any, frame: pd.DataFrame, timeout: float = 60.0) -> pd.DataFrame:
-        """Score ``frame`` with ``model.bundle`` (possibly together with other requests' rows)."""
-        if len(frame) >= self.max_rows:
-            return model.bundle.predict(frame)
+    def predict(self, model: Any, cols: Columns, n: int, timeout: float = 60.0) -> Columns:
+        """Score ``n`` rows with ``model.bundle`` (possibly together with other requests' rows)."""
+        if n >= self.max_rows:
+            return model.bundle.predict_columns(cols, n)
         fut: Future = Future()
-        self._queue.put((model, frame, fut))
+        self._queue.put((model, cols, n, fut))
         return fut.result(timeout=timeout)
 
     def _run(self) -> None:
         while True:
             first = self._queue.get()
-            items, rows = [first], len(first[1])
+            items, rows = [first], first[2]
             while rows < self.max_rows:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 items.append(item)
-                rows += len(item[1])
+                rows += item[2]
             groups: dict[int, list] = {}
             for item in items:
                 groups.setdefault(id(item[0]), []).append(item)
@@ -55,24 +58,40 @@ class MicroBatcher:
         model = group[0][0]
         try:
             if len(group) == 1:
-                group[0][2].set_result(model.bundle.predict(group[0][1]))
+                _, cols, n, fut = group[0]
+                fut.set_result(model.bundle.predict_columns(cols, n))
                 self.calls += 1
-                self.rows += len(group[0][1])
+                self.rows += n
                 return
-            frame = pd.concat([g[1] for g in group], ignore_index=True, sort=False)
-            scores = model.bundle.predict(frame)
+            total = sum(g[2] for g in group)
+            scores = model.bundle.predict_columns(concat([(g[1], g[2]) for g in group]), total)
             self.calls += 1
-            self.rows += len(frame)
+            self.rows += total
             start = 0
-            for _, part, fut in group:
-                n = len(part)
-                fut.set_result(scores.iloc[start:start + n].reset_index(drop=True))
+            for _, _, n, fut in group:
+                fut.set_result({k: v[start:start + n] for k, v in scores.items()})
                 start += n
         except Exception:   # score each request alone, so one bad request fails only itself
-            for _, part, fut in group:
+            for _, cols, n, fut in group:
                 if fut.done():
                     continue
                 try:
-                    fut.set_result(model.bundle.predict(part))
+                    fut.set_result(model.bundle.predict_columns(cols, n))
                 except Exception as exc:  # noqa: BLE001 - delivered to the waiting request
                     fut.set_exception(exc)
+
+
+def concat(parts: list[tuple[Columns, int]]) -> Columns:
+    """Stack several requests' columns; a column one request lacks is None (missing) there."""
+    names = list(dict.fromkeys(k for cols, _ in parts for k in cols))
+    out: Columns = {}
+    for name in names:
+        pieces = []
+        for cols, n in parts:
+            v = cols.get(name)
+            if v is None:
+                v = np.full(n, None, dtype=object)
+            pieces.append(v)
+        out[name] = np.concatenate(pieces) if len({p.dtype for p in pieces}) == 1 else \
+            np.concatenate([p.astype(object) for p in pieces])
+    return out

@@ -36,6 +36,15 @@ class LoadedModel:
     def part(self, name: str) -> Any | None:
         return self.bundle.part(name)
 
+    def allowed_features(self, batch_columns: list[str], extra: tuple[str, ...]) -> frozenset[str]:
+        """Feature names a request may send: the model's, the batch table's and ``extra``
+        (cached per snapshot: it is asked on every request)."""
+        key = (id(batch_columns), len(batch_columns), extra)
+        cache = self.__dict__.setdefault("_allowed", {})
+        if key not in cache:
+            cache[key] = frozenset(self.feature_columns) | frozenset(batch_columns) | frozenset(extra)
+        return cache[key]
+
 
 def _mlflow_client(tracking_uri: str):
     import mlflow

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from components import columns
 from components.config import resolve
 
 
@@ -63,4 +64,5 @@ class RealtimeScorer:
         if "max_cart_value_30d" in frame:
             frame["max_cart_value_30d"] = np.fmax(frame["max_cart_value_30d"].to_numpy(float),
                                                   live["cart_value"].to_numpy(float))
-        return self.bundle.predict(frame.reset_index(drop=True))["churn_probability"].to_numpy(float)
+        scores = self.bundle.predict_columns(columns.from_frame(frame), len(frame))
+        return np.asarray(scores["churn_probability"], dtype=float)

@@ -1,4 +1,5 @@
-"""The base model's fast scoring path must give exactly the pipeline's numbers."""
+"""The base model's fast scoring path (components/models/fast_trees.py) must give exactly the
+pipeline's numbers, for large batches and for the numpy tree walk used for small ones."""
 from __future__ import annotations
 
 import copy
@@ -28,7 +29,11 @@ def test_fast_path_equals_pipeline_including_missing_unknown_and_absent(tmp_path
     rows.loc[3, "contract"] = np.nan
     partial = rows.drop(columns=["income_band", "sessions_30d"])  # absent columns
     for frame in (rows, partial):
-        fast = model.predict_proba(frame)
         slow = model.pipeline.predict_proba(prepare(frame, schema))[:, 1]
-        np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
-    assert len(set(np.round(fast, 6))) > 50
+        # the whole frame (scikit-learn's compiled trees), 64-row chunks and single rows (numpy walk)
+        np.testing.assert_array_equal(model.predict_proba(frame), slow)
+        chunks = np.concatenate([model.predict_proba(frame.iloc[i:i + 64]) for i in range(0, 128, 64)])
+        np.testing.assert_array_equal(chunks, slow[:128])
+        singles = [model.predict_proba(frame.iloc[[i]])[0] for i in range(40)]
+        np.testing.assert_array_equal(singles, slow[:40])
+    assert len(set(np.round(slow, 6))) > 50

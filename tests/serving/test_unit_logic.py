@@ -51,7 +51,7 @@ def test_keyring():
 def test_micro_batcher_returns_each_request_its_rows_and_never_mixes_versions():
     import threading
 
-    import pandas as pd
+    import numpy as np
 
     from components.serving.batcher import MicroBatcher
 
@@ -59,9 +59,10 @@ def test_micro_batcher_returns_each_request_its_rows_and_never_mixes_versions():
         def __init__(self, tag: float):
             self.tag, self.calls = tag, 0
 
-        def predict(self, frame):
+        def predict_columns(self, cols, n):
+            assert len(cols["x"]) == n
             self.calls += 1
-            return pd.DataFrame({"churn_probability": frame["x"].astype(float) + self.tag})
+            return {"churn_probability": cols["x"].astype(float) + self.tag}
 
     class Model:
         def __init__(self, tag):
@@ -73,8 +74,8 @@ def test_micro_batcher_returns_each_request_its_rows_and_never_mixes_versions():
 
     def ask(i: int) -> None:
         model = v1 if i % 2 else v2
-        frame = pd.DataFrame({"x": [i, i + 0.5]})
-        out[i] = (model.bundle.tag, batcher.predict(model, frame)["churn_probability"].tolist())
+        cols = {"x": np.array([i, i + 0.5])} if i % 3 else {"x": np.array([i, i + 0.5], dtype=object)}
+        out[i] = (model.bundle.tag, batcher.predict(model, cols, 2)["churn_probability"].tolist())
 
     threads = [threading.Thread(target=ask, args=(i,)) for i in range(40)]
     for t in threads:
