@@ -50,7 +50,7 @@ def main() -> None:
     import shutil
 
     shutil.rmtree(part_dir, ignore_errors=True)
-    save_part(part, explainer, part_dir, cfg, seed, {"uplift_learner": "t_learner", "uplift_link": uplift.link})
+    save_part(part, explainer, part_dir, cfg, seed, {"uplift_learner": uplift.info["learner"], "uplift_link": uplift.link})
     metrics = {"counterfactual": cf_stats, "immutable_features": explainer.space.immutable,
                "actionable_features": explainer.space.actionable, "uplift": uplift.info,
                "seconds": {"uplift": round(t_uplift, 2), "counterfactual_fit": round(t_cf, 2),
@@ -59,7 +59,7 @@ def main() -> None:
     (part_dir / "cf_examples.json").write_text(json.dumps(explanations[:20], indent=2, default=str))
     PATHS.metrics.mkdir(parents=True, exist_ok=True)
     (PATHS.metrics / "fit_counterfactual.json").write_text(json.dumps(metrics, indent=2, default=float))
-    print(f"uplift model: T-learner ({uplift.link} link) on {uplift.info['arm_rows']} campaign customers per arm, "
+    print(f"uplift model: {uplift.info['learner']} ({uplift.link} link) on {uplift.info['arm_rows']} campaign customers per arm, "
           f"{uplift.info['control_rows']} controls, {t_uplift:.1f} s")
     print(f"counterfactuals ({explainer.backend.name}, {explainer.backend.licence}): fitted in {t_cf:.1f} s; "
           f"{cf_stats['explained']} explained, validity {cf_stats['validity']:.3f} "

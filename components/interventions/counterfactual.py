@@ -110,11 +110,10 @@ class ActionSpace:
             p = pd.to_numeric(proposal[c], errors="coerce").to_numpy(dtype=float)
             out[c] = np.round(np.clip(np.where(np.isnan(p), o, p), o * (1 - cap), o), 2)
         for c, order in self.ordered.items():
-            rank = {v: i for i, v in enumerate(order)}
             o = original[c].astype(str).to_numpy()
             p = proposal[c].astype(str).to_numpy()
-            ok = np.array([(a in rank and b in rank and rank[b] >= rank[a]) for a, b in zip(o, p)], dtype=bool)
-            out[c] = np.where(ok, p, o)
+            ro, rp = _ranks(o, order), _ranks(p, order)
+            out[c] = np.where((ro >= 0) & (rp >= ro), p, o)
         for c, values in self.free_values.items():
             o = original[c].astype(str).to_numpy()
             p = proposal[c].astype(str).to_numpy()
@@ -134,18 +133,30 @@ class ActionSpace:
         return n
 
 
+def _ranks(values: np.ndarray, order: list[str]) -> np.ndarray:
+    """Position of each value in ``order`` (-1 where it is not in it), vectorised."""
+    return pd.Categorical(np.asarray(values, dtype=object), categories=order).codes.astype(np.int64)
+
+
 def changed_features(space: ActionSpace, original: pd.DataFrame, cf: pd.DataFrame) -> list[list[dict]]:
-    out = []
-    for i in range(len(original)):
-        ch = []
-        for c in space.actionable:
-            o, n = original[c].iloc[i], cf[c].iloc[i]
-            same = (np.isclose(float(o), float(n), rtol=1e-6, atol=1e-6) if c in space.numeric else str(o) == str(n))
-            if not same:
-                ch.append({"feature": c, "old": o.item() if hasattr(o, "item") else o,
-                           "new": n.item() if hasattr(n, "item") else n})
-        out.append(ch)
-    return out
+    """Per row: the actionable features whose value differs (old -> new). Vectorised comparison; only
+    the changed cells are turned into Python objects."""
+    n = len(original)
+    out: list[list[dict]] = [[] for _ in range(n)]
+    for c in space.actionable:
+        o_arr, n_arr = original[c].to_numpy(), cf[c].to_numpy()
+        if c in space.numeric:
+            a = pd.to_numeric(pd.Series(o_arr), errors="coerce").to_numpy(dtype=float)
+            b = pd.to_numeric(pd.Series(n_arr), errors="coerce").to_numpy(dtype=float)
+            diff = ~np.isclose(a, b, rtol=1e-6, atol=1e-6, equal_nan=True)
+        else:
+            diff = pd.Series(o_arr).astype(str).to_numpy() != pd.Series(n_arr).astype(str).to_numpy()
+        for i in np.nonzero(diff)[0].tolist():
+            o, v = o_arr[i], n_arr[i]
+            out[i].append({"feature": c, "old": o.item() if hasattr(o, "item") else o,
+                           "new": v.item() if hasattr(v, "item") else v})
+    order = {c: j for j, c in enumerate(space.actionable)}
+    return [sorted(ch, key=lambda d: order[d["feature"]]) if len(ch) > 1 else ch for ch in out]
 
 
 class _Predictor:
@@ -257,8 +268,32 @@ class _FastCondition:
         return np.concatenate([c_num, c_cat], axis=1)
 
 
+class _HEPreprocessor:
+    """alibi's heterogeneous preprocessor from ``get_he_preprocessor`` (StandardScaler on the numeric
+    columns, then one-hot of each categorical index, unknown -> all zeros), the same numbers without
+    scikit-learn's ColumnTransformer, whose fixed cost (~9 ms per call) dominated batched explaining:
+    alibi calls it several times per explain call."""
+
+    def __init__(self, transform: Any):
+        ct = transform.__self__
+        num, cat = ct.named_transformers_["num"], ct.named_transformers_["cat"]
+        if [t[0] for t in ct.transformers_[:2]] != ["num", "cat"]:
+            raise ValueError("unexpected alibi preprocessor layout")
+        self.num_ids, self.cat_ids = list(ct.transformers_[0][2]), list(ct.transformers_[1][2])
+        self.mean = np.asarray(num.mean_, dtype=float) if num.with_mean else np.zeros(len(self.num_ids))
+        self.scale = np.asarray(num.scale_, dtype=float) if num.with_std else np.ones(len(self.num_ids))
+        self.levels = [np.asarray(c, dtype=float) for c in cat.categories_]
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        parts = [(X[:, self.num_ids] - self.mean) / self.scale]
+        parts += [(X[:, [j]] == lv[None, :]).astype(float) for j, lv in zip(self.cat_ids, self.levels)]
+        return np.concatenate(parts, axis=1)
+
+
 class AlibiCFRLBackend:
     name = "alibi_cfrl"
+    CHUNK = 256    # rows per alibi explain call
     licence = "Business Source License 1.1 (alibi): production use restricted"
 
     def __init__(self, space: ActionSpace, predictor: _Predictor, explainer: Any):
@@ -284,6 +319,13 @@ class AlibiCFRLBackend:
         pre, inv = get_he_preprocessor(X=X, feature_names=space.features, category_map=codec.category_map,
                                        feature_types=feature_types)
         X_ohe = pre(X).astype(np.float32)
+        try:   # the fast equivalent, used only where it reproduces alibi's own output
+            fast = _HEPreprocessor(pre)
+            probe = np.vstack([X[:500], X[:50] + np.random.default_rng(seed).normal(0, 1, X[:50].shape)])
+            if np.allclose(fast(probe), pre(probe), rtol=1e-12, atol=1e-12):
+                pre = fast
+        except (AttributeError, KeyError, ValueError, IndexError):
+            pass
         num_idx = [i for i, c in enumerate(space.features) if c not in space.categorical]
         cat_idx = [i for i, c in enumerate(space.features) if c in space.categorical]
         n_num = len(num_idx)
@@ -323,10 +365,13 @@ class AlibiCFRLBackend:
         """Raw backend proposals (before projection), in batches grouped by their condition."""
         X = self.codec.encode(original)
         imp = self.space.impute(original).reset_index(drop=True)
-        keys = [tuple(str(imp[c].iloc[i]) for c in self.space.ordered) for i in range(len(imp))]
         out = np.empty_like(X)
-        for key in sorted(set(keys)):
-            rows = np.array([i for i, k in enumerate(keys) if k == key])
+        if self.space.ordered:
+            groups = [np.asarray(r) for _, r in sorted(imp.groupby(list(self.space.ordered), sort=True).indices.items(),
+                                                        key=lambda kv: tuple(map(str, np.atleast_1d(kv[0]))))]
+        else:
+            groups = [np.arange(len(imp))]
+        for rows in groups:
             first = imp.iloc[rows[0]]
             cond = {}
             for c, order in self.space.ordered.items():
@@ -338,9 +383,12 @@ class AlibiCFRLBackend:
                 cond[c] = [x for x in values if x in set(self.space.categories.get(c, []))]
             for c, cap in self.space.decrease_caps.items():
                 cond[c] = [-float(cap) * float(imp[c].iloc[rows].median()), 0.0]
-            expl = self.explainer.explain(X=X[rows], Y_t=np.zeros(len(rows), dtype=int), C=[cond],
-                                          batch_size=max(1, len(rows)))
-            out[rows] = expl.data["cf"]["X"]
+            # alibi tiles the per-row conditional vectors once per row of the call (n^2 rows): keep calls small
+            for start in range(0, len(rows), self.CHUNK):
+                part = rows[start:start + self.CHUNK]
+                expl = self.explainer.explain(X=X[part], Y_t=np.zeros(len(part), dtype=int), C=[cond],
+                                              batch_size=len(part))
+                out[part] = expl.data["cf"]["X"]
         return self.codec.decode(out)
 
     def save(self, part_dir: Path) -> None:
@@ -434,47 +482,59 @@ class DiceBackend:
 
 
 # ----------------------------------------------------------------------------- repair
-def repair(space: ActionSpace, predictor: _Predictor, original: pd.DataFrame, threshold: float,
-           max_candidates: int = 400) -> pd.DataFrame:
-    """Exhaustive search of the (small) action space for rows a backend left invalid: the valid
-    candidate with the fewest changed features (then the lowest probability); the row unchanged when
-    none is valid. Candidates: each ordered categorical at any allowed level, each capped numeric at
-    0 % or its full cap, each free categorical at any value. All rows' candidates are scored in one batch."""
+def repair(space: ActionSpace, predictor: _Predictor, original: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Exhaustive search of the (small) action space around each ``original`` row: the valid candidate
+    with the fewest changed features (then the lowest probability); the row unchanged when none is
+    valid. Candidates: each ordered categorical kept or moved to any higher level, each capped numeric
+    kept or cut by its full cap, each free categorical kept or set to any of its values. Vectorised:
+    one candidate grid for all rows, invalid cells masked, every valid candidate scored in one batch."""
     import itertools
 
-    original = original.reindex(columns=space.features).reset_index(drop=True)
-    out = original.copy()
-    owners, combos_all, changed_all, axes_all = [], [], [], []
-    for i in range(len(original)):
-        row = original.iloc[i]
-        cond = space.allowed(row)
-        axes = [(c, cond[c]) for c in space.ordered]
-        axes += [(c, [float(row[c]), round(float(row[c]) * (1 - cap), 2)]) for c, cap in space.decrease_caps.items()]
-        axes += [(c, [str(row[c])] + [v for v in cond[c] if v != str(row[c])]) for c in space.free_values]
-        combos = list(itertools.product(*[vals for _, vals in axes]))[:max_candidates]
-        axes_all.append(axes)
-        for combo in combos:
-            owners.append(i)
-            combos_all.append(combo)
-            changed_all.append(sum(1 for j, (c, _) in enumerate(axes) if str(combo[j]) != str(row[c])))
-    if not owners:
+    rows = original.reindex(columns=space.features).reset_index(drop=True)
+    n = len(rows)
+    out = rows.copy()
+    if n == 0:
         return out
-    owners_a = np.asarray(owners)
-    cand = original.iloc[owners_a].reset_index(drop=True)
-    names = [c for c, _ in axes_all[0]]
-    for j, c in enumerate(names):
-        cand[c] = [combo[j] for combo in combos_all]
-    for c in space.numeric:
-        cand[c] = pd.to_numeric(cand[c], errors="coerce")
-    p = predictor.proba(cand)
-    changed = np.asarray(changed_all)
+    axes: list[tuple[str, np.ndarray, np.ndarray]] = []     # (feature, values (n, m), allowed (n, m))
+    for c, order in space.ordered.items():
+        raw = rows[c].to_numpy(dtype=object)
+        r = _ranks(pd.Series(raw).astype(str).to_numpy(), order)
+        vals = np.empty((n, 1 + len(order)), dtype=object)
+        vals[:, 0], vals[:, 1:] = raw, np.asarray(order, dtype=object)[None, :]
+        ok = np.ones(vals.shape, dtype=bool)
+        ok[:, 1:] = (r[:, None] >= 0) & (np.arange(len(order))[None, :] > r[:, None])
+        axes.append((c, vals, ok))
+    for c, cap in space.decrease_caps.items():
+        v = pd.to_numeric(rows[c], errors="coerce").to_numpy(dtype=float)
+        cut = np.round(v * (1 - cap), 2)
+        axes.append((c, np.stack([v, cut], axis=1), np.stack([np.ones(n, bool), np.isfinite(v) & (cut < v)], axis=1)))
+    for c, values in space.free_values.items():
+        raw = rows[c].to_numpy(dtype=object)
+        vals = np.empty((n, 1 + len(values)), dtype=object)
+        vals[:, 0], vals[:, 1:] = raw, np.asarray(values, dtype=object)[None, :]
+        ok = np.ones(vals.shape, dtype=bool)
+        ok[:, 1:] = pd.Series(raw).astype(str).to_numpy()[:, None] != np.asarray(values, dtype=object)[None, :]
+        axes.append((c, vals, ok))
+    if not axes:
+        return out
+    grid = np.array(list(itertools.product(*[range(v.shape[1]) for _, v, _ in axes])), dtype=np.int64)  # (C, A)
+    allowed = np.ones((n, len(grid)), dtype=bool)
+    for a, (_, _, ok) in enumerate(axes):
+        allowed &= ok[:, grid[:, a]]
+    owners, cidx = np.nonzero(allowed)
+    cand = {c: rows[c].to_numpy()[owners] for c in space.features}
+    for a, (c, vals, _) in enumerate(axes):
+        cand[c] = vals[owners, grid[cidx, a]]
+    p = predictor.proba(pd.DataFrame(cand))
+    changed = (grid[cidx] != 0).sum(axis=1)
     ok = p < threshold
-    order = np.lexsort((p, changed, ~ok, owners_a))   # per owner: valid first, fewest changes, lowest p
-    first = order[np.r_[True, owners_a[order][1:] != owners_a[order][:-1]]]
-    for k in first:
-        if ok[k]:
-            for c in names:
-                out.at[owners_a[k], c] = cand[c].iloc[k]
+    order = np.lexsort((p, changed, ~ok, owners))   # per owner: valid first, fewest changes, lowest p
+    first = order[np.r_[True, owners[order][1:] != owners[order][:-1]]]
+    first = first[ok[first]]
+    for a, (c, vals, _) in enumerate(axes):
+        col = out[c].to_numpy(dtype=float if c in space.decrease_caps else object).copy()
+        col[owners[first]] = vals[owners[first], grid[cidx[first], a]]
+        out[c] = col
     return out
 
 
@@ -493,52 +553,57 @@ class CounterfactualExplainer:
         return self.backend.predictor
 
     def explain_frame(self, features: pd.DataFrame) -> tuple[list[dict], dict[str, Any]]:
-        """Counterfactual per row (projected onto the action space) and aggregate quality numbers."""
+        """Counterfactual per row (projected onto the action space) and aggregate quality numbers.
+
+        Batched end to end: one backend call per condition group, vectorised projection, one batched
+        scoring of every repair candidate, column-wise bookkeeping."""
         features = features.reset_index(drop=True)
         # serving may send partial rows: absent model features are missing (and stay as they are)
         features = features.reindex(columns=list(dict.fromkeys([*features.columns, *self.space.features])))
+        original = features.reindex(columns=self.space.features)
         p_before = self.predictor.proba(features)
         need = np.nonzero(p_before >= self.threshold)[0]
         t0 = time.perf_counter()
-        cf = features.reindex(columns=self.space.features).copy()
+        cf = original.copy()
         raw_violations = np.zeros(len(features), dtype=int)
+
+        def put(rows: np.ndarray, values: pd.DataFrame) -> None:
+            for c in self.space.actionable:   # projection returns the original for every other feature
+                col = cf[c].to_numpy(dtype=float if c in self.space.numeric else object).copy()
+                col[rows] = values[c].to_numpy()
+                cf[c] = col
+
         if len(need):
-            proposal = self.backend.propose(features.iloc[need])
-            raw_violations[need] = self.space.immutable_changes(features.iloc[need], proposal)
-            projected = self.space.project(features.iloc[need].reset_index(drop=True), proposal)
-            for c in self.space.features:
-                cf[c] = cf[c].astype(object)
-                cf.loc[need, c] = projected[c].to_numpy()
-        for c in self.space.numeric:
-            cf[c] = pd.to_numeric(cf[c], errors="coerce")
+            orig_need = original.iloc[need].reset_index(drop=True)
+            proposal = self.backend.propose(orig_need)
+            raw_violations[need] = self.space.immutable_changes(orig_need, proposal)
+            put(need, self.space.project(orig_need, proposal))
         backend_seconds = time.perf_counter() - t0
-        p_backend = self.predictor.proba(cf)
+        p_backend = p_before.copy()   # rows that need no counterfactual are unchanged
+        if len(need):
+            p_backend[need] = self.predictor.proba(cf.iloc[need])
+        p_after = p_backend.copy()
         repaired = np.zeros(len(features), dtype=bool)
         if self.use_repair:
             bad = need[p_backend[need] >= self.threshold]
             if len(bad):
-                fixed = repair(self.space, self.predictor, cf.iloc[bad].reset_index(drop=True), self.threshold)
-                fixed = self.space.project(features.iloc[bad].reset_index(drop=True), fixed)
-                for c in self.space.features:
-                    cf[c] = cf[c].astype(object)
-                    cf.loc[bad, c] = fixed[c].to_numpy()
-                for c in self.space.numeric:
-                    cf[c] = pd.to_numeric(cf[c], errors="coerce")
+                orig_bad = original.iloc[bad].reset_index(drop=True)
+                fixed = self.space.project(orig_bad, repair(self.space, self.predictor, orig_bad, self.threshold))
+                put(bad, fixed)
+                p_after[bad] = self.predictor.proba(cf.iloc[bad])
                 repaired[bad] = True
         seconds = time.perf_counter() - t0
-        p_after = self.predictor.proba(cf)
-        changes = changed_features(self.space, features.reindex(columns=self.space.features), cf)
-        final_violations = self.space.immutable_changes(features, cf)
+        changes = changed_features(self.space, original, cf)
+        final_violations = self.space.immutable_changes(original, cf)
         ids = features[ID].astype(str).tolist() if ID in features.columns else [str(i) for i in range(len(features))]
-        out = []
-        for i in range(len(features)):
-            out.append({"customer_id": ids[i], "backend": self.backend.name + ("+repair" if repaired[i] else ""),
-                        "needed": bool(i in set(need)),
-                        "p_before": float(p_before[i]), "new_probability": float(p_after[i]),
-                        "valid": bool(p_after[i] < self.threshold), "changes": changes[i]})
         needed = np.zeros(len(features), dtype=bool)
         needed[need] = True
         valid = p_after < self.threshold
+        name, name_rep = self.backend.name, self.backend.name + "+repair"
+        out = [{"customer_id": cid, "backend": name_rep if rep else name, "needed": nd, "p_before": pb,
+                "new_probability": pa, "valid": ok, "changes": ch}
+               for cid, rep, nd, pb, pa, ok, ch in zip(ids, repaired.tolist(), needed.tolist(), p_before.tolist(),
+                                                       p_after.tolist(), valid.tolist(), changes)]
         stats = {
             "backend": self.backend.name, "explained": int(needed.sum()),
             "validity": float(valid[needed].mean()) if needed.any() else float("nan"),

@@ -19,7 +19,7 @@ from components.bundle import write_part_spec
 from components.features.table import ID
 from components.interventions.allocation import rank_offers
 from components.interventions.counterfactual import CounterfactualExplainer, load_explainer, save_explainer
-from components.interventions.scenarios import Scenario, customer_value
+from components.interventions.scenarios import CONTRACT_ORDER, PLAN_ORDER, Scenario, customer_value, upgrade
 from components.interventions.uplift import UpliftModel
 
 UPLIFT_FILE = "uplift.joblib"
@@ -52,10 +52,58 @@ class InterventionsPart:
         out.update(value=value, cost=cost, expected_saved_value=saved, net_value=saved - cost,
                    benefit_cost_ratio=np.divide(saved, cost, out=np.full_like(saved, np.inf), where=cost > 0))
         if what_if and self.base is not None:
-            p_now = self.base.predict_proba(features)
-            wi = np.stack([self.base.predict_proba(s.apply(features)) for s in self.scenarios], axis=1)
+            p_now, wi = self.what_if(features)
             out.update(base_probability=p_now, whatif_p_after=wi, whatif_uplift=p_now[:, None] - wi)
         return out
+
+    def what_if(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The base model's churn probability now and under each scenario's what-if (n, K).
+
+        For the gradient-boosting base model the rows are encoded once and each scenario only rewrites
+        the encoded columns it changes (the same numbers as re-scoring ``scenario.apply(features)``,
+        checked by a test); otherwise every scenario's rows are re-scored."""
+        enc = self._encoded_base()
+        if enc is None:
+            p_now = self.base.predict_proba(features)
+            return p_now, np.stack([self.base.predict_proba(s.apply(features)) for s in self.scenarios], axis=1)
+        fast, categorical, numeric = enc
+        n = len(features)
+        X = fast.encode({str(c): features[c].to_numpy() for c in features.columns}, categorical, numeric, n)
+        p_now = fast.predict_proba(X)
+        cat = {c: j for j, c in enumerate(categorical)}
+        num = {c: len(categorical) + j for j, c in enumerate(numeric)}
+        wi = np.empty((n, len(self.scenarios)))
+        for k, s in enumerate(self.scenarios):
+            Xs = X.copy()
+            if "campaign_offer" in cat:
+                Xs[:, cat["campaign_offer"]] = fast.category_maps[cat["campaign_offer"]].get(s.offer, np.nan)
+            factor = s.what_if.get("monthly_charges_factor")
+            if factor is not None and "monthly_charges" in num:
+                Xs[:, num["monthly_charges"]] = X[:, num["monthly_charges"]] * float(factor)
+            for col, order in (("contract", CONTRACT_ORDER), ("plan", PLAN_ORDER)):
+                if s.what_if.get(col) == "upgrade" and col in cat:
+                    mapping = fast.category_maps[cat[col]]
+                    up = upgrade(pd.Series(list(mapping), dtype=object), order)
+                    to_up = {code: mapping.get(u, np.nan) for code, u in zip(mapping.values(), up) if code == code}
+                    Xs[:, cat[col]] = pd.Series(X[:, cat[col]]).map(to_up).to_numpy(dtype=float)
+            wi[:, k] = fast.predict_proba(Xs)
+        return p_now, wi
+
+    def _encoded_base(self):
+        """(FastHGB, categorical, numeric) for a gradient-boosting base model, else None."""
+        if "_fast_base" not in self.__dict__:
+            self.__dict__["_fast_base"] = None
+            base = self.base
+            try:
+                from components.models.fast_trees import FastHGB
+            except ImportError:   # no exact fast tree scorer in this tree: re-score each scenario
+                return None
+            if getattr(base, "family", None) == "hist_gradient_boosting":
+                encoder = base.pipeline.named_steps["pre"].named_transformers_["cat"]
+                maps = [{str(v): float(i) for i, v in enumerate(cats)} for cats in encoder.categories_]
+                self.__dict__["_fast_base"] = (FastHGB(base.pipeline.named_steps["clf"], maps),
+                                               list(base.schema.categorical), list(base.schema.numeric))
+        return self.__dict__["_fast_base"]
 
     def recommend(self, features: pd.DataFrame) -> pd.DataFrame:
         """One row per customer and scenario (contract columns), ``rank`` 1 = best expected net value;

@@ -53,11 +53,41 @@ def read_sweep(sweep_dir: Path) -> pd.DataFrame:
     if not files:
         raise FileNotFoundError(f"no shard-*.parquet in {sweep_dir}: run `churnguard sweep` first")
     table = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-    return table.sort_values([ID, "offer"], kind="stable").reset_index(drop=True)
+    layout = _blocks(table)
+    if layout is None:   # not K rows per customer in one offer order: the general (slower) sort
+        return table.sort_values([ID, "offer"], kind="stable").reset_index(drop=True)
+    K, ids, offers = layout
+    cust = np.argsort(ids[::K], kind="stable")
+    idx = (cust[:, None] * K + np.argsort(offers[:K], kind="stable")[None, :]).ravel()
+    return table.take(idx).reset_index(drop=True)
+
+
+def _blocks(table: pd.DataFrame) -> tuple[int, np.ndarray, np.ndarray] | None:
+    """``(K, ids, offers)`` when the table is customer-major, K consecutive rows per customer (one per
+    offer) in the same offer order for every customer (what ``recommend`` writes); else None."""
+    if table.empty or "offer" not in table.columns:
+        return None
+    offers = table["offer"].to_numpy()
+    K = len(pd.unique(offers))
+    if len(table) % K:
+        return None
+    ids = table[ID].to_numpy()
+    n = len(table) // K
+    if not ((offers.reshape(n, K) == offers[:K][None, :]).all() and
+            (ids.reshape(n, K) == ids[::K][:, None]).all()):
+        return None
+    return K, ids, offers
 
 
 def wide(table: pd.DataFrame, column: str, offers: list[str]) -> np.ndarray:
     """(n_customers, K) array of ``column`` with customers in sorted id order."""
+    layout = _blocks(table) if len(offers) == table["offer"].nunique() else None
+    if layout is not None:
+        K, ids, tab_offers = layout
+        first = ids[::K]
+        if len(first) < 2 or bool((first[1:] > first[:-1]).all()):   # customers already in sorted id order
+            pos = {o: j for j, o in enumerate(tab_offers[:K])}
+            return table[column].to_numpy(dtype=float).reshape(-1, K)[:, [pos[o] for o in offers]]
     return table.pivot(index=ID, columns="offer", values=column).reindex(columns=offers).to_numpy(dtype=float)
 
 

@@ -123,3 +123,18 @@ def test_zero_effect_offer_gets_no_positive_recommendation(zero_effect_workspace
     assert (given["offer"] == ZERO_OFFER).mean() <= 0.02, given["offer"].value_counts()
     # ... while offers that work are still recommended
     assert len(given) > 0 and (given["offer"] != ZERO_OFFER).any()
+
+
+def test_fast_what_if_equals_rescoring_each_scenario(iv_workspace):
+    import numpy as np
+
+    part = ModelBundle(iv_workspace.root / "models").part("interventions")
+    feats = _features(iv_workspace).head(300).reset_index(drop=True)
+    feats.loc[:9, "contract"] = None
+    feats.loc[10:19, "plan"] = "not_a_plan"
+    feats.loc[20:29, "monthly_charges"] = np.nan
+    p_now, wi = part.what_if(feats)
+    assert np.array_equal(p_now, part.base.predict_proba(feats))
+    ref = np.stack([part.base.predict_proba(s.apply(feats)) for s in part.scenarios], axis=1)
+    assert np.array_equal(wi, ref)
+    assert (np.abs(wi - p_now[:, None]) > 1e-6).any()   # the scenarios do change the score
