@@ -183,7 +183,10 @@ class AnomalyDetector:
     def raw_scores(self, v: np.ndarray) -> dict[str, np.ndarray]:
         dev = np.clip(self.deviations(v) - 1.0, 0, None)
         vf = v.astype(np.float32)
-        d2 = (vf ** 2).sum(1)[:, None] + (self.reference ** 2).sum(1)[None, :] - 2 * vf @ self.reference.T
+        ref_sq = self.__dict__.get("_ref_sq")
+        if ref_sq is None:   # the reference set never changes: its squared norms once per process
+            ref_sq = self.__dict__["_ref_sq"] = (self.reference ** 2).sum(1)[None, :]
+        d2 = (vf ** 2).sum(1)[:, None] + ref_sq - 2 * vf @ self.reference.T
         k = min(self.k, self.reference.shape[0] - 1)
         knn = np.sqrt(np.maximum(np.partition(d2, k, axis=1)[:, :k], 0)).mean(1)
         return {"isolation_forest": -self.forest.score_samples(v), "robust_z": (dev ** 2).sum(1),

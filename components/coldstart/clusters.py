@@ -19,6 +19,8 @@ from sklearn.metrics import silhouette_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from components.columns import Columns, as_columns, numeric_matrix, text
+
 # Known at sign-up; a Telco-style CSV may carry only some of them (the rest are skipped).
 DEMOGRAPHIC_CATEGORICAL = ["income_band", "region", "signup_channel", "plan", "contract", "payment_method"]
 DEMOGRAPHIC_NUMERIC = ["age", "paperless_billing", "monthly_charges"]
@@ -71,19 +73,16 @@ class FastEncoder:
             self.mean = num.named_steps["scale"].mean_.astype(float)
             self.scale = num.named_steps["scale"].scale_.astype(float)
 
-    def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        n = len(frame)
+    def transform(self, data: pd.DataFrame | Columns) -> np.ndarray:
+        cols, n = as_columns(data)
         out = np.zeros((n, self.width), dtype=np.float32)
         rows = np.arange(n)
         for col, (offset, mapping) in zip(self.categorical, self.maps):
-            vals = frame[col].tolist() if col in frame else [None] * n
-            idx = np.fromiter((mapping.get("missing" if v is None or v != v else str(v), -1) for v in vals),
-                              dtype=np.int64, count=n)
+            idx = np.fromiter((mapping.get(v, -1) for v in text(cols, col, n).tolist()), dtype=np.int64, count=n)
             ok = idx >= 0
             out[rows[ok], offset + idx[ok]] = 1.0
         if self.numeric:
-            num = np.column_stack([pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float) if c in frame
-                                   else np.full(n, np.nan) for c in self.numeric])
+            num = numeric_matrix(cols, self.numeric, n)
             num = np.where(np.isnan(num), self.median, num)
             out[:, self.width - len(self.numeric):] = (num - self.mean) / self.scale
         return out
@@ -111,7 +110,7 @@ class ClusterModel:
     def k(self) -> int:
         return int(self.kmeans.n_clusters)
 
-    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+    def encode(self, frame: pd.DataFrame | Columns) -> np.ndarray:
         fast = self.__dict__.get("_fast")
         if fast is None:
             fast = self.__dict__["_fast"] = FastEncoder(self.encoder, self.categorical, self.numeric)

@@ -36,6 +36,7 @@ from torch import nn
 from torch_geometric.nn import GATv2Conv, SAGEConv
 
 from components.coldstart.clusters import ClusterModel
+from components.columns import Columns, as_columns, numeric
 from components.features.clickstream import CLICKSTREAM_FEATURES
 
 BEHAVIOUR_LOG = ["tenure_months", "usage_hours_30d"]          # log1p before scaling
@@ -73,12 +74,13 @@ class NodeEncoder:
         return cls(cluster, behaviour, mean.astype(np.float32), std.astype(np.float32))
 
     @staticmethod
-    def _raw_behaviour(frame: pd.DataFrame, behaviour: list[str]) -> np.ndarray:
-        cols = []
+    def _raw_behaviour(frame: pd.DataFrame | Columns, behaviour: list[str]) -> np.ndarray:
+        data, n = as_columns(frame)
+        out = []
         for c in behaviour:
-            v = pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float) if c in frame else np.full(len(frame), np.nan)
-            cols.append(np.log1p(np.clip(v, 0, None)) if c in BEHAVIOUR_LOG else v)
-        return np.stack(cols, axis=1) if cols else np.zeros((len(frame), 0))
+            v = numeric(data, c, n)
+            out.append(np.log1p(np.clip(v, 0, None)) if c in BEHAVIOUR_LOG else v)
+        return np.stack(out, axis=1) if out else np.zeros((n, 0))
 
     @property
     def dim(self) -> int:
@@ -89,7 +91,7 @@ class NodeEncoder:
         start = self.dim - len(self.behaviour) - 2
         return slice(start, self.dim - 1)
 
-    def encode(self, frame: pd.DataFrame, has_behaviour: np.ndarray, is_former: np.ndarray,
+    def encode(self, frame: pd.DataFrame | Columns, has_behaviour: np.ndarray, is_former: np.ndarray,
                clusters: np.ndarray | None = None, demo: np.ndarray | None = None) -> np.ndarray:
         """Feature matrix: [demographics | cluster one-hot | cluster prior logit (k, one set) |
         behaviour (0 where absent) | has_behaviour | is_former]."""

@@ -31,7 +31,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
 from components.bundle import score_frame, write_part_spec
-from components.columns import Columns, from_frame, numeric, take
+from components.columns import Columns, as_columns, numeric, take
 from components.coldstart.clusters import ClusterModel, _logit
 from components.coldstart.gnn import (KnownGraph, NodeEncoder, ReferralGNN, build_known_graph, inference,
                                       resolve_device, train_gnn, training_view)
@@ -115,32 +115,33 @@ class ColdStartPart:
     info: dict[str, Any] = field(default_factory=dict)
 
     # ---- edges and hand-made graph features for new customers ------------------------------
-    def _neighbours(self, frame: pd.DataFrame) -> list[list[str]]:
-        ids = frame[ID].astype(str).tolist() if ID in frame else [None] * len(frame)
-        given = frame["referral_ids"].tolist() if "referral_ids" in frame else [None] * len(frame)
+    def _neighbours(self, cols: Columns, n: int) -> list[list[str]]:
+        ids = cols[ID].tolist() if ID in cols else [None] * n
+        given = cols["referral_ids"].tolist() if "referral_ids" in cols else [None] * n
         out = []
         for cid, refs in zip(ids, given):
             if refs is not None and not (isinstance(refs, float) and np.isnan(refs)):
                 out.append([str(r) for r in list(refs)])
             else:
-                out.append(list(self.cold_edges.get(cid, [])))
+                out.append(list(self.cold_edges.get(str(cid), [])))
         return out
 
-    def _graph_features(self, frame: pd.DataFrame, neighbours: list[list[str]]) -> pd.DataFrame:
+    def _graph_features(self, cols: Columns, n: int, neighbours: list[list[str]]) -> Columns:
         """Hand-made features: from ``referral_ids`` where given, else the row's own columns."""
-        out = pd.DataFrame(index=frame.index)
-        given = frame["referral_ids"].notna().to_numpy() if "referral_ids" in frame else np.zeros(len(frame), bool)
+        refs = cols.get("referral_ids")
+        given = (np.array([r is not None and not (isinstance(r, float) and r != r) for r in refs.tolist()], dtype=bool)
+                 if refs is not None else np.zeros(n, bool))
         computed = np.array([[len(nb), float(len(nb) > 0 and nb[0] in self.former_ids),
-                              float(np.mean([n in self.former_ids for n in nb])) if nb else 0.0, float(len(nb) > 0)]
-                             for nb in neighbours]).reshape(len(frame), 4)
+                              float(np.mean([x in self.former_ids for x in nb])) if nb else 0.0, float(len(nb) > 0)]
+                             for nb in neighbours]).reshape(n, 4)
+        out: Columns = {}
         for j, col in enumerate(["referral_degree", "referrer_churned", "neighbour_churn_share", "was_referred"]):
-            own = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float) if col in frame else \
-                np.full(len(frame), np.nan)
+            own = numeric(cols, col, n)
             out[col] = np.where(given | np.isnan(own), computed[:, j], own)
         return out
 
-    def _gbm_proba(self, frame: pd.DataFrame, graph_features: pd.DataFrame) -> np.ndarray:
-        """(b)'s probability: the same numbers as ``self.gbm.predict_proba`` on the frame, through
+    def _gbm_proba(self, cols: Columns, graph_features: Columns, n: int) -> np.ndarray:
+        """(b)'s probability: the same numbers as ``self.gbm.predict_proba`` on the rows, through
         :class:`FastHGB` (no per-call pandas and scikit-learn overhead)."""
         fast = self.__dict__.get("_fast_hgb")
         if fast is None:   # built on first use, never pickled (see __getstate__)
@@ -148,31 +149,34 @@ class ColdStartPart:
                     if self.cluster.categorical else [])
             maps = [{str(c): float(i) for i, c in enumerate(cs)} for cs in cats]
             fast = self.__dict__["_fast_hgb"] = FastHGB(self.gbm.named_steps["clf"], maps)
-        cols = from_frame(frame)
-        cols.update(from_frame(graph_features))   # graph features win over the row's own columns
-        return fast.predict_proba(fast.encode(cols, self.cluster.categorical, self.gbm_numeric, len(frame)))
+        merged = {**cols, **graph_features}   # graph features win over the row's own columns
+        return fast.predict_proba(fast.encode(merged, self.cluster.categorical, self.gbm_numeric, n))
 
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}   # no scoring caches
 
     # ---- components, ensemble, scoring ------------------------------------------------------
-    def components(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def components(self, data: pd.DataFrame | Columns) -> pd.DataFrame:
         """Every component's probability for each (new) customer, plus source and has_edges."""
-        frame = frame.reset_index(drop=True)
-        if frame.empty:
+        cols, n = as_columns(data)
+        if n == 0:
             return pd.DataFrame({"cluster": pd.Series(dtype=np.int64), **{c: pd.Series(dtype=float) for c in
                                  ("cluster_prior", "gbm", "gnn", "ensemble")},
                                  "has_edges": pd.Series(dtype=bool), "source": pd.Series(dtype=object)})
-        demo = self.cluster.encode(frame)
+        return pd.DataFrame(self.component_columns(cols, n))
+
+    def component_columns(self, cols: Columns, n: int) -> Columns:
+        """:meth:`components` as :mod:`components.columns` (n >= 1 rows)."""
+        demo = self.cluster.encode(cols)
         clusters = self.cluster.nearest(demo)
         prior = self.cluster.priors[clusters]
-        neighbours = self._neighbours(frame)
-        gf = self._graph_features(frame, neighbours)
-        gbm = self._gbm_proba(frame, gf)
-        gnn_p = np.full(len(frame), np.nan)
-        has_edges = np.zeros(len(frame), dtype=bool)
+        neighbours = self._neighbours(cols, n)
+        gf = self._graph_features(cols, n, neighbours)
+        gbm = self._gbm_proba(cols, gf, n)
+        gnn_p = np.full(n, np.nan)
+        has_edges = np.zeros(n, dtype=bool)
         if self.gnn is not None and self.graph is not None:
-            batch = {cid: j for j, cid in enumerate(frame[ID].astype(str))} if ID in frame else {}
+            batch = {str(cid): j for j, cid in enumerate(cols[ID].tolist())} if ID in cols else {}
             pairs: set[tuple[int, int]] = set()   # one undirected edge per referral, however listed
             for i, nb in enumerate(neighbours):
                 for cid in nb:
@@ -188,23 +192,21 @@ class ColdStartPart:
             has_edges[src_a] = True
             has_edges[dst_a[dst_a >= self.graph.n] - self.graph.n] = True
             if has_edges.any():
-                zeros = np.zeros(len(frame), dtype=np.float32)
-                x = self.encoder.encode(frame, zeros, zeros, clusters=clusters, demo=demo)
+                zeros = np.zeros(n, dtype=np.float32)
+                x = self.encoder.encode(cols, zeros, zeros, clusters=clusters, demo=demo)
                 # Only customers with edges enter the graph; positions re-mapped accordingly.
                 sel = np.nonzero(has_edges)[0]
-                pos = np.full(len(frame), -1)
+                pos = np.full(n, -1)
                 pos[sel] = np.arange(len(sel))
                 d = np.where(dst_a >= self.graph.n, self.graph.n + pos[np.clip(dst_a - self.graph.n, 0, None)], dst_a)
                 with torch.inference_mode():
                     logits = inference(self.gnn, self.graph, x[sel], pos[src_a], d)
                 gnn_p[sel] = _sigmoid(logits)
         gnn_or_fallback = np.where(has_edges, gnn_p, prior)
-        out = pd.DataFrame({"cluster": clusters, "cluster_prior": prior, "gbm": gbm, "gnn": gnn_or_fallback,
-                            "has_edges": has_edges,
-                            "source": np.where(has_edges, "gnn", "cluster_fallback")})
+        out = {"cluster": clusters, "cluster_prior": prior, "gbm": gbm, "gnn": gnn_or_fallback,
+               "has_edges": has_edges, "source": np.where(has_edges, "gnn", "cluster_fallback").astype(object)}
         if self.ensemble is not None:
-            out["ensemble"] = self.ensemble.predict({c: out[c].to_numpy() for c in ("cluster_prior", "gbm", "gnn")},
-                                                    has_edges)
+            out["ensemble"] = self.ensemble.predict({c: out[c] for c in ("cluster_prior", "gbm", "gnn")}, has_edges)
         return out
 
     def predict_new(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -221,9 +223,9 @@ class ColdStartPart:
         source = np.full(n, None, dtype=object)
         cold = np.nan_to_num(numeric(cols, "is_cold_start", n), nan=0.0) == 1
         if cold.any():
-            res = self.predict_new(pd.DataFrame(take(cols, cold)))
-            prob[cold] = res["coldstart_probability"].to_numpy()
-            source[cold] = res["coldstart_source"].to_numpy()
+            res = self.component_columns(take(cols, cold), int(cold.sum()))
+            prob[cold] = res["ensemble"]
+            source[cold] = res["source"]
             churn = np.array(out.get("churn_probability", np.full(n, np.nan)), dtype=float)
             churn[cold] = prob[cold]
             out["churn_probability"] = churn

@@ -1,11 +1,13 @@
 """The FastAPI application. ``create_app(config)`` builds it; ``churnguard serve`` runs it."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -14,6 +16,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
+from starlette.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from components import columns
@@ -205,7 +208,7 @@ def create_app(config: ServingConfig | None = None, holder: ModelHolder | None =
     batcher = MicroBatcher(config.micro_batch_rows) if config.micro_batch_rows else None
     api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key from CHURNGUARD_API_KEYS")
 
-    def require_key(request: Request, key: str | None = Security(api_key_header)) -> str:
+    async def require_key(request: Request, key: str | None = Security(api_key_header)) -> str:
         if key is None:
             auth = request.headers.get("authorization", "")
             if auth[:7].lower() == "bearer ":
@@ -241,11 +244,16 @@ def create_app(config: ServingConfig | None = None, holder: ModelHolder | None =
 
     @app.post("/v1/predict", response_model=PredictResponse, responses=errors, tags=["v1"],
               summary="Churn probability of one customer or a batch, with each part's output")
-    def predict(req: PredictRequest, _key: str = Depends(require_key)) -> PredictResponse:
+    async def predict(req: PredictRequest, _key: str = Depends(require_key)) -> Response:
+        # async: the event loop only parses and answers; the Redis lookup and scoring run in the
+        # micro-batcher's thread (one hand-off per request, no threadpool hop).
         model = current_model()
-        rows = build_rows(state, model, req)
-        scores = (batcher.predict(model, rows.cols, rows.n) if batcher
-                  else model.bundle.predict_columns(rows.cols, rows.n))
+        prepare = partial(build_rows, state, model, req)
+        if batcher:
+            rows, scores = await asyncio.wrap_future(batcher.submit(model, prepare))
+        else:
+            rows = await run_in_threadpool(prepare)
+            scores = await run_in_threadpool(model.bundle.predict_columns, rows.cols, rows.n)
         metrics.rows.labels("predict").inc(rows.n)
         names = list(scores)
         values = [scores[k].tolist() for k in names]
@@ -255,8 +263,9 @@ def create_app(config: ServingConfig | None = None, holder: ModelHolder | None =
             known = {k: rec[k] for k in KNOWN if k in rec}
             other = {k: v for k, v in rec.items() if k not in KNOWN}
             out.append(Prediction(customer_id=req.customers[i].customer_id, other=other, **known, **rows.meta[i]))
-        return PredictResponse(model_version=model.version, parts=list(model.parts), degraded=rows.degraded,
+        body = PredictResponse(model_version=model.version, parts=list(model.parts), degraded=rows.degraded,
                                predictions=out)
+        return Response(body.model_dump_json(), media_type="application/json")   # validated above, encoded once
 
     def needs_part(model: LoadedModel, name: str) -> Any:
         part = model.part(name)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import queue
 import threading
 from concurrent.futures import Future
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, Callable
 
 import numpy as np
 
@@ -29,28 +30,38 @@ class MicroBatcher:
         self.calls = 0
         self.rows = 0
 
-    def predict(self, model: Any, cols: Columns, n: int, timeout: float = 60.0) -> Columns:
-        """Score ``n`` rows with ``model.bundle`` (possibly together with other requests' rows)."""
-        if n >= self.max_rows:
-            return model.bundle.predict_columns(cols, n)
+    def submit(self, model: Any, prepare: Callable[[], Any]) -> Future:
+        """Queue one request. In the scoring thread ``prepare()`` builds its rows (an object with
+        ``cols`` and ``n``; exceptions go to this request only), then rows queued together are
+        scored in one call. The future resolves to ``(rows, scores)``."""
         fut: Future = Future()
-        self._queue.put((model, cols, n, fut))
-        return fut.result(timeout=timeout)
+        self._queue.put((model, prepare, fut))
+        return fut
+
+    def predict(self, model: Any, cols: Columns, n: int, timeout: float = 60.0) -> Columns:
+        """Score ``n`` ready rows (blocking), possibly together with other requests' rows."""
+        rows = SimpleNamespace(cols=cols, n=n)
+        return self.submit(model, lambda: rows).result(timeout=timeout)[1]
 
     def _run(self) -> None:
         while True:
             first = self._queue.get()
-            items, rows = [first], first[2]
-            while rows < self.max_rows:
+            items = [first]
+            while len(items) < self.max_rows:   # rows are counted after prepare(); requests here
                 try:
-                    item = self._queue.get_nowait()
+                    items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-                items.append(item)
-                rows += item[2]
             groups: dict[int, list] = {}
-            for item in items:
-                groups.setdefault(id(item[0]), []).append(item)
+            for model, prepare, fut in items:
+                if not fut.set_running_or_notify_cancel():
+                    continue
+                try:
+                    rows = prepare()
+                except Exception as exc:  # noqa: BLE001 - a 404/422 for this request only
+                    fut.set_exception(exc)
+                    continue
+                groups.setdefault(id(model), []).append((model, rows, fut))
             for group in groups.values():
                 self._score(group)
 
@@ -58,25 +69,25 @@ class MicroBatcher:
         model = group[0][0]
         try:
             if len(group) == 1:
-                _, cols, n, fut = group[0]
-                fut.set_result(model.bundle.predict_columns(cols, n))
+                _, rows, fut = group[0]
+                fut.set_result((rows, model.bundle.predict_columns(rows.cols, rows.n)))
                 self.calls += 1
-                self.rows += n
+                self.rows += rows.n
                 return
-            total = sum(g[2] for g in group)
-            scores = model.bundle.predict_columns(concat([(g[1], g[2]) for g in group]), total)
+            total = sum(g[1].n for g in group)
+            scores = model.bundle.predict_columns(concat([(g[1].cols, g[1].n) for g in group]), total)
             self.calls += 1
             self.rows += total
             start = 0
-            for _, _, n, fut in group:
-                fut.set_result({k: v[start:start + n] for k, v in scores.items()})
-                start += n
+            for _, rows, fut in group:
+                fut.set_result((rows, {k: v[start:start + rows.n] for k, v in scores.items()}))
+                start += rows.n
         except Exception:   # score each request alone, so one bad request fails only itself
-            for _, cols, n, fut in group:
+            for _, rows, fut in group:
                 if fut.done():
                     continue
                 try:
-                    fut.set_result(model.bundle.predict_columns(cols, n))
+                    fut.set_result((rows, model.bundle.predict_columns(rows.cols, rows.n)))
                 except Exception as exc:  # noqa: BLE001 - delivered to the waiting request
                     fut.set_exception(exc)
 

@@ -151,6 +151,7 @@ def test_device_param_is_validated():
 def test_fast_scoring_paths_match_the_fitted_sklearn_pipelines(fitted, new_customers):
     """The numpy encoders used for millisecond scoring give the sklearn pipelines' numbers."""
     from components.coldstart.clusters import demographic_frame
+    from components.columns import from_frame
     from components.features.graph import GRAPH_FEATURES
 
     part, _metrics, table, _raw = fitted
@@ -164,7 +165,8 @@ def test_fast_scoring_paths_match_the_fitted_sklearn_pipelines(fitted, new_custo
     X = rows.reindex(columns=c.categorical + part.gbm_numeric).copy()
     for col in c.categorical:
         X[col] = X[col].astype(object).where(X[col].notna(), "missing")
-    gf = part._graph_features(rows, part._neighbours(rows))
+    cols, n = from_frame(rows), len(rows)
+    gf = part._graph_features(cols, n, part._neighbours(cols, n))
     for col in GRAPH_FEATURES:
-        X[col] = gf[col].to_numpy()
+        X[col] = gf[col]
     np.testing.assert_allclose(comps["gbm"], part.gbm.predict_proba(X)[:, 1], atol=1e-9)
