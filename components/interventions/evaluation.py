@@ -46,6 +46,17 @@ def uplift_at_k(pred: np.ndarray, true_effect: np.ndarray, k: float) -> float:
     return float(true_effect[top].mean() / m) if m > 0 else float("nan")
 
 
+def _decile_coverage(pred: np.ndarray, lo: np.ndarray, hi: np.ndarray, true_effect: np.ndarray) -> float:
+    """Share of the 10 deciles of predicted uplift whose MEAN true effect lies within the decile's mean
+    interval: the interval as a statement about customers like these (the conditional average effect),
+    which a model of observable features can be calibrated for, unlike each customer's own effect."""
+    if len(pred) < 10:
+        return float("nan")
+    groups = np.array_split(np.argsort(pred, kind="stable"), 10)
+    hits = [lo[g].mean() <= true_effect[g].mean() <= hi[g].mean() for g in groups]
+    return float(np.mean(hits))
+
+
 def evaluate_policies(table: pd.DataFrame, truth_dir: Path, cfg: dict[str, Any], seed: int) -> dict[str, Any]:
     """Policy values on the holdout rows of a sweep table (``split == holdout``)."""
     if not has_truth(truth_dir):
@@ -84,6 +95,8 @@ def evaluate_policies(table: pd.DataFrame, truth_dir: Path, cfg: dict[str, Any],
                  "mean_true_effect": float(e.mean()), "rmse": float(np.sqrt(np.mean((u - e) ** 2))),
                  "correlation": float(np.corrcoef(u, e)[0, 1]) if e.std() > 0 and u.std() > 0 else float("nan"),
                  "interval_coverage": float(((lo <= e) & (e <= hi)).mean()),
+                 "interval_coverage_decile_means": _decile_coverage(u, lo, hi, e),
+                 "mean_interval_width": float((hi - lo).mean()),
                  "share_confident_positive": float((lo > 0).mean())}
         if "whatif_uplift" in hold.columns:
             w = wide(hold, "whatif_uplift", offers)[ok, k]
