@@ -47,8 +47,9 @@ class ProtectionPart:
         return [self.encoder.numeric.index(c) for c in self.bounds.mutable]
 
     def hardened_probability(self, features: pd.DataFrame | Columns) -> np.ndarray:
-        with torch.no_grad():
+        if self.robust.training:   # eval() walks every module: only when needed, not per request
             self.robust.eval()
+        with torch.no_grad():
             return torch.sigmoid(self.robust(self.encoder.encode(features))).numpy().astype(float)
 
     def established(self, features: pd.DataFrame | Columns) -> np.ndarray:

@@ -343,5 +343,4 @@ def load_part(part_dir: Path) -> ColdStartPart:
     part = joblib.load(Path(part_dir) / PART_FILE)
     if part.gnn is not None:
         part.gnn.eval()
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    return part
+    return part   # thread counts are the host's choice (serving and streaming set them), not a loader's

@@ -38,6 +38,9 @@ class RealtimeScorer:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=1)
+        import torch   # not covered by threadpoolctl: the GNN's scatter spins idle threads otherwise
+
+        torch.set_num_threads(1)
         table = pd.read_parquet(resolve(batch_features))
         self.table = table.set_index("customer_id", drop=False)
 
