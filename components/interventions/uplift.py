@@ -8,8 +8,15 @@ A T-learner: one outcome model per arm.
   ``exp(g_k(x))``, a relative risk that depends on the customer) or ``logit mu_0(x)``
   (``link: logit``). It borrows the baseline from the much larger control arm and keeps the
   variance low with ~2k treated customers per arm.
-- Uncertainty: ``bootstrap`` resamples of each arm's rows refit ``mu_k``; the interval is the
-  percentile interval of the uplift over the resamples (``ci_level``).
+- ``learner: pooled``: the offer GLMs as one model (shared effect modifiers + per-arm deviations),
+  the (shared, deviation) ridge pair by CV deviance over all treated customers; a huge shared ridge
+  (the default grid) keeps the arms separate and only chooses their common ridge jointly.
+- Uncertainty: ``bootstrap`` resamples of each arm's rows refit ``mu_k``; with ``control_bootstrap: M``
+  the control model is refitted on M resamples of the controls too and replicate ``b`` uses control
+  ``b mod M`` (fit and predict), so the interval carries the whole pipeline's sampling noise. The
+  interval is the replicates' percentile interval or point +- z x their sd (``interval``, ``ci_level``).
+  It is an interval for the conditional average effect given the features, not for one customer's
+  own effect (which also depends on unobserved risk).
 Uplift (churn-probability reduction) = ``mu_0(x) - mu_k(x)``.
 """
 from __future__ import annotations
