@@ -90,11 +90,18 @@ class ModelBundle:
         """Score customers: ``churn_probability`` plus each part's own columns."""
         return pd.DataFrame(self.predict_columns(columns.from_frame(features), len(features)), index=features.index)
 
-    def predict_columns(self, cols: columns.Columns, n: int) -> columns.Columns:
-        """:meth:`predict` on :mod:`components.columns` (what serving and streaming call)."""
+    def predict_columns(self, cols: columns.Columns, n: int, only_probability: bool = False) -> columns.Columns:
+        """:meth:`predict` on :mod:`components.columns` (what serving and streaming call).
+
+        ``only_probability``: run only the parts that can change ``churn_probability`` (a part
+        declares ``sets_churn_probability = False`` when it only adds columns), for callers that
+        need the score alone (the streaming job); ``churn_probability`` is the same either way.
+        """
         scores: columns.Columns = {}
         for spec in self.specs:
             part = self.parts[spec.name]
+            if only_probability and not getattr(part, "sets_churn_probability", True):
+                continue
             if hasattr(part, "score_columns"):
                 scores = part.score_columns(cols, n, scores)
             elif hasattr(part, "score"):   # a DataFrame-only part

@@ -41,6 +41,7 @@ class ProtectionPart:
     classifier: AttackClassifier
     thresholds: dict[str, float]       # offer thresholds: base probability, hardened probability, surrogate logit
     meta: dict[str, Any] = field(default_factory=dict)
+    sets_churn_probability = False     # adds columns only (see the module docstring)
 
     @property
     def mut_pos(self) -> list[int]:

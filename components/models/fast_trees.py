@@ -25,10 +25,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from components.columns import Columns, numeric_matrix, text
 
-# Above this many rows the compiled per-tree predictors win over the numpy walk.
-NUMPY_WALK_MAX_ROWS = 64
-# Up to this many (row, node) cells every node's decision is computed at once.
-ALL_NODES_MAX_CELLS = 200_000
+# Above this many rows scikit-learn's compiled predictors win over the numpy walk (measured on
+# the base model, 113 trees: 1 row 0.19 vs 1.7 ms, 8 rows 1.2 vs 1.6 ms, 16 rows 1.9 vs 1.9 ms).
+NUMPY_WALK_MAX_ROWS = 8
 
 
 class FlatForest:
@@ -57,7 +56,9 @@ class FlatForest:
     def leaves(self, X: np.ndarray) -> np.ndarray:
         """(n_rows, n_trees) leaf node ids."""
         n = X.shape[0]
-        if n * len(self.feature) <= ALL_NODES_MAX_CELLS:
+        # Deciding every node costs ~n*nodes element operations; the level walk ~depth*n*trees
+        # plus a fixed numpy overhead per level (worth about 8 rows).
+        if n * len(self.feature) <= self.depth * len(self.roots) * 8:
             return self._leaves_all_nodes(X)
         return self._leaves_level_by_level(X)
 

@@ -127,7 +127,10 @@ class ConfluentConsumer(Consumer):
         from confluent_kafka import TopicPartition
 
         if offsets:
-            self._c.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
+            # Asynchronous: the authoritative offsets are in Redis, written in the same transaction
+            # as the results, and the job seeks to them on assignment; Kafka's copy is for lag
+            # tools, so a batch need not wait for the broker's acknowledgement (freshness).
+            self._c.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=True)
 
     def assignment(self):
         return [(p.topic, p.partition) for p in self._c.assignment()]

@@ -19,6 +19,7 @@ Scale-out: more partitions and more processes with the same ``group_id``.
 """
 from __future__ import annotations
 
+import gc
 import math
 import time
 from typing import Any
@@ -61,6 +62,10 @@ class FeatureJob:
         self.first_record_s: float | None = None   # wall clock of the first / last micro-batch
         self.last_record_s: float | None = None
         self._tracer = _tracer() if cfg.tracing else None
+        # The model and the batch table live as long as the job: take them out of the cyclic
+        # collector's generations so that full collections stay short (freshness tail).
+        gc.collect()
+        gc.freeze()
 
     # --- assignment: seek to what Redis holds ----------------------------------------------------
     def _on_assign(self, tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:

@@ -96,6 +96,12 @@ def test_bundle_scores_the_protected_prediction(tiny_workspace, loaded):
     assert one.shape[0] == 1 and not one[COLUMNS].isna().any().any()
     partial = bundle.predict(holdout.head(3).drop(columns=["cancel_page_views_30d"]))  # missing column
     assert partial.shape[0] == 3
+    # the streaming job asks for the score alone: protection is skipped, the probability is the same
+    from components.columns import from_frame
+
+    alone = bundle.predict_columns(from_frame(holdout), len(holdout), only_probability=True)
+    assert "protection_verdict" not in alone
+    np.testing.assert_array_equal(alone["churn_probability"], scores["churn_probability"].to_numpy())
 
 
 def test_metrics_report_fresh_attacks_and_no_violations(tiny_workspace):

@@ -30,9 +30,9 @@ def test_fast_path_equals_pipeline_including_missing_unknown_and_absent(tmp_path
     partial = rows.drop(columns=["income_band", "sessions_30d"])  # absent columns
     for frame in (rows, partial):
         slow = model.pipeline.predict_proba(prepare(frame, schema))[:, 1]
-        # the whole frame (scikit-learn's compiled trees), 64-row chunks and single rows (numpy walk)
+        # the whole frame (scikit-learn's compiled trees), 8-row chunks and single rows (numpy walk)
         np.testing.assert_array_equal(model.predict_proba(frame), slow)
-        chunks = np.concatenate([model.predict_proba(frame.iloc[i:i + 64]) for i in range(0, 128, 64)])
+        chunks = np.concatenate([model.predict_proba(frame.iloc[i:i + 8]) for i in range(0, 128, 8)])
         np.testing.assert_array_equal(chunks, slow[:128])
         singles = [model.predict_proba(frame.iloc[[i]])[0] for i in range(40)]
         np.testing.assert_array_equal(singles, slow[:40])
