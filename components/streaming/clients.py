@@ -77,7 +77,7 @@ class Consumer:
     def commit(self, offsets: dict[tuple[str, int], int]) -> None: ...
     def assignment(self) -> list[tuple[str, int]]: ...
     def position(self, tp: tuple[str, int]) -> int | None: ...
-    def high_watermark(self, tp: tuple[str, int]) -> int: ...
+    def high_watermark(self, tp: tuple[str, int], cached: bool = False) -> int: ...
     def partitions(self, topic: str) -> list[int]: ...
     def close(self) -> None: ...
 
@@ -141,9 +141,13 @@ class ConfluentConsumer(Consumer):
         off = self._c.position([TopicPartition(*tp)])[0].offset
         return off if off >= 0 else None
 
-    def high_watermark(self, tp):
+    def high_watermark(self, tp, cached=False):
         from confluent_kafka import TopicPartition
 
+        if cached:   # from the last fetch response: no broker round trip (lag metric)
+            high = self._c.get_watermark_offsets(TopicPartition(*tp), cached=True)[1]
+            if high >= 0:
+                return high
         return self._c.get_watermark_offsets(TopicPartition(*tp), timeout=2.0, cached=False)[1]
 
     def partitions(self, topic):
@@ -203,10 +207,14 @@ class KafkaPythonConsumer(Consumer):
 
         return self._c.position(TopicPartition(*tp))
 
-    def high_watermark(self, tp):
+    def high_watermark(self, tp, cached=False):
         from kafka import TopicPartition
 
         t = TopicPartition(*tp)
+        if cached:   # from the last fetch response: no broker round trip (lag metric)
+            high = self._c.highwater(t)
+            if high is not None:
+                return high
         return self._c.end_offsets([t])[t]
 
     def partitions(self, topic):

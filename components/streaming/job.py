@@ -228,7 +228,8 @@ class FeatureJob:
     def update_lag(self) -> int:
         total = 0
         for tp in self.consumer.assignment():
-            high = self.consumer.high_watermark(tp)
+            # cached: a broker round trip per partition here stalled a micro-batch every 5 s
+            high = self.consumer.high_watermark(tp, cached=True)
             pos = self.next_offsets.get(tp)
             if pos is None:
                 pos = self.consumer.position(tp) or 0
