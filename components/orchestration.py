@@ -11,6 +11,9 @@ small steps that are not a DVC stage or a ``churnguard`` command:
     edited, two runs never share a DVC lock, and rerunning a task of the same run finds the
     same workspace, so DVC skips what is already up to date. Prints the workspace path last.
 
+    Before that it prunes old run workspaces of ``D`` (:func:`prune_workspaces`, retention from
+    params.yaml ``orchestration:``), so a scheduled DAG does not fill the disk.
+
 ``python -m components.orchestration champion --pin FILE``
     Resolves ``models:/<name>@<alias>`` to a concrete version, pins it in FILE (a rerun for the
     same data interval reuses the pin, so it scores with the same model), loads the bundle to
@@ -154,6 +157,30 @@ def prepare_workspace(repo: Path, workspace: Path, run: dict[str, Any], dvc_bin:
     return workspace
 
 
+def prune_workspaces(runs_dir: Path, current: Path, keep_last: int, keep_days: float,
+                     now: float | None = None) -> list[Path]:
+    """Delete old per-run workspaces in ``runs_dir``; return the deleted paths.
+
+    Only directories holding the ``run.json`` that :func:`prepare_workspace` writes are
+    candidates (nothing else in the folder is touched). Kept: ``current``, the ``keep_last`` most
+    recently prepared ones, and every one prepared within ``keep_days`` (a failed run stays
+    inspectable for that long).
+    """
+    import time
+
+    now = time.time() if now is None else now
+    runs = [d for d in Path(runs_dir).iterdir() if (d / "run.json").is_file()] if Path(runs_dir).is_dir() else []
+    runs.sort(key=lambda d: (d / "run.json").stat().st_mtime, reverse=True)
+    deleted = []
+    for d in runs[max(0, int(keep_last)):]:
+        age_days = (now - (d / "run.json").stat().st_mtime) / 86400.0
+        if d.resolve() == Path(current).resolve() or age_days <= float(keep_days):
+            continue
+        shutil.rmtree(d)
+        deleted.append(d)
+    return deleted
+
+
 def pin_champion(pin: Path, name: str, alias: str, load: bool = True) -> str:
     """Resolve (or reuse the pinned) champion version; return ``models:/<name>/<version>``."""
     from components.registry import champion_version, configure, load_bundle
@@ -195,7 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "prepare":
         run = json.loads(args.params_json or os.environ.get("CG_RUN_PARAMS") or "{}")
-        ws = prepare_workspace(args.repo, args.runs_dir / safe_name(args.run_id), run)
+        target = args.runs_dir / safe_name(args.run_id)
+        keep = (yaml.safe_load((args.repo / "params.yaml").read_text()) or {}).get("orchestration") or {}
+        for old in prune_workspaces(args.runs_dir, target, int(keep.get("keep_last_runs", 10)),
+                                    float(keep.get("keep_days", 14))):
+            print(f"pruned old run workspace {old}", file=sys.stderr)   # stdout's last line is the XCom
+        ws = prepare_workspace(args.repo, target, run)
         print(ws)
         return 0
     from components.config import section
