@@ -145,10 +145,7 @@ class ColdStartPart:
         :class:`FastHGB` (no per-call pandas and scikit-learn overhead)."""
         fast = self.__dict__.get("_fast_hgb")
         if fast is None:   # built on first use, never pickled (see __getstate__)
-            cats = (self.gbm.named_steps["pre"].named_transformers_["cat"].categories_
-                    if self.cluster.categorical else [])
-            maps = [{str(c): float(i) for i, c in enumerate(cs)} for cs in cats]
-            fast = self.__dict__["_fast_hgb"] = FastHGB(self.gbm.named_steps["clf"], maps)
+            fast = self.__dict__["_fast_hgb"] = FastHGB.from_pipeline(self.gbm)
         merged = {**cols, **graph_features}   # graph features win over the row's own columns
         return fast.predict_proba(fast.encode(merged, self.cluster.categorical, self.gbm_numeric, n))
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from components.bundle import write_part_spec
+from components.columns import from_frame
 from components.features.table import ID
 from components.interventions.allocation import rank_offers
 from components.interventions.counterfactual import CounterfactualExplainer, load_explainer, save_explainer
@@ -62,13 +63,13 @@ class InterventionsPart:
         For the gradient-boosting base model the rows are encoded once and each scenario only rewrites
         the encoded columns it changes (the same numbers as re-scoring ``scenario.apply(features)``,
         checked by a test); otherwise every scenario's rows are re-scored."""
-        enc = self._encoded_base()
-        if enc is None:
+        fast = self.base.fast_scorer() if hasattr(self.base, "fast_scorer") else None
+        if fast is None:
             p_now = self.base.predict_proba(features)
             return p_now, np.stack([self.base.predict_proba(s.apply(features)) for s in self.scenarios], axis=1)
-        fast, categorical, numeric = enc
+        categorical, numeric = list(self.base.schema.categorical), list(self.base.schema.numeric)
         n = len(features)
-        X = fast.encode({str(c): features[c].to_numpy() for c in features.columns}, categorical, numeric, n)
+        X = fast.encode(from_frame(features), categorical, numeric, n)
         p_now = fast.predict_proba(X)
         cat = {c: j for j, c in enumerate(categorical)}
         num = {c: len(categorical) + j for j, c in enumerate(numeric)}
@@ -88,22 +89,6 @@ class InterventionsPart:
                     Xs[:, cat[col]] = pd.Series(X[:, cat[col]]).map(to_up).to_numpy(dtype=float)
             wi[:, k] = fast.predict_proba(Xs)
         return p_now, wi
-
-    def _encoded_base(self):
-        """(FastHGB, categorical, numeric) for a gradient-boosting base model, else None."""
-        if "_fast_base" not in self.__dict__:
-            self.__dict__["_fast_base"] = None
-            base = self.base
-            try:
-                from components.models.fast_trees import FastHGB
-            except ImportError:   # no exact fast tree scorer in this tree: re-score each scenario
-                return None
-            if getattr(base, "family", None) == "hist_gradient_boosting":
-                encoder = base.pipeline.named_steps["pre"].named_transformers_["cat"]
-                maps = [{str(v): float(i) for i, v in enumerate(cats)} for cats in encoder.categories_]
-                self.__dict__["_fast_base"] = (FastHGB(base.pipeline.named_steps["clf"], maps),
-                                               list(base.schema.categorical), list(base.schema.numeric))
-        return self.__dict__["_fast_base"]
 
     def recommend(self, features: pd.DataFrame) -> pd.DataFrame:
         """One row per customer and scenario (contract columns), ``rank`` 1 = best expected net value;

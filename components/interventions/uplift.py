@@ -128,19 +128,22 @@ def _deviance(y: np.ndarray, mu: np.ndarray, link: str) -> float:
 def choose_ridge(X: np.ndarray, y: np.ndarray, offset: np.ndarray, grid: list[float], link: str, folds: int,
                  seed: int) -> tuple[float, dict[float, float]]:
     """Ridge penalty by K-fold cross-validated deviance on the arm's own (observable) outcomes."""
-    rng = np.random.default_rng(seed)
-    fold = rng.integers(0, folds, len(y))
-    scores = {}
-    for lam in grid:
-        dev = 0.0
-        for f in range(folds):
-            tr, te = fold != f, fold == f
-            w = fit_offset_glm(X[tr], y[tr], offset[tr], lam, link)
-            eta = offset[te] + X[te] @ w
-            mu = np.exp(np.clip(eta, -30, 0)) if link == "log" else _sigmoid(eta)
-            dev += _deviance(y[te], mu, link)
-        scores[float(lam)] = dev
+    fold = np.random.default_rng(seed).integers(0, folds, len(y))
+    scores = {float(lam): _cv_deviance(X, y, offset, lam, link, fold, folds) for lam in grid}
     return min(scores, key=scores.get), scores
+
+
+def _cv_deviance(X: np.ndarray, y: np.ndarray, offset: np.ndarray, penalty: float | np.ndarray, link: str,
+                 fold: np.ndarray, folds: int) -> float:
+    """Held-out deviance summed over the folds of a ridge offset GLM with this penalty."""
+    dev = 0.0
+    for f in range(folds):
+        tr, te = fold != f, fold == f
+        w = fit_offset_glm(X[tr], y[tr], offset[tr], penalty, link)
+        eta = offset[te] + X[te] @ w
+        mu = np.exp(np.clip(eta, -30, 0)) if link == "log" else _sigmoid(eta)
+        dev += _deviance(y[te], mu, link)
+    return dev
 
 
 def pooled_design(X: np.ndarray, arm: np.ndarray, K: int) -> np.ndarray:
@@ -177,20 +180,9 @@ def choose_pooled_ridge(Z: np.ndarray, y: np.ndarray, offset: np.ndarray, d: int
                         ) -> tuple[tuple[float, float], dict[str, float]]:
     """(shared, deviation) ridge pair by K-fold cross-validated deviance on the treated customers'
     own (observable) outcomes. A very large shared ridge is the unpooled T-learner."""
-    rng = np.random.default_rng(seed)
-    fold = rng.integers(0, folds, len(y))
-    scores: dict[tuple[float, float], float] = {}
-    for ls in shared_grid:
-        for ld in deviation_grid:
-            pen = pooled_penalty(d, K, ls, ld)
-            dev = 0.0
-            for f in range(folds):
-                tr, te = fold != f, fold == f
-                w = fit_offset_glm(Z[tr], y[tr], offset[tr], pen, link)
-                eta = offset[te] + Z[te] @ w
-                mu = np.exp(np.clip(eta, -30, 0)) if link == "log" else _sigmoid(eta)
-                dev += _deviance(y[te], mu, link)
-            scores[(float(ls), float(ld))] = dev
+    fold = np.random.default_rng(seed).integers(0, folds, len(y))
+    scores = {(float(ls), float(ld)): _cv_deviance(Z, y, offset, pooled_penalty(d, K, ls, ld), link, fold, folds)
+              for ls in shared_grid for ld in deviation_grid}
     best = min(scores, key=scores.get)
     return best, {f"{a:g}/{b:g}": v for (a, b), v in scores.items()}
 

@@ -19,6 +19,7 @@ missing, unknown and absent values.
 from __future__ import annotations
 
 import copy
+from typing import Any
 import numpy as np
 from scipy.special import expit
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -144,6 +145,16 @@ class FastHGB:
                                  nodes["right"] + node_offset, is_leaf, missing_left, offsets,
                                  int(nodes["depth"].max()) if len(nodes) else 0, cat_row, cat_table)
         self.value = nodes["value"].astype(np.float64)
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Any) -> "FastHGB":
+        """From a fitted ``Pipeline([("pre", ColumnTransformer(cat=OrdinalEncoder, ...)), ("clf", HGB)])``,
+        the layout every gradient-boosting pipeline of the project uses (categorical columns first)."""
+        pre = pipeline.named_steps["pre"]
+        # no categorical column: the encoder is left unfitted (no categories_)
+        cats = getattr(pre.named_transformers_.get("cat"), "categories_", [])
+        maps = [{str(v): float(i) for i, v in enumerate(cs)} for cs in cats]
+        return cls(pipeline.named_steps["clf"], maps)
 
     @staticmethod
     def fold(clf: HistGradientBoostingClassifier, outer_maps: list[dict[str, float]]

@@ -63,14 +63,20 @@ class BaseModel:
 
     def proba_columns(self, cols: columns.Columns, n: int) -> np.ndarray:
         """P(churn) from :mod:`components.columns` (absent columns are missing values)."""
-        if self.family != "hist_gradient_boosting":
+        fast = self.fast_scorer()
+        if fast is None:
             return self.pipeline.predict_proba(prepare(columns.to_frame(cols), self.schema))[:, 1]
-        fast = self.__dict__.get("_fast")
-        if fast is None:   # built on first use: not part of the pickled model
-            encoder = self.pipeline.named_steps["pre"].named_transformers_["cat"]
-            maps = [{str(v): float(i) for i, v in enumerate(cats)} for cats in encoder.categories_]
-            fast = self.__dict__["_fast"] = FastHGB(self.pipeline.named_steps["clf"], maps)
         return fast.predict_proba(fast.encode(cols, self.schema.categorical, self.schema.numeric, n))
+
+    def fast_scorer(self) -> FastHGB | None:
+        """The exact fast scorer of a gradient-boosting model (built on first use, never pickled);
+        None for other families. Its input is ``schema.categorical + schema.numeric``."""
+        if self.family != "hist_gradient_boosting":
+            return None
+        fast = self.__dict__.get("_fast")
+        if fast is None:
+            fast = self.__dict__["_fast"] = FastHGB.from_pipeline(self.pipeline)
+        return fast
 
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}   # no scoring caches
