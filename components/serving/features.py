@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -58,6 +59,11 @@ class BatchFeatures:
         self.columns = [c for c in table.columns if c != ID]
         self._pos = {cid: i for i, cid in enumerate(table[ID].astype(str))}
         self._rows = table[self.columns].astype(object).to_numpy()
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        """Fields a request may send besides the model's: the batch columns and EXTRA_FEATURES."""
+        return frozenset(self.columns) | frozenset(EXTRA_FEATURES)
 
     def __len__(self) -> int:
         return len(self._pos)

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable
 
 log = logging.getLogger("churnguard.serving")
@@ -36,14 +37,10 @@ class LoadedModel:
     def part(self, name: str) -> Any | None:
         return self.bundle.part(name)
 
-    def allowed_features(self, batch_columns: list[str], extra: tuple[str, ...]) -> frozenset[str]:
-        """Feature names a request may send: the model's, the batch table's and ``extra``
-        (cached per snapshot: it is asked on every request)."""
-        key = (id(batch_columns), len(batch_columns), extra)
-        cache = self.__dict__.setdefault("_allowed", {})
-        if key not in cache:
-            cache[key] = frozenset(self.feature_columns) | frozenset(batch_columns) | frozenset(extra)
-        return cache[key]
+    @cached_property
+    def feature_set(self) -> frozenset[str]:
+        """``feature_columns`` for membership tests (asked for every request field)."""
+        return frozenset(self.feature_columns)
 
 
 def _mlflow_client(tracking_uri: str):

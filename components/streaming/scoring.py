@@ -48,9 +48,8 @@ class RealtimeScorer:
         self.row_of = {str(c): i for i, c in enumerate(table["customer_id"].astype(str))}
         self._missing_row = len(table)   # index of an all-missing row appended below
         for name, arr in self.table.items():
-            pad = np.array([np.nan if arr.dtype.kind == "f" else None], dtype=arr.dtype if arr.dtype.kind == "f"
-                           else object)
-            self.table[name] = np.concatenate([arr if arr.dtype.kind == "f" else arr.astype(object), pad])
+            arr = arr if arr.dtype.kind == "f" else arr.astype(object)   # object columns can hold None
+            self.table[name] = np.append(arr, np.nan if arr.dtype.kind == "f" else None)
 
     @staticmethod
     def _version(uri: str) -> str:
