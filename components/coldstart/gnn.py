@@ -4,8 +4,9 @@ inductively for new ones.
 Nodes are every customer known at the observation date T: active established customers and
 former customers (who churned before T: their past churn is known, so it is a node feature,
 ``is_former``). Node features: demographics (the cluster encoder's one-hot + scaled numerics),
-the demographic cluster (one-hot and prior logit) and, for established customers, behaviour
-before T (tenure, tickets, usage, click-stream aggregates). Labels of active customers are
+the demographic cluster (one-hot and prior logit), tenure (known from the sign-up date, even for
+a brand-new customer) and, for established customers, behaviour before T (tickets, usage,
+click-stream aggregates). Labels of active customers are
 future outcomes (T, T + window]: they are only ever targets, never features.
 
 Time-split-honest training: cold-start customers (signed up within the cold-start window)
@@ -26,7 +27,7 @@ from __future__ import annotations
 import copy
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,8 +40,12 @@ from components.coldstart.clusters import ClusterModel
 from components.columns import Columns, as_columns, numeric
 from components.features.clickstream import CLICKSTREAM_FEATURES
 
-BEHAVIOUR_LOG = ["tenure_months", "usage_hours_30d"]          # log1p before scaling
-BEHAVIOUR = ["tenure_months", "support_tickets_90d", "usage_hours_30d", *CLICKSTREAM_FEATURES]
+LOG1P = ["tenure_months", "usage_hours_30d"]          # log1p before scaling
+# Known for every customer, a brand-new one included (its sign-up date): never hidden, so the
+# model can tell a two-week-old customer from a masked ten-year one.
+SIGNUP = ["tenure_months"]
+# History before T: hidden for cold-start customers and for the masked training targets.
+BEHAVIOUR = ["support_tickets_90d", "usage_hours_30d", *CLICKSTREAM_FEATURES]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -62,29 +67,36 @@ class NodeEncoder:
 
     cluster: ClusterModel
     behaviour: list[str]
-    mean: np.ndarray
+    mean: np.ndarray                 # over signup + behaviour columns, in that order
     std: np.ndarray
+    signup: list[str] = field(default_factory=list)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Encoders pickled before `signup` existed kept tenure inside `behaviour`.
+        self.__dict__.update({"signup": []} | state)
 
     @classmethod
     def fit(cls, cluster: ClusterModel, established: pd.DataFrame) -> "NodeEncoder":
+        signup = [c for c in SIGNUP if c in established.columns]
         behaviour = [c for c in BEHAVIOUR if c in established.columns]
-        raw = cls._raw_behaviour(established, behaviour)
+        raw = cls._raw_columns(established, signup + behaviour)
         mean, std = np.nanmean(raw, axis=0), np.nanstd(raw, axis=0)
         mean, std = np.nan_to_num(mean), np.where(np.nan_to_num(std) > 0, np.nan_to_num(std), 1.0)
-        return cls(cluster, behaviour, mean.astype(np.float32), std.astype(np.float32))
+        return cls(cluster, behaviour, mean.astype(np.float32), std.astype(np.float32), signup)
 
     @staticmethod
-    def _raw_behaviour(frame: pd.DataFrame | Columns, behaviour: list[str]) -> np.ndarray:
+    def _raw_columns(frame: pd.DataFrame | Columns, names: list[str]) -> np.ndarray:
         data, n = as_columns(frame)
         out = []
-        for c in behaviour:
+        for c in names:
             v = numeric(data, c, n)
-            out.append(np.log1p(np.clip(v, 0, None)) if c in BEHAVIOUR_LOG else v)
+            out.append(np.log1p(np.clip(v, 0, None)) if c in LOG1P else v)
         return np.stack(out, axis=1) if out else np.zeros((n, 0))
 
     @property
     def dim(self) -> int:
-        return len(self.cluster.encoder.get_feature_names_out()) + 2 * self.cluster.k + len(self.behaviour) + 2
+        return (len(self.cluster.encoder.get_feature_names_out()) + 2 * self.cluster.k + len(self.signup)
+                + len(self.behaviour) + 2)
 
     def behaviour_slice(self) -> slice:
         """Columns hidden for a customer without history (behaviour + has_behaviour flag)."""
@@ -94,15 +106,15 @@ class NodeEncoder:
     def encode(self, frame: pd.DataFrame | Columns, has_behaviour: np.ndarray, is_former: np.ndarray,
                clusters: np.ndarray | None = None, demo: np.ndarray | None = None) -> np.ndarray:
         """Feature matrix: [demographics | cluster one-hot | cluster prior logit (k, one set) |
-        behaviour (0 where absent) | has_behaviour | is_former]."""
+        sign-up (tenure) | behaviour (0 where absent) | has_behaviour | is_former]."""
         demo = self.cluster.encode(frame) if demo is None else demo
         clusters = self.cluster.nearest(demo) if clusters is None else clusters
         onehot = self.cluster.one_hot(clusters)
         prior = onehot * self.cluster.prior_logit(clusters)[:, None].astype(np.float32)
-        beh = (self._raw_behaviour(frame, self.behaviour) - self.mean) / self.std
-        beh = np.nan_to_num(beh).astype(np.float32) * has_behaviour[:, None]
-        return np.concatenate([demo, onehot, prior, beh, has_behaviour[:, None].astype(np.float32),
-                               is_former[:, None].astype(np.float32)], axis=1).astype(np.float32)
+        scaled = np.nan_to_num((self._raw_columns(frame, self.signup + self.behaviour) - self.mean) / self.std)
+        known, beh = scaled[:, :len(self.signup)], scaled[:, len(self.signup):] * has_behaviour[:, None]
+        return np.concatenate([demo, onehot, prior, known, beh, has_behaviour[:, None],
+                               is_former[:, None]], axis=1).astype(np.float32)
 
 
 class ReferralGNN(nn.Module):

@@ -52,9 +52,11 @@ class Ensemble:
     """Stacking on logits, one model for the whole cohort:
 
     logit(p) = intercept + w_prior·logit(prior) + w_gbm·logit(gbm)
-               + has_edges · (edge_offset + w_gnn·logit(gnn))
+               + has_edges · (edge_offset + w_gnn·logit(gnn) + w_gbm_edges·logit(gbm))
 
-    so a customer without referral edges is scored from (a) and (b) only (the GNN term is 0).
+    so a customer without referral edges is scored from (a) and (b) only (the GNN term is 0),
+    and where the GNN sees the neighbourhood, (b) gets its own weight: the GNN already carries
+    the neighbours' churn that (b)'s hand-made features summarise, so (b) counts for less there.
     """
 
     coef: dict[str, float]
@@ -62,11 +64,12 @@ class Ensemble:
     edge_offset: float
 
     def predict(self, comps: dict[str, np.ndarray], has_edges: np.ndarray) -> np.ndarray:
-        z = self.intercept + self.coef["cluster_prior"] * _logit(comps["cluster_prior"]) \
-            + self.coef["gbm"] * _logit(comps["gbm"])
+        gbm = _logit(comps["gbm"])
+        z = self.intercept + self.coef["cluster_prior"] * _logit(comps["cluster_prior"]) + self.coef["gbm"] * gbm
         if "gnn" in self.coef:
             gnn = np.where(has_edges, _logit(comps["gnn"]), 0.0)
-            z = z + has_edges * self.edge_offset + self.coef["gnn"] * gnn
+            z = z + has_edges * (self.edge_offset + self.coef.get("gbm_with_edges", 0.0) * gbm) \
+                + self.coef["gnn"] * gnn
         return _sigmoid(z)
 
 
@@ -74,15 +77,17 @@ def fit_ensemble(comps: dict[str, np.ndarray], y: np.ndarray, has_edges: np.ndar
                  C: float) -> Ensemble:
     """Weights from a logistic regression on the validation cohort (too little data: plain average)."""
     use_gnn = use_gnn and has_edges.sum() >= MIN_VALIDATION
-    cols = [_logit(comps["cluster_prior"]), _logit(comps["gbm"])]
+    gbm = _logit(comps["gbm"])
+    cols = [_logit(comps["cluster_prior"]), gbm]
     if use_gnn:
-        cols += [has_edges.astype(float), np.where(has_edges, _logit(comps["gnn"]), 0.0)]
+        edges = has_edges.astype(float)
+        cols += [edges, np.where(has_edges, _logit(comps["gnn"]), 0.0), edges * gbm]
     if len(y) >= MIN_VALIDATION and len(np.unique(y)) == 2:
         lr = LogisticRegression(C=C, max_iter=1000).fit(np.column_stack(cols), y)
         w, b = lr.coef_[0].tolist(), float(lr.intercept_[0])
     else:
-        w, b = [0.5, 0.5] + ([0.0, 0.0] if use_gnn else []), 0.0
-    coef = {"cluster_prior": w[0], "gbm": w[1], **({"gnn": w[3]} if use_gnn else {})}
+        w, b = [0.5, 0.5] + ([0.0, 0.0, 0.0] if use_gnn else []), 0.0
+    coef = {"cluster_prior": w[0], "gbm": w[1], **({"gnn": w[3], "gbm_with_edges": w[4]} if use_gnn else {})}
     return Ensemble(coef, b, w[2] if use_gnn else 0.0)
 
 

@@ -8,8 +8,10 @@ churn spreads over referrals. Observable tables go to ``data/raw``; the truth go
 Mechanisms (documented in docs/synthetic_world.md, motivated by published churn studies):
 - a latent churn risk ``z`` per customer, correlated between referrer and referee
   (homophily, ``referral_homophily``) — so the graph carries information about new customers;
-- contagion: a customer whose referral neighbours churned *before* T has a higher hazard
-  (``contagion_strength`` on the logit; 0 switches it off);
+- contagion (social influence over referral ties, ``contagion_strength``; 0 switches all of it
+  off): a customer whose referral neighbours churned *before* T has a higher hazard, and a
+  customer early in life is kept by an engaged (active) referrer, an effect that fades with
+  tenure (``referral_onboarding``, ``onboarding_months``);
 - observable drivers (contract, tenure, charges, tickets, engagement, payment method) act
   on the logit directly, so behaviour is a cause, not only a symptom;
 - fraudsters fake churn signals (tickets, low usage, cart abandonment, cancel-page visits)
@@ -106,6 +108,26 @@ def _neighbour_exposure(referrer: np.ndarray, former: np.ndarray) -> tuple[np.nd
     return share, deg
 
 
+def _referral_onboarding(referrer: np.ndarray, engagement: np.ndarray, active: np.ndarray,
+                         tenure_months: np.ndarray, cfg: dict[str, Any]) -> np.ndarray:
+    """Churn-logit reduction (before ``contagion_strength``) from an engaged, still active referrer.
+
+    Referred customers lean on their referrer while they learn the product, so the referrer's
+    engagement matters most in the first months and fades as ``exp(-tenure / onboarding_months)``.
+    A referrer who already left (or no referrer) contributes nothing; that loss is the churned-
+    neighbour exposure. Only the referrer's behaviour reveals this, never the customer's own
+    demographics, so it is a one-hop effect through neighbour *features*, not neighbour labels."""
+    weight = float(cfg.get("referral_onboarding", 0.0))
+    out = np.zeros(referrer.size)
+    has = referrer >= 0
+    if weight == 0.0 or not has.any():
+        return out
+    ref = referrer[has]
+    fade = np.exp(-tenure_months[has] / float(cfg.get("onboarding_months", 6.0)))
+    out[has] = weight * fade * engagement[ref] * active[ref]
+    return out
+
+
 def generate_world(cfg: dict[str, Any], seed: int, raw_dir: Path, truth_dir: Path,
                    progress: bool = True) -> WorldSummary:
     """Generate the world described by params ``world`` into ``raw_dir`` and ``truth_dir``."""
@@ -163,6 +185,8 @@ def generate_world(cfg: dict[str, Any], seed: int, raw_dir: Path, truth_dir: Pat
     churn_days_ago = rng.uniform(0, 1, n) * days_ago
     exposure, degree = _neighbour_exposure(referrer, former.astype(float))
 
+    onboarding = _referral_onboarding(referrer, engagement, ~former, tenure_months, cfg)
+
     # --- true churn probability at T, without any offer ---------------------------------
     established = (~cold).astype(float)
     logit = (
@@ -175,7 +199,7 @@ def generate_world(cfg: dict[str, Any], seed: int, raw_dir: Path, truth_dir: Pat
         + 0.55 * cold  # onboarding risk
         + established * (0.32 * np.minimum(tickets, 6) - 0.45 * engagement)
         + float(cfg["latent_weight"]) * z
-        + float(cfg["contagion_strength"]) * exposure
+        + float(cfg["contagion_strength"]) * (exposure - onboarding)
     )
     p0 = _sigmoid(logit)
 
@@ -257,6 +281,7 @@ def generate_world(cfg: dict[str, Any], seed: int, raw_dir: Path, truth_dir: Pat
         "latent_risk": z,
         "engagement": engagement,
         "neighbour_exposure": exposure,
+        "referral_onboarding": onboarding,
         "is_fraud": fraud,
         **{f"effect_{k}": v for k, v in effects.items()},
     })

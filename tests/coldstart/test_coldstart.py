@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from components.coldstart.gnn import ReferralGNN, inference, undirected
+from components.coldstart.gnn import NodeEncoder, ReferralGNN, inference, undirected
 from components.coldstart.part import load_part, save_part
 
 
@@ -170,3 +170,22 @@ def test_fast_scoring_paths_match_the_fitted_sklearn_pipelines(fitted, new_custo
     for col in GRAPH_FEATURES:
         X[col] = gf[col]
     np.testing.assert_allclose(comps["gbm"], part.gbm.predict_proba(X)[:, 1], atol=1e-9)
+
+
+def test_tenure_stays_visible_when_behaviour_is_hidden(fitted):
+    """A new customer's tenure is known from its sign-up date, so only behaviour is masked."""
+    part, _metrics, table, _raw = fitted
+    enc = part.encoder
+    assert enc.signup == ["tenure_months"] and "tenure_months" not in enc.behaviour
+    rows = table[~table["is_cold_start"].astype(bool)].head(2).copy()
+    rows["tenure_months"] = [0.2, 30.0]
+    zeros = np.zeros(2, dtype=np.float32)
+    x = enc.encode(rows, zeros, zeros)
+    tenure_col = enc.behaviour_slice().start - 1
+    assert x[0, tenure_col] < x[1, tenure_col]               # visible and ordered
+    assert not x[:, enc.behaviour_slice()].any()              # behaviour and its flag hidden
+    old = NodeEncoder(enc.cluster, ["tenure_months", *enc.behaviour], enc.mean, enc.std)
+    state = {k: v for k, v in vars(old).items() if k != "signup"}
+    restored = NodeEncoder.__new__(NodeEncoder)
+    restored.__setstate__(state)                               # pickled before `signup` existed
+    assert restored.signup == [] and restored.dim == enc.dim

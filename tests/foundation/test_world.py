@@ -81,15 +81,41 @@ def test_deterministic_by_seed(tmp_path):
 
 
 def test_contagion_only_moves_exposed_customers(tmp_path):
-    """Same seed, contagion on vs off: only customers whose neighbours churned before T change."""
-    _, on = _world(tmp_path, seed=5, customers=5000, contagion_strength=1.5)
-    _, off = _world(tmp_path, seed=5, customers=5000, contagion_strength=0.0)
+    """Same seed, churned-neighbour contagion on vs off (onboarding channel off in both): only
+    customers whose neighbours churned before T change, and only upwards."""
+    _, on = _world(tmp_path, seed=5, customers=5000, contagion_strength=1.5, referral_onboarding=0.0)
+    _, off = _world(tmp_path, seed=5, customers=5000, contagion_strength=0.0, referral_onboarding=0.0)
     t_on = pd.read_parquet(on / "truth" / "customers_truth.parquet")
     t_off = pd.read_parquet(off / "truth" / "customers_truth.parquet")
     exposed = t_on["neighbour_exposure"].to_numpy() > 0
     assert exposed.sum() > 50
     np.testing.assert_allclose(t_on.loc[~exposed, "p_churn"], t_off.loc[~exposed, "p_churn"])
     assert (t_on.loc[exposed, "p_churn"].to_numpy() > t_off.loc[exposed, "p_churn"].to_numpy()).all()
+
+
+def test_referral_onboarding_follows_the_active_referrers_engagement(tmp_path):
+    """Onboarding channel alone: an engaged active referrer lowers a young customer's churn, a
+    disengaged one raises it, the effect fades with tenure, and nobody else moves."""
+    _, on = _world(tmp_path, seed=5, customers=5000, contagion_strength=1.0, referral_onboarding=0.5,
+                   onboarding_months=6)
+    _, off = _world(tmp_path / "off", seed=5, customers=5000, contagion_strength=1.0, referral_onboarding=0.0)
+    t_on = pd.read_parquet(on / "truth" / "customers_truth.parquet").set_index("customer_id")
+    t_off = pd.read_parquet(off / "truth" / "customers_truth.parquet").set_index("customer_id")
+    refs = pd.read_parquet(on / "raw" / "referrals.parquet").set_index("referee_id")["referrer_id"]
+    customers = pd.read_parquet(on / "raw" / "customers.parquet").set_index("customer_id")
+    referrer = refs.reindex(t_on.index)
+    ref_engagement = t_on["engagement"].reindex(referrer.to_numpy()).to_numpy()   # NaN: none or not active
+    supported = ~np.isnan(ref_engagement)
+    assert supported.sum() > 100
+    np.testing.assert_allclose(t_on.loc[~supported, "p_churn"], t_off.loc[~supported, "p_churn"])
+    expected = 0.5 * np.exp(-customers["tenure_months"].reindex(t_on.index).to_numpy() / 6) * ref_engagement
+    np.testing.assert_allclose(t_on["referral_onboarding"].to_numpy()[supported], expected[supported], atol=0.01)
+    shift = np.log(t_on["p_churn"] / (1 - t_on["p_churn"])) - np.log(t_off["p_churn"] / (1 - t_off["p_churn"]))
+    engaged = supported & (ref_engagement > 0.5)
+    disengaged = supported & (ref_engagement < -0.5)
+    assert (shift[engaged] < 0).all() and (shift[disengaged] > 0).all()
+    young = customers["tenure_months"].reindex(t_on.index).to_numpy() < 3
+    assert np.abs(shift[supported & young]).mean() > 3 * np.abs(shift[supported & ~young]).mean()
 
 
 def test_zeroed_offer_has_no_effect(tmp_path):
