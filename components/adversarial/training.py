@@ -14,6 +14,7 @@ from torch import nn
 
 from components.adversarial.attacks import AttackSpace, apply_move, train_generator
 from components.adversarial.bounds import FeatureBounds
+from components.adversarial.certify import corner, label_directions, worst_case_logit
 from components.adversarial.classify import AttackClassifier
 from components.adversarial.detectors import AnomalyDetector
 from components.adversarial.encoding import TabularEncoder
@@ -69,8 +70,8 @@ def fit_protection(train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: d
     # 3. adversarial training of the robust model on clean + generated customers
     rcfg = cfg["robust"]
     # churn-ward direction of each mutable feature (training labels), for the monotone terms
-    zm_att = z[torch.as_tensor(att)][:, mut_pos].numpy()
-    direction = np.where(((zm_att - zm_att.mean(0)) * (y[att] - y[att].mean())[:, None]).sum(0) >= 0, 1.0, -1.0)
+    direction = label_directions(z[torch.as_tensor(att)][:, mut_pos].numpy(), y[att])
+    dir_t = torch.as_tensor(direction, dtype=torch.float32)
     robust = RobustNet(enc.width, mut_pos, list(rcfg["hidden"]), float(rcfg["cap"]), float(rcfg["trust"]),
                        direction.tolist() if rcfg["architecture"] == "monotone" else None)
     opt = torch.optim.Adam(robust.parameters(), lr=float(rcfg["lr"]), weight_decay=1e-5)
@@ -83,14 +84,17 @@ def fit_protection(train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: d
     # cross-entropy towards the customer's own clean probability, or "gain", the rise of the
     # logit over the clean logit: either way a bounded move must not raise the score.
     x_all = space.x0
-    corr = np.nan_to_num(((x_all.numpy() - x_all.numpy().mean(0)) * (y[att] - y[att].mean())[:, None]).sum(0))
-    up = torch.as_tensor(corr >= 0)
-    corner = torch.where(up, space.high, space.low)
+    churnward = corner(space, dir_t)
     cat_best = []
     for col, block in space.cat_blocks:
         rates = train[att].groupby(train[att][col].astype(str))[LABEL].mean()
         cat_best.append((block, enc.categories[col].index(rates.idxmax()) if rates.idxmax() in enc.categories[col] else 0))
     w_adv, w_rec = float(rcfg["adversarial_weight"]), float(rcfg["reconstruction_weight"])
+    # Exact worst case (certify.py): the box corner against each attackable customer's own label
+    # (an offer hunter's best move for non-churners, a risk hider's for churners). Certified only
+    # for the monotone architecture; for the MLP it is one more strong manipulated example.
+    w_worst = float(rcfg.get("worst_case_weight", 0.0))
+    y_att = torch.as_tensor(y[att])
     bs = int(rcfg["batch_size"])
     g = torch.Generator().manual_seed(seed)
     thr = thresholds["surrogate_logit"]
@@ -119,7 +123,7 @@ def fit_protection(train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: d
                 u, cl = gen(real[arows], torch.randn(len(arows), gen.noise_dim, generator=g))
                 x_gan, oh_gan = apply_move(space, u, cl, arows, hard=True)
                 frac = torch.rand(len(drows), 1, generator=g) ** 0.5
-                x_dir = x_all[drows] + frac * (corner[drows] - x_all[drows])
+                x_dir = x_all[drows] + frac * (churnward[drows] - x_all[drows])
                 oh_dir = space.onehot[drows].clone()
                 switch = torch.rand(len(drows), generator=g) < 0.5
                 for block, k in cat_best:
@@ -133,6 +137,12 @@ def fit_protection(train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: d
                 adv_loss = bce(robust(z_adv), torch.sigmoid(robust(real[both])).detach())
             loss = bce(robust(z[idx]), yt[idx]) + w_adv * adv_loss + \
                 w_rec * robust.denoise.reconstruction_loss(z[idx])
+            if w_worst > 0:
+                wrows = torch.randint(0, n_att, (half,), generator=g)
+                yw = y_att[wrows]
+                worst = torch.where(yw < 0.5, worst_case_logit(robust, space, dir_t, wrows, up=True),
+                                    worst_case_logit(robust, space, dir_t, wrows, up=False))
+                loss = loss + w_worst * bce(worst, yw)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -156,4 +166,6 @@ def fit_protection(train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: d
         p.requires_grad_(False)
     return ProtectionPart(enc, bounds, robust, surrogate, detector, classifier, thresholds,
                           {"trained_on": int(len(train)), "established": int(est.sum()),
+                           "behaviour_directions": direction.tolist(),
+                           "certified": rcfg["architecture"] == "monotone",
                            "fit_seconds": round(time.perf_counter() - t0, 1), "seed_generator": gen})

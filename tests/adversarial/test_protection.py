@@ -6,8 +6,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from components.adversarial.attacks import AttackSpace, generate, pgd, train_generator
+from components.adversarial.certify import corner_attack, worst_case_logit
 from components.adversarial.protection import COLUMNS, load_part
 from components.adversarial.training import attackable_mask
 from components.bundle import ModelBundle
@@ -57,6 +59,51 @@ def test_gan_never_violates_bounds(loaded):
     assert part.bounds.violations(pool, adv, _immutable(part)) == {
         "immutable_changed": 0, "out_of_box": 0, "not_integer": 0, "invalid_category": 0}
     assert set(adv["payment_method"]) <= set(part.bounds.categorical["payment_method"])
+
+
+@pytest.mark.parametrize("target", ["base", "hardened"])
+def test_corner_attack_never_violates_bounds(loaded, target):
+    part, base, holdout = loaded
+    pool = _attack_pool(part, holdout)
+    space = AttackSpace.build(pool, part.encoder, part.bounds)
+    score = base.predict_proba if target == "base" else part.hardened_probability
+    direction = torch.as_tensor(part.meta["behaviour_directions"], dtype=torch.float32)
+    adv = corner_attack(space, direction, score)
+    assert part.bounds.violations(pool, adv, _immutable(part)) == {
+        "immutable_changed": 0, "out_of_box": 0, "not_integer": 0, "invalid_category": 0}
+    assert (score(adv) >= score(pool) - 1e-9).mean() > 0.9      # the corner raises almost every score
+
+
+def test_certified_worst_case_bounds_every_attack_in_the_box(loaded):
+    """For the monotone hardened model the corner is the exact worst case: no PGD move, GAN move
+    or random point of the box (with any valid payment method) gets a higher logit."""
+    part, _base, holdout = loaded
+    assert part.meta["certified"]
+    pool = _attack_pool(part, holdout)
+    space = AttackSpace.build(pool, part.encoder, part.bounds)
+    direction = torch.as_tensor(part.meta["behaviour_directions"], dtype=torch.float32)
+    with torch.no_grad():
+        bound = worst_case_logit(part.robust, space, direction).numpy()
+        lowest = worst_case_logit(part.robust, space, direction, up=False).numpy()
+
+    def logit(frame: pd.DataFrame) -> np.ndarray:
+        with torch.no_grad():
+            return part.robust(part.encoder.encode(frame)).numpy()
+
+    x, oh = pgd(space, part.robust, steps=15, step_frac=0.2, seed=4, random_start=1.0)
+    candidates = [pool, space.materialize(x, oh)]
+    gen = torch.Generator().manual_seed(9)
+    values = part.bounds.categorical["payment_method"]
+    for k in range(5):
+        u = torch.rand(space.x0.shape, generator=gen)
+        moved = space.materialize(space.low + u * (space.high - space.low), space.onehot)
+        moved["payment_method"] = [values[(i + k) % len(values)] for i in range(len(moved))]
+        candidates.append(moved)
+    for frame in candidates:
+        reached = logit(frame)
+        assert (reached <= bound + 1e-4).all()
+        assert (reached >= lowest - 1e-4).all()
+    assert (bound > logit(pool) + 1e-3).mean() > 0.9
 
 
 def test_detectors_flag_a_planted_manipulation_and_pass_clean_data(loaded):
@@ -111,6 +158,12 @@ def test_metrics_report_fresh_attacks_and_no_violations(tiny_workspace):
     for key in ("pgd_base", "pgd_hardened", "gan_base", "gan_hardened"):
         assert 0.0 <= m["attack_success"][key] <= 1.0
     assert all(sum(v.values()) == 0 for v in m["bounds_violations"].values())
+    a = m["attack_success"]
+    assert {"corner_base", "corner_hardened"} <= set(m["bounds_violations"])
+    assert a["strongest_base"] >= max(a["pgd_base"], a["corner_base"])
+    if a["hardened_certified"]:    # every flip any attack found is also a flip of the exact worst case
+        assert a["corner_hardened"] >= max(a["pgd_hardened"], a["gan_hardened"])
+        assert a["strongest_hardened"] == a["corner_hardened"]
     d = m["detection"]
     assert "real_fraudsters" in d and "fpr_isolation_forest_alone" in d["legitimate"]
     assert np.isfinite(d["legitimate"]["fpr"])
