@@ -40,16 +40,15 @@ from components.models.tabular import BaseModel, make_candidate, prepare  # noqa
 from components.models.tabular import load_part as load_base  # noqa: E402
 
 SETTINGS = [  # robust-section overrides; adversarial_weight is the GAN/directional consistency term
-    {"architecture": "mlp", "worst_case_weight": 0.0, "adversarial_weight": 2.0},   # the earlier shipped model
-    {"architecture": "monotone", "worst_case_weight": 0.0, "adversarial_weight": 0.2},
-    {"architecture": "monotone", "worst_case_weight": 0.05, "adversarial_weight": 0.2},
-    {"architecture": "monotone", "worst_case_weight": 0.1, "adversarial_weight": 0.2},
-    {"architecture": "monotone", "worst_case_weight": 0.2, "adversarial_weight": 0.2},
-    {"architecture": "monotone", "worst_case_weight": 0.4, "adversarial_weight": 0.2},
-    {"architecture": "monotone", "worst_case_weight": 1.0, "adversarial_weight": 0.2},
-    {"architecture": "monotone", "worst_case_weight": 0.1, "adversarial_weight": 0.2, "epochs": 12},
+    {"architecture": "mlp", "worst_case_weight": 0.0, "adversarial_weight": 2.0, "epochs": 6},  # shipped before
+    {"architecture": "monotone", "worst_case_weight": 0.1, "adversarial_weight": 0.2, "epochs": 6},
+    {"architecture": "monotone", "worst_case_weight": 0.0, "adversarial_weight": 0.2, "epochs": 12},
+    {"architecture": "monotone", "worst_case_weight": 0.05, "adversarial_weight": 0.2, "epochs": 12},
+    {"architecture": "monotone", "worst_case_weight": 0.1, "adversarial_weight": 0.2, "epochs": 12},  # shipped
     {"architecture": "monotone", "worst_case_weight": 0.2, "adversarial_weight": 0.2, "epochs": 12},
-    {"architecture": "mlp", "worst_case_weight": 0.1, "adversarial_weight": 0.2},
+    {"architecture": "monotone", "worst_case_weight": 0.4, "adversarial_weight": 0.2, "epochs": 12},
+    {"architecture": "monotone", "worst_case_weight": 1.0, "adversarial_weight": 0.2, "epochs": 12},
+    {"architecture": "mlp", "worst_case_weight": 0.1, "adversarial_weight": 0.2, "epochs": 12},
 ]
 
 
@@ -95,9 +94,11 @@ def main() -> None:
         hard = part.hardened_probability
         auc = float(roc_auc_score(y, hard(val)))
         success = corner_success(val, hard, part.thresholds["hardened_probability"], direction, part)
-        rows.append({**s, "epochs": s.get("epochs", cfg0["robust"]["epochs"]), "certified": s["architecture"] == "monotone",
+        rows.append({**s, "certified": s["architecture"] == "monotone",
                      "roc_auc": auc, "roc_auc_drop": base_auc - auc, "corner_success": success,
-                     "corner_ratio_to_base": success / max(base_success, 1e-9), "fit_seconds": round(seconds, 1)})
+                     "corner_ratio_to_base": success / max(base_success, 1e-9), "fit_seconds": round(seconds, 1),
+                     "note": "exact worst case (certified)" if s["architecture"] == "monotone" else
+                             "corner attack only: not a bound for the MLP (white-box PGD finds far more)"})
     for r in rows:
         print(f"{r['architecture']:8s} worst {r['worst_case_weight']:<4} gan {r['adversarial_weight']:<4} "
               f"epochs {r['epochs']:<3} drop {r['roc_auc_drop']:+.4f}  corner success {r['corner_success']:.3f} "
