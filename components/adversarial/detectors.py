@@ -1,4 +1,4 @@
-"""Anomaly detection: IsolationForest + one-sided robust z-score + kNN distance, combined.
+"""Anomaly detection: IsolationForest + one-sided robust z-score + kNN distance + churn signal, combined.
 
 The detectors look at a *behaviour view* of a customer: the mutable features (log-scaled
 counts) plus activity-normalised rates (cancel-page share of events, support-page share,
@@ -8,10 +8,19 @@ one-sided: it sums the squared deviations (median/MAD units, beyond 1) in the di
 makes a customer look like a churner (learnt from training labels), the direction an
 offer-seeking attacker must move.
 
+The fourth detector, ``churn_signal``, is a linear model of the log behaviour fitted on the
+training customers' churn labels: how loudly the behaviour *alone* says "churn". Faking churn
+is the attacker's goal, so the loudest behaviour is where fakes concentrate (real churners'
+behaviour is noisier and less extreme).
+
 Each detector's raw score becomes a tail probability against calibration customers (never
-the ones it was fitted on); the three are combined with Fisher's method and the combined
-score's thresholds are set on a second calibration set so that at most ``fp_budget``
-(suspicious) / ``attack_fp_budget`` (attack) of presumed-legitimate customers are flagged.
+the ones it was fitted on); the tail probabilities are combined by a weighted Fisher's method,
+``-2 * sum_k w_k log p_k``. The weights come from the threat model, not from any fraud label: a
+non-negative logistic regression that separates calibration customers from manipulated
+copies of themselves (moves inside the box: the GAN seed and churn-ward moves), or equal
+weights (plain Fisher) when no manipulated copies are given. The combined score's thresholds
+are set on a second calibration set so that at most ``fp_budget`` (suspicious) /
+``attack_fp_budget`` (attack) of presumed-legitimate customers are flagged.
 "Presumed legitimate": the top ``expected_contamination`` share of that set is left out when
 setting thresholds, because real data holds fraudsters nobody has labelled.
 """
@@ -25,11 +34,12 @@ import pandas as pd
 import torch
 from sklearn.ensemble import IsolationForest
 from sklearn.ensemble._iforest import _average_path_length
+from sklearn.linear_model import LogisticRegression
 
 from components.columns import Columns, as_columns, numeric_matrix
 from components.models.fast_trees import FlatForest
 
-DETECTORS = ("isolation_forest", "robust_z", "knn")
+DETECTORS = ("isolation_forest", "robust_z", "knn", "churn_signal")
 RATES = {  # name: (numerator, denominator); +1 smoothing on the denominator
     "cancel_page_share": ("cancel_page_views_30d", "events_30d"),
     "support_page_share": ("support_page_views_30d", "events_30d"),
@@ -77,6 +87,12 @@ class BehaviourView:
 
     def transform(self, data: pd.DataFrame | Columns) -> np.ndarray:
         return (self._raw(data) - self.median) / self.scale
+
+    def log_mutable(self, data: pd.DataFrame | Columns) -> np.ndarray:
+        """log1p of every mutable feature (missing -> training median): the churn signal's input."""
+        cols, n = as_columns(data)
+        x = numeric_matrix(cols, self.mutable, n)
+        return np.log1p(np.maximum(np.where(np.isnan(x), self.fill, x), 0))
 
 
 class FastForest:
@@ -147,10 +163,19 @@ class AnomalyDetector:
     calibrators: dict[str, TailCalibrator]
     thresholds: dict[str, float]          # combined: suspicious / attack; isolation_forest alone
     calibration: np.ndarray               # sorted combined scores of presumed-legitimate calibration customers
+    churn_coef: np.ndarray = field(default_factory=lambda: np.zeros(0))   # churn signal on log1p(mutable)
+    weights: dict[str, float] = field(default_factory=dict)                # combination weights (empty: Fisher)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # detectors pickled before the churn signal: three detectors, plain Fisher
+        self.__dict__.update({"churn_coef": np.zeros(0), "weights": {}} | state)
 
     @classmethod
     def fit(cls, fit: pd.DataFrame, cal_a: pd.DataFrame, cal_b: pd.DataFrame, labels_fit: np.ndarray,
-            mutable: list[str], cfg: dict[str, Any], seed: int) -> "AnomalyDetector":
+            mutable: list[str], cfg: dict[str, Any], seed: int,
+            manipulated_a: pd.DataFrame | None = None) -> "AnomalyDetector":
+        """``manipulated_a``: manipulated copies of (some of) the ``cal_a`` customers, from which
+        the combination weights are learnt; without it the combination is plain Fisher."""
         rng = np.random.default_rng(seed)
         view = BehaviourView.fit(fit, mutable)
         v = view.transform(fit)
@@ -161,10 +186,17 @@ class AnomalyDetector:
         direction = np.where((v - v.mean(0)).T @ y >= 0, 1.0, -1.0)
         ref_n = min(int(cfg["knn"]["reference"]), len(v))
         reference = v[rng.choice(len(v), ref_n, replace=False)].astype(np.float32)
-        det = cls(view, FastForest(forest), direction, reference, int(cfg["knn"]["k"]), {}, {}, np.zeros(0))
-        det.calibrators = {k: TailCalibrator(s) for k, s in det.raw_scores(view.transform(cal_a)).items()}
+        churn = LogisticRegression(max_iter=2000).fit(view.log_mutable(fit), labels_fit)
+        det = cls(view, FastForest(forest), direction, reference, int(cfg["knn"]["k"]), {}, {}, np.zeros(0),
+                  np.append(churn.coef_[0], churn.intercept_[0]))
+        raw_a = det.raw_scores(view.transform(cal_a), view.log_mutable(cal_a))
+        det.calibrators = {k: TailCalibrator(s) for k, s in raw_a.items()}
+        if cfg.get("combine", "learned") == "learned" and manipulated_a is not None and len(manipulated_a):
+            det.weights = det._learn_weights(raw_a, det.raw_scores(view.transform(manipulated_a),
+                                                                   view.log_mutable(manipulated_a)),
+                                             float(cfg.get("min_weight", 0.0)))
         vb = view.transform(cal_b)
-        raw_b = det.raw_scores(vb)
+        raw_b = det.raw_scores(vb, view.log_mutable(cal_b))
         combined = det.combined(vb, raw_b)
         keep = 1.0 - float(cfg["expected_contamination"])
         trim = lambda s: np.sort(s)[: max(1, int(keep * len(s)))]  # noqa: E731
@@ -177,11 +209,29 @@ class AnomalyDetector:
         det.calibration = trim(combined)
         return det
 
+    def _evidence(self, raw: dict[str, np.ndarray]) -> np.ndarray:
+        """-2 log tail probability per detector (columns in DETECTORS order)."""
+        return np.stack([-2.0 * np.log(self.calibrators[k].tail(raw[k])) for k in DETECTORS], axis=1)
+
+    def _learn_weights(self, clean: dict[str, np.ndarray], manipulated: dict[str, np.ndarray],
+                       min_weight: float) -> dict[str, float]:
+        """Non-negative weights that best separate manipulated copies from clean customers,
+        scaled to sum to the number of detectors (so equal weights = plain Fisher); every
+        detector keeps at least ``min_weight`` so that none is switched off by one sample."""
+        x = np.concatenate([self._evidence(clean), self._evidence(manipulated)])
+        y = np.r_[np.zeros(len(clean[DETECTORS[0]])), np.ones(len(manipulated[DETECTORS[0]]))]
+        w = np.clip(LogisticRegression(max_iter=2000, class_weight="balanced").fit(x, y).coef_[0], 0, None)
+        if w.sum() <= 0:
+            return {}
+        w = np.maximum(w * len(DETECTORS) / w.sum(), min_weight)
+        w = w * len(DETECTORS) / w.sum()
+        return {k: float(v) for k, v in zip(DETECTORS, w)}
+
     def deviations(self, v: np.ndarray) -> np.ndarray:
         """Churn-ward deviation per view feature (robust units)."""
         return v * self.direction
 
-    def raw_scores(self, v: np.ndarray) -> dict[str, np.ndarray]:
+    def raw_scores(self, v: np.ndarray, log_mutable: np.ndarray | None = None) -> dict[str, np.ndarray]:
         dev = np.clip(self.deviations(v) - 1.0, 0, None)
         vf = v.astype(np.float32)
         ref_sq = self.__dict__.get("_ref_sq")
@@ -192,13 +242,17 @@ class AnomalyDetector:
         # the k smallest distances per row: torch.topk is ~3x faster than np.partition here
         nearest = torch.topk(torch.from_numpy(np.ascontiguousarray(d2)), k, dim=1, largest=False).values.numpy()
         knn = np.sqrt(np.maximum(nearest, 0)).mean(1)
-        return {"isolation_forest": -self.forest.score_samples(v), "robust_z": (dev ** 2).sum(1),
-                "knn": knn.astype(float)}
+        out = {"isolation_forest": -self.forest.score_samples(v), "robust_z": (dev ** 2).sum(1),
+               "knn": knn.astype(float)}
+        if len(self.churn_coef) and log_mutable is not None:
+            out["churn_signal"] = log_mutable @ self.churn_coef[:-1] + self.churn_coef[-1]
+        return out
 
-    def combined(self, v: np.ndarray, raw: dict[str, np.ndarray] | None = None) -> np.ndarray:
-        """Fisher's combination of the three tail probabilities (higher = more anomalous)."""
-        raw = raw or self.raw_scores(v)
-        return -2.0 * sum(np.log(self.calibrators[k].tail(raw[k])) for k in DETECTORS)
+    def combined(self, v: np.ndarray, raw: dict[str, np.ndarray]) -> np.ndarray:
+        """Weighted Fisher combination of the detectors' tail probabilities (higher = more
+        anomalous). Detectors this instance lacks (pickled before churn_signal) are skipped."""
+        names = [k for k in DETECTORS if k in self.calibrators]
+        return -2.0 * sum(self.weights.get(k, 1.0) * np.log(self.calibrators[k].tail(raw[k])) for k in names)
 
     def assess(self, data: pd.DataFrame | Columns) -> dict[str, np.ndarray]:
         cols, n = as_columns(data)
@@ -208,7 +262,7 @@ class AnomalyDetector:
                     "deviations": np.zeros((0, len(self.view.names))), "isolation_forest_flag": np.zeros(0, bool),
                     **{k: empty for k in DETECTORS}}
         v = self.view.transform(cols)
-        raw = self.raw_scores(v)
+        raw = self.raw_scores(v, self.view.log_mutable(cols))
         comb = self.combined(v, raw)
         pct = np.searchsorted(self.calibration, comb, side="right") / len(self.calibration)
         verdict = np.where(comb > self.thresholds["attack"], "attack",

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from components.adversarial.attacks import AttackSpace, apply_move, train_generator
+from components.adversarial.attacks import AttackSpace, apply_move, generate, train_generator
 from components.adversarial.bounds import FeatureBounds
 from components.adversarial.certify import corner, label_directions, worst_case_logit
 from components.adversarial.classify import AttackClassifier
@@ -30,6 +30,24 @@ def established_mask(frame: pd.DataFrame) -> np.ndarray:
 def attackable_mask(frame: pd.DataFrame, mutable: list[str]) -> np.ndarray:
     """Established customers with every mutable feature observed (attacks change values, not gaps)."""
     return established_mask(frame) & frame[mutable].notna().all(axis=1).to_numpy()
+
+
+def manipulated_copies(customers: pd.DataFrame, enc: TabularEncoder, bounds: FeatureBounds, gen: torch.nn.Module,
+                       direction: torch.Tensor, seed: int) -> pd.DataFrame:
+    """Manipulated copies of the attackable ``customers`` for weighting the detectors: half moved
+    by the GAN generator, half a random fraction of the way to their churn-ward corner (the
+    threat model's moves; no fraud label is involved)."""
+    rows = customers[attackable_mask(customers, bounds.mutable)]
+    if rows.empty:
+        return rows
+    space = AttackSpace.build(rows, enc, bounds)
+    x_gan, oh_gan = generate(space, gen, seed + 17)
+    g = torch.Generator().manual_seed(seed + 19)
+    frac = torch.rand(len(rows), 1, generator=g) ** 0.5
+    x_dir = space.round(space.x0 + frac * (corner(space, direction) - space.x0))
+    half = len(rows) // 2
+    return pd.concat([space.materialize(x_gan, oh_gan).iloc[:half],
+                      space.materialize(x_dir, space.onehot).iloc[half:]], ignore_index=True)
 
 
 def fit_protection(train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: dict[str, Any],
@@ -158,8 +176,9 @@ def fit_protection(train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: d
     order = rng.permutation(len(te))
     n_fit, n_a = int(0.6 * len(te)), int(0.2 * len(te))
     fit_i, a_i, b_i = order[:n_fit], order[n_fit:n_fit + n_a], order[n_fit + n_a:]
+    manipulated = manipulated_copies(te.iloc[a_i], enc, bounds, gen, dir_t, seed)
     detector = AnomalyDetector.fit(te.iloc[fit_i], te.iloc[a_i], te.iloc[b_i], y[est][fit_i], bounds.mutable,
-                                   dcfg, seed)
+                                   dcfg, seed, manipulated_a=manipulated)
     classifier = AttackClassifier.fit(detector.view.names, cfg["patterns"], float(dcfg["raised_deviation"]))
     log(f"detectors calibrated: thresholds {detector.thresholds} ({time.perf_counter() - t0:.1f}s, cpu {time.process_time():.1f}s)")
     for p in list(robust.parameters()) + list(surrogate.parameters()):

@@ -127,6 +127,27 @@ def test_detectors_flag_a_planted_manipulation_and_pass_clean_data(loaded):
     assert (out["anomaly_score"].to_numpy() > part.protect(passed)["anomaly_score"].to_numpy()).mean() >= 0.9
 
 
+def test_detector_combination_weights_come_from_manipulated_copies(loaded):
+    """Four detectors, weights learnt from the threat model's moves (no fraud label): all kept,
+    non-negative, summing to 4; the churn signal rises with churn-like behaviour."""
+    part, _base, holdout = loaded
+    det = part.detector
+    assert set(det.weights) == {"isolation_forest", "robust_z", "knn", "churn_signal"}
+    assert abs(sum(det.weights.values()) - 4.0) < 1e-9 and min(det.weights.values()) > 0
+    clean = holdout[attackable_mask(holdout, part.bounds.mutable)].head(100).reset_index(drop=True)
+    louder = clean.copy()
+    louder["cancel_page_views_30d"] += 3
+    louder["support_tickets_90d"] += 3
+    a, b = det.assess(clean), det.assess(louder)
+    assert (b["churn_signal"] > a["churn_signal"]).all()
+    # a detector pickled before the churn signal still scores (three detectors, plain Fisher)
+    old = {k: v for k, v in vars(det).items() if k not in ("churn_coef", "weights")}
+    old["calibrators"] = {k: v for k, v in det.calibrators.items() if k != "churn_signal"}
+    restored = type(det).__new__(type(det))
+    restored.__setstate__(old)
+    assert "churn_signal" not in restored.assess(clean) and np.isfinite(restored.assess(clean)["combined"]).all()
+
+
 def test_bundle_scores_the_protected_prediction(tiny_workspace, loaded):
     part, _base, holdout = loaded
     bundle = ModelBundle(tiny_workspace.root / "models")
