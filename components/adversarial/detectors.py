@@ -137,6 +137,9 @@ class FastForest:
         return -(2.0 ** (-total / self.n_trees / self.norm))
 
 
+TAIL_FLOOR = 1e-16
+
+
 class TailCalibrator:
     """Empirical upper-tail probability, extrapolated exponentially beyond the largest value."""
 
@@ -150,7 +153,9 @@ class TailCalibrator:
         above = n - np.searchsorted(self.sorted, s, side="left")
         p = (1.0 + above) / (n + 1.0)
         beyond = s > self.sorted[-1]
-        return np.where(beyond, p * np.exp(-(s - self.sorted[-1]) / self.scale), p)
+        # floored so that -log stays finite: far beyond the calibration data every score is
+        # "extreme" anyway, and an infinite term would swamp the weighted combination
+        return np.maximum(np.where(beyond, p * np.exp(-(s - self.sorted[-1]) / self.scale), p), TAIL_FLOOR)
 
 
 @dataclass
