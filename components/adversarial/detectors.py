@@ -36,6 +36,7 @@ from sklearn.ensemble import IsolationForest
 from sklearn.ensemble._iforest import _average_path_length
 from sklearn.linear_model import LogisticRegression
 
+from components.adversarial.certify import label_directions
 from components.columns import Columns, as_columns, numeric_matrix
 from components.models.fast_trees import FlatForest
 
@@ -187,22 +188,18 @@ class AnomalyDetector:
         forest = IsolationForest(n_estimators=int(cfg["isolation_forest"]["n_estimators"]),
                                  max_samples=int(cfg["isolation_forest"]["max_samples"]),
                                  random_state=seed, n_jobs=1).fit(v)
-        y = labels_fit - labels_fit.mean()
-        direction = np.where((v - v.mean(0)).T @ y >= 0, 1.0, -1.0)
+        direction = label_directions(v, labels_fit)
         ref_n = min(int(cfg["knn"]["reference"]), len(v))
         reference = v[rng.choice(len(v), ref_n, replace=False)].astype(np.float32)
         churn = LogisticRegression(max_iter=2000).fit(view.log_mutable(fit), labels_fit)
         det = cls(view, FastForest(forest), direction, reference, int(cfg["knn"]["k"]), {}, {}, np.zeros(0),
                   np.append(churn.coef_[0], churn.intercept_[0]))
-        raw_a = det.raw_scores(view.transform(cal_a), view.log_mutable(cal_a))
+        _, raw_a = det.scores(cal_a)
         det.calibrators = {k: TailCalibrator(s) for k, s in raw_a.items()}
         if cfg.get("combine", "learned") == "learned" and manipulated_a is not None and len(manipulated_a):
-            det.weights = det._learn_weights(raw_a, det.raw_scores(view.transform(manipulated_a),
-                                                                   view.log_mutable(manipulated_a)),
-                                             float(cfg.get("min_weight", 0.0)))
-        vb = view.transform(cal_b)
-        raw_b = det.raw_scores(vb, view.log_mutable(cal_b))
-        combined = det.combined(vb, raw_b)
+            det.weights = det._learn_weights(raw_a, det.scores(manipulated_a)[1], float(cfg.get("min_weight", 0.0)))
+        _, raw_b = det.scores(cal_b)
+        combined = det.combined(raw_b)
         keep = 1.0 - float(cfg["expected_contamination"])
         trim = lambda s: np.sort(s)[: max(1, int(keep * len(s)))]  # noqa: E731
         fp, fp_attack = float(cfg["fp_budget"]), float(cfg["attack_fp_budget"])
@@ -214,9 +211,9 @@ class AnomalyDetector:
         det.calibration = trim(combined)
         return det
 
-    def _evidence(self, raw: dict[str, np.ndarray]) -> np.ndarray:
-        """-2 log tail probability per detector (columns in DETECTORS order)."""
-        return np.stack([-2.0 * np.log(self.calibrators[k].tail(raw[k])) for k in DETECTORS], axis=1)
+    def _evidence(self, raw: dict[str, np.ndarray], names: tuple[str, ...] | list[str] = DETECTORS) -> np.ndarray:
+        """-2 log tail probability per detector (columns in ``names`` order)."""
+        return np.stack([-2.0 * np.log(self.calibrators[k].tail(raw[k])) for k in names], axis=1)
 
     def _learn_weights(self, clean: dict[str, np.ndarray], manipulated: dict[str, np.ndarray],
                        min_weight: float) -> dict[str, float]:
@@ -253,11 +250,16 @@ class AnomalyDetector:
             out["churn_signal"] = log_mutable @ self.churn_coef[:-1] + self.churn_coef[-1]
         return out
 
-    def combined(self, v: np.ndarray, raw: dict[str, np.ndarray]) -> np.ndarray:
+    def scores(self, data: pd.DataFrame | Columns) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The behaviour view of ``data`` and every detector's raw score on it."""
+        v = self.view.transform(data)
+        return v, self.raw_scores(v, self.view.log_mutable(data))
+
+    def combined(self, raw: dict[str, np.ndarray]) -> np.ndarray:
         """Weighted Fisher combination of the detectors' tail probabilities (higher = more
         anomalous). Detectors this instance lacks (pickled before churn_signal) are skipped."""
         names = [k for k in DETECTORS if k in self.calibrators]
-        return -2.0 * sum(self.weights.get(k, 1.0) * np.log(self.calibrators[k].tail(raw[k])) for k in names)
+        return self._evidence(raw, names) @ np.array([self.weights.get(k, 1.0) for k in names])
 
     def assess(self, data: pd.DataFrame | Columns) -> dict[str, np.ndarray]:
         cols, n = as_columns(data)
@@ -266,9 +268,8 @@ class AnomalyDetector:
             return {"combined": empty, "anomaly_score": empty, "verdict": np.zeros(0, dtype=object),
                     "deviations": np.zeros((0, len(self.view.names))), "isolation_forest_flag": np.zeros(0, bool),
                     **{k: empty for k in DETECTORS}}
-        v = self.view.transform(cols)
-        raw = self.raw_scores(v, self.view.log_mutable(cols))
-        comb = self.combined(v, raw)
+        v, raw = self.scores(cols)
+        comb = self.combined(raw)
         pct = np.searchsorted(self.calibration, comb, side="right") / len(self.calibration)
         verdict = np.where(comb > self.thresholds["attack"], "attack",
                            np.where(comb > self.thresholds["suspicious"], "suspicious", "clean"))

@@ -17,7 +17,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from components.adversarial.attacks import AttackSpace, generate, pgd, train_generator
-from components.adversarial.certify import corner_attack, label_directions
+from components.adversarial.certify import corner_attack
 from components.adversarial.protection import ProtectionPart
 from components.adversarial.training import attackable_mask, established_mask
 from components.features.table import LABEL
@@ -85,8 +85,7 @@ def evaluate_protection(part: ProtectionPart, base, holdout: pd.DataFrame, cfg: 
     # Corner attack (certify.py): every mutable feature at its churn-ward corner, best payment
     # method. Black-box on the base model; on a monotone hardened model it is the exact worst
     # case, so its success is a certified upper bound for every attack within the box.
-    direction = torch.as_tensor(part.meta.get("behaviour_directions") or label_directions(
-        part.encoder.encode(pool_b)[:, part.mut_pos].numpy(), pool_b[LABEL].to_numpy()), dtype=torch.float32)
+    direction = torch.as_tensor(part.meta["behaviour_directions"], dtype=torch.float32)
     attacks["corner_base"] = corner_attack(space_b, direction, base.predict_proba)
     attacks["corner_hardened"] = corner_attack(space_h, direction, part.hardened_probability)
     ok_cb, ok_ch = decide_b(attacks["corner_base"]), decide_h(attacks["corner_hardened"])

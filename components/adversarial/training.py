@@ -112,7 +112,7 @@ def fit_protection(train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: d
     # (an offer hunter's best move for non-churners, a risk hider's for churners). Certified only
     # for the monotone architecture; for the MLP it is one more strong manipulated example.
     w_worst = float(rcfg.get("worst_case_weight", 0.0))
-    y_att = torch.as_tensor(y[att])
+    y_att = yt[torch.as_tensor(att)]
     bs = int(rcfg["batch_size"])
     g = torch.Generator().manual_seed(seed)
     thr = thresholds["surrogate_logit"]
