@@ -1,6 +1,6 @@
 """Glue that the Airflow DAGs (dags/) run through the project's interpreter.
 
-Airflow lives in its own environment (STACK.md: its attrs pin conflicts with alibi), so every
+Airflow lives in its own environment (docs/stack.md: its attrs pin conflicts with alibi), so every
 piece of work a DAG does is a subprocess of the project's ``.venv``. This module holds the two
 small steps that are not a DVC stage or a ``churnguard`` command:
 

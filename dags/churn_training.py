@@ -1,7 +1,7 @@
 """Training DAG: one task per DVC stage of dvc.yaml, in file order, in a per-run workspace.
 
-Thin wiring only (DESIGN.md): every task is a subprocess of the *project's* interpreter
-(Airflow has its own environment, STACK.md), so nothing heavy is imported here.
+Thin wiring only (docs/architecture.md): every task is a subprocess of the *project's* interpreter
+(Airflow has its own environment, docs/stack.md), so nothing heavy is imported here.
 
 * ``prepare_workspace`` snapshots the code and dvc.yaml into ``$CHURNGUARD_RUNS_DIR/<run_id>``
   and writes that workspace's params.yaml = repository params + this run's trigger params

@@ -1,5 +1,5 @@
 """One small adapter over two Kafka clients, chosen by ``streaming.client``:
-``confluent`` (confluent-kafka / librdkafka, the default: ~3x faster here, STACK.md) or
+``confluent`` (confluent-kafka / librdkafka, the default: ~3x faster here, docs/stack.md) or
 ``kafka-python`` (pure Python, what the original design named).
 
 Only what the job, the replayer and the tests need: produce, subscribe with an assignment

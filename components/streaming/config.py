@@ -24,7 +24,7 @@ class StreamingConfig:
     dead_letter_topic: str = "events.dlq"
     partitions: int = 4                       # used when the project creates the topics
     group_id: str = "churnguard-features"
-    session_timeout_ms: int = 6000            # Tansu joins after ~half of it (STACK.md)
+    session_timeout_ms: int = 6000            # Tansu joins after ~half of it (docs/stack.md)
     redis_url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = DEFAULT_PREFIX
     ttl_s: int = 7 * 86400

@@ -1,6 +1,6 @@
 """Fixtures for the orchestration tests: the real DAGs, driven through Airflow's own environment.
 
-Airflow lives in ``.venv-airflow`` (STACK.md), so every Airflow action here is a subprocess of
+Airflow lives in ``.venv-airflow`` (docs/stack.md), so every Airflow action here is a subprocess of
 that environment, with its own AIRFLOW_HOME and SQLite metadata DB under pytest's tmp dir. The
 DAGs' tasks call the project's ``.venv``. Workspaces, MLflow store and reports are throw-away
 (CHURNGUARD_RUNS_DIR, MLFLOW_TRACKING_URI, CHURNGUARD_REPORTS_DIR), so the main workspace's DVC
