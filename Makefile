@@ -12,6 +12,7 @@ run: $(STAMP)
 	$(VENV)/bin/churnguard run
 
 test: $(STAMP) $(AIRFLOW_STAMP)
+	scripts/install-system-packages.sh
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 venv: $(STAMP)

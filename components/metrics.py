@@ -1,6 +1,11 @@
 """Classification metrics shared by every evaluation (base, cold start, hardened...)."""
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
@@ -50,3 +55,52 @@ def roc_points(y: np.ndarray, p: np.ndarray, name: str, max_points: int = 200) -
     fpr, tpr, _ = roc_curve(y, p)
     keep = np.unique(np.linspace(0, len(fpr) - 1, min(max_points, len(fpr))).astype(int))
     return pd.DataFrame({"fpr": fpr[keep], "tpr": tpr[keep], "model": name})
+
+
+# --- Metrics files that stay byte-identical between runs of the same commit and params -------------
+# Wall-clock timings differ on every run, and float noise in the last digits (thread scheduling in
+# BLAS/torch) would dirty the git tree after every `make run`. So every stage writes its metrics
+# through write_metrics: timings go to metrics/timings/<file> (git-ignored, not a DVC output) and
+# the remaining floats are rounded to METRIC_DECIMALS.
+METRIC_DECIMALS = 4
+TIMING_KEY = re.compile(r"(^|_)(seconds|per_second)$")
+
+
+def split_timings(payload: Any) -> tuple[Any, dict[str, Any]]:
+    """(payload without timing keys, floats rounded; {dotted key: timing}) for a metrics dict."""
+    timings: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for k, v in node.items():
+                if isinstance(k, str) and TIMING_KEY.search(k) and not isinstance(v, dict):
+                    timings[prefix + k] = v
+                else:
+                    out[k] = walk(v, f"{prefix}{k}.")
+            return out
+        if isinstance(node, (list, tuple)):
+            return [walk(v, prefix) for v in node]
+        if isinstance(node, (float, np.floating)):
+            return round(float(node), METRIC_DECIMALS) if np.isfinite(node) else float(node)
+        if isinstance(node, np.integer):
+            return int(node)
+        return node
+
+    return walk(payload, ""), timings
+
+
+def write_metrics(path: Path, payload: dict[str, Any]) -> dict[str, Any]:
+    """Write a stage's metrics JSON deterministically; timings go to ``<metrics dir>/timings/<name>``.
+
+    Returns what was written (rounded, without timings).
+    """
+    clean, timings = split_timings(payload)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(clean, indent=2, default=str) + "\n")
+    if timings:
+        timing_file = path.parent / "timings" / path.name
+        timing_file.parent.mkdir(parents=True, exist_ok=True)
+        timing_file.write_text(json.dumps(timings, indent=2, default=str) + "\n")
+    return clean

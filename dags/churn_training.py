@@ -1,4 +1,4 @@
-"""Training DAG: one task per DVC stage of dvc.yaml, in file order, in a per-run workspace.
+"""Training DAG: one task per DVC stage of dvc.yaml, wired as DVC's own stage graph, in a per-run workspace.
 
 Thin wiring only (docs/architecture.md): every task is a subprocess of the *project's* interpreter
 (Airflow has its own environment, docs/stack.md), so nothing heavy is imported here.
@@ -7,60 +7,121 @@ Thin wiring only (docs/architecture.md): every task is a subprocess of the *proj
   and writes that workspace's params.yaml = repository params + this run's trigger params
   (source, csv_path, customers, seed, overrides). The committed params.yaml is never edited,
   so one run's size or seed cannot leak into another run or into the main workspace.
-* one task per stage runs ``dvc repro --single-item <stage>`` in that workspace. The tasks are
-  chained, and each run has its own workspace (its own DVC lock), so two DVC commands never run
-  at once in one workspace; ``max_active_runs=1`` keeps the 2-core machine from training twice.
+* one task per stage runs ``dvc repro --single-item <stage>`` in that workspace. Task edges are
+  ``dvc dag``'s edges (stage B after stage A when a dep of B is an output of A), derived from
+  dvc.yaml at parse time, so independent branches (cold start, hardening, interventions) run in
+  parallel. DVC 3 holds its workspace lock only while it collects and commits a stage, not while
+  the command runs: two ``--single-item`` repros of different stages overlap (measured,
+  docs/orchestration.md). ``max_active_runs=1`` keeps the 2-core machine from training twice.
 * idempotent: the workspace is keyed on the run id; clearing a task reruns ``dvc repro`` on
   the same workspace, which skips stages whose deps and params did not change (no second
   MLflow version from a rerun ``register``).
+* the ``register`` task carries links (task page, "Extra links"): the MLflow model version and
+  the interventions report of the run.
 
-A new stage in dvc.yaml becomes a task with no edit here (the stage list is read from
-dvc.yaml at parse time with a plain YAML load).
+A new stage in dvc.yaml becomes a task with no edit here.
 
 Configuration (environment of the Airflow processes; defaults in brackets):
 ``CHURNGUARD_REPO`` [the folder above dags/], ``CHURNGUARD_PYTHON_BIN`` [<repo>/.venv/bin],
 ``CHURNGUARD_RUNS_DIR`` [<repo>/.run/training], ``MLFLOW_TRACKING_URI`` [sqlite <repo>/mlflow/mlflow.db],
-``CHURNGUARD_ARTIFACT_ROOT`` [<repo>/mlflow/artifacts].
+``CHURNGUARD_ARTIFACT_ROOT`` [<repo>/mlflow/artifacts], ``CHURNGUARD_MLFLOW_UI`` [http://127.0.0.1:5000].
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
 
 import yaml
 from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import DAG, Param, chain
+from airflow.sdk import DAG, BaseOperatorLink, Param
 
 REPO = Path(os.environ.get("CHURNGUARD_REPO") or Path(__file__).resolve().parents[1])
 PYTHON_BIN = Path(os.environ.get("CHURNGUARD_PYTHON_BIN") or REPO / ".venv" / "bin")
 RUNS_DIR = Path(os.environ.get("CHURNGUARD_RUNS_DIR") or REPO / ".run" / "training")
 MLFLOW_URI = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO / 'mlflow' / 'mlflow.db'}"
 ARTIFACT_ROOT = os.environ.get("CHURNGUARD_ARTIFACT_ROOT") or (REPO / "mlflow" / "artifacts").as_uri()
+MLFLOW_UI = (os.environ.get("CHURNGUARD_MLFLOW_UI") or "http://127.0.0.1:5000").rstrip("/")
 
 
-def dvc_stages(dvc_yaml: Path = REPO / "dvc.yaml") -> list[str]:
-    """Stage names in dvc.yaml order (the file lists them in dependency order)."""
+def _paths(items) -> list[str]:
+    """Paths of a dvc.yaml deps/outs/metrics/plots list (entries are strings or one-key dicts)."""
+    out = []
+    for item in items or []:
+        out.extend([item] if isinstance(item, str) else list(item))
+    return [p.rstrip("/") for p in out]
+
+
+def _overlaps(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def stage_graph(dvc_yaml: Path = REPO / "dvc.yaml") -> dict[str, list[str]]:
+    """{stage: upstream stages} as DVC builds it: B depends on A when a dep of B overlaps an output of A."""
     with open(dvc_yaml) as fh:
-        return list((yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}).get("stages") or {})
+        stages = (yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}).get("stages") or {}
+    outs = {name: [p for key in ("outs", "metrics", "plots") for p in _paths(s.get(key))] for name, s in stages.items()}
+    return {name: [up for up in stages if up != name and any(_overlaps(d, o) for d in _paths(s.get("deps"))
+                                                             for o in outs[up])]
+            for name, s in stages.items()}
 
 
 def task_id(stage: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", stage)
 
 
-STAGES = dvc_stages()
+GRAPH = stage_graph()
+STAGES = list(GRAPH)
 
-# Every task: the project's interpreter first on PATH (dvc.yaml says `python -m ...`).
+# Every task: the project's interpreter first on PATH; no carriage-return progress bars in task logs.
 ENV = {
     "PATH": f"{PYTHON_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
     "MLFLOW_TRACKING_URI": MLFLOW_URI,
     "CHURNGUARD_ARTIFACT_ROOT": ARTIFACT_ROOT,
+    "TQDM_DISABLE": "1",
+    "PYTHONUNBUFFERED": "1",
 }
+
+
+def _registration(ti) -> dict:
+    """metrics/registration.json of this run's workspace ({} when register has not written it)."""
+    workspace = ti.xcom_pull(task_ids="prepare_workspace") if hasattr(ti, "xcom_pull") else None
+    path = Path(str(workspace or "")) / "metrics" / "registration.json"
+    try:
+        return json.loads(path.read_text()) if workspace else {}
+    except (OSError, ValueError):
+        return {}
+
+
+class MlflowVersionLink(BaseOperatorLink):
+    """The model version this run registered, in the MLflow UI (computed when the task finishes)."""
+
+    name = "MLflow model version"
+
+    def get_link(self, operator, *, ti_key):
+        reg = _registration(ti_key)
+        return f"{MLFLOW_UI}/#/models/{reg['model']}/versions/{reg['version']}" if reg.get("version") else ""
+
+
+class ReportLink(BaseOperatorLink):
+    """The run's interventions report (a file in the run workspace, readable on the Airflow machine)."""
+
+    name = "Interventions report"
+
+    def get_link(self, operator, *, ti_key):
+        workspace = ti_key.xcom_pull(task_ids="prepare_workspace") if hasattr(ti_key, "xcom_pull") else None
+        report = Path(str(workspace or "")) / "reports" / "interventions.html"
+        return report.as_uri() if workspace and report.is_file() else ""
+
+
+class RegisterOperator(BashOperator):
+    operator_extra_links = (MlflowVersionLink(), ReportLink())
+
 
 with DAG(
     dag_id="churn_training",
-    description="DVC pipeline (dvc.yaml), one task per stage, registers a model version in MLflow",
+    description="DVC pipeline (dvc.yaml) as DVC's stage graph, registers a model version in MLflow",
     schedule=None,
     catchup=False,
     max_active_runs=1,
@@ -69,13 +130,13 @@ with DAG(
     params={
         "source": Param("synthetic", enum=["synthetic", "csv"], title="Data source",
                         description="synthetic world, or your Telco-style CSV (set csv_path)"),
-        "csv_path": Param("", type="string", title="CSV path",
-                          description="source=csv: the CSV (absolute, or relative to the repository)"),
+        "csv_path": Param(None, type=["null", "string"], title="CSV path (source=csv only)",
+                          description="the CSV (absolute, or relative to the repository); leave empty for synthetic"),
         "customers": Param(None, type=["null", "integer"], minimum=100, title="Size (world.customers)",
                            description="synthetic world size; empty: params.yaml"),
         "seed": Param(None, type=["null", "integer"], minimum=0, title="Seed (data.seed)",
                       description="empty: params.yaml"),
-        "overrides": Param({}, type="object", title="Other params.yaml overrides",
+        "overrides": Param({}, type=["object", "null"], title="Other params.yaml overrides (optional)",
                            description='nested or dotted keys, e.g. {"train_base.cv_folds": 2}'),
     },
 ) as dag:
@@ -89,8 +150,8 @@ with DAG(
         cwd=str(REPO),
         skip_on_exit_code=None,
     )
-    stages = [
-        BashOperator(
+    tasks = {
+        stage: (RegisterOperator if stage == "register" else BashOperator)(
             task_id=task_id(stage),
             bash_command=f'cd "$CHURNGUARD_HOME" && exec "{PYTHON_BIN}/dvc" repro --single-item "{stage}"',
             env={**ENV, "CHURNGUARD_HOME": "{{ ti.xcom_pull(task_ids='prepare_workspace') }}"},
@@ -99,5 +160,7 @@ with DAG(
             skip_on_exit_code=None,
         )
         for stage in STAGES
-    ]
-    chain(prepare, *stages)
+    }
+    for stage, upstream in GRAPH.items():
+        for parent in upstream or [None]:
+            (tasks[parent] if parent else prepare) >> tasks[stage]

@@ -35,6 +35,7 @@ ENV = {
     "CHURNGUARD_HOME": str(HOME),
     "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO / 'mlflow' / 'mlflow.db'}",
     "CHURNGUARD_ARTIFACT_ROOT": os.environ.get("CHURNGUARD_ARTIFACT_ROOT") or (REPO / "mlflow" / "artifacts").as_uri(),
+    "TQDM_DISABLE": "1",   # no carriage-return progress bars in task logs
 }
 DAY_DIR = str(REPORTS_DIR) + "/{{ ds }}"
 

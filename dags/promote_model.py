@@ -24,6 +24,7 @@ ENV = {
     "CHURNGUARD_HOME": os.environ.get("CHURNGUARD_HOME") or str(REPO),
     "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO / 'mlflow' / 'mlflow.db'}",
     "CHURNGUARD_ARTIFACT_ROOT": os.environ.get("CHURNGUARD_ARTIFACT_ROOT") or (REPO / "mlflow" / "artifacts").as_uri(),
+    "TQDM_DISABLE": "1",
 }
 
 with DAG(
@@ -35,12 +36,14 @@ with DAG(
     tags=["churnguard", "registry"],
     doc_md=__doc__,
     params={
-        "version": Param(type="integer", minimum=1, title="Model version",
-                         description="version of the registered model (params register.model_name)"),
-        "why": Param(type="string", minLength=3, title="Why", description="recorded as tag promotion_reason"),
-        "who": Param("", type="string", title="Who",
+        "version": Param(None, type=["null", "integer"], minimum=1, title="Model version",
+                         description="version of the registered model (params register.model_name); "
+                                     "empty: the newest version"),
+        "why": Param("promoted from the Airflow form", type="string", minLength=3, title="Why",
+                     description="recorded as tag promotion_reason"),
+        "who": Param(None, type=["null", "string"], title="Who (optional)",
                      description="recorded as tag promoted_by; empty: the user who triggered the run"),
-        "features": Param("", type="string", title="Holdout features (optional)",
+        "features": Param(None, type=["null", "string"], title="Holdout features (optional)",
                           description="features parquet for the fair comparison; "
                                       "empty: data/features/customers.parquet of CHURNGUARD_HOME"),
     },
@@ -51,11 +54,11 @@ with DAG(
                       ' ${CG_FEATURES:+--features "$CG_FEATURES"}'),
         env={
             **ENV,
-            "CG_VERSION": "{{ params.version }}",
+            "CG_VERSION": "{{ params.version or 'latest' }}",
             "CG_WHY": "{{ params.why }}",
             "CG_WHO": "{{ params.who or (dag_run.triggering_user_name if dag_run.triggering_user_name is defined"
                       " and dag_run.triggering_user_name else 'airflow') }}",
-            "CG_FEATURES": "{{ params.features }}",
+            "CG_FEATURES": "{{ params.features or '' }}",
         },
         append_env=True,
         cwd=str(REPO),

@@ -13,6 +13,7 @@ import pandas as pd
 from components.coldstart.clusters import fit_clusters
 from components.config import PATHS, section
 from components.features.table import LABEL, SPLIT
+from components.metrics import write_metrics
 
 
 def main() -> None:
@@ -28,7 +29,7 @@ def main() -> None:
                "features": model.categorical + model.numeric}
     (out / "profiles.json").write_text(json.dumps(model.profiles, indent=2))
     PATHS.metrics.mkdir(parents=True, exist_ok=True)
-    (PATHS.metrics / "cluster.json").write_text(json.dumps(metrics, indent=2))
+    write_metrics(PATHS.metrics / "cluster.json", metrics)
     print(f"clusters: k={model.k} by silhouette ({', '.join(f'{k}: {v:.3f}' for k, v in model.selection.items())})")
 
 

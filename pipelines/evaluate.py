@@ -4,10 +4,10 @@ Reads params: evaluate. Writes metrics/base.json, plots/roc.csv, plots/calibrati
 """
 from __future__ import annotations
 
-import json
 
 from components.config import PATHS, load_params
 from components.evaluation import evaluate_base
+from components.metrics import write_metrics
 
 
 def main() -> None:
@@ -15,7 +15,7 @@ def main() -> None:
     metrics, roc, calib = evaluate_base(PATHS.features / "customers.parquet", PATHS.models / "base", PATHS.truth, cfg)
     PATHS.metrics.mkdir(parents=True, exist_ok=True)
     PATHS.plots.mkdir(parents=True, exist_ok=True)
-    (PATHS.metrics / "base.json").write_text(json.dumps(metrics, indent=2))
+    write_metrics(PATHS.metrics / "base.json", metrics)
     roc.to_csv(PATHS.plots / "roc.csv", index=False)
     calib.to_csv(PATHS.plots / "calibration.csv", index=False)
     m, o = metrics["model"], metrics.get("oracle")

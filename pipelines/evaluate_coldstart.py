@@ -9,13 +9,14 @@ import json
 
 from components.coldstart.evaluation import evaluate_coldstart
 from components.config import PATHS, section
+from components.metrics import write_metrics
 
 
 def main() -> None:
     cfg = section("evaluate_coldstart")
     metrics = evaluate_coldstart(PATHS.features / "customers.parquet", PATHS.models / "coldstart", PATHS.truth, cfg)
     PATHS.metrics.mkdir(parents=True, exist_ok=True)
-    (PATHS.metrics / "coldstart.json").write_text(json.dumps(metrics, indent=2))
+    write_metrics(PATHS.metrics / "coldstart.json", metrics)
     for name, m in metrics["cohort"].items():
         if m:
             print(f"{name:>14}: ROC AUC {m['roc_auc']:.4f}  top-decile lift {m['top_decile_lift']:.3f}")

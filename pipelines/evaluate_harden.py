@@ -13,6 +13,7 @@ from components.adversarial.evaluation import evaluate_protection
 from components.adversarial.protection import load_part
 from components.config import PATHS, load_params
 from components.features.table import SPLIT
+from components.metrics import write_metrics
 from components.models.tabular import load_part as load_base
 from components.truth import has_truth, load_truth
 from components.skips import skipped, write_skipped_metrics
@@ -31,7 +32,7 @@ def main() -> None:
     metrics, _attacks = evaluate_protection(load_part(PATHS.models / "protection"), load_base(PATHS.models / "base"),
                                             holdout, cfg, fraud)
     PATHS.metrics.mkdir(parents=True, exist_ok=True)
-    (PATHS.metrics / "harden.json").write_text(json.dumps(metrics, indent=2, default=float))
+    write_metrics(PATHS.metrics / "harden.json", metrics)
     c, a, d = metrics["clean"], metrics["attack_success"], metrics["detection"]
     print(f"clean ROC AUC base {c['roc_auc_base']:.4f}  hardened {c['roc_auc_hardened']:.4f}")
     print(f"PGD success base {a['pgd_base']:.3f}  hardened {a['pgd_hardened']:.3f}  "

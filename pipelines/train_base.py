@@ -10,6 +10,7 @@ import pandas as pd
 
 from components.config import PATHS, load_params
 from components.features.table import LABEL, SPLIT, FeatureSchema
+from components.metrics import write_metrics
 from components.models.tabular import save_part, select_and_fit
 
 
@@ -22,7 +23,7 @@ def main() -> None:
                                int(params["data"]["seed"]))
     save_part(model, PATHS.models / "base")
     PATHS.metrics.mkdir(parents=True, exist_ok=True)
-    (PATHS.metrics / "cv.json").write_text(json.dumps({"selected": model.family, "cv": cv}, indent=2))
+    write_metrics(PATHS.metrics / "cv.json", {"selected": model.family, "cv": cv})
     for name, s in cv.items():
         print(f"{name:>24}: CV ROC AUC {s['roc_auc_mean']:.4f} ± {s['roc_auc_std']:.4f}")
     print(f"selected {model.family}, trained on {len(train)} customers")

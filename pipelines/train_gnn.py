@@ -14,6 +14,7 @@ import pandas as pd
 
 from components.coldstart.part import fit_coldstart, save_part
 from components.config import PATHS, section
+from components.metrics import write_metrics
 
 
 def main() -> None:
@@ -25,7 +26,7 @@ def main() -> None:
         return
     save_part(part, PATHS.models / "coldstart")
     PATHS.metrics.mkdir(parents=True, exist_ok=True)
-    (PATHS.metrics / "train_gnn.json").write_text(json.dumps(metrics, indent=2, default=str))
+    write_metrics(PATHS.metrics / "train_gnn.json", metrics)
     for arch, info in metrics.get("gnn_candidates", {}).items():
         print(f"{arch:>6}: validation AUC (cold start, with edges) {info['validation_auc_with_edges']}, "
               f"{info['epochs_run']} epochs in {info['seconds']} s")

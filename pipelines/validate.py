@@ -5,13 +5,13 @@ HTML Data Docs; exits non-zero naming each failing expectation, so nothing downs
 """
 from __future__ import annotations
 
-import json
 import sys
 
 import pandas as pd
 
 from components.config import PATHS, load_params, resolve
 from components.features.table import label_values
+from components.metrics import write_metrics
 from components.validation import required_columns, validate_frame
 
 
@@ -22,8 +22,8 @@ def main() -> int:
     report = validate_frame(df, cfg, label_values(data), required_columns(data),
                             docs_dir=resolve(cfg["data_docs_dir"]))
     PATHS.metrics.mkdir(parents=True, exist_ok=True)
-    (PATHS.metrics / "validation.json").write_text(json.dumps(
-        {"success": report.success, "evaluated": report.evaluated, "failed": len(report.failures)}, indent=2))
+    write_metrics(PATHS.metrics / "validation.json",
+                  {"success": report.success, "evaluated": report.evaluated, "failed": len(report.failures)})
     print(report.message())
     print(f"data docs: {cfg['data_docs_dir']}/index.html")
     if not report.success:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--version", required=True, help="registered model version to promote")
+    parser.add_argument("--version", default="latest",
+                        help="registered model version to promote (default: latest, the newest version)")
     parser.add_argument("--why", required=True, help="reason, recorded as tag promotion_reason")
     parser.add_argument("--who", default=None, help="recorded as tag promoted_by (default: the OS user)")
     parser.add_argument("--features", type=Path, default=None,
@@ -48,6 +49,12 @@ def run(args: argparse.Namespace) -> int:
     if not why:
         return _fail(2, "--why must not be empty")
     client = configure()
+    if version in ("", "latest", "None"):
+        found = [int(v.version) for v in client.search_model_versions(f"name = '{name}'")]
+        if not found:
+            return _fail(2, f"model {name!r} has no registered version yet: train one first")
+        version = str(max(found))
+        print(f"--version latest: version {version} of {name!r}")
     try:
         mv = client.get_model_version(name, version)
     except Exception as exc:  # MlflowException: RESOURCE_DOES_NOT_EXIST
