@@ -55,7 +55,7 @@ def topic_cfg(bootstrap: str, tag: str, partitions: int = 4, **over) -> Streamin
     cfg = StreamingConfig.from_params(bootstrap_servers=bootstrap, redis_url=REDIS_URL, events_topic=f"bench-{tag}",
                                       scores_topic=f"bench-scores-{tag}", dead_letter_topic=f"bench-dlq-{tag}",
                                       group_id=f"bench-{tag}", key_prefix=f"{PREFIX}{tag}:", session_timeout_ms=2000,
-                                      **over)
+                                      **{"max_event_age_s": 0, **over})  # the world's events are historical
     create_topics(bootstrap, {cfg.events_topic: partitions, cfg.scores_topic: partitions, cfg.dead_letter_topic: 1})
     return cfg
 

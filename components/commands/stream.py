@@ -12,7 +12,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefix", default=None, help="Redis key prefix (default: streaming.key_prefix)")
     parser.add_argument("--model-uri", default=None, help="default: streaming.model_uri (the champion)")
     parser.add_argument("--no-score", action="store_true", help="features only, no real-time churn score")
-    parser.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus /metrics on 127.0.0.1:PORT")
+    parser.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus /metrics on HOST:PORT")
+    parser.add_argument("--metrics-host", default=None,
+                        help="address /metrics binds to (default: streaming.metrics_host, 127.0.0.1; 0.0.0.0 in compose)")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--until-caught-up", action="store_true", help="exit once every assigned partition is consumed")
     parser.add_argument("--max-events", type=int, default=None)
@@ -21,24 +23,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from components import telemetry
     from components.streaming.config import StreamingConfig
-    from components.streaming.job import FeatureJob
+    from components.streaming.job import DEAD_LETTER_KINDS, FeatureJob
 
+    tracing = telemetry.init_tracing("churnguard-stream")   # exports only when OTEL_* asks for it
     cfg = StreamingConfig.from_params(bootstrap_servers=args.bootstrap, client=args.client, redis_url=args.redis_url,
                                       key_prefix=args.prefix, model_uri=args.model_uri, batch_size=args.batch_size,
-                                      metrics_port=args.metrics_port, score=False if args.no_score else None)
+                                      metrics_port=args.metrics_port, metrics_host=args.metrics_host,
+                                      score=False if args.no_score else None)
     scorer = None
     if cfg.score:
         from components.streaming.scoring import RealtimeScorer
 
         scorer = RealtimeScorer(cfg.model_uri, cfg.batch_features)
-    job = FeatureJob(cfg, scorer=scorer, group_id=args.group, pause_ms=args.pause_ms)
+    job = FeatureJob(cfg, scorer=scorer, group_id=args.group, pause_ms=args.pause_ms, tracing=tracing)
     if cfg.metrics_port:
-        job.metrics.serve(cfg.metrics_port)
-    n = job.run(max_events=args.max_events, until_caught_up=args.until_caught_up, timeout_s=args.timeout)
+        job.metrics.serve(cfg.metrics_port, cfg.metrics_host)
+    try:
+        n = job.run(max_events=args.max_events, until_caught_up=args.until_caught_up, timeout_s=args.timeout)
+    finally:
+        telemetry.shutdown_tracing()
     m = job.metrics
+    dead = sum(m.value("churnguard_stream_events_total", outcome=k) for k in DEAD_LETTER_KINDS)
     print(f"consumed {n} events: applied {m.value('churnguard_stream_events_total', outcome='applied'):.0f}, "
           f"duplicates {m.value('churnguard_stream_events_total', outcome='duplicate'):.0f}, "
-          f"dead letters {m.value('churnguard_stream_events_total', outcome='invalid') + m.value('churnguard_stream_events_total', outcome='late'):.0f}, "
+          f"dead letters {dead:.0f} (parked {m.value('churnguard_stream_dead_letters_parked_total'):.0f}), "
           f"scores {m.value('churnguard_stream_scores_total'):.0f}", flush=True)
     return 0

@@ -22,11 +22,16 @@ class Record(NamedTuple):
     key: bytes | None
     value: bytes | None
     timestamp_ms: int   # producer create time
+    headers: list[tuple[str, bytes]] | None = None   # e.g. W3C trace context (traceparent)
 
 
 # --- producers ----------------------------------------------------------------------------------
 class Producer:
-    def produce(self, topic: str, value: bytes, key: bytes | str | None = None) -> None: ...
+    """``produce`` may raise (message too large, queue full); ``on_delivery(err, msg)`` is called
+    once the broker acknowledged (``err`` None) or the delivery failed."""
+
+    def produce(self, topic: str, value: bytes, key: bytes | str | None = None,
+                headers: list[tuple[str, bytes]] | None = None, on_delivery: Callable | None = None) -> None: ...
     def poll(self) -> None: ...
     def flush(self, timeout_s: float = 30.0) -> int: ...
 
@@ -38,12 +43,12 @@ class ConfluentProducer(Producer):
         self._p = P({"bootstrap.servers": cfg.bootstrap_servers, "linger.ms": 5, "batch.num.messages": 10000,
                      "queue.buffering.max.messages": 1_000_000, "compression.type": "none", **cfg.extra, **conf})
 
-    def produce(self, topic, value, key=None):
+    def produce(self, topic, value, key=None, headers=None, on_delivery=None):
         try:
-            self._p.produce(topic, value, key)
+            self._p.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
         except BufferError:
             self._p.poll(0.05)
-            self._p.produce(topic, value, key)
+            self._p.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
 
     def poll(self):
         self._p.poll(0)
@@ -58,8 +63,12 @@ class KafkaPythonProducer(Producer):
 
         self._p = KafkaProducer(bootstrap_servers=cfg.bootstrap_servers, linger_ms=5, batch_size=256 * 1024, **conf)
 
-    def produce(self, topic, value, key=None):
-        self._p.send(topic, value=value, key=key.encode() if isinstance(key, str) else key)
+    def produce(self, topic, value, key=None, headers=None, on_delivery=None):
+        future = self._p.send(topic, value=value, key=key.encode() if isinstance(key, str) else key,
+                              headers=headers)
+        if on_delivery is not None:
+            future.add_callback(lambda _meta: on_delivery(None, None))
+            future.add_errback(lambda exc: on_delivery(exc, None))
 
     def poll(self):
         pass
@@ -124,7 +133,8 @@ class ConfluentConsumer(Consumer):
         for m in self._c.consume(max_records, timeout_s):
             if m.error() is not None:
                 continue  # partition EOF and transient errors: librdkafka retries by itself
-            append(new(Record, (m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.timestamp()[1])))
+            append(new(Record, (m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.timestamp()[1],
+                                m.headers())))
         return out
 
     def commit(self, offsets):
@@ -193,7 +203,8 @@ class KafkaPythonConsumer(Consumer):
     def consume(self, max_records, timeout_s):
         out = []
         for tp, records in self._c.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records).items():
-            out.extend(Record(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp) for r in records)
+            out.extend(Record(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp, r.headers or None)
+                       for r in records)
         return out
 
     def commit(self, offsets):

@@ -30,6 +30,10 @@ class StreamingConfig:
     ttl_s: int = 7 * 86400
     window_s: float = 60.0                    # click-velocity sliding window (event time)
     allowed_lateness_s: float = 60.0          # late/out-of-order rule, see features.py
+    # Event-time guards against the job's wall clock (0 = off, e.g. to replay history as is):
+    max_future_skew_s: float = 60.0           # ts later than now + this -> dead letter "future"
+    max_event_age_s: float = 7 * 86400.0      # ts older than now - this -> dead letter "too_old"
+    dead_letter_preview_bytes: int = 256      # first bytes of a refused payload kept on its dead letter
     session_retention_s: float = 1800.0
     batch_size: int = 5000                    # max events per micro-batch
     batch_timeout_ms: int = 20                # max wait to fill a micro-batch
@@ -37,6 +41,7 @@ class StreamingConfig:
     model_uri: str = "models:/churnguard@champion"
     batch_features: str = "data/features/customers.parquet"
     metrics_port: int = 0                     # 0: no HTTP endpoint (metrics still collected)
+    metrics_host: str = "127.0.0.1"           # 0.0.0.0 in a container so Prometheus can scrape it
     tracing: bool = False                     # OpenTelemetry span per micro-batch
     extra: dict[str, Any] = field(default_factory=dict)  # extra confluent-kafka (librdkafka) settings
 
@@ -53,9 +58,19 @@ class StreamingConfig:
                 values[name] = os.environ[var]
         values.update({k: v for k, v in overrides.items() if v is not None})
         cfg = cls(**values)
-        if cfg.client not in ("confluent", "kafka-python"):
-            raise ValueError(f"streaming.client must be 'confluent' or 'kafka-python', not {cfg.client!r}")
+        cfg.check()
         return cfg
+
+    def check(self) -> None:
+        if self.client not in ("confluent", "kafka-python"):
+            raise ValueError(f"streaming.client must be 'confluent' or 'kafka-python', not {self.client!r}")
+        if not self.key_prefix.endswith(":"):
+            raise ValueError(f"streaming.key_prefix must end with ':' (got {self.key_prefix!r}); see online_store.py")
+        # An accepted event at most `skew` ahead of the clock then makes the user's next real
+        # events at most `skew` older than the watermark: they stay on time only if skew <= lateness.
+        if self.max_future_skew_s and self.max_future_skew_s > self.allowed_lateness_s:
+            raise ValueError(f"streaming.max_future_skew_s ({self.max_future_skew_s}) must be <= allowed_lateness_s "
+                             f"({self.allowed_lateness_s}): else one early event makes that user's next events late")
 
     def with_(self, **changes: Any) -> "StreamingConfig":
         return replace(self, **changes)

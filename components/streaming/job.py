@@ -2,12 +2,14 @@
 real-time churn scores (Redis + the ``scores`` topic), in micro-batches.
 
 Per micro-batch (up to ``batch_size`` events or ``batch_timeout_ms``):
-1. decode + validate each event; invalid ones go to the dead-letter topic with the reason;
+1. decode + validate each event; invalid ones, and events dated too far ahead of / behind the
+   job's clock, go to the dead-letter topic with the reason (bounded: deadletters.py);
 2. load the state of users not cached from Redis (one pipelined round trip);
 3. apply events (:mod:`components.streaming.features`): duplicates (same event id) are skipped,
    late events go to the dead-letter topic with reason ``late``;
 4. one ``predict`` call for every touched user (champion bundle, :mod:`.scoring`);
-5. produce scores and dead letters and flush them;
+5. produce scores and dead letters and flush them (a failed produce is counted; a dead letter
+   Kafka refuses twice is parked in Redis in step 6; the job never stops on one);
 6. ONE Redis transaction (MULTI/EXEC): each touched user's hash (features, score, the exact
    state ``_state``), its TTL, and the next offset of every partition in the batch;
 7. only then commit the offsets to Kafka.
@@ -27,12 +29,17 @@ from typing import Any
 import numpy as np
 import orjson
 
-from components.online_store import STATE_FIELD, offsets_key, user_key
+from components.online_store import STATE_FIELD, offsets_key, parked_key, user_key
 from components.streaming.clients import Record, make_consumer, make_producer
 from components.streaming.config import StreamingConfig
+from components.streaming.deadletters import DeadLetterSender, Letter, event_letter, invalid_letter, parked_record
 from components.streaming.features import APPLIED, DUPLICATE, FeatureParams, UserState
 from components.streaming.metrics import JobMetrics
 from components.streaming.schema import InvalidEvent, decode
+from components.streaming.tracing import child_span, start_batch_span
+
+DEAD_LETTER_KINDS = ("invalid", "future", "too_old", "late")
+PARKED_MAX = 100_000   # parked dead letters kept in Redis (the newest)
 
 
 def redis_client(url: str):
@@ -43,7 +50,8 @@ def redis_client(url: str):
 
 class FeatureJob:
     def __init__(self, cfg: StreamingConfig, scorer: Any = None, group_id: str | None = None,
-                 metrics: JobMetrics | None = None, record_freshness: bool = False, pause_ms: float = 0.0):
+                 metrics: JobMetrics | None = None, record_freshness: bool = False, pause_ms: float = 0.0,
+                 tracing: bool = False):
         self.cfg = cfg
         self.group_id = group_id or cfg.group_id
         self.params = FeatureParams(cfg.window_s, cfg.allowed_lateness_s, cfg.session_retention_s)
@@ -54,6 +62,9 @@ class FeatureJob:
         self.metrics = metrics or JobMetrics()
         self.states: dict[str, UserState] = {}
         self.offsets_key = offsets_key(self.group_id, cfg.key_prefix)
+        self.parked_key = parked_key(self.group_id, cfg.key_prefix)
+        self.dead_letters = DeadLetterSender(self.producer, cfg.dead_letter_topic, self.metrics)
+        self._score_failures = 0
         self.next_offsets: dict[tuple[str, int], int] = {}
         self.record_freshness = record_freshness
         self.freshness_ms: list[np.ndarray] = []
@@ -61,7 +72,7 @@ class FeatureJob:
         self.processed = 0
         self.first_record_s: float | None = None   # wall clock of the first / last micro-batch
         self.last_record_s: float | None = None
-        self._tracer = _tracer() if cfg.tracing else None
+        self.tracing = tracing or cfg.tracing   # spans per micro-batch (exported once telemetry set up an SDK)
         # The model and the batch table live as long as the job: take them out of the cyclic
         # collector's generations so that full collections stay short (freshness tail).
         gc.collect()
@@ -92,19 +103,75 @@ class FeatureJob:
         t0 = time.perf_counter()
         if self.first_record_s is None:
             self.first_record_s = time.time()
-        span = self._tracer.start_span("churnguard.stream.batch") if self._tracer else None
-        cfg, params, m = self.cfg, self.params, self.metrics
-        events, dead, offsets = [], [], {}
-        for r in records:
-            try:
-                events.append(decode(r.value))
-            except InvalidEvent as exc:
-                dead.append((r, "invalid", str(exc)))
-            offsets[(r.topic, r.partition)] = r.offset + 1
+        batch_span = start_batch_span(records) if self.tracing else None
+        params = self.params
+        events, sources, letters, offsets = self._decode(records)
         self._load_states({e.user_id for e in events})
-        states, touched = self.states, {}
-        n_dup = 0
-        for e in events:
+        touched, n_dup = self._apply(events, sources, letters)
+        users = list(touched)
+        rows = [touched[u].features(params) for u in users]
+        t1 = time.perf_counter()
+        probs = version = None
+        if self.scorer is not None and users:
+            with child_span(batch_span, "churnguard.stream.score", users=len(users)):
+                probs, version = self.scorer.score(users, rows), self.scorer.version
+        t2 = time.perf_counter()
+        parked = self._publish(users, rows, probs, version, letters)
+        t3 = time.perf_counter()
+        with child_span(batch_span, "churnguard.stream.redis_write", users=len(users), parked=len(parked)):
+            self._write_redis(users, rows, probs, version, offsets, parked)
+        t4 = time.perf_counter()
+        self.consumer.commit(offsets)
+        t5 = time.perf_counter()
+        ph = self.metrics.phase_seconds
+        for phase, seconds in (("features", t1 - t0), ("score", t2 - t1), ("publish", t3 - t2),
+                               ("redis", t4 - t3), ("commit", t5 - t4)):
+            ph.labels(phase).inc(seconds)
+        self.next_offsets.update(offsets)
+        self._count(records, len(events), n_dup, letters, len(users) if probs is not None else 0, t0)
+        if batch_span is not None:
+            batch_span.set_attribute("churnguard.users", len(users))
+            batch_span.set_attribute("churnguard.dead_letters", len(letters))
+            batch_span.end()
+        self.processed += len(records)
+        self.last_record_s = time.time()
+        return len(records)
+
+    def _decode(self, records: list[Record]):
+        """Valid events (with their records), dead letters for the rest, next offset per partition."""
+        cfg = self.cfg
+        events, sources, letters, offsets = [], [], [], {}
+        now_ms = time.time() * 1000.0
+        newest = now_ms + cfg.max_future_skew_s * 1000.0 if cfg.max_future_skew_s else math.inf
+        oldest = now_ms - cfg.max_event_age_s * 1000.0 if cfg.max_event_age_s else -math.inf
+        for r in records:
+            offsets[(r.topic, r.partition)] = r.offset + 1
+            try:
+                e = decode(r.value)
+            except InvalidEvent as exc:
+                letters.append(invalid_letter(r, str(exc), cfg.dead_letter_preview_bytes))
+                continue
+            except Exception as exc:  # a decoder bug must not stop the stream: the event is parked as invalid
+                letters.append(invalid_letter(r, f"could not decode ({type(exc).__name__})", cfg.dead_letter_preview_bytes))
+                continue
+            if not oldest <= e.ts <= newest:
+                letters.append(self._clock_letter(r, e, now_ms))
+                continue
+            events.append(e)
+            sources.append(r)
+        return events, sources, letters, offsets
+
+    def _clock_letter(self, r: Record, e, now_ms: float) -> Letter:
+        cfg = self.cfg
+        if e.ts > now_ms:
+            return event_letter("future", f"field 'ts' is {e.ts - now_ms:.0f} ms ahead of the job's clock "
+                                f"(max_future_skew_s = {cfg.max_future_skew_s:g})", r, e, clock_ms=int(now_ms))
+        return event_letter("too_old", f"field 'ts' is {now_ms - e.ts:.0f} ms older than the job's clock "
+                            f"(max_event_age_s = {cfg.max_event_age_s:g})", r, e, clock_ms=int(now_ms))
+
+    def _apply(self, events, sources, letters) -> tuple[dict[str, UserState], int]:
+        states, params, touched, n_dup = self.states, self.params, {}, 0
+        for e, r in zip(events, sources):
             st = states.get(e.user_id)
             if st is None:
                 st = states[e.user_id] = UserState()
@@ -114,55 +181,31 @@ class FeatureJob:
             elif outcome == DUPLICATE:
                 n_dup += 1
             else:
-                dead.append((None, "late", orjson.dumps({"reason": "late", "event": e._asdict(),
-                                                         "watermark_ms": st.last_ts,
-                                                         "allowed_lateness_s": cfg.allowed_lateness_s})))
-        users = list(touched)
-        rows = [touched[u].features(params) for u in users]
-        t1 = time.perf_counter()
-        probs = self.scorer.score(users, rows) if (self.scorer is not None and users) else None
-        version = self.scorer.version if probs is not None else None
-        t2 = time.perf_counter()
-        self._publish(users, rows, probs, version, dead)
-        t3 = time.perf_counter()
-        self._write_redis(users, rows, probs, version, offsets)
-        t4 = time.perf_counter()
-        self.consumer.commit(offsets)
-        t5 = time.perf_counter()
-        ph = m.phase_seconds
-        ph.labels("features").inc(t1 - t0)
-        ph.labels("score").inc(t2 - t1)
-        ph.labels("publish").inc(t3 - t2)
-        ph.labels("redis").inc(t4 - t3)
-        ph.labels("commit").inc(t5 - t4)
-        self.next_offsets.update(offsets)
-        done_ms = time.time() * 1000.0
-        n_late = sum(1 for d in dead if d[1] == "late")
-        n_invalid = len(dead) - n_late
-        m.events.labels("applied").inc(len(events) - n_dup - n_late)
+                letters.append(event_letter("late", "late", r, e, watermark_ms=st.last_ts,
+                                            allowed_lateness_s=self.cfg.allowed_lateness_s))
+        return touched, n_dup
+
+    def _count(self, records, n_valid: int, n_dup: int, letters: list[Letter], n_scores: int, t0: float) -> None:
+        m = self.metrics
+        kinds: dict[str, int] = {}
+        for x in letters:
+            kinds[x.kind] = kinds.get(x.kind, 0) + 1
+        m.events.labels("applied").inc(n_valid - n_dup - kinds.get("late", 0))
         m.events.labels("duplicate").inc(n_dup)
-        m.events.labels("late").inc(n_late)
-        m.events.labels("invalid").inc(n_invalid)
-        if n_late:
-            m.dead_letters.labels("late").inc(n_late)
-        if n_invalid:
-            m.dead_letters.labels("invalid").inc(n_invalid)
-        if probs is not None:
-            m.scores.inc(len(users))
+        for kind in DEAD_LETTER_KINDS:
+            m.events.labels(kind).inc(kinds.get(kind, 0))
+            if kinds.get(kind):
+                m.dead_letters.labels(kind).inc(kinds[kind])
+        if n_scores:
+            m.scores.inc(n_scores)
         m.batches.inc()
         m.batch_seconds.observe(time.perf_counter() - t0)
+        done_ms = time.time() * 1000.0
         ts = np.fromiter((r.timestamp_ms for r in records), dtype=np.float64, count=len(records))
         if ts.size:
             m.freshness.observe(max(0.0, (done_ms - ts.min()) / 1000.0))
             if self.record_freshness:  # (producer timestamp, event-to-score ms) per event
                 self.freshness_ms.append(np.stack([ts, done_ms - ts]))
-        if span is not None:
-            span.set_attribute("events", len(records))
-            span.set_attribute("users", len(users))
-            span.end()
-        self.processed += len(records)
-        self.last_record_s = time.time()
-        return len(records)
 
     def _load_states(self, users: set[str]) -> None:
         missing = [u for u in users if u not in self.states]
@@ -175,27 +218,32 @@ class FeatureJob:
             if raw is not None:
                 self.states[u] = UserState.loads(raw)
 
-    def _publish(self, users, rows, probs, version, dead) -> None:
+    def _score_delivered(self, err, _msg=None) -> None:
+        if err is not None:
+            self._score_failures += 1
+
+    def _publish(self, users, rows, probs, version, letters: list[Letter]) -> list[Letter]:
+        """Produce scores and dead letters and flush; returns the dead letters to park in Redis.
+        A failed produce is counted and never stops the job (see deadletters.py)."""
         cfg, prod = self.cfg, self.producer
+        self._score_failures = 0
         if probs is not None:
             for u, row, pr in zip(users, rows, probs):
-                prod.produce(cfg.scores_topic, orjson.dumps(
-                    {"user_id": u, "rt_churn_probability": float(pr), "model_version": version,
-                     "event_ms": row["last_event_ms"], "session_urgency": row["session_urgency"]}), u)
-        for rec, reason, detail in dead:
-            if rec is not None:
-                value = orjson.dumps({"reason": detail, "kind": reason, "topic": rec.topic,
-                                      "partition": rec.partition, "offset": rec.offset,
-                                      "raw": (rec.value or b"").decode("utf-8", "replace")})
-                prod.produce(cfg.dead_letter_topic, value, rec.key)
-            else:
-                prod.produce(cfg.dead_letter_topic, detail)
-        if probs is not None or dead:
-            left = prod.flush(30.0)
-            if left:
-                raise RuntimeError(f"{left} score/dead-letter messages not delivered; not committing")
+                try:
+                    prod.produce(cfg.scores_topic, orjson.dumps(
+                        {"user_id": u, "rt_churn_probability": float(pr), "model_version": version,
+                         "event_ms": row["last_event_ms"], "session_urgency": row["session_urgency"]}), u,
+                        on_delivery=self._score_delivered)
+                except Exception:  # the score is in Redis anyway; the topic copy is best effort, counted
+                    self._score_failures += 1
+        parked = self.dead_letters.send(letters) if letters else []
+        if probs is not None and not letters:
+            prod.flush(30.0)
+        if self._score_failures:
+            self.metrics.produce_errors.labels("score").inc(self._score_failures)
+        return parked
 
-    def _write_redis(self, users, rows, probs, version, offsets) -> None:
+    def _write_redis(self, users, rows, probs, version, offsets, parked: list[Letter] = ()) -> None:
         cfg = self.cfg
         pipe = self.redis.pipeline(transaction=True)
         cmd, ttl, prefix, states = pipe.execute_command, cfg.ttl_s, cfg.key_prefix, self.states
@@ -212,6 +260,9 @@ class FeatureJob:
             key = user_key(u, prefix)
             cmd("HSET", key, *flat)
             cmd("EXPIRE", key, ttl)
+        if parked:
+            cmd("RPUSH", self.parked_key, *[parked_record(x) for x in parked])
+            cmd("LTRIM", self.parked_key, -PARKED_MAX, -1)
         if offsets:
             cmd("HSET", self.offsets_key, *[x for (t, p), o in offsets.items() for x in (f"{t}:{p}", o)])
         for attempt in range(6):
@@ -280,13 +331,4 @@ class FeatureJob:
             self.consumer.close()
         finally:
             self.producer.flush(10.0)
-
-
-def _tracer():
-    try:
-        from opentelemetry import trace
-
-        return trace.get_tracer("churnguard.streaming")
-    except ImportError:  # tracing is optional
-        return None
 

@@ -10,9 +10,14 @@ class JobMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.events = Counter("churnguard_stream_events", "Events consumed, by outcome "
-                              "(applied, duplicate, late, invalid)", ["outcome"], registry=r)
+                              "(applied, duplicate, late, invalid, future, too_old)", ["outcome"], registry=r)
         self.dead_letters = Counter("churnguard_stream_dead_letters", "Events sent to the dead-letter topic, by reason",
                                     ["reason"], registry=r)
+        self.produce_errors = Counter("churnguard_stream_produce_errors", "Kafka produces that raised or were not "
+                                      "delivered, by topic (score, dead_letter); dead letters are retried "
+                                      "minimal, then parked in Redis", ["topic"], registry=r)
+        self.parked = Counter("churnguard_stream_dead_letters_parked", "Dead letters Kafka refused twice, "
+                              "kept in the job's Redis list (online_store.parked_key)", registry=r)
         self.redis_errors = Counter("churnguard_stream_redis_errors", "Failed Redis writes (retried)", registry=r)
         self.batches = Counter("churnguard_stream_batches", "Micro-batches processed", registry=r)
         self.scores = Counter("churnguard_stream_scores", "Real-time churn scores written", registry=r)
@@ -27,8 +32,10 @@ class JobMetrics:
                                    "Producer timestamp to score in Redis, worst event of each micro-batch",
                                    buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10), registry=r)
 
-    def serve(self, port: int) -> None:
-        start_http_server(port, addr="127.0.0.1", registry=self.registry)
+    def serve(self, port: int, host: str = "127.0.0.1"):
+        """/metrics on host:port (127.0.0.1 by default; 0.0.0.0 lets a Prometheus container scrape it).
+        Returns (server, thread); ``server.shutdown()`` stops it."""
+        return start_http_server(port, addr=host, registry=self.registry)
 
     def value(self, name: str, **labels: str) -> float:
         v = self.registry.get_sample_value(name, labels or None)

@@ -12,10 +12,11 @@ An event that is not JSON, has another version, misses a field or has a wrong ty
 """
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 import orjson
+
+from components.online_store import user_id_ok, user_id_problem
 
 SCHEMA_VERSION = 1
 EVENT_TYPES = ("page_view", "click", "add_to_cart", "remove_from_cart", "checkout")
@@ -28,14 +29,15 @@ JSON_SCHEMA: dict[str, Any] = {  # documentation / external validators; validate
     "title": "churnguard click event", "type": "object",
     "required": ["v", *FIELDS],
     "properties": {
-        "v": {"const": SCHEMA_VERSION},
-        "event_id": {"type": "integer", "minimum": 0},
-        "user_id": {"type": "string", "minLength": 1},
-        "session_id": {"type": "integer", "minimum": 0},
+        "v": {"type": "integer", "const": SCHEMA_VERSION},
+        "event_id": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+        "user_id": {"type": "string", "pattern": "^[A-Za-z0-9_.@+-]{1,128}$"},
+        "session_id": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
         "event_type": {"enum": list(EVENT_TYPES)},
-        "ts": {"type": "integer", "minimum": 1, "description": "event time, epoch milliseconds"},
+        "ts": {"type": "integer", "minimum": 946_684_800_000, "exclusiveMaximum": 4_102_444_800_000,
+               "description": "event time, epoch milliseconds (2000-01-01 .. 2100-01-01)"},
         "page": {"enum": list(PAGES)},
-        "cart_value": {"type": "number", "minimum": 0, "description": "cart total after this event"},
+        "cart_value": {"type": "number", "minimum": 0, "exclusiveMaximum": 1e12, "description": "cart total after this event"},
     },
 }
 
@@ -54,42 +56,73 @@ class InvalidEvent(ValueError):
     """Why an event was rejected (the dead-letter reason)."""
 
 
+MAX_EVENT_BYTES = 64 * 1024   # a click event is ~200 bytes; anything this big is refused unparsed
+
+
+INT64_MAX = 2**63 - 1
+# Absolute event-time sanity bounds, whatever the job's clock checks (config) say: refuses ts = 1,
+# 2^63 or year 9999 even when replaying history with the clock checks off.
+TS_MIN_MS = 946_684_800_000      # 2000-01-01
+TS_MAX_MS = 4_102_444_800_000    # 2100-01-01
+_SHOW = 60  # characters of a refused value shown in a reason (reasons stay small)
+
+
+def cut(text: str) -> str:
+    """A text cut to a few dozen characters (reasons, and so dead letters, stay small)."""
+    return text if len(text) <= _SHOW else f"{text[:_SHOW]}... ({len(text)} characters)"
+
+
+def show(value: Any) -> str:
+    """repr of a refused value, cut (see :func:`cut`)."""
+    return cut(repr(value))
+
+
 def _int(d: dict, name: str) -> int:
-    v = d.get(name)
+    v = d[name]
     if type(v) is not int:  # bool is not an int here
-        raise InvalidEvent(f"field {name!r} must be an integer, got {type(v).__name__}" if name in d
-                           else f"missing field {name!r}")
-    if v < 0:
-        raise InvalidEvent(f"field {name!r} must be >= 0, got {v}")
+        raise InvalidEvent(f"field {name!r} must be an integer, got {type(v).__name__}")
+    if not 0 <= v <= INT64_MAX:
+        raise InvalidEvent(f"field {name!r} must be in [0, 2^63-1], got {show(v)}")
     return v
+
+
+def _check_ts(ts: int) -> None:
+    if not TS_MIN_MS <= ts < TS_MAX_MS:
+        raise InvalidEvent(f"field 'ts' must be epoch milliseconds in [2000-01-01, 2100-01-01), got {show(ts)}")
 
 
 def validate(obj: Any) -> Event:
     """Check a decoded event against schema version 1; raise :class:`InvalidEvent` with the reason."""
     if not isinstance(obj, dict):
         raise InvalidEvent(f"event must be a JSON object, got {type(obj).__name__}")
-    if obj.get("v") != SCHEMA_VERSION:
-        raise InvalidEvent(f"unsupported schema version {obj.get('v')!r} (expected {SCHEMA_VERSION})")
-    user = obj.get("user_id")
-    if type(user) is not str or not user:
-        raise InvalidEvent("missing field 'user_id'" if "user_id" not in obj else "field 'user_id' must be a non-empty string")
-    etype, page = obj.get("event_type"), obj.get("page")
-    if etype not in _TYPES:
-        raise InvalidEvent(f"field 'event_type' must be one of {list(EVENT_TYPES)}, got {etype!r}")
-    if page not in _PAGES:
-        raise InvalidEvent(f"field 'page' must be one of {list(PAGES)}, got {page!r}")
-    cart = obj.get("cart_value")
+    if "v" not in obj:
+        raise InvalidEvent("missing field 'v' (schema version)")
+    v = obj["v"]
+    if type(v) is not int or v != SCHEMA_VERSION:
+        raise InvalidEvent(f"unsupported schema version {show(v)} (expected the integer {SCHEMA_VERSION})")
+    missing = [f for f in FIELDS if f not in obj]
+    if missing:
+        raise InvalidEvent(f"missing field {missing[0]!r}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    user = obj["user_id"]
+    problem = user_id_problem(user)
+    if problem:
+        raise InvalidEvent(problem)
+    etype, page = obj["event_type"], obj["page"]
+    if type(etype) is not str or etype not in _TYPES:
+        raise InvalidEvent(f"field 'event_type' must be one of {list(EVENT_TYPES)}, got {show(etype)}")
+    if type(page) is not str or page not in _PAGES:
+        raise InvalidEvent(f"field 'page' must be one of {list(PAGES)}, got {show(page)}")
+    cart = obj["cart_value"]
     if type(cart) not in (int, float):
-        raise InvalidEvent("missing field 'cart_value'" if "cart_value" not in obj
-                           else f"field 'cart_value' must be a number, got {type(cart).__name__}")
-    if not math.isfinite(cart) or cart < 0:
-        raise InvalidEvent(f"field 'cart_value' must be a finite number >= 0, got {cart!r}")
+        raise InvalidEvent(f"field 'cart_value' must be a number, got {type(cart).__name__}")
+    if not 0 <= cart < CART_MAX:  # also refuses NaN (every comparison is False) and infinities
+        raise InvalidEvent(f"field 'cart_value' must be a finite number in [0, 1e12), got {show(cart)}")
     ts = _int(obj, "ts")
-    if ts == 0:
-        raise InvalidEvent("field 'ts' must be > 0 (epoch milliseconds)")
+    _check_ts(ts)
     return Event(_int(obj, "event_id"), user, _int(obj, "session_id"), etype, ts, page, float(cart))
 
 
+CART_MAX = 1e12
 _FLOAT, _INT, _new = float, int, tuple.__new__
 
 
@@ -99,18 +132,21 @@ def decode(raw: bytes | None) -> Event:
     Fast path: one combined check of a well-formed event; anything else goes through
     :func:`validate`, which names the first failing field.
     """
-    if raw is None:
+    if not raw:
         raise InvalidEvent("empty message (no value)")
+    if len(raw) > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"event of {len(raw)} bytes is larger than {MAX_EVENT_BYTES} bytes")
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidEvent(f"not valid JSON: {exc}") from None
+        raise InvalidEvent(f"not valid JSON: {cut(str(exc))}") from None
     try:
-        eid, user, sid, etype = obj["event_id"], obj["user_id"], obj["session_id"], obj["event_type"]
+        v, eid, user, sid, etype = obj["v"], obj["event_id"], obj["user_id"], obj["session_id"], obj["event_type"]
         ts, page, cart = obj["ts"], obj["page"], obj["cart_value"]
-        if (obj["v"] == SCHEMA_VERSION and type(eid) is _INT and eid >= 0 and type(user) is str and user
-                and type(sid) is _INT and sid >= 0 and etype in _TYPES and type(ts) is _INT and ts > 0
-                and page in _PAGES and type(cart) is _FLOAT and 0.0 <= cart < math.inf):
+        if (type(v) is _INT and v == SCHEMA_VERSION and type(eid) is _INT and 0 <= eid <= INT64_MAX
+                and type(user) is str and user_id_ok(user) and type(sid) is _INT and 0 <= sid <= INT64_MAX
+                and type(etype) is str and etype in _TYPES and type(ts) is _INT and TS_MIN_MS <= ts < TS_MAX_MS
+                and type(page) is str and page in _PAGES and type(cart) is _FLOAT and 0.0 <= cart < CART_MAX):
             return _new(Event, (eid, user, sid, etype, ts, page, cart))
     except (KeyError, TypeError):
         pass

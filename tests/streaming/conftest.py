@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from components.online_store import job_space
 from components.streaming.broker import LocalBroker, create_topics
 from components.streaming.config import StreamingConfig
 
@@ -29,14 +30,17 @@ def redis_db1():
 
 
 def delete_prefix(client, prefix: str) -> None:
-    keys = list(client.scan_iter(f"{prefix}*", count=1000))
+    """Every user key and job key (offsets, parked dead letters) under a test prefix."""
+    keys = list(client.scan_iter(f"{prefix}*", count=1000)) + list(client.scan_iter(f"{job_space(prefix)}*", count=1000))
     for i in range(0, len(keys), 500):
         client.delete(*keys[i:i + 500])
 
 
 def make_config(bootstrap: str, tag: str | None = None, partitions: int = 2, **over) -> StreamingConfig:
-    """A config with unique topics, group and Redis prefix; the topics are created."""
+    """A config with unique topics, group and Redis prefix; the topics are created. The age guard
+    is off unless asked for: most tests replay fixed 2026-06 event times."""
     tag = tag or uuid.uuid4().hex[:10]
+    over.setdefault("max_event_age_s", 0)
     cfg = StreamingConfig.from_params({}, bootstrap_servers=bootstrap, redis_url=REDIS_URL,
                                       events_topic=f"events-{tag}", scores_topic=f"scores-{tag}",
                                       dead_letter_topic=f"dlq-{tag}", group_id=f"g-{tag}",
