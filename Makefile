@@ -4,14 +4,16 @@ VENV ?= .venv
 AIRFLOW_VENV ?= .venv-airflow
 STAMP := $(VENV)/.installed
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
+OPS_VENV ?= .venv-ops
+OPS_STAMP := $(OPS_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test venv airflow-venv summary clean-data airflow airflow-stop
+.PHONY: ops-venv run test venv airflow-venv summary clean-data airflow airflow-stop
 
 run: $(STAMP)
 	$(VENV)/bin/churnguard run
 
-test: $(STAMP) $(AIRFLOW_STAMP)
+test: $(STAMP) $(AIRFLOW_STAMP) $(OPS_STAMP)
 	scripts/install-system-packages.sh
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
@@ -25,6 +27,12 @@ $(STAMP): requirements/project.lock.txt requirements/constraints.txt pyproject.t
 # Airflow lives in its own environment (its attrs pin conflicts with alibi's); tasks call the project's.
 $(AIRFLOW_STAMP): requirements/airflow.lock.txt
 	scripts/install-venv.sh $(AIRFLOW_VENV) requirements/airflow.lock.txt
+	touch $@
+
+# Validation-only tools of tests/ops (checkov) in their own environment: their pins conflict with the project lock.
+ops-venv: $(OPS_STAMP)
+$(OPS_STAMP): requirements/ops.lock.txt
+	scripts/install-venv.sh $(OPS_VENV) requirements/ops.lock.txt
 	touch $@
 
 summary: $(STAMP)
