@@ -61,15 +61,16 @@ def _raw_cases() -> list[tuple[str, bytes | None, str]]:
     ]
 
 
-def _field_cases(now_ms: int, group: str) -> list[tuple[str, dict, str, str]]:
+def _field_cases(now_ms: int) -> list[tuple[str, dict, str, str]]:
     D = _DROP
-    big_user = "U" + "\x0b" * 9_000   # escaped 6x it stays under the size limit: the user-id rule names it
     return [
         ("v true", {"v": True}, "invalid", "unsupported schema version True"),
         ("v 1.0", {"v": 1.0}, "invalid", "unsupported schema version 1.0"),
         ("v string", {"v": "1"}, "invalid", "unsupported schema version '1'"),
         ("v 2", {"v": 2}, "invalid", "unsupported schema version 2"),
         ("v missing", {"v": D}, "invalid", "missing field 'v'"),
+        ("empty object", {k: D for k in ("v", "event_id", "user_id", "session_id", "event_type", "ts", "page",
+                                          "cart_value")}, "invalid", "missing field 'v'"),
         ("event_type missing", {"event_type": D}, "invalid", "missing field 'event_type'"),
         ("user_id missing", {"user_id": D}, "invalid", "missing field 'user_id'"),
         ("ts missing", {"ts": D}, "invalid", "missing field 'ts'"),
@@ -105,6 +106,12 @@ def _field_cases(now_ms: int, group: str) -> list[tuple[str, dict, str, str]]:
         ("ts 1 day ahead", {"ts": now_ms + DAY_MS}, "future", "ahead of the job's clock"),
         ("ts 8 days old", {"ts": now_ms - 8 * DAY_MS}, "too_old", "older than the job's clock"),
         ("ts year 2001", {"ts": 1_000_000_000_000}, "too_old", "older than the job's clock"),
+    ]
+
+
+def _user_id_cases(group: str) -> list[tuple[str, dict, str, str]]:
+    big_user = "U" + "\x0b" * 9_000   # escaped 6x it stays under the size limit: the user-id rule names it
+    return [
         ("user_id offsets:<group>", {"user_id": f"offsets:{group}"}, "invalid", "got ':' at position 7"),
         ("user_id job key", {"user_id": f".job:offsets:{group}"}, "invalid", "got ':' at position 4"),
         ("user_id hash tag", {"user_id": "{slot}"}, "invalid", "got '{' at position 0"),
@@ -120,8 +127,6 @@ def _field_cases(now_ms: int, group: str) -> list[tuple[str, dict, str, str]]:
         ("user_id path", {"user_id": "../etc"}, "invalid", "got '/' at position 2"),
         ("user_id integer", {"user_id": 42}, "invalid", "field 'user_id' must be a string, got int"),
         ("user_id null", {"user_id": None}, "invalid", "field 'user_id' must be a string, got NoneType"),
-        ("empty object", {k: D for k in ("v", "event_id", "user_id", "session_id", "event_type", "ts", "page",
-                                          "cart_value")}, "invalid", "missing field 'v'"),
     ]
 
 
@@ -129,7 +134,7 @@ def hostile_cases(now_ms: int, group: str, good: dict, watermark_ms: int) -> lis
     """Every case. ``good``: one good event (already on the topic earlier) to duplicate;
     ``watermark_ms``: that user's largest ts, for a late event."""
     cases = [Case(n, None, v, "invalid", r) for n, v, r in _raw_cases()]
-    for name, over, kind, reason in _field_cases(now_ms, group):
+    for name, over, kind, reason in _field_cases(now_ms) + _user_id_cases(group):
         cases.append(Case(name, b"HOSTILE_1", orjson.dumps(event(now_ms, **over)), kind, reason))
     user = good["user_id"].encode()
     cases += [
