@@ -7,6 +7,7 @@ another. Artifacts go under ``mlflow/artifacts`` unless ``CHURNGUARD_ARTIFACT_RO
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import subprocess
@@ -153,8 +154,47 @@ def log_bundle(bundle_dir: Path, params: dict[str, Any], metrics: dict[str, floa
             pip_requirements=[],  # the serving image installs requirements/project.lock.txt
         )
     _ensure_registered(client, name)
-    version = client.create_model_version(name=name, source=info.model_uri, run_id=run.info.run_id, tags=tags)
+    version = client.create_model_version(name=name, source=info.model_uri, run_id=run.info.run_id,
+                                          tags={**tags, **artifact_digest_tags(info.model_uri)})
     return version, run.info.run_id
+
+
+DIGEST_TAG = "churnguard.artifact_sha256"    # serving refuses a version whose artifacts differ from it
+SIGNATURE_TAG = "churnguard.artifact_hmac"   # HMAC of the digest with CHURNGUARD_MODEL_SIGNING_KEY, when set
+DOWNLOAD_TIME_FILES = {"registered_model_meta"}   # MLflow writes it (name, version) at download: not stored
+
+
+def artifact_digest(root: Path) -> str:
+    """sha256 over every file under ``root``: sorted relative paths, each with the sha256 of its content."""
+    files = sorted((p.relative_to(root).as_posix(), p) for p in Path(root).rglob("*") if p.is_file())
+    files = [(rel, p) for rel, p in files if rel not in DOWNLOAD_TIME_FILES]
+    outer = hashlib.sha256()
+    for rel, path in files:
+        inner = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                inner.update(block)
+        outer.update(rel.encode() + b"\0" + inner.digest())
+    return outer.hexdigest()
+
+
+def digest_signature(digest: str, key: str) -> str:
+    return hmac.new(key.encode(), digest.encode(), hashlib.sha256).hexdigest()
+
+
+def artifact_digest_tags(model_uri: str) -> dict[str, str]:
+    """Digest tags of a logged model, over exactly the files a loader downloads (pickles, code, bundle)."""
+    import tempfile
+
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        digest = artifact_digest(Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)))
+    tags = {DIGEST_TAG: digest}
+    key = os.environ.get("CHURNGUARD_MODEL_SIGNING_KEY")
+    if key:
+        tags[SIGNATURE_TAG] = digest_signature(digest, key)
+    return tags
 
 
 def _ensure_registered(client: Any, name: str) -> None:

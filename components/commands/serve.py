@@ -15,6 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redis-prefix", help="online store key prefix (serving.redis.prefix, default cg:user:)")
     parser.add_argument("--rate-limit", type=float, help="requests/s per API key (serving.rate_limit.per_second); "
                                                          "burst becomes twice this")
+    parser.add_argument("--max-body-bytes", type=int, help="larger request bodies get 413 (serving.max_body_bytes)")
     parser.add_argument("--log-level", default="info")
 
 
@@ -31,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     from components.serving.app import create_app
     from components.serving.config import ServingConfig
+    from components.telemetry import init_tracing, shutdown_tracing
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     overrides = {}
@@ -49,10 +51,16 @@ def run(args: argparse.Namespace) -> int:
     if args.rate_limit:
         overrides["rate_per_s"] = args.rate_limit
         overrides["rate_burst"] = max(1, int(2 * args.rate_limit))
+    if args.max_body_bytes:
+        overrides["max_body_bytes"] = args.max_body_bytes
     cfg = ServingConfig.from_params(**overrides)
     if not cfg.api_keys:
         logging.getLogger("churnguard.serving").warning(
             "no API keys configured (CHURNGUARD_API_KEYS or serving.auth.api_keys): every /v1 route answers 401")
+    init_tracing("churnguard-serve")   # off unless OTEL_* asks for it (components/telemetry.py)
     app = create_app(cfg)
-    uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=args.log_level.lower(), access_log=False)
+    try:
+        uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=args.log_level.lower(), access_log=False)
+    finally:
+        shutdown_tracing()
     return 0

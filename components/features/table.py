@@ -28,6 +28,9 @@ class FeatureSchema:
     categorical: list[str]
     sources: list[str]          # which raw tables contributed (customers, events, referrals)
     skipped: dict[str, str]     # table -> why it was not used
+    # numeric feature -> [min, max] over the training rows: serving rejects (or flags) request
+    # values outside the range the model was trained on. None in schemas written before bounds.
+    bounds: dict[str, list[float]] | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -106,5 +109,17 @@ def build_feature_table(customers_path: Path, raw_dir: Path, data_cfg: dict[str,
     numeric = [c for c in features if c not in categorical and pd.api.types.is_numeric_dtype(table[c])]
     for c in categorical:
         table[c] = table[c].astype("string").fillna("missing").astype(object)
-    schema = FeatureSchema(numeric=numeric, categorical=categorical, sources=sources, skipped=skipped)
+    schema = FeatureSchema(numeric=numeric, categorical=categorical, sources=sources, skipped=skipped,
+                           bounds=numeric_bounds(table[table[SPLIT] == "train"], numeric))
     return table, schema
+
+
+def numeric_bounds(train: pd.DataFrame, numeric: list[str]) -> dict[str, list[float]]:
+    """[min, max] of each numeric feature over the finite training values (features without any: left out)."""
+    out: dict[str, list[float]] = {}
+    for c in numeric:
+        values = pd.to_numeric(train[c], errors="coerce").to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        if len(values):
+            out[c] = [float(values.min()), float(values.max())]
+    return out

@@ -179,14 +179,26 @@ class OnlineFeatures:
             self.breaker.failure()
             return [{} for _ in ids], True
         self.breaker.success()
+        self.last_error = None   # Redis answers again: /health must not keep reporting the old error
         return [_parse_hash(r) for r in raws], False
+
+    def probe(self) -> str:
+        """Status for /health; when the breaker allows a trial, ping Redis so health recovers without traffic."""
+        if self.enabled and self.breaker.state == "half_open" and self.breaker.allow():
+            if self.ping():
+                self.breaker.success()
+                self.last_error = None
+            else:
+                self.breaker.failure()
+        return self.status()
 
     def ping(self) -> bool:
         if not self.enabled:
             return False
         try:
             return bool(self._client.ping())
-        except Exception:
+        except Exception as exc:  # any failure means "not now"
+            self.last_error = f"{type(exc).__name__}: {exc}"[:300]
             return False
 
 

@@ -6,16 +6,22 @@ A background thread polls the registry every ``poll_interval_s`` for the version
 assignment. A request reads :attr:`ModelHolder.current` once and uses that snapshot to the
 end, so every answer comes from exactly one version and no request is dropped or mixed.
 A version that fails to load is logged, counted and retried on a later poll; the old one
-keeps serving.
+keeps serving. A version whose artifacts do not match the digest recorded at registration is
+refused before anything of it is unpickled (:mod:`components.serving.integrity`).
 """
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Callable
+
+from components.serving.integrity import RefusedVersion
 
 log = logging.getLogger("churnguard.serving")
 
@@ -33,6 +39,10 @@ class LoadedModel:
     categorical: frozenset[str] = frozenset()
     loaded_at: float = field(default_factory=time.time)
     load_seconds: float = 0.0
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)   # training [min, max] per feature
+    unevaluated: tuple[str, ...] = ()    # parts never evaluated on held-out data of this version
+    digest: str | None = None            # verified artifact digest
+    local_dir: str | None = None         # the verified download the bundle was loaded from
 
     def part(self, name: str) -> Any | None:
         return self.bundle.part(name)
@@ -52,20 +62,36 @@ def _mlflow_client(tracking_uri: str):
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
-def load_version(tracking_uri: str, uri: str, version: str) -> LoadedModel:
-    """Load one registered version (by a version-pinned URI) as a :class:`LoadedModel`."""
+def load_version(tracking_uri: str, uri: str, version: str, require_digest: bool = True,
+                 signing_key: str | None = None) -> LoadedModel:
+    """Download one registered version (by a version-pinned URI), verify its digest, load it."""
+    import mlflow.artifacts
     import mlflow.pyfunc
 
-    _mlflow_client(tracking_uri)
+    from components.serving.integrity import registered_version, unevaluated_parts, verify_artifacts
+
+    client = _mlflow_client(tracking_uri)
     t0 = time.perf_counter()
-    bundle = mlflow.pyfunc.load_model(uri).unwrap_python_model().bundle
-    base = bundle.part("base")
-    schema = getattr(base, "schema", None)
+    mv = registered_version(client, uri)
+    local = tempfile.mkdtemp(prefix=f"churnguard-model-v{version}-")
+    try:
+        path = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=local))
+        digest = verify_artifacts(path, dict(mv.tags) if mv else {}, require_digest, signing_key)
+        bundle = mlflow.pyfunc.load_model(str(path)).unwrap_python_model().bundle   # unpickles: after the check
+        run_metrics = dict(client.get_run(mv.run_id).data.metrics) if mv and mv.run_id else {}
+    except BaseException:
+        shutil.rmtree(local, ignore_errors=True)
+        raise
+    schema = getattr(bundle.part("base"), "schema", None)
+    base_meta = next((s.meta for s in bundle.specs if s.name == "base"), {})
+    bounds = getattr(schema, "bounds", None) or base_meta.get("bounds") or {}   # old bundles: none
     return LoadedModel(version=str(version), uri=uri, bundle=bundle, parts=tuple(bundle.part_names),
                        feature_columns=tuple(getattr(schema, "columns", ()) or ()),
                        numeric=frozenset(getattr(schema, "numeric", ()) or ()),
                        categorical=frozenset(getattr(schema, "categorical", ()) or ()),
-                       load_seconds=time.perf_counter() - t0)
+                       load_seconds=time.perf_counter() - t0,
+                       bounds={k: (float(v[0]), float(v[1])) for k, v in bounds.items()},
+                       unevaluated=unevaluated_parts(bundle.specs, run_metrics), digest=digest, local_dir=local)
 
 
 class ModelHolder:
@@ -74,7 +100,8 @@ class ModelHolder:
     def __init__(self, tracking_uri: str, model_name: str, alias: str, poll_interval_s: float,
                  pinned_uri: str | None = None,
                  loader: Callable[[str, str, str], LoadedModel] = load_version,
-                 on_swap: Callable[[LoadedModel | None, LoadedModel], None] | None = None):
+                 on_swap: Callable[[LoadedModel | None, LoadedModel], None] | None = None,
+                 on_refuse: Callable[[str, str], None] | None = None):
         self.tracking_uri = tracking_uri
         self.model_name = model_name
         self.alias = alias
@@ -82,6 +109,10 @@ class ModelHolder:
         self.pinned_uri = pinned_uri
         self._loader = loader
         self._on_swap = on_swap
+        self._on_refuse = on_refuse
+        self.refused_version: str | None = None   # the alias points at a version refused by the digest check
+        self.refused_reason: str | None = None
+        self.refusals = 0
         self._current: LoadedModel | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -120,9 +151,13 @@ class ModelHolder:
             self.seen_at.setdefault(version, time.time())
             current = self._current
             if current is not None and current.version == version:
+                self.refused_version = self.refused_reason = None
                 return False
             try:
                 loaded = self._loader(self.tracking_uri, uri, version)
+            except RefusedVersion as exc:
+                self._refuse(version, str(exc))
+                return False
             except Exception as exc:
                 self.failed_version = version
                 self.last_error = f"load v{version}: {exc}"[:500]
@@ -130,12 +165,24 @@ class ModelHolder:
                 return False
             self._current = loaded        # the atomic swap: one reference assignment
             self.swaps += 1
-            self.failed_version = None
+            self.failed_version = self.refused_version = self.refused_reason = None
+            if current is not None and current.local_dir:   # in memory now; its download is not needed
+                shutil.rmtree(current.local_dir, ignore_errors=True)
             log.info("serving %s v%s (parts: %s) loaded in %.2fs", self.model_name, version,
                      ", ".join(loaded.parts), loaded.load_seconds)
             if self._on_swap:
                 self._on_swap(current, loaded)
             return True
+
+    def _refuse(self, version: str, reason: str) -> None:
+        self.refused_version, self.refused_reason = version, reason
+        self.refusals += 1
+        self.failed_version = version
+        self.last_error = f"refused v{version}: {reason}"[:500]
+        log.error("refused %s v%s: %s; still serving %s", self.model_name, version, reason,
+                  self._current and self._current.version)
+        if self._on_refuse:
+            self._on_refuse(version, reason)
 
     def start(self, wait: bool = True) -> None:
         """Load the first version (blocking when ``wait``) and start polling."""

@@ -59,18 +59,37 @@ class Prediction(BaseModel):
     realtime_probability: Optional[float] = Field(None, description="streaming job's last score (online store)")
     other: dict[str, Any] = Field(default_factory=dict, description="columns of parts not listed above")
     sources: FeatureSources
+    imputed_features: list[str] = Field(default_factory=list, description=(
+        "model features with no batch, online or request value: the model imputed them (training median or "
+        "its missing-value branch), so the score rests on a default there"))
+    out_of_bounds: list[str] = Field(default_factory=list, description=(
+        "request features outside the training range (only when serving.validation.out_of_bounds is 'flag'; "
+        "otherwise such a request is a 422)"))
+
+
+def _unevaluated() -> Any:
+    return Field(default_factory=list, description=(
+        "parts of this version never evaluated on held-out data (e.g. coldstart with 0 cold-start holdout "
+        "customers): their output is unvalidated"))
 
 
 class PredictResponse(BaseModel):
     model_version: str
     parts: list[str]
     degraded: bool = Field(description="true when online features were skipped (Redis down/slow)")
+    unevaluated_parts: list[str] = _unevaluated()
     predictions: list[Prediction]
+
+
+def _imputed_by_customer() -> Any:
+    return Field(default_factory=dict, description="customer id -> model features the model imputed")
 
 
 class ExplainResponse(BaseModel):
     model_version: str
     degraded: bool
+    unevaluated_parts: list[str] = _unevaluated()
+    imputed_features: dict[str, list[str]] = _imputed_by_customer()
     explanations: list[dict[str, Any]] = Field(description="counterfactual per customer (part 'interventions')")
 
 
@@ -97,6 +116,8 @@ class CustomerOffers(BaseModel):
 class InterventionsResponse(BaseModel):
     model_version: str
     degraded: bool
+    unevaluated_parts: list[str] = _unevaluated()
+    imputed_features: dict[str, list[str]] = _imputed_by_customer()
     customers: list[CustomerOffers]
 
 
@@ -119,6 +140,10 @@ class ModelInfo(BaseModel):
     parts: list[str]
     loaded_at: Optional[float]
     swaps: int
+    unevaluated_parts: list[str] = _unevaluated()
+    refused_version: Optional[str] = Field(None, description="version the alias points at but refused by the "
+                                                             "artifact digest check (the previous one serves)")
+    refused_reason: Optional[str] = None
 
 
 class Health(BaseModel):

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")   # one bar per model download otherwise
+
 from components.bundle import write_part_spec
 
 MODEL = "churnguard"
@@ -33,6 +35,7 @@ class Store:
     uri: str
     features: Path
     customers: list[str]
+    root: Path | None = None    # holds bundle_v1 / bundle_v2 (copies of the workspace bundle)
 
 
 def free_port() -> int:
@@ -95,7 +98,33 @@ def serving_store(request, tmp_path_factory) -> Store:
                 os.environ[k] = v
     features = ws.root / "data" / "features" / "customers.parquet"
     ids = pd.read_parquet(features, columns=["customer_id"])["customer_id"].astype(str).tolist()
-    return Store(uri=uri, features=features, customers=ids[:50])
+    return Store(uri=uri, features=features, customers=ids[:50], root=root)
+
+
+def register(store: Store, bundle_dir: Path, metrics: dict[str, float] | None = None) -> str:
+    """Register one more real version of ``bundle_dir`` in the test store (through log_bundle, so it gets
+    the artifact digest tag like the register stage's versions); returns the version number."""
+    from components.registry import log_bundle
+
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = store.uri
+    try:
+        version, _ = log_bundle(bundle_dir, {"test": "serving"}, {"roc_auc": 0.8, **(metrics or {})}, [],
+                                {"parts": bundle_dir.name}, MODEL)
+    finally:
+        if saved is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved
+    return str(version.version)
+
+
+def move_champion(store: Store, version: str) -> None:
+    from mlflow import MlflowClient
+
+    from components.promotion import move_alias
+
+    move_alias(MlflowClient(store.uri, store.uri), MODEL, "champion", version, why="serving test", who="tests")
 
 
 @pytest.fixture
@@ -115,7 +144,7 @@ def make_config(store: Store, **overrides):
 
     base = dict(model_name=MODEL, alias="champion", poll_interval_s=0, batch_features=store.features,
                 redis_url=REDIS_DB2, redis_prefix="cgtest:none:", redis_timeout_ms=250, api_keys=(API_KEY, OTHER_KEY),
-                rate_per_s=10_000.0, rate_burst=10_000)
+                rate_per_s=10_000.0, rate_burst=10_000, auth_fail_per_s=10_000.0, auth_fail_burst=10_000)
     base.update(overrides)
     return ServingConfig.from_params(**base)
 

@@ -86,7 +86,7 @@ def test_redis_slow_or_down_gives_degraded_answers(serving_store, tmp_path):
         assert answers[-1]["predictions"][0]["churn_probability"] == slow["predictions"][0]["churn_probability"]
         health = client.get("/health").json()
         assert health["dependencies"]["redis"] in ("down", "degraded") and health["status"] == "degraded"
-        assert client.get("/v1/predict").status_code == 405  # unrelated routes unaffected
+        assert client.get("/v1/predict", headers=h).status_code == 405  # unrelated routes unaffected
         assert "churnguard_redis_breaker_open 1.0" in client.get("/metrics").text
 
         # back: after reset_after_s (3 s) one trial call closes the breaker again
