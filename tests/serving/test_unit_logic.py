@@ -85,3 +85,44 @@ def test_micro_batcher_returns_each_request_its_rows_and_never_mixes_versions():
     for i, (tag, probs) in out.items():
         assert probs == [i + tag, i + 0.5 + tag]
     assert v1.bundle.calls + v2.bundle.calls <= 40 and batcher.rows == 80
+
+
+def test_failed_auth_throttle_is_per_client():
+    from components.serving.security import FailedAuthThrottle
+
+    clock = Clock()
+    t = FailedAuthThrottle(per_second=0.5, burst=2, clock=clock)
+    assert t.blocked("a") is None
+    t.failed("a")
+    t.failed("a")
+    assert t.blocked("a") == 2.0 and t.blocked("b") is None    # another client is not affected
+    clock.t = 2.0
+    assert t.blocked("a") is None
+
+
+def test_body_is_read_only_up_to_the_limit():
+    import asyncio
+
+    from components.serving.guard import read_limited
+
+    pulled = []
+
+    async def endless():
+        pulled.append(1)
+        return {"type": "http.request", "body": b"x" * 1000, "more_body": True}
+
+    assert asyncio.run(read_limited(endless, 10_000, {})) is None
+    assert len(pulled) == 11                                  # stopped at the first chunk past the limit
+    assert asyncio.run(read_limited(endless, 10_000, {"content-length": "10001"})) is None and len(pulled) == 11
+
+    async def small():
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    assert asyncio.run(read_limited(small, 10_000, {"content-length": "2"})) == b"{}"
+
+
+def test_accepted_ranges_keep_never_negative_features_non_negative():
+    from components.serving.validation import accepted_ranges
+
+    r = accepted_ranges({"age": (18.0, 85.0), "delta": (-2.0, 2.0), "flag": (0.0, 0.0)}, margin=0.5)
+    assert r["age"] == (0.0, 118.5) and r["delta"] == (-4.0, 4.0) and r["flag"] == (0.0, 0.5)   # constant in training: span 1
