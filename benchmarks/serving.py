@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO))
 
 from components.benchmarking import write_result  # noqa: E402
 from components.config import PATHS  # noqa: E402
-from components.registry import tracking_uri  # noqa: E402
+from components.registry import DIGEST_TAG, tracking_uri  # noqa: E402
 
 KEY = "bench-key"
 VENV_BIN = Path(sys.executable).parent
@@ -149,6 +149,8 @@ def main() -> None:
     uri = tracking_uri()
     client = MlflowClient(uri, uri)
     version = args.version or client.get_model_version_by_alias("churnguard", "champion").version
+    # versions registered before artifact digests existed carry no tag: serve them unverified (said in the result)
+    verified = DIGEST_TAG in client.get_model_version("churnguard", version).tags
     table = pd.read_parquet(PATHS.features / "customers.parquet")
     sample = table.sample(200, random_state=0)
     ids = sample["customer_id"].astype(str).tolist()
@@ -174,7 +176,8 @@ def main() -> None:
     try:
         cg = start([str(VENV_BIN / "python"), "-m", "components.cli", "serve", "--port", str(cg_port),
                     "--model-uri", f"models:/churnguard/{version}", "--redis-url", "redis://127.0.0.1:6379/2",
-                    "--redis-prefix", prefix, "--rate-limit", "1000000", "--log-level", "warning"],
+                    "--redis-prefix", prefix, "--rate-limit", "1000000", "--log-level", "warning",
+                    *([] if verified else ["--allow-unverified-model"])],
                    env, logs / "serving-churnguard.log")
         procs.append(cg)
         ml = start([str(VENV_BIN / "mlflow"), "models", "serve", "-m", f"models:/churnguard/{version}",
@@ -229,8 +232,8 @@ def main() -> None:
                         "throughput_ratio_ge_3": (numbers["throughput_ratio_vs_mlflow"] or 0) >= 3.0}
     numbers["load_average_at_start"] = load_start
     numbers["load_average_at_end"] = os.getloadavg()
-    write_result("serving", {"model_version": version, "clients": args.clients, "seconds": args.seconds,
-                             "latency_requests": args.latency_requests, "batch": args.batch,
+    write_result("serving", {"model_version": version, "model_digest_verified": verified, "clients": args.clients,
+                             "seconds": args.seconds, "latency_requests": args.latency_requests, "batch": args.batch,
                              "note": "both servers: 1 process, 127.0.0.1; churnguard looks features up "
                                      "(parquet + Redis), mlflow gets them in the request"}, numbers)
 

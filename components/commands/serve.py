@@ -16,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate-limit", type=float, help="requests/s per API key (serving.rate_limit.per_second); "
                                                          "burst becomes twice this")
     parser.add_argument("--max-body-bytes", type=int, help="larger request bodies get 413 (serving.max_body_bytes)")
+    parser.add_argument("--allow-unverified-model", action="store_true",
+                        help="load versions without an artifact digest tag (registered before digests existed); "
+                             "a version whose digest differs is still refused (docs/security.md)")
     parser.add_argument("--log-level", default="info")
 
 
@@ -53,7 +56,12 @@ def run(args: argparse.Namespace) -> int:
         overrides["rate_burst"] = max(1, int(2 * args.rate_limit))
     if args.max_body_bytes:
         overrides["max_body_bytes"] = args.max_body_bytes
+    if args.allow_unverified_model:
+        overrides["require_digest"] = False
     cfg = ServingConfig.from_params(**overrides)
+    if not cfg.require_digest:
+        logging.getLogger("churnguard.serving").warning(
+            "versions without an artifact digest will be loaded unverified (serving.integrity.require_digest off)")
     if not cfg.api_keys:
         logging.getLogger("churnguard.serving").warning(
             "no API keys configured (CHURNGUARD_API_KEYS or serving.auth.api_keys): every /v1 route answers 401")
