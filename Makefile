@@ -8,7 +8,7 @@ OPS_VENV ?= .venv-ops
 OPS_STAMP := $(OPS_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: ops-venv run test venv airflow-venv summary clean-data airflow airflow-stop
+.PHONY: ops-venv run test test-fast venv airflow-venv summary clean-data airflow airflow-stop
 
 run: $(STAMP)
 	$(VENV)/bin/churnguard run
@@ -16,6 +16,11 @@ run: $(STAMP)
 test: $(STAMP) $(AIRFLOW_STAMP) $(OPS_STAMP)
 	scripts/install-system-packages.sh
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# Minutes, not the better part of an hour: skips tests marked slow (a whole tiny pipeline run, Airflow,
+# a browser) and integration. One area: make test PYTEST_ARGS=tests/orchestration
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -m "not slow and not integration" $(PYTEST_ARGS)
 
 venv: $(STAMP)
 airflow-venv: $(AIRFLOW_STAMP)

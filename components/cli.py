@@ -24,12 +24,31 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def version() -> str:
+    """Package version plus the git commit of the checkout (when there is one)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+
+    try:
+        text = f"churnguard {package_version('churnguard')}"
+    except PackageNotFoundError:
+        text = "churnguard (not installed)"
+    from components.registry import git_commit
+
+    commit = git_commit()
+    return text + ("" if commit == "unknown" else f" (commit {commit[:12]})")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["--version"], ["-V"]):
+        print(version())
+        return 0
     top = argparse.ArgumentParser(prog="churnguard", description="Churn prediction platform.",
                                   formatter_class=argparse.RawDescriptionHelpFormatter,
                                   epilog="commands:\n" + "\n".join(f"  {k:<14}{h}" for k, (_, h) in COMMANDS.items()))
     top.add_argument("command", choices=sorted(COMMANDS), metavar="command", help="one of the commands below")
+    top.add_argument("-V", "--version", action="store_true", help="print the version and git commit, then exit")
     if not argv or argv[0] in ("-h", "--help"):
         top.print_help()
         return 0

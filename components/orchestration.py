@@ -150,6 +150,10 @@ def prepare_workspace(repo: Path, workspace: Path, run: dict[str, Any], dvc_bin:
         params_file.write_text(new_text)
     (workspace / "run.json").write_text(json.dumps({"repo": str(repo), "run": run}, indent=2, default=str))
 
+    # dvc.yaml's commands call `.venv/bin/python` relative to the workspace: point it at this interpreter's env.
+    venv = workspace / ".venv"
+    if not venv.exists() and not venv.is_symlink():
+        venv.symlink_to(Path(sys.executable).parent.parent, target_is_directory=True)
     if not (workspace / ".dvc").is_dir():
         dvc = str(dvc_bin or Path(sys.executable).parent / "dvc")
         subprocess.run([dvc, "init", "--no-scm", "-q"], cwd=workspace, check=True)

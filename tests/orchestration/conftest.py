@@ -155,6 +155,17 @@ def require_airflow() -> None:
         pytest.skip(f"Airflow environment missing at {AIRFLOW_BIN} (make airflow-venv)")
 
 
+# Fixtures that run a whole (tiny) pipeline, start Airflow or a browser: minutes each on 2 cores.
+SLOW_FIXTURES = {"airflow_env", "trained", "standalone", "browser", "tiny_workspace", "committed_copy"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that uses a slow fixture as slow, so `make test-fast` (-m "not slow") skips it."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def airflow_env(tmp_path_factory) -> AirflowEnv:
     """One migrated Airflow home for the `airflow dags test` runs of this session."""

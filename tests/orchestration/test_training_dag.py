@@ -27,6 +27,15 @@ def test_training_dag_runs_end_to_end(trained: DagRunResult, airflow_env: Airflo
     assert int(registration["version"]) in mlflow_versions(airflow_env.mlflow_db)
     # DVC recorded every stage in the workspace's own lock file.
     assert set(yaml.safe_load((workspace / "dvc.lock").read_text())["stages"]) == set(STAGES)
+    # The register task links to the MLflow version (an extra link, stored as XCom when the task ends).
+    import sqlite3
+
+    with sqlite3.connect(airflow_env.db) as con:
+        links = dict(con.execute("SELECT key, value FROM xcom WHERE dag_id = 'churn_training' AND run_id = ? "
+                                 "AND task_id = 'register' AND key LIKE '_link_%'", (trained.run_id,)).fetchall())
+    assert f"/versions/{registration['version']}" in str(links.get("_link_MlflowVersionLink")), links
+    # Task logs carry no carriage-return progress bars.
+    assert "\r" not in trained.proc.stdout + trained.proc.stderr
 
 
 def test_corrupt_csv_fails_validate_and_never_registers(airflow_env: AirflowEnv, tmp_path):
