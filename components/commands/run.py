@@ -65,6 +65,8 @@ class Progress:
             return
         print(text, end="" if text.endswith("\n") else "\n", flush=True)
 
+    _tracer: object = None   # tests pass their own; default: the process tracer (no-op unless OTEL_* says so)
+
     def _start(self, name: str) -> None:
         from components.telemetry import tracer
 
@@ -72,7 +74,7 @@ class Progress:
         self.k += 1
         self.current = name
         self.ran.append(name)
-        self._spans.enter_context(tracer(__name__).start_as_current_span(f"stage {name}"))
+        self._spans.enter_context((self._tracer or tracer(__name__)).start_as_current_span(f"stage {name}"))
         print(f"[{self.k}/{self.total}] {self.elapsed()}  stage {name}", flush=True)
 
     def close_span(self) -> None:
