@@ -61,8 +61,8 @@ def limit_math_threads(threads: int | None) -> None:
     torch.set_num_threads(threads)
 
 
-def model_events(metrics: Metrics) -> tuple[Any, Any]:
-    """(on_swap, on_refuse) callbacks of the holder, feeding the metrics."""
+def model_events(metrics: Metrics) -> tuple[Any, Any, Any]:
+    """(on_swap, on_refuse, on_fail) callbacks of the holder, feeding the metrics."""
     def on_swap(old, new) -> None:
         # The loaded model is long-lived: move it out of the collector's generations so that
         # full collections (milliseconds with a bundle in memory) stay off the request path.
@@ -75,6 +75,8 @@ def model_events(metrics: Metrics) -> tuple[Any, Any]:
         except ValueError:
             pass
         metrics.load_seconds.set(new.load_seconds)
+        if new.registered_at:
+            metrics.registered_at.set(new.registered_at)
 
     def on_refuse(version: str, reason: str) -> None:
         metrics.refused.inc()
@@ -83,19 +85,21 @@ def model_events(metrics: Metrics) -> tuple[Any, Any]:
         except ValueError:
             pass
 
-    return on_swap, on_refuse
+    return on_swap, on_refuse, lambda version, reason: metrics.load_failures.inc()
 
 
 def make_holder(config: ServingConfig, holder: ModelHolder | None, metrics: Metrics) -> ModelHolder:
     from components.registry import tracking_uri
 
-    on_swap, on_refuse = model_events(metrics)
+    on_swap, on_refuse, on_fail = model_events(metrics)
     if holder is None:
         loader = partial(load_version, require_digest=config.require_digest, signing_key=config.signing_key)
         return ModelHolder(tracking_uri(), config.model_name, config.alias, config.poll_interval_s,
-                           pinned_uri=config.model_uri, loader=loader, on_swap=on_swap, on_refuse=on_refuse)
+                           pinned_uri=config.model_uri, loader=loader, on_swap=on_swap, on_refuse=on_refuse,
+                           on_fail=on_fail)
     holder._on_swap = holder._on_swap or on_swap
     holder._on_refuse = holder._on_refuse or on_refuse
+    holder._on_fail = holder._on_fail or on_fail
     if holder.current is not None:
         on_swap(None, holder.current)
     return holder

@@ -43,6 +43,7 @@ class LoadedModel:
     unevaluated: tuple[str, ...] = ()    # parts never evaluated on held-out data of this version
     digest: str | None = None            # verified artifact digest
     local_dir: str | None = None         # the verified download the bundle was loaded from
+    registered_at: float | None = None   # when the version was registered (epoch seconds)
 
     def part(self, name: str) -> Any | None:
         return self.bundle.part(name)
@@ -91,7 +92,8 @@ def load_version(tracking_uri: str, uri: str, version: str, require_digest: bool
                        categorical=frozenset(getattr(schema, "categorical", ()) or ()),
                        load_seconds=time.perf_counter() - t0,
                        bounds={k: (float(v[0]), float(v[1])) for k, v in bounds.items()},
-                       unevaluated=unevaluated_parts(bundle.specs, run_metrics), digest=digest, local_dir=local)
+                       unevaluated=unevaluated_parts(bundle.specs, run_metrics), digest=digest, local_dir=local,
+                       registered_at=mv.creation_timestamp / 1000 if mv and mv.creation_timestamp else None)
 
 
 class ModelHolder:
@@ -101,7 +103,8 @@ class ModelHolder:
                  pinned_uri: str | None = None,
                  loader: Callable[[str, str, str], LoadedModel] = load_version,
                  on_swap: Callable[[LoadedModel | None, LoadedModel], None] | None = None,
-                 on_refuse: Callable[[str, str], None] | None = None):
+                 on_refuse: Callable[[str, str], None] | None = None,
+                 on_fail: Callable[[str, str], None] | None = None):
         self.tracking_uri = tracking_uri
         self.model_name = model_name
         self.alias = alias
@@ -110,6 +113,7 @@ class ModelHolder:
         self._loader = loader
         self._on_swap = on_swap
         self._on_refuse = on_refuse
+        self._on_fail = on_fail
         self.refused_version: str | None = None   # the alias points at a version refused by the digest check
         self.refused_reason: str | None = None
         self.refusals = 0
@@ -162,6 +166,8 @@ class ModelHolder:
                 self.failed_version = version
                 self.last_error = f"load v{version}: {exc}"[:500]
                 log.exception("loading %s failed; still serving %s", uri, current and current.version)
+                if self._on_fail:
+                    self._on_fail(version, str(exc))
                 return False
             self._current = loaded        # the atomic swap: one reference assignment
             self.swaps += 1

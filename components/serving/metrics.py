@@ -40,6 +40,10 @@ class Metrics:
                                ["attack_type"], registry=r)
         self.refused = Counter("churnguard_model_refused_total", "load attempts refused by the artifact digest check",
                                registry=r)
+        self.load_failures = Counter("churnguard_model_load_failures_total", "load attempts that failed (not "
+                                     "counting digest refusals)", registry=r)
+        self.registered_at = Gauge("churnguard_model_registered_timestamp_seconds", "when the served version was "
+                                   "registered", registry=r)
         self.refused_version = Gauge("churnguard_model_refused_version", "version the alias points at but refused "
                                      "(0: none)", registry=r)
         self.auth_failures = Counter("churnguard_auth_failures_total", "requests with a missing or wrong API key",
