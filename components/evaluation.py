@@ -44,3 +44,53 @@ def evaluate_base(features_path: Path, base_dir: Path, truth_dir: Path, cfg: dic
         metrics["oracle"] = None
         metrics["note"] = "no ground truth for this data source: oracle not available"
     return metrics, pd.concat(rocs, ignore_index=True), calib
+
+
+def curve_images(y, p, out_dir: Path, bins: int = 10) -> list[Path]:
+    """ROC, calibration and lift curves of one model as PNGs (MLflow shows images; DVC keeps the CSVs)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    from components.metrics import calibration_table
+
+    y, p = np.asarray(y).astype(int), np.asarray(p, dtype=float)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+
+    def save(fig, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(out_dir / name, dpi=100)
+        plt.close(fig)
+        paths.append(out_dir / name)
+
+    fpr, tpr, _ = roc_curve(y, p)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(fpr, tpr, label=f"model (AUC {roc_auc_score(y, p):.3f})")
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="random")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, holdout")
+    ax.legend(loc="lower right")
+    save(fig, "roc.png")
+
+    table = calibration_table(y, p, bins)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(table["predicted"], table["observed"], "o-", label="model")
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect")
+    ax.set(xlabel="mean predicted churn", ylabel="observed churn rate", title="Calibration, holdout")
+    ax.legend(loc="upper left")
+    save(fig, "calibration.png")
+
+    order = np.argsort(-p, kind="stable")
+    share = np.arange(1, len(y) + 1) / len(y)
+    lift = np.cumsum(y[order]) / np.arange(1, len(y) + 1) / max(y.mean(), 1e-12)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(share, lift, label="model")
+    ax.axhline(1.0, linestyle="--", color="grey", label="random")
+    ax.set(xlabel="share of customers targeted (highest scores first)", ylabel="cumulative lift",
+           title="Lift, holdout")
+    ax.legend(loc="upper right")
+    save(fig, "lift.png")
+    return paths

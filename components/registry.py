@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -55,7 +56,9 @@ def _pyfunc_class():
 
             self.bundle = ModelBundle(Path(context.artifacts["bundle"]))
 
-        def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        # No type hints here: MLflow would try (and fail, with a warning) to derive the signature from
+        # them; log_bundle passes the signature inferred from a real input example instead.
+        def predict(self, context, model_input, params=None):
             return self.bundle.predict(model_input)
 
     return _ChurnGuardModel
@@ -125,37 +128,62 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+class _DropCloudpickleNotice(logging.Filter):
+    """MLflow warns on every log_model that a Python-object model is cloudpickled. Ours is the small
+    wrapper class above (the bundle itself travels as artifacts, checked by the digest tags), so
+    the notice is noise in every task log; all other MLflow messages pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "serialized using CloudPickle" not in record.getMessage()
+
+
 def log_bundle(bundle_dir: Path, params: dict[str, Any], metrics: dict[str, float], artifacts: list[Path],
-               tags: dict[str, str], name: str) -> tuple[Any, str]:
+               tags: dict[str, str], name: str, *, run_name: str | None = None, description: str | None = None,
+               input_example: pd.DataFrame | None = None, signature: Any = None,
+               stage_metrics: dict[str, dict[str, float]] | None = None) -> tuple[Any, str]:
     """Log one run with the bundle as a pyfunc model and register it; returns (version, run_id).
 
-    The version is created only after every artifact was logged, so a failure registers nothing.
+    ``metrics`` go on the parent run (the headline numbers, what the gates read); each entry of
+    ``stage_metrics`` becomes a nested run named after its stage. The version is created only after
+    every artifact was logged, so a failure registers nothing.
     """
     import mlflow
 
     client = configure()
-    with mlflow.start_run(run_name=f"register-{tags.get('git_commit', '')[:8]}") as run:
+    with mlflow.start_run(run_name=run_name or f"register-{tags.get('git_commit', '')[:8]}") as run:
         flat = {k: str(v)[:500] for k, v in flatten(params).items()}
         keys = list(flat)
         for i in range(0, len(keys), 100):  # MLflow caps a batch at 100 params
             mlflow.log_params({k: flat[k] for k in keys[i:i + 100]})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        for stage, values in (stage_metrics or {}).items():
+            with mlflow.start_run(run_name=stage, nested=True):
+                mlflow.log_metrics({k: float(v) for k, v in values.items()})
         for path in artifacts:
             if path.is_dir():
                 mlflow.log_artifacts(str(path), artifact_path=path.name)
             elif path.exists():
                 mlflow.log_artifact(str(path))
         mlflow.set_tags(tags)
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=_pyfunc_class()(),
-            artifacts={"bundle": str(bundle_dir)},
-            code_paths=[str(Path(__file__).resolve().parent)],  # the components package
-            pip_requirements=[],  # the serving image installs requirements/project.lock.txt
-        )
+        quiet = _DropCloudpickleNotice()
+        logging.getLogger("mlflow.pyfunc").addFilter(quiet)
+        try:
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=_pyfunc_class()(),
+                artifacts={"bundle": str(bundle_dir)},
+                code_paths=[str(Path(__file__).resolve().parent)],  # the components package
+                pip_requirements=[],  # the serving image installs requirements/project.lock.txt
+                signature=signature,
+                input_example=input_example,
+            )
+        finally:
+            logging.getLogger("mlflow.pyfunc").removeFilter(quiet)
     _ensure_registered(client, name)
     version = client.create_model_version(name=name, source=info.model_uri, run_id=run.info.run_id,
                                           tags={**tags, **artifact_digest_tags(info.model_uri)})
+    if description:
+        client.update_model_version(name, version.version, description=description)
     return version, run.info.run_id
 
 

@@ -1,11 +1,19 @@
 """Stage `register`: log the bundle to MLflow as one version; move `champion` if it earns it.
 
 Reads params: register (and logs the whole params.yaml). Writes metrics/registration.json.
+
+MLflow layout of one registration: a parent run named ``<source>-<customers>c-seed<seed>-<commit>``
+with the headline metrics (base model on the holdout, oracle, customers: what the gates read),
+one nested run per metrics file (``cv``, ``coldstart``, ``harden``, ...), ROC / calibration / lift
+PNGs under ``curves/``, a signature and input example on the model, and a version description
+saying source, size, seed and the headline numbers.
 """
 from __future__ import annotations
 
 import json
 import re
+import tempfile
+from pathlib import Path
 
 import pandas as pd
 
@@ -15,21 +23,11 @@ from components.features.table import LABEL, SPLIT
 from components.promotion import decide, move_alias
 from components.registry import file_md5, git_commit, log_bundle, write_json
 
-
-def collect_metrics() -> dict[str, float]:
-    """Numeric headline metrics of every stage (metrics/*.json), flattened for MLflow."""
-    out: dict[str, float] = {}
-    base = json.loads((PATHS.metrics / "base.json").read_text())
-    out.update({k: v for k, v in base["model"].items() if isinstance(v, (int, float))})
-    if base.get("oracle"):
-        out.update({f"oracle_{k}": v for k, v in base["oracle"].items() if isinstance(v, (int, float))})
-        out["roc_auc_ratio_to_oracle"] = base["roc_auc_ratio_to_oracle"]
-    for path in sorted(PATHS.metrics.glob("*.json")):
-        if path.name in ("base.json", "registration.json"):
-            continue
-        for k, v in _numbers(json.loads(path.read_text())).items():
-            out[re.sub(r"[^A-Za-z0-9_\-. :/]", "_", f"{path.stem}.{k}")] = v  # MLflow's allowed names
-    return out
+HEADLINE = ("roc_auc", "pr_auc", "brier", "top_decile_lift", "calibration_error", "n", "positive_rate")
+NOT_MODEL_INPUT = (LABEL, SPLIT, "churn_label")   # the label and bookkeeping never reach a scorer
+# Kept on the parent run besides the headline: serving reads `<part>.n_holdout*` to flag parts never
+# evaluated on held-out data (components/serving/integrity.py).
+PARENT_KEYS = re.compile(r"\.n_holdout")
 
 
 def _numbers(d: dict, prefix: str = "") -> dict[str, float]:
@@ -38,11 +36,64 @@ def _numbers(d: dict, prefix: str = "") -> dict[str, float]:
         if isinstance(v, dict):
             out.update(_numbers(v, f"{prefix}{k}."))
         elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[f"{prefix}{k}"] = float(v)
+            out[re.sub(r"[^A-Za-z0-9_\-. :/]", "_", f"{prefix}{k}")] = float(v)  # MLflow's allowed names
     return out
 
 
+def headline_metrics(customers: int) -> dict[str, float]:
+    """Base model on the holdout (+ oracle), and the data size: the parent run's metrics."""
+    base = json.loads((PATHS.metrics / "base.json").read_text())
+    out = {k: float(base["model"][k]) for k in HEADLINE if isinstance(base["model"].get(k), (int, float))}
+    if base.get("oracle"):
+        out.update({f"oracle_{k}": float(base["oracle"][k]) for k in HEADLINE[:5] if k in base["oracle"]})
+        out["roc_auc_ratio_to_oracle"] = float(base["roc_auc_ratio_to_oracle"])
+    out["customers"] = float(customers)
+    return out
+
+
+def stage_metrics() -> dict[str, dict[str, float]]:
+    """{metrics file stem: its numbers, flattened}, one nested MLflow run each."""
+    return {path.stem: _numbers(json.loads(path.read_text())) for path in sorted(PATHS.metrics.glob("*.json"))
+            if path.name != "registration.json"}
+
+
+def collect_metrics(customers: int) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    stages = stage_metrics()
+    parent = headline_metrics(customers)
+    parent.update({f"{stage}.{k}": v for stage, values in stages.items() for k, v in values.items()
+                   if PARENT_KEYS.search(f"{stage}.{k}")})
+    return parent, stages
+
+
+def data_size(params: dict, rows: int) -> int:
+    """Customers the run was about: the world's size for the synthetic source, the CSV's rows otherwise."""
+    return int(params["world"]["customers"]) if params["data"]["source"] == "synthetic" else rows
+
+
+def run_name(params: dict, rows: int, commit: str) -> str:
+    """e.g. ``synthetic-50000c-seed42-1a2b3c4d``: tells a trial run from a full one at a glance."""
+    return f"{params['data']['source']}-{data_size(params, rows)}c-seed{params['data']['seed']}-{commit[:8]}"
+
+
+def describe(params: dict, rows: int, holdout_rows: int, metrics: dict[str, float], commit: str) -> str:
+    """The version's description: where the data came from, how much, which seed, the headline numbers."""
+    data = params["data"]
+    source = (f"CSV {data['csv']['path']}" if data["source"] == "csv"
+              else f"synthetic world of {data_size(params, rows)} customers,")
+    numbers = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("roc_auc", "pr_auc", "brier", "top_decile_lift")
+                        if k in metrics)
+    oracle = f"; {metrics['roc_auc_ratio_to_oracle']:.3f} of the oracle's ROC AUC" \
+        if "roc_auc_ratio_to_oracle" in metrics else ""
+    return (f"Data: {source} {rows} rows with features (holdout {holdout_rows}), seed {data['seed']}, "
+            f"commit {commit[:12]}. Holdout: {numbers}{oracle}.")
+
+
 def main() -> None:
+    from mlflow.models import infer_signature
+
+    from components.evaluation import curve_images
+    from components.registry import configure
+
     params = load_params()
     cfg = params["register"]
     name, alias = cfg["model_name"], cfg["alias"]
@@ -50,13 +101,21 @@ def main() -> None:
     table = pd.read_parquet(features_file)
     holdout = table[table[SPLIT] == "holdout"].reset_index(drop=True)
     bundle = ModelBundle(PATHS.models)  # loads every part: a broken part fails here, before logging
-    metrics = collect_metrics()
-    tags = {"git_commit": git_commit(), "dvc_data_hash": file_md5(features_file),
+    metrics, per_stage = collect_metrics(len(table))
+    commit = git_commit()
+    tags = {"git_commit": commit, "dvc_data_hash": file_md5(features_file),
             "data_source": params["data"]["source"], "parts": ",".join(bundle.part_names)}
-    version, run_id = log_bundle(PATHS.models, params, metrics,
-                                 [PATHS.metrics, PATHS.plots, PATHS.features / "schema.json"], tags, name)
-    from components.registry import configure
-
+    example = holdout.drop(columns=[c for c in NOT_MODEL_INPUT if c in holdout]).head(5)
+    scores = bundle.predict(holdout)
+    with tempfile.TemporaryDirectory() as tmp:
+        curves = Path(tmp) / "curves"
+        curve_images(holdout[LABEL].to_numpy(), scores["churn_probability"].to_numpy(), curves)
+        version, run_id = log_bundle(
+            PATHS.models, params, metrics, [PATHS.metrics, PATHS.plots, curves, PATHS.features / "schema.json"],
+            tags, name, run_name=run_name(params, len(table), commit),
+            description=describe(params, len(table), len(holdout), metrics, commit),
+            input_example=example, signature=infer_signature(example, bundle.predict(example)),
+            stage_metrics=per_stage)
     client = configure()
     decision = decide(client, name, alias, version.version, metrics, cfg["gates"], float(cfg["champion_tolerance"]),
                       bundle, holdout, holdout[LABEL].to_numpy())

@@ -120,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
     # Stages call the venv's interpreter by a repo-relative path; PATH keeps plain `python` working too.
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
                PYTHONUNBUFFERED="1")
+    if not sys.stderr.isatty():  # a log file: carriage-return bars would fill it; our stage lines remain
+        env.update(TQDM_DISABLE="1", MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false")
     cmd = [str(Path(sys.executable).parent / "dvc"), "repro", *(["--force"] if args.force else []),
            *([args.stage] if args.stage else [])]
     progress = Progress(total=stage_count(), heartbeat_s=args.heartbeat)
