@@ -16,9 +16,11 @@ def main() -> None:
     shutil.rmtree(PATHS.raw, ignore_errors=True)
     shutil.rmtree(PATHS.truth, ignore_errors=True)
     if data["source"] == "synthetic":
+        from components.progress import progress_bars
         from components.world import generate_world
 
-        summary = generate_world(params["world"], int(data["seed"]), PATHS.raw, PATHS.truth)
+        summary = generate_world(params["world"], int(data["seed"]), PATHS.raw, PATHS.truth,
+                                 progress=progress_bars())
         print("synthetic world:", json.dumps(summary.as_dict()))
     elif data["source"] == "csv":
         from components.ingest import ingest_csv

@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from components.progress import progress_bars
     from components.world import generate_world
 
     params = load_params()
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
         t0 = time.perf_counter()
-        summary = generate_world(cfg, seed, out / "raw", out / "truth")
+        summary = generate_world(cfg, seed, out / "raw", out / "truth", progress=progress_bars())
         seconds = time.perf_counter() - t0
         size_mb = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1e6
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -50,3 +50,12 @@ def test_every_flag_has_help(module):
     importlib.import_module(module).add_arguments(parser)
     missing = [a.option_strings or a.dest for a in parser._actions if not a.help]
     assert not missing, f"{module}: flags without help: {missing}"
+
+
+def test_progress_bars_off_in_logs_and_with_tqdm_disable(monkeypatch):
+    from components.progress import progress_bars
+
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert progress_bars() is False
+    monkeypatch.delenv("TQDM_DISABLE")
+    assert progress_bars() is False   # pytest captures stderr: not a terminal, like a task log
