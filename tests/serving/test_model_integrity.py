@@ -7,13 +7,16 @@ import shutil
 from pathlib import Path
 
 import pytest
+import httpx
 from fastapi.testclient import TestClient
 
 from components.registry import DIGEST_TAG, SIGNATURE_TAG
 from components.serving.app import create_app
 from components.serving.holder import ModelHolder, load_version
 from components.serving.integrity import RefusedVersion
-from tests.serving.conftest import API_KEY, MODEL, make_config, move_champion, register
+from tests.serving.conftest import API_KEY, MODEL, ServerThread, make_config, move_champion, register
+
+KEY = {"X-API-Key": API_KEY}
 
 
 def _artifact_dir(store, version: str) -> Path:
@@ -38,9 +41,14 @@ def test_tampered_version_is_refused_and_the_previous_keeps_serving(serving_stor
     move_champion(serving_store, good)
     cfg = make_config(serving_store, redis_url=None)
     holder = ModelHolder(serving_store.uri, MODEL, "champion", 0)
-    client = TestClient(create_app(cfg, holder=holder, start_holder=False), headers={"X-API-Key": API_KEY})
+    app = create_app(cfg, holder=holder, start_holder=False)
     holder.start(wait=True)
     assert holder.current.version == good and holder.current.digest
+    with ServerThread(app) as server, httpx.Client(base_url=server.url, timeout=30, headers=KEY) as client:
+        check_refusal_over_http(serving_store, holder, client, good, tampered)
+
+
+def check_refusal_over_http(serving_store, holder, client, good: str, tampered: str) -> None:
     try:
         move_champion(serving_store, tampered)
         assert holder.refresh() is False
