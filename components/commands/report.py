@@ -18,12 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from components.config import load_params
-    from components.interventions.report import build_report, log_to_mlflow
+    from components.interventions.report import build_report_from_dir, log_to_mlflow
 
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", args.date):
         print(f"--date must be YYYY-MM-DD, got {args.date!r}")
         return 2
-    summary = build_report(args.sweep_dir, load_params()["sweep"], args.date, args.out)
+    cfg = load_params()["sweep"]
+    summary = build_report_from_dir(args.sweep_dir, cfg, args.date, args.out, int(cfg["seed"]))
     logged = False if args.no_mlflow else log_to_mlflow(args.out, summary, args.date)
     print(f"wrote {args.out}: {summary['customers_treated']} offers, expected net value "
           f"{summary['expected_net_value']:.0f}" + (" (logged to MLflow)" if logged else ""))

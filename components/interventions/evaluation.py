@@ -1,26 +1,23 @@
-"""Holdout evaluation of the intervention policy against the synthetic world's truth.
+"""Holdout evaluation of the offer plans against the synthetic world's truth (evaluation only).
 
-Evaluation code only: the truth is read through ``components.truth`` and nothing here feeds back
-into a model. Every policy is valued with the TRUE effects at the SAME budget:
-value = sum over treated customers of (true churn reduction x customer value - cost).
-- ``ours``: the budget allocation on the causal uplift model's estimates;
-- ``risk``: highest predicted churn risk first (the champion's base model), each given the one offer
-  with the best average estimated net value, until the budget is spent;
-- ``random``: random customers, random offers, until the budget is spent;
-- ``oracle``: the same allocation as ours but on the true effects.
+The stage reads the truth and passes it in; nothing here feeds back into a model or a decision.
+The candidate plans are the ones the sweep stage built for the holdout and valued off-policy
+(``data/sweep/holdout_plans.parquet``, ``summary.json``); here each is valued with the TRUE effects
+at the same budget: value = sum over treated customers of (true churn reduction x value - cost).
+``oracle`` is the same allocator on the true effects. Also: whether each off-policy interval holds
+the plan's true value (over the established customers the estimate is about), and the uplift
+model's ranking and interval quality per offer.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from components.features.table import ID, SPLIT
-from components.interventions.allocation import NONE, allocate, greedy_by_score
-from components.interventions.sweep import allocate_sweep, budget_for, wide
-from components.truth import has_truth, load_truth
+from components.interventions.allocation import NONE, allocate
+from components.interventions.sweep import wide
 
 
 def _value(choice: np.ndarray, effect: np.ndarray, value: np.ndarray, cost: np.ndarray) -> float:
@@ -57,36 +54,31 @@ def _decile_coverage(pred: np.ndarray, lo: np.ndarray, hi: np.ndarray, true_effe
     return float(np.mean(hits))
 
 
-def evaluate_policies(table: pd.DataFrame, truth_dir: Path, cfg: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Policy values on the holdout rows of a sweep table (``split == holdout``)."""
-    if not has_truth(truth_dir):
-        return {"note": "no ground truth for this data source: policy values against the truth are not available"}
-    hold = table[table[SPLIT] == "holdout"] if SPLIT in table.columns else table
-    offers = sorted(hold["offer"].unique())
-    ids = np.sort(hold[ID].unique())
-    truth = load_truth(truth_dir, [ID, *[f"effect_{o}" for o in offers]]).reindex(ids)
-    effect = np.stack([truth[f"effect_{o}"].to_numpy(dtype=float) for o in offers], axis=1)
-    cust = hold.drop_duplicates(ID).set_index(ID).reindex(ids)
-    value = np.nan_to_num(wide(hold, "customer_value", offers)[:, 0])
-    cost = wide(hold, "cost", offers)
-    uplift, net = wide(hold, "uplift", offers), wide(hold, "net_value", offers)
-    budget = budget_for(len(ids), cfg)
-    alloc = allocate_sweep(hold, cfg, budget=budget).set_index(ID).reindex(ids)
+def plan_choices(plans: pd.DataFrame, offers: list[str], ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Offer index per customer (aligned to ``ids``) of each saved plan column."""
     col = {o: k for k, o in enumerate(offers)}
-    ours = np.array([col.get(o, NONE) for o in alloc["offer"]])
-    oracle = allocate(effect * value[:, None] - cost, cost, budget)
-    blanket = int(np.argmax(np.nanmean(net, axis=0)))
-    risk_score = wide(hold, "base_probability", offers)[:, 0] if "base_probability" in hold.columns else \
-        cust["p_before"].to_numpy()
-    risk = greedy_by_score(risk_score, np.full(len(ids), blanket), cost, budget)
-    rng = np.random.default_rng(seed)
-    rand = greedy_by_score(rng.random(len(ids)), rng.integers(0, len(offers), len(ids)), cost, budget)
-    values = {name: _value(ch, effect, value, cost) for name, ch in
-              (("ours", ours), ("risk_based", risk), ("random", rand), ("oracle", oracle))}
-    spent = {name: float(cost[np.nonzero(ch != NONE)[0], ch[ch != NONE]].sum()) for name, ch in
-             (("ours", ours), ("risk_based", risk), ("random", rand), ("oracle", oracle))}
+    frame = plans.set_index(ID).reindex(ids)
+    return {name: frame[name].map(lambda o: col.get(o, NONE)).to_numpy(dtype=np.int64) for name in frame.columns}
+
+
+def _off_policy_check(true_est: dict[str, float], ope: dict[str, Any], oracle: float) -> dict[str, Any]:
+    """Does each plan's off-policy interval contain its true value (established holdout customers)?"""
+    plans = (ope or {}).get("plans") or {}
+    checked = {n: {"true": round(true_est[n], 2), "estimate": round(v["estimate"], 2), "low": round(v["low"], 2),
+                   "high": round(v["high"], 2), "covered": bool(v["low"] <= true_est[n] <= v["high"])}
+               for n, v in plans.items() if n in true_est and n != "no_offer"}
+    if not checked:
+        return {"note": "no off-policy estimates in the sweep summary"}
+    errors = [abs(c["estimate"] - c["true"]) for c in checked.values()]
+    return {"coverage": float(np.mean([c["covered"] for c in checked.values()])), "plans_checked": len(checked),
+            "mean_abs_error_over_oracle": float(np.mean(errors) / oracle) if oracle else float("nan"),
+            "plans": checked}
+
+
+def _per_offer_quality(hold: pd.DataFrame, offers: list[str], effect: np.ndarray) -> dict[str, Any]:
+    uplift = wide(hold, "uplift", offers)
     per_offer = {}
-    for o, k in col.items():
+    for k, o in enumerate(offers):
         ok = np.isfinite(uplift[:, k])
         e, u = effect[ok, k], uplift[ok, k]
         lo, hi = wide(hold, "uplift_low", offers)[ok, k], wide(hold, "uplift_high", offers)[ok, k]
@@ -96,6 +88,7 @@ def evaluate_policies(table: pd.DataFrame, truth_dir: Path, cfg: dict[str, Any],
                  "correlation": float(np.corrcoef(u, e)[0, 1]) if e.std() > 0 and u.std() > 0 else float("nan"),
                  "interval_coverage": float(((lo <= e) & (e <= hi)).mean()),
                  "interval_coverage_decile_means": _decile_coverage(u, lo, hi, e),
+                 "interval_covers_offer_mean": bool(lo.mean() <= e.mean() <= hi.mean()),
                  "mean_interval_width": float((hi - lo).mean()),
                  "share_confident_positive": float((lo > 0).mean())}
         if "whatif_uplift" in hold.columns:
@@ -103,22 +96,54 @@ def evaluate_policies(table: pd.DataFrame, truth_dir: Path, cfg: dict[str, Any],
             entry["whatif_qini_coefficient"] = qini_coefficient(w, e)
             entry["whatif_correlation"] = float(np.corrcoef(w, e)[0, 1]) if e.std() > 0 and w.std() > 0 else float("nan")
         per_offer[o] = entry
-    # Pooled ranking: each customer's best estimated offer vs the true effect of that offer.
-    best = np.argmax(np.where(np.isfinite(net), net, -np.inf), axis=1)
+    return per_offer
+
+
+def evaluate_policies(table: pd.DataFrame, truth: pd.DataFrame, plans: pd.DataFrame, planning: dict[str, Any]
+                      ) -> dict[str, Any]:
+    """True value of every candidate plan on the holdout, the shipped one, and the off-policy check.
+
+    ``truth``: ``effect_<offer>`` indexed by customer id; ``plans``: the sweep's holdout plans (one
+    column per candidate, offer names); ``planning``: the sweep summary (decision, off-policy estimates).
+    """
+    hold = table[table[SPLIT] == "holdout"] if SPLIT in table.columns else table
+    offers = sorted(hold["offer"].unique())
+    ids = np.sort(hold[ID].unique())
+    effect = np.stack([truth[f"effect_{o}"].reindex(ids).to_numpy(dtype=float) for o in offers], axis=1)
+    cust = hold.drop_duplicates(ID).set_index(ID).reindex(ids)
+    value = np.nan_to_num(wide(hold, "customer_value", offers)[:, 0])
+    cost = wide(hold, "cost", offers)
+    budget = float(planning["holdout_budget"])
+    choices = plan_choices(plans, offers, ids)
+    choices["oracle"] = allocate(effect * value[:, None] - cost, cost, budget)
+    values = {n: _value(ch, effect, value, cost) for n, ch in choices.items()}
+    established = ~cust["is_cold_start"].astype(bool).to_numpy() if "is_cold_start" in cust.columns else \
+        np.ones(len(ids), bool)
+    true_est = {n: _value(np.where(established, ch, NONE), effect, value, cost) for n, ch in choices.items()}
+    shipped = planning["shipped_policy"]
+    values["shipped"], choices["shipped"] = values[shipped], choices[shipped]
+    oracle = values["oracle"]
+    ratio = {k: round(v / oracle, 4) if oracle else float("nan") for k, v in values.items()}
+    per_offer = _per_offer_quality(hold, offers, effect)
     r = np.arange(len(ids))
-    pooled_q = qini_coefficient(uplift[r, best] * value, effect[r, best] * value)
+    net = wide(hold, "net_value", offers)
+    best = np.argmax(np.where(np.isfinite(net), net, -np.inf), axis=1)
     return {
         "holdout_customers": int(len(ids)), "budget": round(budget, 2),
+        "shipped_policy": shipped, "decision": planning.get("reason", ""),
         "policy_value": {k: round(v, 2) for k, v in values.items()},
-        "spent": {k: round(v, 2) for k, v in spent.items()},
-        "ratio_to_oracle": {k: round(v / values["oracle"], 4) if values["oracle"] else float("nan")
-                            for k, v in values.items()},
-        "ours_beats_risk_based": bool(values["ours"] > values["risk_based"]),
-        "risk_based_offer": offers[blanket],
-        "offers_given": {o: int((ours == k).sum()) for o, k in col.items()},
-        "oracle_offers_given": {o: int((oracle == k).sum()) for o, k in col.items()},
+        "spent": {n: round(float(cost[np.nonzero(ch != NONE)[0], ch[ch != NONE]].sum()), 2) for n, ch in choices.items()},
+        "ratio_to_oracle": ratio,
+        "shipped_at_least_risk_based": bool(values["shipped"] >= values["risk_based"] - 1e-6),
+        "uplift_plan_beats_risk_based": bool(values["uplift_plan"] > values["risk_based"]),
+        "offers_given": {n: {o: int((choices[n] == k).sum()) for k, o in enumerate(offers)}
+                         for n in ("shipped", "uplift_plan", "oracle")},
+        "off_policy": _off_policy_check(true_est, planning.get("off_policy"), true_est["oracle"]),
         "qini_coefficient_mean": float(np.nanmean([v["qini_coefficient"] for v in per_offer.values()])),
-        "qini_coefficient_value_pooled": pooled_q,
+        "qini_coefficient_value_pooled": qini_coefficient(wide(hold, "uplift", offers)[r, best] * value,
+                                                          effect[r, best] * value),
         "uplift_at_10pct_mean": float(np.nanmean([v["uplift_at_10pct"] for v in per_offer.values()])),
+        "interval_coverage_offer_means": float(np.mean([v["interval_covers_offer_mean"] for v in per_offer.values()])),
+        "interval_coverage_decile_means": float(np.nanmean([v["interval_coverage_decile_means"] for v in per_offer.values()])),
         "per_offer": per_offer,
     }

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from components.features.table import ID, LABEL, SPLIT
-from components.interventions.sweep import allocate_sweep, budget_curve, budget_for, read_sweep, summarise
+from components.interventions.planning import PlanningResult, plan
+from components.interventions.sweep import budget_curve, read_sweep, summarise
 
 
 def _png(fig) -> str:
@@ -46,17 +47,38 @@ def observed_qini(table: pd.DataFrame, offer: str) -> tuple[np.ndarray, np.ndarr
     return np.concatenate([[0.0], x]), np.concatenate([[0.0], q])
 
 
-def build_report(sweep_dir: Path, cfg: dict[str, Any], date: str, out: Path) -> dict[str, Any]:
+def build_report_from_dir(sweep_dir: Path, cfg: dict[str, Any], date: str, out: Path, seed: int = 42) -> dict[str, Any]:
+    """Read the shards, plan (the same decision as the sweep stage) and write the report."""
+    table = read_sweep(sweep_dir)
+    return build_report(table, plan(table, cfg, seed), cfg, date, out)
+
+
+def _decision_html(result: PlanningResult) -> list[str]:
+    """Which plan ships and the campaign's evidence for it (off-policy estimates with intervals)."""
+    esc = html.escape
+    parts = ["<h2>Which plan ships, and why</h2>",
+             f"<p><b>Shipped: {esc(result.decision.shipped)}</b>. The {esc(result.decision.reason)}.</p>"]
+    if result.estimates is not None:
+        rows = pd.DataFrame([{"plan": n, "customers offered": v["customers_treated"], "estimated value": v["estimate"],
+                              f"{result.estimates.level:.0%} interval low": v["low"],
+                              f"{result.estimates.level:.0%} interval high": v["high"]}
+                             for n, v in result.estimates.table().items()])
+        parts += [f"<p>Each candidate plan valued on the {result.estimates.customers:,} holdout customers of the "
+                  "randomized campaign (doubly-robust off-policy estimate, bootstrap interval), at the holdout's "
+                  "share of the budget. Observable data only: no model or plan is chosen on anything else.</p>",
+                  rows.to_html(index=False, float_format=lambda v: f"{v:,.0f}", border=0, classes="t")]
+    return parts
+
+
+def build_report(table: pd.DataFrame, result: PlanningResult, cfg: dict[str, Any], date: str, out: Path) -> dict[str, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     plt.rcParams.update({"figure.max_open_warning": 0, "svg.hashsalt": "churnguard"})
-    table = read_sweep(sweep_dir)
-    budget = budget_for(table[ID].nunique(), cfg)
-    alloc = allocate_sweep(table, cfg, budget=budget)
-    summary = summarise(table, alloc, budget)
+    alloc, budget = result.allocation, result.budget
+    summary = {**summarise(table, alloc, budget), **result.summary()}
     offers = summary["scenarios"]
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -116,6 +138,7 @@ def build_report(sweep_dir: Path, cfg: dict[str, Any], date: str, out: Path) -> 
         "customer, with a confidence interval); an offer is only planned where its interval's lower bound is "
         "above zero and its expected saved value exceeds its cost. The model-based what-if (the churn model "
         "re-scored with the offer applied) is shown beside it for comparison only.</p>",
+        *_decision_html(result),
         "<h2>Plan by offer</h2>", tbl(per),
         "<h2>Does the ranking find responders?</h2>", f"<img src='{qini_img}'>",
         "<p>Above zero: targeting by predicted uplift prevents more churn than random targeting in the "

@@ -97,13 +97,20 @@ def budget_for(n_customers: int, cfg: dict[str, Any]) -> float:
 
 
 def allocate_sweep(table: pd.DataFrame, cfg: dict[str, Any], budget: float | None = None) -> pd.DataFrame:
-    """One row per customer: the offer to give (or ``none``) under the budget, maximising net value."""
+    """One row per customer: the uplift allocation (or ``none``) under the budget, maximising net value."""
     offers = sorted(table["offer"].unique())
-    customers = table.drop_duplicates(ID).set_index(ID).sort_index()
     net, cost = wide(table, "net_value", offers), wide(table, "cost", offers)
     eligible = wide(table, "uplift_low", offers) > 0 if cfg.get("require_confident_uplift", True) else None
-    budget = budget_for(len(customers), cfg) if budget is None else budget
-    choice = allocate(net, cost, budget, eligible)
+    budget = budget_for(table[ID].nunique(), cfg) if budget is None else budget
+    return allocation_frame(table, offers, allocate(net, cost, budget, eligible))
+
+
+def allocation_frame(table: pd.DataFrame, offers: Any, choice: np.ndarray) -> pd.DataFrame:
+    """The plan ``choice`` (offer index per customer in sorted id order, NONE = no offer) as one row per
+    customer with its net value, cost, uplift and context. ``offers``: the offer list (or PlanInputs)."""
+    offers = list(getattr(offers, "offers", offers))
+    customers = table.drop_duplicates(ID).set_index(ID).sort_index()
+    net, cost = wide(table, "net_value", offers), wide(table, "cost", offers)
     rows = np.arange(len(choice))
     given = choice != NONE
     pick = np.where(given, choice, 0)

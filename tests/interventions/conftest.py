@@ -6,7 +6,7 @@ import pytest
 from tests.workspace import Workspace
 
 ZERO_OFFER = "discount_10"
-STAGES = ("ingest", "validate", "features", "train_base", "fit_counterfactual", "sweep")
+STAGES = ("ingest", "validate", "features", "train_base", "fit_counterfactual", "sweep", "evaluate_interventions")
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,10 @@ def _metrics(ws) -> dict:
     return json.loads((ws.root / "metrics" / "interventions.json").read_text())
 
 
+def _evaluation(ws) -> dict:
+    return json.loads((ws.root / "metrics" / "evaluate_interventions.json").read_text())
+
+
 def _features(ws) -> pd.DataFrame:
     return pd.read_parquet(ws.root / "data" / "features" / "customers.parquet")
 
@@ -25,10 +29,14 @@ def _features(ws) -> pd.DataFrame:
 def test_budget_never_exceeded_and_policies_reported(iv_workspace):
     m = _metrics(iv_workspace)
     assert m["sweep"]["spent"] <= m["sweep"]["budget"] + 1e-6
-    pol = m["policy"]
-    for name in ("ours", "risk_based", "random", "oracle"):
+    pol = _evaluation(iv_workspace)["policy"]
+    for name in ("shipped", "uplift_plan", "risk_based", "random", "oracle", "riskiest_retention_call"):
         assert pol["spent"][name] <= pol["budget"] + 1e-6, name
     assert pol["policy_value"]["oracle"] >= max(pol["policy_value"].values()) - 1e-6
+    # the shipped plan is the one the sweep chose on observable data, and it is what allocation.parquet holds
+    assert pol["shipped_policy"] == m["plan"]["shipped_policy"]
+    assert pol["shipped_policy"] in m["plan"]["off_policy"]["plans"]
+    assert 0.0 <= pol["off_policy"]["coverage"] <= 1.0 and pol["off_policy"]["plans_checked"] >= 7
     alloc = pd.read_parquet(iv_workspace.root / "data" / "sweep" / "allocation.parquet")
     assert alloc["cost"].sum() <= m["sweep"]["budget"] + 1e-6
     assert (alloc.loc[alloc["offer"] != "none", "net_value"] > 0).all()
@@ -112,8 +120,7 @@ def test_report_logged_to_mlflow(iv_workspace):
 
 
 def test_zero_effect_offer_gets_no_positive_recommendation(zero_effect_workspace):
-    m = _metrics(zero_effect_workspace)
-    pol = m["policy"]
+    pol = _evaluation(zero_effect_workspace)["policy"]
     zero = pol["per_offer"][ZERO_OFFER]
     assert zero["mean_true_effect"] == 0.0
     # beyond noise: the confident-positive share stays at the interval's nominal error rate

@@ -1,0 +1,94 @@
+"""The candidate offer plans, built from observable estimates only (one place for every consumer).
+
+A plan gives each customer at most one offer (index into ``offers``, ``NONE`` = no offer) within a
+budget. The sweep stage estimates each candidate's value off-policy on the randomized campaign
+(:mod:`components.interventions.ope`) and ships one; the evaluation stage values the same
+candidates with the world's true effects. Candidates:
+
+- ``uplift_plan``: the budget allocation on the causal uplift model's expected net values;
+- ``risk_based``: highest predicted churn risk first, each given the one offer with the best
+  average estimated net value (the simple baseline a retention team would use);
+- ``riskiest_<offer>``: highest predicted risk first, everyone given that one offer;
+- ``random``: random customers and offers (a floor, with a fixed seed);
+- ``no_offer``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from components.features.table import ID
+from components.interventions.allocation import NONE, allocate, greedy_by_score
+from components.interventions.sweep import wide
+
+UPLIFT_PLAN, RISK_BASED, NO_OFFER, RANDOM = "uplift_plan", "risk_based", "no_offer", "random"
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """Per customer (sorted by id) and offer: the observable numbers a plan is built from."""
+
+    ids: np.ndarray
+    offers: list[str]
+    net: np.ndarray          # (n, K) expected net value (uplift x customer value - cost)
+    cost: np.ndarray         # (n, K)
+    uplift: np.ndarray       # (n, K) estimated churn-probability reduction
+    uplift_low: np.ndarray   # (n, K) lower end of the uplift interval
+    value: np.ndarray        # (n,) value of keeping the customer
+    risk: np.ndarray         # (n,) predicted churn probability without an offer
+
+    @classmethod
+    def from_sweep(cls, table: pd.DataFrame) -> "PlanInputs":
+        offers = sorted(table["offer"].unique())
+        ids = np.sort(table[ID].unique())
+        risk_col = "base_probability" if "base_probability" in table.columns else "p_before"
+        return cls(ids, offers, wide(table, "net_value", offers), wide(table, "cost", offers),
+                   wide(table, "uplift", offers), wide(table, "uplift_low", offers),
+                   np.nan_to_num(wide(table, "customer_value", offers)[:, 0]), wide(table, risk_col, offers)[:, 0])
+
+    def subset(self, mask: np.ndarray) -> "PlanInputs":
+        return PlanInputs(self.ids[mask], self.offers, self.net[mask], self.cost[mask], self.uplift[mask],
+                          self.uplift_low[mask], self.value[mask], self.risk[mask])
+
+    def pessimistic_net(self, pessimism: float) -> np.ndarray:
+        """Net value with the uplift moved ``pessimism`` of the way to its interval's lower end
+        (0: the point estimate; 1: the lower bound). Allocating on it keeps the plan from piling onto
+        offers whose estimated effect is large only by the luck of a small campaign arm."""
+        return self.net - float(pessimism) * (self.uplift - self.uplift_low) * self.value[:, None]
+
+
+def uplift_plan(inp: PlanInputs, budget: float, require_confident_uplift: bool = True,
+                pessimism: float = 0.0) -> np.ndarray:
+    eligible = inp.uplift_low > 0 if require_confident_uplift else None
+    return allocate(inp.pessimistic_net(pessimism), inp.cost, budget, eligible)
+
+
+def best_average_offer(inp: PlanInputs) -> int:
+    """The offer with the best mean estimated net value: what risk-based targeting hands out."""
+    return int(np.argmax(np.nanmean(inp.net, axis=0)))
+
+
+def riskiest_first(inp: PlanInputs, offer: int, budget: float) -> np.ndarray:
+    return greedy_by_score(inp.risk, np.full(len(inp.ids), offer), inp.cost, budget)
+
+
+def candidate_plans(inp: PlanInputs, budget: float, cfg: dict[str, Any], seed: int) -> dict[str, np.ndarray]:
+    """Every candidate plan for these customers at this budget (see the module docstring)."""
+    plans = {UPLIFT_PLAN: uplift_plan(inp, budget, bool(cfg.get("require_confident_uplift", True)),
+                                      float(cfg.get("pessimism", 0.0))),
+             RISK_BASED: riskiest_first(inp, best_average_offer(inp), budget)}
+    for k, offer in enumerate(inp.offers):
+        plans[f"riskiest_{offer}"] = riskiest_first(inp, k, budget)
+    rng = np.random.default_rng(seed)
+    n = len(inp.ids)
+    plans[RANDOM] = greedy_by_score(rng.random(n), rng.integers(0, len(inp.offers), n), inp.cost, budget)
+    plans[NO_OFFER] = np.full(n, NONE)
+    return plans
+
+
+def plan_cost(choice: np.ndarray, cost: np.ndarray) -> float:
+    r = np.nonzero(choice != NONE)[0]
+    return float(cost[r, choice[r]].sum())
