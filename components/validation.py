@@ -1,4 +1,5 @@
-"""Data validation with a Great Expectations 1.x suite (schema, ranges, nulls, uniqueness, labels).
+"""Data validation with Great Expectations 1.x: the customers suite (schema, ranges, nulls,
+uniqueness, labels) here, the suites of events, referrals and campaign in components/table_suites.py.
 
 A failure names each failing expectation, its column, the unexpected count and sample values;
 the validate stage then exits non-zero so nothing downstream (and nothing in the registry) runs.
@@ -27,9 +28,11 @@ class Failure:
     unexpected_count: int | None
     unexpected_percent: float | None
     sample: list[Any] = field(default_factory=list)
+    table: str = "customers"
 
     def __str__(self) -> str:
         where = f"column {self.column!r}" if self.column else "table"
+        where = f"{self.table}: {where}"
         count = "" if self.unexpected_count is None else (
             f": {self.unexpected_count} unexpected ({self.unexpected_percent:.1f}%)")
         sample = f", e.g. {self.sample[:5]}" if self.sample else ""
@@ -41,22 +44,24 @@ class ValidationReport:
     success: bool
     evaluated: int
     failures: list[Failure]
+    table: str = "customers"
 
     def message(self) -> str:
         if self.success:
-            return f"validation passed: {self.evaluated} expectations"
-        lines = [f"validation FAILED: {len(self.failures)} of {self.evaluated} expectations"]
+            return f"validation of {self.table} passed: {self.evaluated} expectations"
+        lines = [f"validation of {self.table} FAILED: {len(self.failures)} of {self.evaluated} expectations"]
         lines += [f"  - {f}" for f in self.failures]
         return "\n".join(lines)
 
 
 def required_columns(data_cfg: dict[str, Any]) -> list[str]:
-    """Columns a batch of the configured source must have (CSV: every mapped column)."""
+    """Columns a batch of the configured source must have (own tables: every mapped column)."""
     if data_cfg["source"] == "synthetic":
         return WORLD_COLUMNS
     from components.ingest import MAPPED
 
-    return [name for name, key in MAPPED.items() if data_cfg["csv"].get(key)]
+    section = data_cfg.get(data_cfg["source"]) or {}
+    return [name for name, key in MAPPED.items() if section.get(key)]
 
 
 def build_expectations(df: pd.DataFrame, cfg: dict[str, Any], labels: tuple[str, str],
@@ -92,7 +97,14 @@ def build_expectations(df: pd.DataFrame, cfg: dict[str, Any], labels: tuple[str,
 
 def validate_frame(df: pd.DataFrame, cfg: dict[str, Any], labels: tuple[str, str], expected_columns: list[str],
                    docs_dir: Path | None = None) -> ValidationReport:
-    """Run the suite on a frame; optionally write HTML Data Docs to ``docs_dir``."""
+    """Run the customers suite on a frame; optionally write HTML Data Docs to ``docs_dir``."""
+    batch = {"customers": (df, build_expectations(df, cfg, labels, expected_columns))}
+    return run_suites(batch, docs_dir)["customers"]
+
+
+def run_suites(batches: dict[str, tuple[pd.DataFrame, list]], docs_dir: Path | None = None
+               ) -> dict[str, ValidationReport]:
+    """One suite per table (``name -> (frame, expectations)``) in one GE context; Data Docs for all."""
     import great_expectations as gx
 
     context = gx.get_context(mode="ephemeral")
@@ -103,20 +115,25 @@ def validate_frame(df: pd.DataFrame, cfg: dict[str, Any], labels: tuple[str, str
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         })
-    source = context.data_sources.add_pandas("customers_source")
-    asset = source.add_dataframe_asset(name="customers")
-    batch_def = asset.add_batch_definition_whole_dataframe("whole")
-    suite = context.suites.add(gx.ExpectationSuite(name="customers_suite"))
-    for exp in build_expectations(df, cfg, labels, expected_columns):
-        suite.add_expectation(exp)
-    vdef = context.validation_definitions.add(gx.ValidationDefinition(name="customers_validation",
-                                                                      data=batch_def, suite=suite))
-    actions = [gx.checkpoint.UpdateDataDocsAction(name="docs")] if docs_dir is not None else []
-    checkpoint = context.checkpoints.add(gx.Checkpoint(name="customers_checkpoint",
-                                                       validation_definitions=[vdef], actions=actions,
-                                                       result_format={"result_format": "SUMMARY"}))
-    result = checkpoint.run(batch_parameters={"dataframe": df})
-    run = next(iter(result.run_results.values()))
+    source = context.data_sources.add_pandas("churnguard_source")
+    reports = {}
+    for name, (df, expectations) in batches.items():
+        batch_def = source.add_dataframe_asset(name=name).add_batch_definition_whole_dataframe("whole")
+        suite = context.suites.add(gx.ExpectationSuite(name=f"{name}_suite"))
+        for exp in expectations:
+            suite.add_expectation(exp)
+        vdef = context.validation_definitions.add(gx.ValidationDefinition(name=f"{name}_validation",
+                                                                          data=batch_def, suite=suite))
+        actions = [gx.checkpoint.UpdateDataDocsAction(name="docs")] if docs_dir is not None else []
+        checkpoint = context.checkpoints.add(gx.Checkpoint(name=f"{name}_checkpoint", validation_definitions=[vdef],
+                                                           actions=actions,
+                                                           result_format={"result_format": "SUMMARY"}))
+        result = checkpoint.run(batch_parameters={"dataframe": df})
+        reports[name] = _report(next(iter(result.run_results.values())), name)
+    return reports
+
+
+def _report(run, table: str) -> ValidationReport:
     failures = []
     for r in run.results:
         if r.success:
@@ -126,6 +143,6 @@ def validate_frame(df: pd.DataFrame, cfg: dict[str, Any], labels: tuple[str, str
         failures.append(Failure(
             expectation=cfgx.type, column=cfgx.kwargs.get("column"),
             unexpected_count=res.get("unexpected_count"), unexpected_percent=res.get("unexpected_percent"),
-            sample=[v for v in (res.get("partial_unexpected_list") or [])][:5],
+            sample=[v for v in (res.get("partial_unexpected_list") or [])][:5], table=table,
         ))
-    return ValidationReport(success=bool(run.success), evaluated=len(run.results), failures=failures)
+    return ValidationReport(success=bool(run.success), evaluated=len(run.results), failures=failures, table=table)
