@@ -132,9 +132,7 @@ def rewrite_deps(dvc_text: str, wanted: dict[str, list[str]]) -> str:
             indent = m.group(1)
             out.append(line)
             i += 1
-            while i < len(lines) and (re.match(rf"^{indent}\s+- ", lines[i]) or not lines[i].strip()):
-                if not lines[i].strip():
-                    break
+            while i < len(lines) and re.match(rf"^{indent}\s+- ", lines[i]):   # the old list items
                 i += 1
             out.extend(f"{indent}  - {dep}\n" for dep in wanted[stage])
             continue
