@@ -75,6 +75,11 @@ def points(fraction: float) -> str:
     return "n/a" if fraction != fraction else f"{100 * float(fraction):.1f} pts"
 
 
+def churn_change(uplift: float) -> str:
+    """An uplift as the change it makes to churn probability: 0.078 -> '-7.8 pts', -0.02 -> '+2.0 pts'."""
+    return "n/a" if uplift != uplift else f"{-100 * float(uplift):+.1f} pts"
+
+
 def recommended_budget(curve: pd.DataFrame) -> tuple[float, int | None]:
     """The budget worth spending, read off a budget curve (rows by rising ``budget``, with ``saved``).
 
@@ -116,9 +121,9 @@ def action_reason(row: pd.Series, driver: tuple[str, pd.Series] | None, currency
     if driver is not None:
         col, means = driver
         value = row.get("_driver_value")
-        if value is not None and value in means.index:
+        if value is not None and value in means.index and means[value] > 0:   # only a driver that helps here
             # the offer's strongest driver, where this customer sits on it
-            parts.append(f"{SEGMENT_WORDS.get(col, col)} {value}: -{points(means[value])} on average")
-    parts.append(f"here -{points(row['uplift'])}, saves {money(row['expected_saved_value'], currency)} "
+            parts.append(f"{SEGMENT_WORDS.get(col, col)} {value}: churn {churn_change(means[value])} on average")
+    parts.append(f"here {churn_change(row['uplift'])}, saves {money(row['expected_saved_value'], currency)} "
                  f"for {money(row['cost'], currency)}")
     return "; ".join(parts)

@@ -12,7 +12,7 @@ import pytest
 
 from components.interventions.planning import plan
 from components.interventions.report import build_report
-from components.report_language import money, offer_words, percent, points, recommended_budget
+from components.report_language import churn_change, money, offer_words, percent, points, recommended_budget
 from tests.browser import browser, page  # noqa: F401  (pytest fixtures)
 
 OFFERS = ["discount_10", "discount_20", "retention_call"]
@@ -60,6 +60,7 @@ def test_words_money_and_percentages():
     assert offer_words("discount_20") == "20% discount" and offer_words("retention_call") == "Retention call"
     assert money(1234.5, "EUR") == "EUR 1,234" and money(12.5, "EUR") == "EUR 12.50" and money(-3, "USD") == "-USD 3.00"
     assert percent(0.6432) == "64%" and percent(0.042) == "4.2%" and points(0.081) == "8.1 pts"
+    assert churn_change(0.078) == "-7.8 pts" and churn_change(-0.02) == "+2.0 pts"
 
 
 def test_recommended_budget_is_the_last_point_before_returns_drop_below_one():
