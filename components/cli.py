@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "promote": ("components.commands.promote", "make a model version champion through the quality gates (who/why recorded)"),
     "serve": ("components.commands.serve", "serve scores, explanations and offers over HTTP, following the MLflow champion"),
     "sweep": ("components.commands.sweep", "score every intervention scenario for one shard of the customers (parquet)"),
+    "monitor": ("components.commands.monitor", "one monitoring cycle: drift, estimated/realised ROC AUC, retrain decision, gauges, report"),
     "report": ("components.commands.report", "HTML scenario report from a sweep directory (deterministic per date)"),
 }
 

@@ -121,11 +121,19 @@ def main() -> None:
                       bundle, holdout, holdout[LABEL].to_numpy())
     client.set_model_version_tag(name, version.version, "gates", "passed" if decision.promoted else
                                  "; ".join(decision.reasons))
+    # register.challenger (set by the monitor DAG's retrain): alias `challenger`, never champion here;
+    # `churnguard promote` moves champion through the same gates (docs/monitoring.md).
+    challenger = cfg.get("challenger") or None
+    if challenger:
+        decision.promoted = False
+        move_alias(client, name, str(challenger), version.version, who="pipeline",
+                   why="retrained on monitoring evidence; promotion decides champion")
     if decision.promoted:
         move_alias(client, name, alias, version.version, why="register stage: gates passed, >= champion on holdout",
                    who="pipeline")
     write_json(PATHS.metrics / "registration.json", {
         "model": name, "version": version.version, "run_id": run_id, "champion": decision.promoted,
+        "challenger_alias": challenger,
         "reasons": decision.reasons, "candidate_auc": decision.candidate_auc,
         "previous_champion": decision.champion_version, "previous_champion_auc": decision.champion_auc,
         **tags, "parts": bundle.part_names})

@@ -1,0 +1,94 @@
+"""Monitor DAG (nightly): watch the champion, and retrain on evidence into the `challenger` alias.
+
+1. ``monitor``: ``churnguard monitor --data <snapshots> --out <dir>`` in the project's interpreter
+   (components/commands/monitor.py): drift with Benjamini-Hochberg control, estimated and realised
+   ROC AUC, early outcomes, gauges to ``metrics.prom`` and MLflow, ``report.html``, ``monitor.json``.
+2. ``retrain_needed``: continues only when ``monitor.json`` says ``retrain`` (thresholds: params
+   ``monitor``); otherwise the run ends green with the rest skipped.
+3. ``trigger_training``: triggers ``churn_training`` with ``register.challenger`` set, so the new version
+   gets alias ``challenger`` and never ``champion``; ``churnguard promote`` (promote_model DAG) moves
+   champion later through the gates, on matured labels (docs/monitoring.md).
+
+Param values reach the command through environment variables, never pasted into the shell line.
+Configuration as dags/churn_training.py (CHURNGUARD_REPO, CHURNGUARD_PYTHON_BIN, MLFLOW_TRACKING_URI,
+CHURNGUARD_ARTIFACT_ROOT) plus CHURNGUARD_HOME (the champion's workspace: its training features are
+the drift reference) and CHURNGUARD_REPORTS_DIR (where reports/monitor goes).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.providers.standard.operators.python import ShortCircuitOperator
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import DAG, Param
+
+REPO = Path(os.environ.get("CHURNGUARD_REPO") or Path(__file__).resolve().parents[1])
+PYTHON_BIN = Path(os.environ.get("CHURNGUARD_PYTHON_BIN") or REPO / ".venv" / "bin")
+HOME = os.environ.get("CHURNGUARD_HOME") or str(REPO)
+REPORTS = Path(os.environ.get("CHURNGUARD_REPORTS_DIR") or Path(HOME) / "reports")
+ENV = {
+    "PATH": f"{PYTHON_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+    "CHURNGUARD_HOME": HOME,
+    "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO / 'mlflow' / 'mlflow.db'}",
+    "CHURNGUARD_ARTIFACT_ROOT": os.environ.get("CHURNGUARD_ARTIFACT_ROOT") or (REPO / "mlflow" / "artifacts").as_uri(),
+    "TQDM_DISABLE": "1",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+
+
+def monitor_dir(run_id: str) -> Path:
+    return REPORTS / "monitor" / run_id.replace(":", "_").replace("+", "_")
+
+
+def challenger_conf(training: dict | None) -> str:
+    """churn_training's conf: the form's ``training`` plus ``register.challenger`` (always), as JSON."""
+    conf = dict(training or {})
+    conf["overrides"] = {**(conf.get("overrides") or {}), "register.challenger": "challenger"}
+    return json.dumps(conf)
+
+
+def retrain_needed(run_id: str) -> bool:
+    """The decision `churnguard monitor` wrote (light: a JSON file, nothing heavy imported here)."""
+    decision = json.loads((monitor_dir(run_id) / "monitor.json").read_text())
+    print(f"retrain={decision['retrain']}: {'; '.join(decision['reasons']) or 'no alarm'}")
+    return bool(decision["retrain"])
+
+
+with DAG(
+    dag_id="monitor",
+    description="nightly drift/performance monitoring of the champion; retrains into alias challenger on evidence",
+    schedule="@daily",
+    catchup=False,
+    max_active_runs=1,
+    tags=["churnguard", "monitoring"],
+    doc_md=__doc__,
+    user_defined_filters={"challenger_conf": challenger_conf},
+    params={
+        "data": Param("data/monitor", type="string", title="Snapshots folder",
+                      description="folder with month_MM/raw snapshots (absolute, or relative to CHURNGUARD_HOME)"),
+        "month": Param(None, type=["null", "integer"], minimum=0, title="Snapshot (empty: newest)"),
+        "training": Param({}, type=["object", "null"], title="churn_training conf on retrain",
+                          description='e.g. {"seed": 7, "customers": 20000}; register.challenger is always set'),
+    },
+) as dag:
+    monitor = BashOperator(
+        task_id="monitor",
+        bash_command=(f'cd "$CHURNGUARD_HOME" && "{PYTHON_BIN}/churnguard" monitor --data "$CG_DATA" '
+                      '--out "$CG_OUT" ${CG_MONTH:+--month "$CG_MONTH"}'),
+        env={**ENV, "CG_DATA": "{{ params.data }}", "CG_MONTH": "{{ params.month if params.month is not none else '' }}",
+             "CG_OUT": str(REPORTS / "monitor") + "/{{ run_id | replace(':', '_') | replace('+', '_') }}"},
+        append_env=True,
+        skip_on_exit_code=None,
+    )
+    gate = ShortCircuitOperator(task_id="retrain_needed", python_callable=retrain_needed,
+                                op_kwargs={"run_id": "{{ run_id }}"})
+    trigger = TriggerDagRunOperator(
+        task_id="trigger_training",
+        trigger_dag_id="churn_training",
+        conf="{{ params.training | challenger_conf }}",
+        wait_for_completion=False,
+    )
+    monitor >> gate >> trigger

@@ -1,0 +1,73 @@
+"""Pure logic of the monitor: multiple-testing control, effect sizes, CBPE, early outcomes, gauges."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from components.monitoring import decision, drift, performance
+
+
+def _frame(rng, n, shift=0.0, cols=40):
+    return pd.DataFrame({f"x{i}": rng.normal(shift if i == 0 else 0.0, 1.0, n) for i in range(cols)})
+
+
+def test_forty_null_features_do_not_cry_wolf():
+    rng = np.random.default_rng(0)
+    alarms = 0
+    for _ in range(20):
+        res = drift.feature_drift(_frame(rng, 3000), _frame(rng, 3000), [f"x{i}" for i in range(40)], [], 0.01, 0.0)
+        alarms += any(r.alarmed for r in res)
+    assert alarms <= 2   # BH at 1 %: without it, 40 tests at 1 % alarm in about a third of the nights
+
+
+def test_a_real_shift_alarms_and_a_tiny_one_does_not():
+    rng = np.random.default_rng(1)
+    ref, cur = _frame(rng, 5000, cols=5), _frame(rng, 5000, shift=1.0, cols=5)
+    res = {r.feature: r for r in drift.feature_drift(ref, cur, list(ref), [], 0.01, 0.2)}
+    assert res["x0"].alarmed and not any(res[f"x{i}"].alarmed for i in range(1, 5))
+    tiny = {r.feature: r for r in drift.feature_drift(ref, _frame(rng, 200000, shift=0.05, cols=5), list(ref), [], 0.01, 0.2)}
+    assert tiny["x0"].p_adjusted < 0.01 and not tiny["x0"].alarmed   # significant, but no effect worth acting on
+
+
+def test_new_category_alarms():
+    ref = pd.DataFrame({"c": ["a", "b"] * 2000})
+    cur = pd.DataFrame({"c": ["a", "b", "new", "new"] * 1000})
+    (res,) = drift.feature_drift(ref, cur, [], ["c"], 0.01, 0.2)
+    assert res.alarmed and res.psi > 1
+
+
+def test_cbpe_tracks_auc_of_calibrated_scores():
+    rng = np.random.default_rng(2)
+    s = rng.beta(2, 5, 20000)
+    y = rng.random(s.size) < s
+    assert abs(performance.expected_roc_auc(s) - performance.realised_roc_auc(y, s)) < 0.01
+    assert abs(performance.expected_roc_auc(np.full(100, 0.3)) - 0.5) < 1e-9
+
+
+def test_early_outcomes_alarm_on_a_segment_whose_churn_rose():
+    rng = np.random.default_rng(3)
+    n = 12000
+    s = rng.uniform(0.05, 0.5, n)
+    seg = pd.DataFrame({"plan": rng.choice(["basic", "premium"], n)})
+    h = performance.monthly_hazard(s)
+    h_true = np.where(seg["plan"] == "premium", np.minimum(1, h * 1.8), h)
+    churned = rng.random(n) < h_true
+    res = {r.segment: r for r in performance.early_outcome_test(s, churned, seg, 0.01, 1.3, 20)}
+    assert res["plan=premium"].alarmed and not res["plan=basic"].alarmed
+    calm = performance.early_outcome_test(s, rng.random(n) < h, seg, 0.01, 1.3, 20)
+    assert not any(r.alarmed for r in calm)
+
+
+def test_decision_and_prometheus_gauges():
+    cfg = {"drift": {"min_features_alarmed": 1}, "max_auc_drop": 0.05, "retrain_on": ["performance"]}
+    feat = drift.FeatureDrift("x", "numeric", 0.5, 0.0, 0.0, 0.9, True)
+    pred = drift.FeatureDrift("churn_probability", "prediction", 0.0, 1.0, 1.0, 0.0, False)
+    res = decision.decide(decision.MonitorResult(3, [feat], pred, 0.70, 0.80, realised_auc=0.79), cfg)
+    assert res.drift_alarm and res.performance_alarm and res.retrain   # estimated AUC 0.70 < 0.80 - 0.05
+    text = decision.prometheus_text(res, {"model": "models:/churnguard@champion"})
+    for gauge in ("churnguard_drift_features_alarmed", "churnguard_drift_alarm", "churnguard_estimated_roc_auc",
+                  "churnguard_realised_roc_auc"):
+        assert f"# TYPE {gauge} gauge" in text
+    assert 'churnguard_drift_features_alarmed{model="models:/churnguard@champion"} 1.0' in text
+    only_drift = decision.decide(decision.MonitorResult(3, [feat], pred, 0.80, 0.80), cfg)
+    assert only_drift.drift_alarm and not only_drift.retrain          # drift alone is not in retrain_on here
