@@ -68,13 +68,10 @@ def check_request(state: Any, model: LoadedModel, req: PredictRequest, allowed: 
     return flagged
 
 
-def _missing(value: Any) -> bool:
-    return value is None or value != value   # None or NaN: the model imputes it
-
-
 def imputed_and_required(state: Any, model: LoadedModel, rows: list[dict], ids: list[str]) -> list[list[str]]:
     """Per row, the model features nobody supplied (the model imputes them). 422 when config requires one."""
-    imputed = [[f for f in model.feature_columns if _missing(row.get(f))] for row in rows]
+    features = model.feature_columns   # None or NaN (v != v): the model imputes it; inlined, it runs per value
+    imputed = [[f for f in features if (v := row.get(f)) is None or v != v] for row in rows]
     required = state.config.required_features
     if required:
         need = set(model.feature_columns) if "all" in required else set(required)
