@@ -120,3 +120,57 @@ def test_fast_he_preprocessor_matches_alibi():
     fast = _HEPreprocessor(pre)
     probe = np.vstack([X, X[:20] + 0.5, -X[:5]])
     assert np.allclose(fast(probe), pre(probe), rtol=0, atol=1e-12)
+
+
+def test_bundles_pickle_counterfactual_classes_under_the_pre_package_path():
+    """Bundles fitted before the module became a package pickled these by that module path; bundles
+    fitted now must record the same path so either code loads either bundle."""
+    import pickle
+
+    import components.interventions.counterfactual as cf
+
+    for name in ("ActionSpace", "_HEPreprocessor", "_FastCondition"):
+        cls = getattr(cf, name)
+        assert cls.__module__ == "components.interventions.counterfactual", name
+        old_style = f"ccomponents.interventions.counterfactual\n{name}\n.".encode()   # protocol 0 GLOBAL
+        assert pickle.loads(old_style) is cls
+    space = ActionSpace(["a"], [], ["a"], {"a": 0.2}, {}, {})
+    assert b"components.interventions.counterfactual\x94" in pickle.dumps(space)
+    assert pickle.loads(pickle.dumps(space)) == space
+
+
+def test_backend_registry_names_the_field_and_the_known_backends():
+    from components.interventions.counterfactual import BACKENDS, backend_class, fit_explainer
+
+    assert set(BACKENDS) == {"alibi_cfrl", "dice"}
+    for name, cls in BACKENDS.items():
+        assert cls.name == name and backend_class(name) is cls and cls.licence
+    with pytest.raises(ValueError, match=r"fit_counterfactual\.backend.*'alibi_cfrl', 'dice'.*'lime'"):
+        backend_class("lime")
+    with pytest.raises(ValueError, match=r"fit_counterfactual\.backend"):
+        fit_explainer(None, pd.DataFrame(), {"backend": ["dice"]}, 0)
+
+
+def test_backends_implement_the_protocol_signatures():
+    import inspect
+
+    from components.interventions.counterfactual import BACKENDS, Backend
+
+    for cls in BACKENDS.values():
+        for method in ("fit", "propose", "save", "load"):
+            want = list(inspect.signature(getattr(Backend, method)).parameters)
+            assert list(inspect.signature(getattr(cls, method)).parameters) == want, (cls.name, method)
+
+
+def test_alibi_whole_module_loading_is_confined_to_alibi_and_restored():
+    import torch
+    from alibi.explainers.backends.pytorch import cfrl_tabular
+
+    from components.interventions.counterfactual.alibi_backend import _alibi_loads_whole_modules
+
+    torch_load, alibi_load = torch.load, cfrl_tabular.load_model
+    with pytest.raises(RuntimeError, match="inside"):
+        with _alibi_loads_whole_modules():
+            assert cfrl_tabular.load_model is not alibi_load and torch.load is torch_load
+            raise RuntimeError("inside")
+    assert cfrl_tabular.load_model is alibi_load and torch.load is torch_load
