@@ -156,7 +156,7 @@ def require_airflow() -> None:
 
 
 # Fixtures that run a whole (tiny) pipeline, start Airflow or a browser: minutes each on 2 cores.
-SLOW_FIXTURES = {"airflow_env", "trained", "standalone", "browser", "tiny_workspace", "committed_copy"}
+SLOW_FIXTURES = {"airflow_env", "trained", "standalone", "browser", "tiny_workspace", "committed_copy", "tiny_clone"}
 
 
 def pytest_collection_modifyitems(config, items):

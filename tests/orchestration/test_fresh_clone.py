@@ -52,3 +52,44 @@ def test_dvc_repro_and_exp_run_need_no_activated_venv(clone):
     shown = subprocess.run([".venv/bin/dvc", "exp", "show", "--json"], cwd=root, env=env, capture_output=True,
                            text=True, timeout=300)
     assert shown.returncode == 0 and "450" in json.dumps(json.loads(shown.stdout)), shown.stdout[-2000:]
+
+
+@pytest.fixture
+def tiny_clone(clone):
+    """The clone on tests/tiny_params.yaml, committed (with tracked metrics/, as in the repository)."""
+    from tests.workspace import deep_merge
+
+    root, env = clone
+    params = deep_merge(yaml.safe_load((root / "params.yaml").read_text()),
+                        yaml.safe_load((PIPELINE_REPO / "tests" / "tiny_params.yaml").read_text()))
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    gitignore = (PIPELINE_REPO / ".gitignore").read_text()
+    (root / ".gitignore").write_text(gitignore + "/.venv\n/mlflow.db\n/mlartifacts/\n")
+    subprocess.run(["git", "add", "-A"], cwd=root, env=env, check=True, timeout=120)
+    subprocess.run(["git", "commit", "-qm", "tiny"], cwd=root, env=env, check=True, timeout=120)
+    return root, dict(env, CHURNGUARD_HOME=str(root), MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
+                      CHURNGUARD_ARTIFACT_ROOT=(root / "mlartifacts").as_uri())
+
+
+def test_make_run_twice_leaves_git_status_clean(tiny_clone):
+    """`churnguard run`, commit what it wrote, run again: nothing reruns and `git status` stays clean."""
+    root, env = tiny_clone
+
+    def churnguard_run() -> str:
+        proc = subprocess.run([str(REPO / ".venv" / "bin" / "churnguard"), "run"], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=1800)
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+        return proc.stdout
+
+    first = churnguard_run()
+    stages = len(yaml.safe_load((root / "dvc.yaml").read_text())["stages"])
+    assert f"[{stages}/{stages}]" in first and "pipeline finished" in first, first[-2000:]
+    assert list((root / "metrics" / "timings").glob("*.json")), "stages with timings write metrics/timings/"
+    changed = subprocess.run(["git", "status", "--porcelain"], cwd=root, env=env, capture_output=True, text=True)
+    assert "timings" not in changed.stdout, changed.stdout   # git-ignored: never a diff
+    subprocess.run(["git", "add", "-A"], cwd=root, env=env, check=True, timeout=120)
+    subprocess.run(["git", "commit", "-qm", "first run"], cwd=root, env=env, check=True, timeout=120)
+    second = churnguard_run()
+    assert f"0 stage(s) ran (none), {stages} up to date" in second, second[-2000:]
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=root, env=env, capture_output=True, text=True)
+    assert status.stdout == "", status.stdout
