@@ -38,13 +38,17 @@ class PlanInputs:
     uplift: np.ndarray       # (n, K) estimated churn-probability reduction
     uplift_low: np.ndarray   # (n, K) lower end of the uplift interval
     value: np.ndarray        # (n,) value of keeping the customer
-    risk: np.ndarray         # (n,) predicted churn probability without an offer
+    risk: np.ndarray         # (n,) predicted churn probability without an offer (pre-treatment)
 
     @classmethod
     def from_sweep(cls, table: pd.DataFrame) -> "PlanInputs":
         offers = sorted(table["offer"].unique())
         ids = np.sort(table[ID].unique())
-        risk_col = "base_probability" if "base_probability" in table.columns else "p_before"
+        # Risk WITHOUT an offer (the uplift model's control probability), never the base model's score:
+        # that one reads the campaign offer each customer actually got, so a plan built on it depends on
+        # the randomized arm itself (customers who got an offer look less risky and drop out of "the
+        # riskiest"), which no plan for the future may do and which biases the off-policy estimate.
+        risk_col = "p_before"
         return cls(ids, offers, wide(table, "net_value", offers), wide(table, "cost", offers),
                    wide(table, "uplift", offers), wide(table, "uplift_low", offers),
                    np.nan_to_num(wide(table, "customer_value", offers)[:, 0]), wide(table, risk_col, offers)[:, 0])
