@@ -13,6 +13,7 @@ import json
 import pandas as pd
 
 from components.config import PATHS
+from components.metrics import write_metrics
 from components.interventions.evaluation import evaluate_policies
 from components.interventions.sweep import read_sweep
 from components.skips import skipped, write_skipped_metrics
@@ -34,8 +35,7 @@ def main() -> None:
     truth = load_truth(PATHS.truth, ["customer_id", *[f"effect_{o}" for o in offers]])
     planning = json.loads((SWEEP / "summary.json").read_text())
     evaluation = evaluate_policies(table, truth, pd.read_parquet(SWEEP / "holdout_plans.parquet"), planning)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"policy": evaluation}, indent=2, default=float))
+    write_metrics(OUT, {"policy": evaluation})
     r, ope = evaluation["ratio_to_oracle"], evaluation["off_policy"]
     print(f"holdout value at the same budget (true effects), % of oracle: shipped ({evaluation['shipped_policy']}) "
           f"{r['shipped']:.1%}, uplift plan {r['uplift_plan']:.1%}, risk-based {r['risk_based']:.1%}, "

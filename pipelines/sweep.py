@@ -17,6 +17,7 @@ import time
 import pandas as pd
 
 from components.config import PATHS, load_params
+from components.metrics import write_metrics
 from components.features.table import ID
 from components.interventions.part import load_part
 from components.interventions.planning import plan
@@ -71,8 +72,7 @@ def main() -> None:
     metrics = {"plan": result.summary(), "counterfactual": cf["counterfactual"],
                "sweep": {k: summary[k] for k in ("customers", "budget", "spent", "expected_net_value",
                                                   "customers_treated", "offers_given")}}
-    PATHS.metrics.mkdir(parents=True, exist_ok=True)
-    (PATHS.metrics / "interventions.json").write_text(json.dumps(metrics, indent=2, default=float))
+    write_metrics(PATHS.metrics / "interventions.json", metrics)
     print(f"sweep: {summary['customers']} customers x {len(summary['scenarios'])} scenarios in {cfg['shards']} "
           f"shards, {t_sweep:.1f} s; shipped {result.decision.shipped}: {summary['customers_treated']} offers, "
           f"spent {summary['spent']:.0f} of {summary['budget']:.0f}")

@@ -96,7 +96,7 @@ def test_cli_sweep_shards_and_deterministic_report(iv_workspace, tmp_path):
     ids = [set(s["customer_id"]) for s in shards]
     assert not (ids[0] & ids[1]) and not (ids[1] & ids[2]) and not (ids[0] & ids[2])
     assert set().union(*ids) == set(_features(iv_workspace)["customer_id"])
-    a, b = tmp_path / "a.html", tmp_path / "b.html"
+    a, b = tmp_path / "a" / "report.html", tmp_path / "b" / "report.html"
     for path in (a, b):
         proc = _cli(iv_workspace, "report", "--sweep-dir", str(out), "--out", str(path), "--date", "2026-07-01",
                     "--no-mlflow")
