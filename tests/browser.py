@@ -1,8 +1,7 @@
 """A real browser for tests: Debian's Chromium driven by Playwright (no browser download, ever).
 
-Use from any test module (Airflow form, Data Docs, the HTML report)::
-
-    from tests.browser import browser, page  # noqa: F401  (pytest fixtures)
+Registered once as a plugin in tests/conftest.py, so any test can ask for them (Airflow form,
+Data Docs, the HTML report)::
 
     def test_x(page):
         page.goto("http://127.0.0.1:PORT/")

@@ -5,6 +5,11 @@ import pytest
 
 from tests.workspace import Workspace
 
+# The real-browser fixtures (`browser`, `page`) are registered once for the whole session: importing
+# them into several test modules would start one Playwright per module, and Playwright's sync API
+# refuses to start inside another's running event loop.
+pytest_plugins = ["tests.browser"]
+
 
 @pytest.fixture(scope="session")
 def tiny_workspace(tmp_path_factory) -> Workspace:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import browser, page  # noqa: F401  (pytest fixtures)
 from tests.workspace import Workspace
 
 

@@ -13,7 +13,6 @@ import pytest
 from components.interventions.planning import plan
 from components.interventions.report import build_report
 from components.report_language import churn_change, money, offer_words, percent, points, recommended_budget
-from tests.browser import browser, page  # noqa: F401  (pytest fixtures)
 
 OFFERS = ["discount_10", "discount_20", "retention_call"]
 CFG = {"budget_per_customer": 3.0, "budget_total": None, "require_confident_uplift": True, "report_top": 15,

@@ -11,7 +11,6 @@ import urllib.parse
 
 import pytest
 
-from tests.browser import browser, page  # noqa: F401  (pytest fixtures)
 from tests.orchestration.test_rest_api import Api, standalone  # noqa: F401  (standalone is a fixture)
 
 # dag_id -> params the form must send when nothing is touched (None = optional field left empty)
