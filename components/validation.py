@@ -107,7 +107,13 @@ def run_suites(batches: dict[str, tuple[pd.DataFrame, list]], docs_dir: Path | N
     """One suite per table (``name -> (frame, expectations)``) in one GE context; Data Docs for all."""
     import great_expectations as gx
 
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    from components.progress import progress_bars
+
     context = gx.get_context(mode="ephemeral")
+    # GE's "Calculating Metrics" bars follow the project's one rule (a terminal, no TQDM_DISABLE)
+    context.variables.progress_bars = ProgressBarsConfig(globally=progress_bars())
     if docs_dir is not None:
         docs_dir.mkdir(parents=True, exist_ok=True)
         context.add_data_docs_site(site_name="churnguard", site_config={

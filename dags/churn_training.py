@@ -129,8 +129,10 @@ with DAG(
     tags=["churnguard", "training"],
     doc_md=__doc__,
     params={
-        "source": Param("synthetic", enum=["synthetic", "csv"], title="Data source",
-                        description="synthetic world, or your Telco-style CSV (set csv_path)"),
+        "source": Param("synthetic", enum=["synthetic", "csv", "parquet", "sql"], title="Data source",
+                        description="synthetic world; your Telco-style CSV (set csv_path); parquet "
+                                    "(data.parquet.path in overrides) or sql (the workers' CHURNGUARD_SQL_URL and "
+                                    "data.sql.table / data.sql.query in overrides): docs/data_sources.md"),
         "csv_path": Param(None, type=["null", "string"], title="CSV path (source=csv only)",
                           description="the CSV (absolute, or relative to the repository); leave empty for synthetic"),
         "customers": Param(None, type=["null", "integer"], minimum=100, title="Size (world.customers)",

@@ -78,8 +78,10 @@ def run_name(params: dict, rows: int, commit: str) -> str:
 def describe(params: dict, rows: int, holdout_rows: int, metrics: dict[str, float], commit: str) -> str:
     """The version's description: where the data came from, how much, which seed, the headline numbers."""
     data = params["data"]
-    source = (f"CSV {data['csv']['path']}" if data["source"] == "csv"
-              else f"synthetic world of {data_size(params, rows)} customers,")
+    source = {"csv": lambda: f"CSV {data['csv']['path']}",
+              "parquet": lambda: f"Parquet {data['parquet']['path']}",
+              "sql": lambda: f"SQL {data['sql'].get('table') or 'query'}"}.get(
+        data["source"], lambda: f"synthetic world of {data_size(params, rows)} customers,")()
     numbers = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("roc_auc", "pr_auc", "brier", "top_decile_lift")
                         if k in metrics)
     oracle = f"; {metrics['roc_auc_ratio_to_oracle']:.3f} of the oracle's ROC AUC" \
