@@ -13,7 +13,8 @@ STATE = ROOT / ".run" / "streaming" / "broker.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["start", "stop", "status"])
+    parser.add_argument("action", choices=["start", "stop", "status"],
+                        help="start the local Kafka-protocol broker, stop it, or show whether it runs")
     parser.add_argument("--port", type=int, default=None, help="default: a free port")
     parser.add_argument("--no-topics", action="store_true", help="do not create the streaming topics")
 

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-unverified-model", action="store_true",
                         help="load versions without an artifact digest tag (registered before digests existed); "
                              "a version whose digest differs is still refused (docs/security.md)")
-    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--log-level", default="info", help="uvicorn log level (debug, info, warning, error)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,17 +7,18 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", default=None, help="default: streaming.bootstrap_servers / env")
     parser.add_argument("--group", default=None, help="consumer group (default: streaming.group_id)")
-    parser.add_argument("--client", choices=["confluent", "kafka-python"], default=None)
-    parser.add_argument("--redis-url", default=None)
+    parser.add_argument("--client", choices=["confluent", "kafka-python"], default=None,
+                        help="Kafka client library (default: params streaming.client)")
+    parser.add_argument("--redis-url", default=None, help="online store, e.g. redis://127.0.0.1:6379/0 (default: params)")
     parser.add_argument("--prefix", default=None, help="Redis key prefix (default: streaming.key_prefix)")
     parser.add_argument("--model-uri", default=None, help="default: streaming.model_uri (the champion)")
     parser.add_argument("--no-score", action="store_true", help="features only, no real-time churn score")
     parser.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus /metrics on HOST:PORT")
     parser.add_argument("--metrics-host", default=None,
                         help="address /metrics binds to (default: streaming.metrics_host, 127.0.0.1; 0.0.0.0 in compose)")
-    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None, help="events per micro-batch (default: params)")
     parser.add_argument("--until-caught-up", action="store_true", help="exit once every assigned partition is consumed")
-    parser.add_argument("--max-events", type=int, default=None)
+    parser.add_argument("--max-events", type=int, default=None, help="stop after this many events (tests, replays)")
     parser.add_argument("--timeout", type=float, default=None, help="exit after this many seconds")
     parser.add_argument("--pause-ms", type=float, default=0.0, help="sleep after each micro-batch (tests, demos)")
 

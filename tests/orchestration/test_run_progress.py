@@ -43,8 +43,14 @@ def test_version_flag():
     assert proc.returncode == 0 and proc.stdout.startswith("churnguard "), proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("module", ["components.commands.run", "components.commands.generate",
-                                    "components.commands.promote", "components.commands.summary"])
+def _command_modules() -> list[str]:
+    """Every CLI command's module (components.cli.COMMANDS: name -> (module, summary))."""
+    from components.cli import COMMANDS
+
+    return sorted(module for module, _ in COMMANDS.values())
+
+
+@pytest.mark.parametrize("module", _command_modules())
 def test_every_flag_has_help(module):
     parser = argparse.ArgumentParser()
     importlib.import_module(module).add_arguments(parser)
