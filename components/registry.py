@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import logging
+import warnings
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -168,15 +169,18 @@ def log_bundle(bundle_dir: Path, params: dict[str, Any], metrics: dict[str, floa
         quiet = _DropCloudpickleNotice()
         logging.getLogger("mlflow.pyfunc").addFilter(quiet)
         try:
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=_pyfunc_class()(),
-                artifacts={"bundle": str(bundle_dir)},
-                code_paths=[str(Path(__file__).resolve().parent)],  # the components package
-                pip_requirements=[],  # the serving image installs requirements/project.lock.txt
-                signature=signature,
-                input_example=input_example,
-            )
+            with warnings.catch_warnings():
+                # the signature is given explicitly, so MLflow's advice to infer one from type hints is noise
+                warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=_pyfunc_class()(),
+                    artifacts={"bundle": str(bundle_dir)},
+                    code_paths=[str(Path(__file__).resolve().parent)],  # the components package
+                    pip_requirements=[],  # the serving image installs requirements/project.lock.txt
+                    signature=signature,
+                    input_example=input_example,
+                )
         finally:
             logging.getLogger("mlflow.pyfunc").removeFilter(quiet)
     _ensure_registered(client, name)

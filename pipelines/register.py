@@ -108,6 +108,8 @@ def main() -> None:
     tags = {"git_commit": commit, "dvc_data_hash": file_md5(features_file),
             "data_source": params["data"]["source"], "parts": ",".join(bundle.part_names)}
     example = holdout.drop(columns=[c for c in NOT_MODEL_INPUT if c in holdout]).head(5)
+    # integers as doubles in the signature: a request may leave any feature missing (serving imputes)
+    example = example.astype({c: "float64" for c in example.select_dtypes("integer").columns})
     scores = bundle.predict(holdout)
     with tempfile.TemporaryDirectory() as tmp:
         curves = Path(tmp) / "curves"
