@@ -32,9 +32,10 @@ def require_chromium() -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless Chromium for the session."""
+    """One headless Chromium per test module. Not per session: Playwright's sync API keeps an event
+    loop running on the main thread while it is open, and later tests that call asyncio.run() fail."""
     require_chromium()
     from playwright.sync_api import sync_playwright
 

@@ -83,7 +83,10 @@ def test_mlflow_client_authenticates_from_environment(auth_server):
     url, password = auth_server
     code = ("import mlflow; c = mlflow.MlflowClient(); c.create_registered_model('cg-auth-check'); "
             "print([m.name for m in c.search_registered_models()])")
-    env = dict(os.environ, MLFLOW_TRACKING_URI=url, MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=password)
+    # nothing MLflow-related from this process (an earlier in-process set_registry_uri() leaves
+    # MLFLOW_REGISTRY_URI pointing at some test's SQLite store, which needs no password)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update(MLFLOW_TRACKING_URI=url, MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=password)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "cg-auth-check" in out.stdout, out.stderr[-2000:]
     env.pop("MLFLOW_TRACKING_PASSWORD")

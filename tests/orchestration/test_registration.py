@@ -47,7 +47,9 @@ def test_small_run_is_registered_with_its_story_but_not_champion(trained: DagRun
 
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    store = f"sqlite:///{home / 'mlflow.db'}"
+    # the registry URI too: an earlier in-process mlflow.set_registry_uri() leaves MLFLOW_REGISTRY_URI set
+    client = MlflowClient(tracking_uri=store, registry_uri=store)
     mv = client.get_model_version(reg["model"], str(reg["version"]))
     assert "world of 2500 customers" in mv.description and "seed 7" in mv.description and "roc_auc" in mv.description
     run = client.get_run(reg["run_id"])
