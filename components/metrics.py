@@ -74,8 +74,8 @@ def split_timings(payload: Any) -> tuple[Any, dict[str, Any]]:
         if isinstance(node, dict):
             out = {}
             for k, v in node.items():
-                if isinstance(k, str) and TIMING_KEY.search(k) and not isinstance(v, dict):
-                    timings[prefix + k] = v
+                if isinstance(k, str) and TIMING_KEY.search(k):
+                    timings[prefix + k] = v   # a number, or a dict of them ({"seconds": {"fit": ...}})
                 else:
                     out[k] = walk(v, f"{prefix}{k}.")
             return out
