@@ -116,16 +116,10 @@ async def predict(req: PredictRequest, request: Request, _key: str = Depends(req
              summary="Counterfactual explanation: the smallest feature changes that flip the prediction")
 def explain(req: PredictRequest, request: Request, _key: str = Depends(require_key)) -> ExplainResponse:
     state = serving(request)
-    with _tracer.start_as_current_span("churnguard.explain") as span:
-        model = current_model(state)
-        part = needs_part(model, "interventions")
-        rows = build_rows(state, model, req)
-        _span_attributes(span, model, rows, "explain")
-        result = part.explain(rows.frame())
-        state.metrics.rows.labels("explain").inc(rows.n)
-        return ExplainResponse(model_version=model.version, degraded=rows.degraded,
-                               unevaluated_parts=list(model.unevaluated), imputed_features=_imputed(req, rows),
-                               explanations=[_jsonable(e) for e in result])
+    model, rows, result = _run_interventions_part(state, req, "explain", lambda part, frame: part.explain(frame))
+    return ExplainResponse(model_version=model.version, degraded=rows.degraded,
+                           unevaluated_parts=list(model.unevaluated), imputed_features=_imputed(req, rows),
+                           explanations=[_jsonable(e) for e in result])
 
 
 @router.post("/v1/interventions", response_model=InterventionsResponse, responses={**ERRORS, **MISSING},
@@ -133,16 +127,22 @@ def explain(req: PredictRequest, request: Request, _key: str = Depends(require_k
 def interventions(req: InterventionsRequest, request: Request,
                   _key: str = Depends(require_key)) -> InterventionsResponse:
     state = serving(request)
-    with _tracer.start_as_current_span("churnguard.interventions") as span:
+    model, rows, table = _run_interventions_part(state, req, "interventions", lambda part, frame: part.recommend(frame))
+    return InterventionsResponse(model_version=model.version, degraded=rows.degraded,
+                                 unevaluated_parts=list(model.unevaluated), imputed_features=_imputed(req, rows),
+                                 customers=offers_by_customer(req, table))
+
+
+def _run_interventions_part(state, req, endpoint: str, call):
+    """One traced call of the interventions part on the request's rows: (model, rows, result)."""
+    with _tracer.start_as_current_span(f"churnguard.{endpoint}") as span:
         model = current_model(state)
         part = needs_part(model, "interventions")
         rows = build_rows(state, model, req)
-        _span_attributes(span, model, rows, "interventions")
-        table = part.recommend(rows.frame())
-        state.metrics.rows.labels("interventions").inc(rows.n)
-        return InterventionsResponse(model_version=model.version, degraded=rows.degraded,
-                                     unevaluated_parts=list(model.unevaluated), imputed_features=_imputed(req, rows),
-                                     customers=offers_by_customer(req, table))
+        _span_attributes(span, model, rows, endpoint)
+        result = call(part, rows.frame())
+        state.metrics.rows.labels(endpoint).inc(rows.n)
+        return model, rows, result
 
 
 def offers_by_customer(req: InterventionsRequest, table) -> list[CustomerOffers]:
