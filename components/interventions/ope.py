@@ -49,11 +49,6 @@ class Campaign:
     value: np.ndarray        # (n,) value of keeping the customer
     cost: np.ndarray         # (n, K)
 
-    @property
-    def arm_counts(self) -> dict[str, int]:
-        return {"none": int((self.arm == NONE).sum()),
-                **{str(k): int((self.arm == k).sum()) for k in range(self.cost.shape[1])}}
-
 
 def arm_index(campaign_offer: pd.Series, offers: list[str]) -> np.ndarray:
     """NONE for the control arms, the offer's index otherwise; an unknown arm is an error."""
@@ -142,7 +137,9 @@ class PlanEstimates:
         return float(np.mean(self.replicates[:, i] > self.replicates[:, j]))
 
     def table(self) -> dict[str, dict[str, float]]:
-        return {n: {"estimate": float(self.totals[k]), "low": self.interval(n)[0], "high": self.interval(n)[1],
+        a = (1 - self.level) / 2
+        lo, hi = np.quantile(self.replicates, [a, 1 - a], axis=0)
+        return {n: {"estimate": float(self.totals[k]), "low": float(lo[k]), "high": float(hi[k]),
                     "customers_treated": int(self.treated[k])} for k, n in enumerate(self.names)}
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from components.features.table import ID, SPLIT
 from components.interventions.ope import PlanEstimates, campaign_from_sweep, estimate_plans
-from components.interventions.policies import UPLIFT_PLAN, PlanInputs, candidate_plans
+from components.interventions.policies import UPLIFT_PLAN, PlanInputs, build_plan, candidate_plans
 from components.interventions.shipping import ShipConfig, ShipDecision, choose_plan
 from components.interventions.sweep import allocation_frame, budget_for
 
@@ -66,6 +66,6 @@ def plan(table: pd.DataFrame, cfg: dict[str, Any], seed: int, budget: float | No
         estimates = estimate_plans(campaign, {n: p[pos] for n, p in hold_plans.items()}, ship.level,
                                    ship.replicates, seed)
         decision = choose_plan(estimates, ship)
-    choice = candidate_plans(inp, budget, cfg, seed)[decision.shipped]
+    choice = build_plan(decision.shipped, inp, budget, cfg, seed)
     return PlanningResult(allocation_frame(table, inp, choice), decision, estimates, hold.ids, hold_plans,
                           hold_budget, budget)

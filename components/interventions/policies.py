@@ -79,18 +79,32 @@ def riskiest_first(inp: PlanInputs, offer: int, budget: float) -> np.ndarray:
     return greedy_by_score(inp.risk, np.full(len(inp.ids), offer), inp.cost, budget)
 
 
-def candidate_plans(inp: PlanInputs, budget: float, cfg: dict[str, Any], seed: int) -> dict[str, np.ndarray]:
-    """Every candidate plan for these customers at this budget (see the module docstring)."""
-    plans = {UPLIFT_PLAN: uplift_plan(inp, budget, bool(cfg.get("require_confident_uplift", True)),
-                                      float(cfg.get("pessimism", 0.0))),
-             RISK_BASED: riskiest_first(inp, best_average_offer(inp), budget)}
-    for k, offer in enumerate(inp.offers):
-        plans[f"riskiest_{offer}"] = riskiest_first(inp, k, budget)
+def _random_plan(inp: PlanInputs, budget: float, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     n = len(inp.ids)
-    plans[RANDOM] = greedy_by_score(rng.random(n), rng.integers(0, len(inp.offers), n), inp.cost, budget)
-    plans[NO_OFFER] = np.full(n, NONE)
-    return plans
+    return greedy_by_score(rng.random(n), rng.integers(0, len(inp.offers), n), inp.cost, budget)
+
+
+def plan_builders(inp: PlanInputs, budget: float, cfg: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Candidate name -> a function building that plan for these customers at this budget."""
+    builders = {UPLIFT_PLAN: lambda: uplift_plan(inp, budget, bool(cfg.get("require_confident_uplift", True)),
+                                                 float(cfg.get("pessimism", 0.0))),
+                RISK_BASED: lambda: riskiest_first(inp, best_average_offer(inp), budget)}
+    for k, offer in enumerate(inp.offers):
+        builders[f"riskiest_{offer}"] = lambda k=k: riskiest_first(inp, k, budget)
+    builders[RANDOM] = lambda: _random_plan(inp, budget, seed)
+    builders[NO_OFFER] = lambda: np.full(len(inp.ids), NONE)
+    return builders
+
+
+def candidate_plans(inp: PlanInputs, budget: float, cfg: dict[str, Any], seed: int) -> dict[str, np.ndarray]:
+    """Every candidate plan for these customers at this budget (see the module docstring)."""
+    return {name: build() for name, build in plan_builders(inp, budget, cfg, seed).items()}
+
+
+def build_plan(name: str, inp: PlanInputs, budget: float, cfg: dict[str, Any], seed: int) -> np.ndarray:
+    """One candidate plan (the one that ships) without building the others."""
+    return plan_builders(inp, budget, cfg, seed)[name]()
 
 
 def plan_cost(choice: np.ndarray, cost: np.ndarray) -> float:
