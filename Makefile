@@ -19,7 +19,7 @@ test: $(STAMP) $(AIRFLOW_STAMP) $(OPS_STAMP)
 
 # Minutes, not the better part of an hour: skips tests marked slow (a whole tiny pipeline run, Airflow,
 # a browser) and integration. One area: make test PYTEST_ARGS=tests/orchestration
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(OPS_STAMP)   # the ops venv holds checkov for the (fast) Terraform scan
 	$(VENV)/bin/python -m pytest -m "not slow and not integration" $(PYTEST_ARGS)
 
 venv: $(STAMP)
