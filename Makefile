@@ -20,6 +20,7 @@ test: $(STAMP) $(AIRFLOW_STAMP) $(OPS_STAMP)
 # Minutes, not the better part of an hour: skips tests marked slow (a whole tiny pipeline run, Airflow,
 # a browser) and integration. One area: make test PYTEST_ARGS=tests/orchestration
 test-fast: $(STAMP) $(OPS_STAMP)   # the ops venv holds checkov for the (fast) Terraform scan
+	scripts/install-system-packages.sh   # promtool and docker-compose for the (fast) ops checks
 	$(VENV)/bin/python -m pytest -m "not slow and not integration" $(PYTEST_ARGS)
 
 venv: $(STAMP)

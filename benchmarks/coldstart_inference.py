@@ -26,9 +26,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from components.benchmarking import write_result  # noqa: E402
-from components.coldstart.gnn import undirected  # noqa: E402
-from components.coldstart.part import load_part  # noqa: E402
+from churnguard.core.benchmarking import write_result  # noqa: E402
+from churnguard.coldstart.gnn import undirected  # noqa: E402
+from churnguard.coldstart.part import load_part  # noqa: E402
 
 
 def new_customers(table: pd.DataFrame, part, n: int, rng: np.random.Generator) -> pd.DataFrame:

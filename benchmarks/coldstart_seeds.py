@@ -26,13 +26,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from components.benchmarking import RESULTS, write_result  # noqa: E402
-from components.coldstart.clusters import fit_clusters  # noqa: E402
-from components.coldstart.evaluation import evaluate_coldstart  # noqa: E402
-from components.coldstart.part import fit_coldstart, save_part  # noqa: E402
-from components.config import load_params  # noqa: E402
-from components.features.table import LABEL, SPLIT, build_feature_table  # noqa: E402
-from components.world import generate_world  # noqa: E402
+from churnguard.core.benchmarking import RESULTS, write_result  # noqa: E402
+from churnguard.coldstart.clusters import fit_clusters  # noqa: E402
+from churnguard.coldstart.evaluation import evaluate_coldstart  # noqa: E402
+from churnguard.coldstart.part import fit_coldstart, save_part  # noqa: E402
+from churnguard.core.config import load_params  # noqa: E402
+from churnguard.features.table import LABEL, SPLIT, build_feature_table  # noqa: E402
+from churnguard.world import generate_world  # noqa: E402
 
 SETTINGS = {
     "default": {},

@@ -6,7 +6,7 @@ DIR is a workspace whose stages ran up to `fit_counterfactual` (models/base, mod
 data/features), e.g. the repository itself after `make run`. Writes benchmarks/results/interventions.json.
 - Counterfactuals: alibi CFRL batched (one forward pass per condition group) vs the DiCE backend
   (MIT, one customer at a time) on the same customers; the ratio is reported.
-- Sweep: a fresh synthetic world of --customers (components.world.generate_world), its feature
+- Sweep: a fresh synthetic world of --customers (churnguard.world.generate_world), its feature
   table (click-stream aggregation skipped with --no-events to bound memory; the sweep's cost does not
   depend on those values: absent columns are scored as missing), then every scenario for every
   customer in --shards shards run one after another, plus the merge and the budget allocation.
@@ -35,8 +35,8 @@ def bench_counterfactuals(ws: Path, rows: int, dice_rows: int) -> dict:
     import numpy as np
     import pandas as pd
 
-    from components.interventions.counterfactual import DiceBackend, CounterfactualExplainer, load_explainer
-    from components.models.tabular import load_part
+    from churnguard.interventions.counterfactual import DiceBackend, CounterfactualExplainer, load_explainer
+    from churnguard.models.tabular import load_part
 
     base = load_part(ws / "models" / "base")
     ex = load_explainer(ws / "models" / "interventions", base)
@@ -79,10 +79,10 @@ def bench_sweep(ws: Path, customers: int, shards: int, keep: Path | None, events
     import pandas as pd
     import yaml
 
-    from components.features.table import build_feature_table
-    from components.interventions.part import load_part as load_interventions
-    from components.interventions.sweep import allocate_sweep, read_sweep, run_shard
-    from components.world import generate_world
+    from churnguard.features.table import build_feature_table
+    from churnguard.interventions.part import load_part as load_interventions
+    from churnguard.interventions.sweep import allocate_sweep, read_sweep, run_shard
+    from churnguard.world import generate_world
 
     params = yaml.safe_load((ws / "params.yaml").read_text())
     tmp = Path(tempfile.mkdtemp(prefix="cg_bench_iv_")) if keep is None else keep
@@ -148,7 +148,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from components.benchmarking import write_result
+    from churnguard.core.benchmarking import write_result
 
     numbers = {"counterfactuals": bench_counterfactuals(args.workspace, args.cf_rows, args.dice_rows)}
     print(numbers, flush=True)

@@ -17,18 +17,18 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from components.benchmarking import RESULTS, write_result  # noqa: E402
-from components.config import load_params  # noqa: E402
-from components.features.table import LABEL, SPLIT, FeatureSchema  # noqa: E402
-from components.models.tabular import select_and_fit  # noqa: E402
-from components.monitoring import data, performance  # noqa: E402
-from components.monitoring.monitor import Cohort, run_cycle  # noqa: E402
-from components.world.rolling import generate_timeline  # noqa: E402
-from components.world.timeline import SCENARIOS  # noqa: E402
+from churnguard.core.benchmarking import RESULTS, write_result  # noqa: E402
+from churnguard.core.config import load_params  # noqa: E402
+from churnguard.features.table import LABEL, SPLIT, FeatureSchema  # noqa: E402
+from churnguard.models.tabular import select_and_fit  # noqa: E402
+from churnguard.monitoring import data, performance  # noqa: E402
+from churnguard.monitoring.monitor import Cohort, run_cycle  # noqa: E402
+from churnguard.world.rolling import generate_timeline  # noqa: E402
+from churnguard.world.timeline import SCENARIOS  # noqa: E402
 
 
 def schema_of(table: pd.DataFrame) -> FeatureSchema:
-    from components.features.table import NON_FEATURES
+    from churnguard.features.table import NON_FEATURES
 
     feats = [c for c in table.columns if c not in NON_FEATURES]
     cat = [c for c in feats if table[c].dtype == object]
@@ -47,7 +47,7 @@ def train(table: pd.DataFrame, params: dict, seed: int):
 
 
 def oracle_auc(root: Path, month: int, table: pd.DataFrame) -> float:
-    from components.truth import load_truth
+    from churnguard.core.truth import load_truth
 
     p = load_truth(data.month_dir(root, month) / "truth", ["customer_id", "p_received"]).loc[table["customer_id"], "p_received"]
     return performance.realised_roc_auc(table[LABEL].to_numpy(), p.to_numpy())
@@ -81,7 +81,7 @@ def run_world(root: Path, params: dict, seed: int, months: int) -> list[dict]:
 
 
 def data_label_months() -> int:
-    from components.world.timeline import LABEL_MONTHS
+    from churnguard.world.timeline import LABEL_MONTHS
 
     return LABEL_MONTHS
 

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from components.adversarial.protection import load_part
-from components.benchmarking import write_result
-from components.config import PATHS
-from components.models.tabular import load_part as load_base
+from churnguard.adversarial.protection import load_part
+from churnguard.core.benchmarking import write_result
+from churnguard.core.config import PATHS
+from churnguard.models.tabular import load_part as load_base
 
 
 def _latencies(fn, rows: list[pd.DataFrame]) -> np.ndarray:

@@ -30,14 +30,14 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from components.adversarial.attacks import AttackSpace  # noqa: E402
-from components.adversarial.certify import corner_attack  # noqa: E402
-from components.adversarial.training import attackable_mask, fit_protection  # noqa: E402
-from components.benchmarking import write_result  # noqa: E402
-from components.config import PATHS, load_params  # noqa: E402
-from components.features.table import LABEL, SPLIT, FeatureSchema  # noqa: E402
-from components.models.tabular import BaseModel, make_candidate, prepare  # noqa: E402
-from components.models.tabular import load_part as load_base  # noqa: E402
+from churnguard.adversarial.attacks import AttackSpace  # noqa: E402
+from churnguard.adversarial.certify import corner_attack  # noqa: E402
+from churnguard.adversarial.training import attackable_mask, fit_protection  # noqa: E402
+from churnguard.core.benchmarking import write_result  # noqa: E402
+from churnguard.core.config import PATHS, load_params  # noqa: E402
+from churnguard.features.table import LABEL, SPLIT, FeatureSchema  # noqa: E402
+from churnguard.models.tabular import BaseModel, make_candidate, prepare  # noqa: E402
+from churnguard.models.tabular import load_part as load_base  # noqa: E402
 
 SETTINGS = [  # robust-section overrides; adversarial_weight is the GAN/directional consistency term
     {"architecture": "mlp", "worst_case_weight": 0.0, "adversarial_weight": 2.0, "epochs": 6},  # shipped before

@@ -34,9 +34,9 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from components.benchmarking import write_result  # noqa: E402
-from components.config import PATHS  # noqa: E402
-from components.registry import DIGEST_TAG, tracking_uri  # noqa: E402
+from churnguard.core.benchmarking import write_result  # noqa: E402
+from churnguard.core.config import PATHS  # noqa: E402
+from churnguard.mlops.registry import DIGEST_TAG, tracking_uri  # noqa: E402
 
 KEY = "bench-key"
 VENV_BIN = Path(sys.executable).parent
@@ -174,7 +174,7 @@ def main() -> None:
     procs: list[subprocess.Popen] = []
     numbers: dict = {}
     try:
-        cg = start([str(VENV_BIN / "python"), "-m", "components.cli", "serve", "--port", str(cg_port),
+        cg = start([str(VENV_BIN / "python"), "-m", "churnguard.cli", "serve", "--port", str(cg_port),
                     "--model-uri", f"models:/churnguard/{version}", "--redis-url", "redis://127.0.0.1:6379/2",
                     "--redis-prefix", prefix, "--rate-limit", "1000000", "--log-level", "warning",
                     *([] if verified else ["--allow-unverified-model"])],

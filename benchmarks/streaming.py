@@ -30,10 +30,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from components.benchmarking import write_result  # noqa: E402
-from components.config import PATHS, load_params  # noqa: E402
-from components.streaming.broker import LocalBroker, create_topics  # noqa: E402
-from components.streaming.config import StreamingConfig  # noqa: E402
+from churnguard.core.benchmarking import write_result  # noqa: E402
+from churnguard.core.config import PATHS, load_params  # noqa: E402
+from churnguard.streaming.broker import LocalBroker, create_topics  # noqa: E402
+from churnguard.streaming.config import StreamingConfig  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/1"
 PREFIX = "cgbench:"
@@ -43,7 +43,7 @@ def events_source(tmp: Path) -> Path:
     path = PATHS.raw / "events.parquet"
     if path.exists():
         return path
-    from components.world import generate_world
+    from churnguard.world import generate_world
 
     cfg = load_params()["world"]
     cfg["customers"] = 8000
@@ -63,11 +63,11 @@ def topic_cfg(bootstrap: str, tag: str, partitions: int = 4, **over) -> Streamin
 # --- worker processes --------------------------------------------------------------------------
 def job_worker(cfg: StreamingConfig, group: str, score: bool, out: str, record: bool,
                max_events: int | None) -> None:
-    from components.streaming.job import FeatureJob
+    from churnguard.streaming.job import FeatureJob
 
     scorer = None
     if score:
-        from components.streaming.scoring import RealtimeScorer
+        from churnguard.streaming.scoring import RealtimeScorer
 
         scorer = _scorer(cfg)
     job = FeatureJob(cfg, scorer=scorer, group_id=group, record_freshness=record)
@@ -92,7 +92,7 @@ def job_worker(cfg: StreamingConfig, group: str, score: bool, out: str, record: 
 
 
 def _scorer(cfg: StreamingConfig):
-    from components.streaming.scoring import RealtimeScorer
+    from churnguard.streaming.scoring import RealtimeScorer
 
     try:
         return RealtimeScorer(cfg.model_uri, cfg.batch_features)
@@ -173,8 +173,8 @@ def plain_kafka_python(cfg: StreamingConfig, total: int) -> dict:
     import redis
     from kafka import KafkaConsumer
 
-    from components.streaming.features import FeatureParams, UserState, format_value
-    from components.streaming.schema import validate
+    from churnguard.streaming.features import FeatureParams, UserState, format_value
+    from churnguard.streaming.schema import validate
 
     r = redis.Redis.from_url(cfg.redis_url)
     params = FeatureParams(cfg.window_s, cfg.allowed_lateness_s, cfg.session_retention_s)
@@ -227,7 +227,7 @@ def main() -> None:
     ap.add_argument("--low-rate", type=float, default=2_000.0, help="rate of the second freshness run")
     args = ap.parse_args()
 
-    from components.streaming.replayer import encode_events, load_events, publish
+    from churnguard.streaming.replayer import encode_events, load_events, publish
 
     load = os.getloadavg()
     numbers: dict = {"load_average_at_start": [round(x, 2) for x in load]}

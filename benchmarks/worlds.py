@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.world_metrics import HEADLINES, collect_world_metrics  # noqa: E402
-from components.benchmarking import RESULTS, write_result  # noqa: E402
+from churnguard.core.benchmarking import RESULTS, write_result  # noqa: E402
 from tests.workspace import Workspace, deep_merge, stage_names  # noqa: E402
 
 SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",

@@ -145,7 +145,7 @@ with DAG(
 ) as dag:
     prepare = BashOperator(
         task_id="prepare_workspace",
-        bash_command=(f'"{PYTHON_BIN}/python" -m components.orchestration prepare --repo "{REPO}" '
+        bash_command=(f'"{PYTHON_BIN}/python" -m churnguard.mlops.orchestration prepare --repo "{REPO}" '
                       f'--runs-dir "{RUNS_DIR}" --run-id "$CG_RUN_ID"'),
         env={**ENV, "CG_RUN_ID": "{{ run_id }}", "CG_RUN_PARAMS": "{{ params | tojson }}",
              "CG_EXPECTED_STAGES": ",".join(STAGES)},  # fails clearly if dvc.yaml changed since parsing

@@ -1,7 +1,7 @@
 """Monitor DAG (nightly): watch the champion, and retrain on evidence into the `challenger` alias.
 
 1. ``monitor``: ``churnguard monitor --data <snapshots> --out <dir>`` in the project's interpreter
-   (components/commands/monitor.py): drift with Benjamini-Hochberg control, estimated and realised
+   (components/cli/monitor.py): drift with Benjamini-Hochberg control, estimated and realised
    ROC AUC, early outcomes, gauges to ``metrics.prom`` and MLflow, ``report.html``, ``monitor.json``.
 2. ``retrain_needed``: continues only when ``monitor.json`` says ``retrain`` (thresholds: params
    ``monitor``); otherwise the run ends green with the rest skipped.

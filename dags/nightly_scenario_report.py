@@ -57,7 +57,7 @@ with DAG(
 ) as dag:
     champion = BashOperator(
         task_id="load_champion",
-        bash_command=(f'"{PYTHON_BIN}/python" -m components.orchestration champion '
+        bash_command=(f'"{PYTHON_BIN}/python" -m churnguard.mlops.orchestration champion '
                       '--pin "$CG_DAY_DIR/champion.json" {{ "--repin" if params.repin else "" }}'),
         env={**ENV, "CG_DAY_DIR": DAY_DIR},
         append_env=True,

@@ -1,7 +1,7 @@
 """Promotion DAG (manual): make a registered model version the champion, through the quality gates.
 
 Runs ``churnguard promote --version V --who W --why TEXT`` in the project's interpreter
-(components/commands/promote.py): the gates of params ``register.gates`` on the version's logged
+(components/cli/promote.py): the gates of params ``register.gates`` on the version's logged
 metrics, a fair comparison with the current champion (both rescored on the same holdout rows),
 then alias ``champion`` moves and who/why are recorded as version tags. A refused promotion
 fails the task, and its log names the reason. Promoting the current champion again is a no-op

@@ -11,7 +11,7 @@ has_champion() {
 import sys
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from components.config import section
+from churnguard.core.config import section
 cfg = section("serving")
 try:
     v = MlflowClient().get_model_version_by_alias(cfg["model_name"], cfg["alias"])

@@ -10,10 +10,10 @@ import json
 import joblib
 import pandas as pd
 
-from components.coldstart.clusters import fit_clusters
-from components.config import PATHS, section
-from components.features.table import LABEL, SPLIT
-from components.metrics import write_metrics
+from churnguard.coldstart.clusters import fit_clusters
+from churnguard.core.config import PATHS, section
+from churnguard.features.table import LABEL, SPLIT
+from churnguard.core.metrics import write_metrics
 
 
 def main() -> None:

@@ -5,9 +5,9 @@ Reads params: evaluate. Writes metrics/base.json, plots/roc.csv, plots/calibrati
 from __future__ import annotations
 
 
-from components.config import PATHS, load_params
-from components.evaluation import evaluate_base
-from components.metrics import write_metrics
+from churnguard.core.config import PATHS, load_params
+from churnguard.models.evaluation import evaluate_base
+from churnguard.core.metrics import write_metrics
 
 
 def main() -> None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 
-from components.coldstart.evaluation import evaluate_coldstart
-from components.config import PATHS, section
-from components.metrics import write_metrics
+from churnguard.coldstart.evaluation import evaluate_coldstart
+from churnguard.core.config import PATHS, section
+from churnguard.core.metrics import write_metrics
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Stage `evaluate_harden`: the protection part on holdout customers under fresh attacks.
 
 Reads params: harden. Reads data/features, models/base, models/protection and (evaluation
-only, through components/truth.py) the fraud flag. Writes metrics/harden.json.
+only, through components/core/truth.py) the fraud flag. Writes metrics/harden.json.
 """
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import json
 
 import pandas as pd
 
-from components.adversarial.evaluation import evaluate_protection
-from components.adversarial.protection import load_part
-from components.config import PATHS, load_params
-from components.features.table import SPLIT
-from components.metrics import write_metrics
-from components.models.tabular import load_part as load_base
-from components.truth import has_truth, load_truth
-from components.skips import skipped, write_skipped_metrics
+from churnguard.adversarial.evaluation import evaluate_protection
+from churnguard.adversarial.protection import load_part
+from churnguard.core.config import PATHS, load_params
+from churnguard.features.table import SPLIT
+from churnguard.core.metrics import write_metrics
+from churnguard.models.tabular import load_part as load_base
+from churnguard.core.truth import has_truth, load_truth
+from churnguard.core.skips import skipped, write_skipped_metrics
 
 
 def main() -> None:

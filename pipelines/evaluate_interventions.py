@@ -12,12 +12,12 @@ import json
 
 import pandas as pd
 
-from components.config import PATHS
-from components.metrics import write_metrics
-from components.interventions.evaluation import evaluate_policies
-from components.interventions.sweep import read_sweep
-from components.skips import skipped, write_skipped_metrics
-from components.truth import has_truth, load_truth
+from churnguard.core.config import PATHS
+from churnguard.core.metrics import write_metrics
+from churnguard.interventions.evaluation import evaluate_policies
+from churnguard.interventions.sweep import read_sweep
+from churnguard.core.skips import skipped, write_skipped_metrics
+from churnguard.core.truth import has_truth, load_truth
 
 SWEEP = PATHS.root / "data" / "sweep"
 OUT = PATHS.metrics / "evaluate_interventions.json"

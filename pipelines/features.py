@@ -4,8 +4,8 @@ Reads params: data, features, world.observation_date. Writes data/features/.
 """
 from __future__ import annotations
 
-from components.config import PATHS, load_params
-from components.features.table import build_feature_table
+from churnguard.core.config import PATHS, load_params
+from churnguard.features.table import build_feature_table
 
 
 def main() -> None:

@@ -10,15 +10,15 @@ import time
 
 import pandas as pd
 
-from components.config import PATHS, load_params
-from components.metrics import split_timings, write_metrics
-from components.features.table import LABEL, SPLIT
-from components.interventions.counterfactual import fit_explainer
-from components.interventions.part import InterventionsPart, save_part
-from components.interventions.scenarios import load_scenarios
-from components.interventions.uplift import fit_uplift
-from components.models.tabular import load_part as load_base
-from components.skips import skip_part
+from churnguard.core.config import PATHS, load_params
+from churnguard.core.metrics import split_timings, write_metrics
+from churnguard.features.table import LABEL, SPLIT
+from churnguard.interventions.counterfactual import fit_explainer
+from churnguard.interventions.part import InterventionsPart, save_part
+from churnguard.interventions.scenarios import load_scenarios
+from churnguard.interventions.uplift import fit_uplift
+from churnguard.models.tabular import load_part as load_base
+from churnguard.core.skips import skip_part
 
 
 def main() -> None:

@@ -10,12 +10,12 @@ import time
 
 import pandas as pd
 
-from components.adversarial.protection import save_part
-from components.adversarial.training import fit_protection
-from components.config import PATHS, load_params
-from components.features.table import SPLIT, FeatureSchema
-from components.models.tabular import load_part as load_base
-from components.skips import skip_part
+from churnguard.adversarial.protection import save_part
+from churnguard.adversarial.training import fit_protection
+from churnguard.core.config import PATHS, load_params
+from churnguard.features.table import SPLIT, FeatureSchema
+from churnguard.models.tabular import load_part as load_base
+from churnguard.core.skips import skip_part
 
 
 def main() -> None:

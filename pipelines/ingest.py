@@ -10,11 +10,11 @@ import json
 import shutil
 import sys
 
-from components.config import PATHS, load_params
+from churnguard.core.config import PATHS, load_params
 
 
 def ingest_own_table(data: dict) -> None:
-    from components.ingest import MappingError, ingest_source
+    from churnguard.data.ingest import MappingError, ingest_source
 
     try:
         report = ingest_source(data, PATHS.root, PATHS.raw)
@@ -38,8 +38,8 @@ def main() -> None:
     shutil.rmtree(PATHS.raw, ignore_errors=True)
     shutil.rmtree(PATHS.truth, ignore_errors=True)
     if data["source"] == "synthetic":
-        from components.progress import progress_bars
-        from components.world import generate_world
+        from churnguard.core.progress import progress_bars
+        from churnguard.world import generate_world
 
         summary = generate_world(params["world"], int(data["seed"]), PATHS.raw, PATHS.truth,
                                  progress=progress_bars())

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from components.bundle import ModelBundle
-from components.config import PATHS, load_params
-from components.features.table import LABEL, SPLIT
-from components.promotion import decide, move_alias
-from components.registry import file_md5, git_commit, log_bundle, write_json
+from churnguard.core.bundle import ModelBundle
+from churnguard.core.config import PATHS, load_params
+from churnguard.features.table import LABEL, SPLIT
+from churnguard.mlops.promotion import decide, move_alias
+from churnguard.mlops.registry import file_md5, git_commit, log_bundle, write_json
 
 HEADLINE = ("roc_auc", "pr_auc", "brier", "top_decile_lift", "calibration_error", "n", "positive_rate")
 NOT_MODEL_INPUT = (LABEL, SPLIT, "churn_label")   # the label and bookkeeping never reach a scorer
@@ -93,8 +93,8 @@ def describe(params: dict, rows: int, holdout_rows: int, metrics: dict[str, floa
 def main() -> None:
     from mlflow.models import infer_signature
 
-    from components.evaluation import curve_images
-    from components.registry import configure
+    from churnguard.models.evaluation import curve_images
+    from churnguard.mlops.registry import configure
 
     params = load_params()
     cfg = params["register"]

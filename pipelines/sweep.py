@@ -16,14 +16,14 @@ import time
 
 import pandas as pd
 
-from components.config import PATHS, load_params
-from components.metrics import write_metrics
-from components.features.table import ID
-from components.interventions.part import load_part
-from components.interventions.planning import plan
-from components.interventions.report import build_report, log_to_mlflow
-from components.interventions.sweep import read_sweep, run_shard, summarise, write_summary
-from components.skips import skipped, write_skipped_metrics
+from churnguard.core.config import PATHS, load_params
+from churnguard.core.metrics import write_metrics
+from churnguard.features.table import ID
+from churnguard.interventions.part import load_part
+from churnguard.interventions.planning import plan
+from churnguard.interventions.report import build_report, log_to_mlflow
+from churnguard.interventions.sweep import read_sweep, run_shard, summarise, write_summary
+from churnguard.core.skips import skipped, write_skipped_metrics
 
 OUT_DIR = PATHS.root / "data" / "sweep"
 REPORT = PATHS.reports / "interventions.html"

@@ -8,10 +8,10 @@ import json
 
 import pandas as pd
 
-from components.config import PATHS, load_params
-from components.features.table import LABEL, SPLIT, FeatureSchema
-from components.metrics import write_metrics
-from components.models.tabular import save_part, select_and_fit
+from churnguard.core.config import PATHS, load_params
+from churnguard.features.table import LABEL, SPLIT, FeatureSchema
+from churnguard.core.metrics import write_metrics
+from churnguard.models.tabular import save_part, select_and_fit
 
 
 def main() -> None:

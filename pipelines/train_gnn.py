@@ -12,9 +12,9 @@ import os
 import joblib
 import pandas as pd
 
-from components.coldstart.part import fit_coldstart, save_part
-from components.config import PATHS, section
-from components.metrics import write_metrics
+from churnguard.coldstart.part import fit_coldstart, save_part
+from churnguard.core.config import PATHS, section
+from churnguard.core.metrics import write_metrics
 
 
 def main() -> None:

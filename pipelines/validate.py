@@ -12,12 +12,12 @@ import sys
 
 import pandas as pd
 
-from components.config import PATHS, load_params, resolve
-from components.data_docs import make_offline
-from components.features.table import label_values
-from components.metrics import write_metrics
-from components.table_suites import SUITES, table_context
-from components.validation import ValidationReport, build_expectations, required_columns, run_suites
+from churnguard.core.config import PATHS, load_params, resolve
+from churnguard.data.data_docs import make_offline
+from churnguard.features.table import label_values
+from churnguard.core.metrics import write_metrics
+from churnguard.data.table_suites import SUITES, table_context
+from churnguard.data.validation import ValidationReport, build_expectations, required_columns, run_suites
 
 
 def batches(params: dict, customers: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, list]]:
@@ -35,7 +35,7 @@ def batches(params: dict, customers: pd.DataFrame) -> dict[str, tuple[pd.DataFra
 
 def mapping_hint(data: dict, report: ValidationReport) -> str:
     """For an own table: which setting maps a column the suite found missing."""
-    from components.ingest import MAPPED
+    from churnguard.data.ingest import MAPPED
 
     if data["source"] == "synthetic":
         return ""

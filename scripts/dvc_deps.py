@@ -5,7 +5,7 @@
     .venv/bin/python scripts/dvc_deps.py --write   # rewrite only the `deps:` lists of dvc.yaml
 
 Rule (tests/orchestration/test_dvc_deps.py enforces it): a stage whose ``cmd`` runs
-``-m pipelines.<x>`` depends on the files of every module under ``components/`` and ``pipelines/``
+``-m pipelines.<x>`` depends on the files of every module of ``churnguard`` (folder ``components/``) and ``pipelines/``
 that ``pipelines/<x>.py`` imports, transitively (imports inside functions count: they run), plus
 the ``__init__.py`` of each package on the way (Python executes them). Files, not folders: a folder
 dep would also cover modules the stage never imports (and ``__pycache__``). Data deps (anything
@@ -20,13 +20,15 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("components", "pipelines")
+PACKAGES = ("churnguard", "pipelines")              # import names
+FOLDERS = {"churnguard": "components", "pipelines": "pipelines"}   # import name -> source folder
 ENTRY = re.compile(r"-m\s+(pipelines\.[\w.]+)")
-LOADER = re.compile(r"[\"'](components\.[\w.]+):\w+[\"']")
+LOADER = re.compile(r"[\"'](churnguard\.[\w.]+):\w+[\"']")
 
 
 def module_file(repo: Path, name: str) -> Path | None:
-    base = repo.joinpath(*name.split("."))
+    top, *rest = name.split(".")
+    base = repo.joinpath(FOLDERS.get(top, top), *rest)
     for path in (base.with_suffix(".py"), base / "__init__.py"):
         if path.is_file():
             return path
@@ -51,7 +53,7 @@ def _imported_names(path: Path, package: str) -> set[str]:
 
 
 def part_loaders(repo: Path) -> set[str]:
-    """Modules a ModelBundle imports by name: the ``"components.x:load_part"`` loader strings of part.json."""
+    """Modules a ModelBundle imports by name: the ``"churnguard.x:load_part"`` loader strings of part.json."""
     found = set()
     for path in (repo / "components").rglob("*.py"):
         found.update(LOADER.findall(path.read_text()))
@@ -91,7 +93,7 @@ def project_imports(repo: Path, entry: str) -> set[Path]:
 
 
 def is_code(dep: str) -> bool:
-    return dep.split("/", 1)[0] in PACKAGES
+    return dep.split("/", 1)[0] in FOLDERS.values()
 
 
 def stage_entries(dvc_text: str) -> dict[str, str]:

@@ -13,8 +13,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from components.adversarial.bounds import FeatureBounds
-from components.adversarial.encoding import TabularEncoder
+from churnguard.adversarial.bounds import FeatureBounds
+from churnguard.adversarial.encoding import TabularEncoder
 
 
 @dataclass

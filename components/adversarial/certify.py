@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from components.adversarial.attacks import AttackSpace
+from churnguard.adversarial.attacks import AttackSpace
 
 
 def label_directions(z_mutable: np.ndarray, y: np.ndarray) -> np.ndarray:

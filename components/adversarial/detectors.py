@@ -36,9 +36,9 @@ from sklearn.ensemble import IsolationForest
 from sklearn.ensemble._iforest import _average_path_length
 from sklearn.linear_model import LogisticRegression
 
-from components.adversarial.certify import label_directions
-from components.columns import Columns, as_columns, numeric_matrix
-from components.models.fast_trees import FlatForest
+from churnguard.adversarial.certify import label_directions
+from churnguard.core.columns import Columns, as_columns, numeric_matrix
+from churnguard.models.fast_trees import FlatForest
 
 DETECTORS = ("isolation_forest", "robust_z", "knn", "churn_signal")
 RATES = {  # name: (numerator, denominator); +1 smoothing on the denominator

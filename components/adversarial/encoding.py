@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from components.columns import Columns, as_columns, numeric_matrix, text
+from churnguard.core.columns import Columns, as_columns, numeric_matrix, text
 
 
 @dataclass

@@ -4,7 +4,7 @@ Neither attack used here was seen in training: PGD never trains anything, and th
 attacker is a new generator (other seed) trained against each target model. Attacks target
 holdout customers who do not get an offer from the attacked model (the fraudster's goal is
 to get one); success = the decision flips. Ground truth (``is_fraud``) comes in only here,
-through components/truth.py, to score the detectors on real fraudsters and legitimate customers.
+through components/core/truth.py, to score the detectors on real fraudsters and legitimate customers.
 """
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ import pandas as pd
 import torch
 from sklearn.metrics import roc_auc_score
 
-from components.adversarial.attacks import AttackSpace, generate, pgd, train_generator
-from components.adversarial.certify import corner_attack
-from components.adversarial.protection import ProtectionPart
-from components.adversarial.training import attackable_mask, established_mask
-from components.features.table import LABEL
+from churnguard.adversarial.attacks import AttackSpace, generate, pgd, train_generator
+from churnguard.adversarial.certify import corner_attack
+from churnguard.adversarial.protection import ProtectionPart
+from churnguard.adversarial.training import attackable_mask, established_mask
+from churnguard.features.table import LABEL
 
 
 

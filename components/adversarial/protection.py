@@ -18,14 +18,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from components.adversarial.bounds import FeatureBounds
-from components.adversarial.classify import ACTIONS, AttackClassifier
-from components.adversarial.detectors import AnomalyDetector
-from components.adversarial.encoding import TabularEncoder
-from components.adversarial.models import RobustNet, Surrogate
-from components.bundle import score_frame, write_part_spec
-from components.columns import Columns, as_columns, numeric, take
-from components.features.table import COLD_START_MONTHS
+from churnguard.adversarial.bounds import FeatureBounds
+from churnguard.adversarial.classify import ACTIONS, AttackClassifier
+from churnguard.adversarial.detectors import AnomalyDetector
+from churnguard.adversarial.encoding import TabularEncoder
+from churnguard.adversarial.models import RobustNet, Surrogate
+from churnguard.core.bundle import score_frame, write_part_spec
+from churnguard.core.columns import Columns, as_columns, numeric, take
+from churnguard.features.table import COLD_START_MONTHS
 
 PART_FILE = "protection.joblib"
 COLUMNS = ["hardened_probability", "anomaly_score", "protection_verdict", "attack_type", "recommended_action"]
@@ -94,7 +94,7 @@ def save_part(part: ProtectionPart, part_dir: Path) -> None:
     part_dir = Path(part_dir)
     part_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(part, part_dir / PART_FILE)
-    write_part_spec(part_dir, "protection", 20, "components.adversarial.protection:load_part",
+    write_part_spec(part_dir, "protection", 20, "churnguard.adversarial.protection:load_part",
                     columns=COLUMNS, mutable=part.bounds.mutable, thresholds=part.thresholds,
                     detector_thresholds=part.detector.thresholds)
 

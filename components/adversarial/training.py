@@ -12,15 +12,15 @@ import pandas as pd
 import torch
 from torch import nn
 
-from components.adversarial.attacks import AttackSpace, apply_move, generate, train_generator
-from components.adversarial.bounds import FeatureBounds
-from components.adversarial.certify import corner, label_directions, worst_case_logit
-from components.adversarial.classify import AttackClassifier
-from components.adversarial.detectors import AnomalyDetector
-from components.adversarial.encoding import TabularEncoder
-from components.adversarial.models import RobustNet, distill, logit, predict_logit
-from components.adversarial.protection import ProtectionPart
-from components.features.table import LABEL, FeatureSchema
+from churnguard.adversarial.attacks import AttackSpace, apply_move, generate, train_generator
+from churnguard.adversarial.bounds import FeatureBounds
+from churnguard.adversarial.certify import corner, label_directions, worst_case_logit
+from churnguard.adversarial.classify import AttackClassifier
+from churnguard.adversarial.detectors import AnomalyDetector
+from churnguard.adversarial.encoding import TabularEncoder
+from churnguard.adversarial.models import RobustNet, distill, logit, predict_logit
+from churnguard.adversarial.protection import ProtectionPart
+from churnguard.features.table import LABEL, FeatureSchema
 
 
 def established_mask(frame: pd.DataFrame) -> np.ndarray:

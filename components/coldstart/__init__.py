@@ -1,10 +1,10 @@
 """Cold start: demographic clusters, a GNN over the referral graph, and their ensemble.
 
-- :mod:`components.coldstart.clusters`: demographic clustering (k chosen by silhouette),
+- :mod:`churnguard.coldstart.clusters`: demographic clustering (k chosen by silhouette),
   per-cluster churn priors and profiles, one-call assignment of an unseen customer.
-- :mod:`components.coldstart.gnn`: node features, GATv2 / GraphSAGE models over the referral
+- :mod:`churnguard.coldstart.gnn`: node features, GATv2 / GraphSAGE models over the referral
   graph, DDP-ready training, and the inductive ``inference()`` path for new customers.
-- :mod:`components.coldstart.part`: the bundle part ``coldstart`` (order 10): cluster prior,
+- :mod:`churnguard.coldstart.part`: the bundle part ``coldstart`` (order 10): cluster prior,
   GBM on demographics + hand-made graph features, GNN, and their stacked ensemble.
-- :mod:`components.coldstart.evaluation`: holdout cold-start metrics beside the oracle.
+- :mod:`churnguard.coldstart.evaluation`: holdout cold-start metrics beside the oracle.
 """

@@ -19,7 +19,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from components.columns import Columns, as_columns, numeric_matrix, text
+from churnguard.core.columns import Columns, as_columns, numeric_matrix, text
 
 # Known at sign-up; a Telco-style CSV may carry only some of them (the rest are skipped).
 DEMOGRAPHIC_CATEGORICAL = ["income_band", "region", "signup_channel", "plan", "contract", "payment_method"]

@@ -2,7 +2,7 @@
 
 The cohort (train and holdout cold-start customers alike) is scored as one batch of new nodes,
 exactly as :meth:`ColdStartPart.components` scores new customers; metrics use the holdout rows.
-Only this module (evaluation) reads the truth, through :mod:`components.truth`.
+Only this module (evaluation) reads the truth, through :mod:`churnguard.core.truth`.
 """
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from components.coldstart.part import load_part
-from components.features.table import ID, LABEL, SPLIT
-from components.metrics import classification_metrics
-from components.truth import has_truth, load_truth
+from churnguard.coldstart.part import load_part
+from churnguard.features.table import ID, LABEL, SPLIT
+from churnguard.core.metrics import classification_metrics
+from churnguard.core.truth import has_truth, load_truth
 
 MODELS = {"cluster_prior": "(a) cluster prior", "gbm": "(b) GBM demographics + hand-made graph features",
           "gnn": "(c) GNN (cluster fallback without edges)", "ensemble": "(d) ensemble", "oracle": "(e) oracle"}

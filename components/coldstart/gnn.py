@@ -36,9 +36,9 @@ import torch
 from torch import nn
 from torch_geometric.nn import GATv2Conv, SAGEConv
 
-from components.coldstart.clusters import ClusterModel
-from components.columns import Columns, as_columns, numeric
-from components.features.clickstream import CLICKSTREAM_FEATURES
+from churnguard.coldstart.clusters import ClusterModel
+from churnguard.core.columns import Columns, as_columns, numeric
+from churnguard.features.clickstream import CLICKSTREAM_FEATURES
 
 LOG1P = ["tenure_months", "usage_hours_30d"]          # log1p before scaling
 # Known for every customer, a brand-new one included (its sign-up date): never hidden, so the

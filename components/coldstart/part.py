@@ -30,14 +30,14 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from components.bundle import score_frame, write_part_spec
-from components.columns import Columns, as_columns, numeric, take
-from components.coldstart.clusters import ClusterModel, _logit
-from components.coldstart.gnn import (KnownGraph, NodeEncoder, ReferralGNN, build_known_graph, inference,
+from churnguard.core.bundle import score_frame, write_part_spec
+from churnguard.core.columns import Columns, as_columns, numeric, take
+from churnguard.coldstart.clusters import ClusterModel, _logit
+from churnguard.coldstart.gnn import (KnownGraph, NodeEncoder, ReferralGNN, build_known_graph, inference,
                                       resolve_device, train_gnn, training_view)
-from components.features.graph import GRAPH_FEATURES
-from components.models.fast_trees import FastHGB
-from components.features.table import ID, LABEL, SPLIT
+from churnguard.features.graph import GRAPH_FEATURES
+from churnguard.models.fast_trees import FastHGB
+from churnguard.features.table import ID, LABEL, SPLIT
 
 PART_FILE = "coldstart.joblib"
 MIN_VALIDATION = 30
@@ -168,7 +168,7 @@ class ColdStartPart:
         return pd.DataFrame(self.component_columns(cols, n))
 
     def component_columns(self, cols: Columns, n: int) -> Columns:
-        """:meth:`components` as :mod:`components.columns` (n >= 1 rows)."""
+        """:meth:`components` as :mod:`churnguard.core.columns` (n >= 1 rows)."""
         demo = self.cluster.encode(cols)
         clusters = self.cluster.nearest(demo)
         prior = self.cluster.priors[clusters]
@@ -335,7 +335,7 @@ def fit_coldstart(table: pd.DataFrame, raw_dir: Path, cluster: ClusterModel, cfg
 def save_part(part: ColdStartPart, part_dir: Path) -> None:
     part_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(part, part_dir / PART_FILE)
-    write_part_spec(part_dir, "coldstart", 10, "components.coldstart.part:load_part",
+    write_part_spec(part_dir, "coldstart", 10, "churnguard.coldstart.part:load_part",
                     gnn=part.gnn_arch, clusters=part.cluster.k,
                     replaces="churn_probability where is_cold_start == 1",
                     adds=["coldstart_probability", "coldstart_source"])

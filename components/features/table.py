@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from components.features.clickstream import aggregate_clickstream, fill_inactive
-from components.features.graph import referral_features
+from churnguard.features.clickstream import aggregate_clickstream, fill_inactive
+from churnguard.features.graph import referral_features
 
 ID, LABEL, SPLIT = "customer_id", "churned", "split"
 NON_FEATURES = {ID, LABEL, SPLIT, "churn_label", "signup_date", "is_cold_start"}

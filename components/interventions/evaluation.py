@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from components.features.table import ID, SPLIT
-from components.interventions.allocation import NONE, allocate
-from components.interventions.sweep import wide
+from churnguard.features.table import ID, SPLIT
+from churnguard.interventions.allocation import NONE, allocate
+from churnguard.interventions.sweep import wide
 
 
 def _value(choice: np.ndarray, effect: np.ndarray, value: np.ndarray, cost: np.ndarray) -> float:

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from components.features.table import ID, LABEL
-from components.interventions.allocation import NONE
-from components.interventions.sweep import wide
+from churnguard.features.table import ID, LABEL
+from churnguard.interventions.allocation import NONE
+from churnguard.interventions.sweep import wide
 
 CONTROL_ARMS = ("none", "not_in_campaign")
 

@@ -15,13 +15,13 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from components.bundle import write_part_spec
-from components.columns import from_frame
-from components.features.table import ID
-from components.interventions.allocation import rank_offers
-from components.interventions.counterfactual import CounterfactualExplainer, load_explainer, save_explainer
-from components.interventions.scenarios import CONTRACT_ORDER, PLAN_ORDER, Scenario, customer_value, upgrade
-from components.interventions.uplift import UpliftModel
+from churnguard.core.bundle import write_part_spec
+from churnguard.core.columns import from_frame
+from churnguard.features.table import ID
+from churnguard.interventions.allocation import rank_offers
+from churnguard.interventions.counterfactual import CounterfactualExplainer, load_explainer, save_explainer
+from churnguard.interventions.scenarios import CONTRACT_ORDER, PLAN_ORDER, Scenario, customer_value, upgrade
+from churnguard.interventions.uplift import UpliftModel
 
 UPLIFT_FILE = "uplift.joblib"
 RECOMMEND_COLUMNS = ["customer_id", "offer", "p_before", "p_after", "uplift", "uplift_low", "uplift_high",
@@ -118,7 +118,7 @@ class InterventionsPart:
     @property
     def base(self):
         if self._base is None and self.part_dir is not None and (self.part_dir.parent / "base").exists():
-            from components.models.tabular import load_part
+            from churnguard.models.tabular import load_part
 
             self._base = load_part(self.part_dir.parent / "base")
         return self._base
@@ -142,7 +142,7 @@ def save_part(part: InterventionsPart, explainer: CounterfactualExplainer, part_
     joblib.dump({"uplift": part.uplift, "scenarios": part.scenarios, "value_months": part.value_months},
                 part_dir / UPLIFT_FILE)
     save_explainer(explainer, part_dir, cfg, seed)
-    write_part_spec(part_dir, "interventions", 30, "components.interventions.part:load_part",
+    write_part_spec(part_dir, "interventions", 30, "churnguard.interventions.part:load_part",
                     scenarios=[s.name for s in part.scenarios], counterfactual_backend=explainer.backend.name,
                     counterfactual_licence=explainer.backend.licence, **meta)
 

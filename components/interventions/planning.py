@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from components.features.table import ID, SPLIT
-from components.interventions.ope import PlanEstimates, campaign_from_sweep, estimate_plans
-from components.interventions.policies import UPLIFT_PLAN, PlanInputs, build_plan, candidate_plans
-from components.interventions.shipping import ShipConfig, ShipDecision, choose_plan
-from components.interventions.sweep import allocation_frame, budget_for
+from churnguard.features.table import ID, SPLIT
+from churnguard.interventions.ope import PlanEstimates, campaign_from_sweep, estimate_plans
+from churnguard.interventions.policies import UPLIFT_PLAN, PlanInputs, build_plan, candidate_plans
+from churnguard.interventions.shipping import ShipConfig, ShipDecision, choose_plan
+from churnguard.interventions.sweep import allocation_frame, budget_for
 
 
 @dataclass(frozen=True)

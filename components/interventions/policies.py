@@ -2,7 +2,7 @@
 
 A plan gives each customer at most one offer (index into ``offers``, ``NONE`` = no offer) within a
 budget. The sweep stage estimates each candidate's value off-policy on the randomized campaign
-(:mod:`components.interventions.ope`) and ships one; the evaluation stage values the same
+(:mod:`churnguard.interventions.ope`) and ships one; the evaluation stage values the same
 candidates with the world's true effects. Candidates:
 
 - ``uplift_plan``: the budget allocation on the causal uplift model's expected net values;
@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from components.features.table import ID
-from components.interventions.allocation import NONE, allocate, greedy_by_score
-from components.interventions.sweep import wide
+from churnguard.features.table import ID
+from churnguard.interventions.allocation import NONE, allocate, greedy_by_score
+from churnguard.interventions.sweep import wide
 
 UPLIFT_PLAN, RISK_BASED, NO_OFFER, RANDOM = "uplift_plan", "risk_based", "no_offer", "random"
 

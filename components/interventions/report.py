@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from components.features.table import ID, LABEL, SPLIT
-from components.interventions.allocation import NONE, allocate
-from components.interventions.planning import PlanningResult, plan
-from components.interventions.policies import UPLIFT_PLAN
-from components.interventions.sweep import budget_for, read_sweep, summarise, wide
-from components.report_language import (GLOSSARY, action_reason, money, offer_words, percent, plan_words, points,
+from churnguard.features.table import ID, LABEL, SPLIT
+from churnguard.interventions.allocation import NONE, allocate
+from churnguard.interventions.planning import PlanningResult, plan
+from churnguard.interventions.policies import UPLIFT_PLAN
+from churnguard.interventions.sweep import budget_for, read_sweep, summarise, wide
+from churnguard.interventions.report_language import (GLOSSARY, action_reason, money, offer_words, percent, plan_words, points,
                                         recommended_budget, strongest_driver)
 
 STYLE = ("body{font-family:sans-serif;max-width:1000px;margin:auto;color:#222}table.t{border-collapse:collapse;"
@@ -335,7 +335,7 @@ def log_to_mlflow(report: Path, summary: dict[str, Any], date: str) -> bool:
         return True
     if not os.environ.get("MLFLOW_TRACKING_URI"):
         return False
-    from components.registry import configure
+    from churnguard.mlops.registry import configure
 
     configure()
     with mlflow.start_run(run_name=f"scenario-report-{date}"):

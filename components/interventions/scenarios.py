@@ -1,6 +1,6 @@
 """Intervention scenarios declared in params (``fit_counterfactual.scenarios``) and their cost model.
 
-A scenario is one retention offer of the randomized campaign (``components.world.OFFERS``) with
+A scenario is one retention offer of the randomized campaign (``churnguard.world.OFFERS``) with
 - a cost model: ``fixed + share_of_monthly * monthly_charges * months`` (currency units per customer
   offered; paid whether or not the customer stays, which keeps the budget a hard bound);
 - a model-based what-if: how the offer changes the customer's feature row (a discount lowers

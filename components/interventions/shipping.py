@@ -1,7 +1,7 @@
 """Which plan ships: the uplift plan, unless the campaign's evidence says a simple baseline is better.
 
-Built on observable data only: the candidate plans (:mod:`components.interventions.policies`) are
-valued off-policy on the holdout's randomized campaign (:mod:`components.interventions.ope`).
+Built on observable data only: the candidate plans (:mod:`churnguard.interventions.policies`) are
+valued off-policy on the holdout's randomized campaign (:mod:`churnguard.interventions.ope`).
 
 Rules (``sweep.ship.rule``), with ``confidence`` = c:
 - ``not_worse`` (default): ship the uplift plan unless, in at least c of the bootstrap replicates, the
@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from components.interventions.ope import PlanEstimates
-from components.interventions.policies import NO_OFFER, RISK_BASED, UPLIFT_PLAN
+from churnguard.interventions.ope import PlanEstimates
+from churnguard.interventions.policies import NO_OFFER, RISK_BASED, UPLIFT_PLAN
 
 RULES = ("not_worse", "better")
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from components.features.table import ID, LABEL, SPLIT
-from components.interventions.allocation import NONE, allocate
+from churnguard.features.table import ID, LABEL, SPLIT
+from churnguard.interventions.allocation import NONE, allocate
 
 SEGMENT_COLUMNS = ["contract", "plan", "income_band"]
 CONTEXT_COLUMNS = [*SEGMENT_COLUMNS, "monthly_charges", "campaign_offer", LABEL, SPLIT, "is_cold_start"]

@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from components.features.table import FeatureSchema
-from components.models.tabular import prepare
+from churnguard.features.table import FeatureSchema
+from churnguard.models.tabular import prepare
 
 CONTROL_ARMS = ("none", "not_in_campaign")
 EPS = 1e-4

@@ -17,10 +17,10 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from components import columns
-from components.bundle import score_frame, write_part_spec
-from components.features.table import FeatureSchema
-from components.models.fast_trees import FastHGB
+from churnguard.core import columns
+from churnguard.core.bundle import score_frame, write_part_spec
+from churnguard.features.table import FeatureSchema
+from churnguard.models.fast_trees import FastHGB
 
 MODEL_FILE = "model.joblib"
 
@@ -62,7 +62,7 @@ class BaseModel:
         return self.pipeline.predict_proba(prepare(features, self.schema))[:, 1]
 
     def proba_columns(self, cols: columns.Columns, n: int) -> np.ndarray:
-        """P(churn) from :mod:`components.columns` (absent columns are missing values)."""
+        """P(churn) from :mod:`churnguard.core.columns` (absent columns are missing values)."""
         fast = self.fast_scorer()
         if fast is None:
             return self.pipeline.predict_proba(prepare(columns.to_frame(cols), self.schema))[:, 1]
@@ -122,7 +122,7 @@ def save_part(model: BaseModel, part_dir: Path) -> None:
     """Write the base model as bundle part ``base``."""
     part_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, part_dir / MODEL_FILE)
-    write_part_spec(part_dir, "base", 0, "components.models.tabular:load_part", family=model.family,
+    write_part_spec(part_dir, "base", 0, "churnguard.models.tabular:load_part", family=model.family,
                     features=model.schema.columns)
 
 

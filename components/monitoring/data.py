@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from components.features.table import ID, LABEL, build_feature_table
+from churnguard.features.table import ID, LABEL, build_feature_table
 
 
 def month_dir(root: Path, month: int) -> Path:

@@ -4,15 +4,15 @@ Thresholds come from params ``monitor`` (docs/monitoring.md): the drift alarm ne
 ``drift.min_features_alarmed`` alarmed features or an alarmed prediction drift; the performance
 alarm is an alarmed early-outcome segment, a realised ROC AUC below the reference by more than
 ``max_auc_drop``, or an estimated one below it by as much. ``retrain_on`` says which alarms trigger a
-retrain (the challenger is never made champion here: promotion decides, components/promotion.py).
+retrain (the challenger is never made champion here: promotion decides, components/mlops/promotion.py).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.monitoring.drift import FeatureDrift
-from components.monitoring.performance import SegmentOutcome
+from churnguard.monitoring.drift import FeatureDrift
+from churnguard.monitoring.performance import SegmentOutcome
 
 GAUGES = {
     "churnguard_drift_features_alarmed": "features whose drift is alarmed (BH-adjusted p < alpha and PSI >= min_psi)",

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from components.monitoring import decision, drift, performance
+from churnguard.monitoring import decision, drift, performance
 
 
 @dataclass

@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 
-from components.monitoring.decision import MonitorResult
+from churnguard.monitoring.decision import MonitorResult
 
 
 def _png(fig) -> str:

@@ -1,10 +1,10 @@
 """The FastAPI application. ``create_app(config)`` builds it; ``churnguard serve`` runs it.
 
-Layers, outside in: :class:`~components.serving.metrics.ObserveMiddleware` (counts and times
-every request), :class:`~components.serving.guard.RequestGuard` (failed-key throttle, API key,
+Layers, outside in: :class:`~churnguard.serving.metrics.ObserveMiddleware` (counts and times
+every request), :class:`~churnguard.serving.guard.RequestGuard` (failed-key throttle, API key,
 rate limit, body limit: before the body is read), then the routes
-(:mod:`components.serving.routes`) with error handlers that never echo hostile input
-(:mod:`components.serving.validation`).
+(:mod:`churnguard.serving.routes`) with error handlers that never echo hostile input
+(:mod:`churnguard.serving.validation`).
 """
 from __future__ import annotations
 
@@ -20,15 +20,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from components.serving.batcher import MicroBatcher
-from components.serving.config import ServingConfig
-from components.serving.features import BatchFeatures, OnlineFeatures
-from components.serving.guard import RequestGuard
-from components.serving.holder import ModelHolder, load_version
-from components.serving.metrics import Metrics, ObserveMiddleware
-from components.serving.routes import router
-from components.serving.security import FailedAuthThrottle, KeyRing, RateLimiter
-from components.serving.validation import http_error, validation_error
+from churnguard.serving.batcher import MicroBatcher
+from churnguard.serving.config import ServingConfig
+from churnguard.serving.features import BatchFeatures, OnlineFeatures
+from churnguard.serving.guard import RequestGuard
+from churnguard.serving.holder import ModelHolder, load_version
+from churnguard.serving.metrics import Metrics, ObserveMiddleware
+from churnguard.serving.routes import router
+from churnguard.serving.security import FailedAuthThrottle, KeyRing, RateLimiter
+from churnguard.serving.validation import http_error, validation_error
 
 log = logging.getLogger("churnguard.serving")
 API_VERSION = "1"
@@ -89,7 +89,7 @@ def model_events(metrics: Metrics) -> tuple[Any, Any, Any]:
 
 
 def make_holder(config: ServingConfig, holder: ModelHolder | None, metrics: Metrics) -> ModelHolder:
-    from components.registry import tracking_uri
+    from churnguard.mlops.registry import tracking_uri
 
     on_swap, on_refuse, on_fail = model_events(metrics)
     if holder is None:

@@ -5,7 +5,7 @@ call dominate), so a single scoring thread takes *whatever is queued right now* 
 artificial wait: a lone request is scored at once) and scores it as one frame, then hands
 each request its own rows back. Under concurrency the per-call overhead is shared. Requests
 are grouped by the model snapshot they took, so a swap never mixes versions in one answer.
-Rows travel as :mod:`components.columns` (no DataFrame per request).
+Rows travel as :mod:`churnguard.core.columns` (no DataFrame per request).
 Parts score rows independently (the bundle contract), which is what makes this exact.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from components.columns import Columns
+from churnguard.core.columns import Columns
 
 
 class MicroBatcher:

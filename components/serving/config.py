@@ -5,7 +5,7 @@ Environment overrides (the environment wins over params.yaml):
 - ``CHURNGUARD_API_KEYS``: comma-separated API keys (added to ``serving.auth.api_keys``).
 - ``CHURNGUARD_REDIS_URL``: the online store (``serving.redis.url``).
 - ``CHURNGUARD_MODEL_URI``: pin a model URI instead of following the alias (no polling then).
-- ``MLFLOW_TRACKING_URI``: the registry (see :mod:`components.registry`).
+- ``MLFLOW_TRACKING_URI``: the registry (see :mod:`churnguard.mlops.registry`).
 - ``CHURNGUARD_MODEL_SIGNING_KEY``: when set, a version must also carry the HMAC of its artifact
   digest made with this key (``churnguard.artifact_hmac``, written by the register stage).
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.config import ROOT, load_params
+from churnguard.core.config import ROOT, load_params
 
 DEFAULTS: dict[str, Any] = {
     "host": "127.0.0.1",

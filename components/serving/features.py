@@ -6,7 +6,7 @@ For each customer, three layers are merged; a later layer wins field by field:
    (``serving.batch_features``), loaded once at start-up and indexed by ``customer_id``
    (labels and the split column are dropped; the ground truth is never read);
 2. **online** features: the customer's Redis hash ``cg:user:{id}`` written by the streaming
-   job (:mod:`components.online_store`), only fields the model knows;
+   job (:mod:`churnguard.core.online_store`), only fields the model knows;
 3. **request** features: fields the caller sent explicitly.
 
 Redis is called behind a :class:`CircuitBreaker` with a short socket timeout: when Redis is
@@ -24,7 +24,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from components.online_store import DEFAULT_PREFIX, user_key
+from churnguard.core.online_store import DEFAULT_PREFIX, user_key
 
 ID = "customer_id"
 DROP = {"churned", "churn_label", "split", "signup_date"}

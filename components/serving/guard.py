@@ -18,7 +18,7 @@ import json
 import math
 from typing import Any
 
-from components.serving.security import presented_key
+from churnguard.serving.security import presented_key
 
 HTTP_TOO_LARGE = 413
 

@@ -7,7 +7,7 @@ assignment. A request reads :attr:`ModelHolder.current` once and uses that snaps
 end, so every answer comes from exactly one version and no request is dropped or mixed.
 A version that fails to load is logged, counted and retried on a later poll; the old one
 keeps serving. A version whose artifacts do not match the digest recorded at registration is
-refused before anything of it is unpickled (:mod:`components.serving.integrity`).
+refused before anything of it is unpickled (:mod:`churnguard.serving.integrity`).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
-from components.serving.integrity import RefusedVersion
+from churnguard.serving.integrity import RefusedVersion
 
 log = logging.getLogger("churnguard.serving")
 
@@ -69,7 +69,7 @@ def load_version(tracking_uri: str, uri: str, version: str, require_digest: bool
     import mlflow.artifacts
     import mlflow.pyfunc
 
-    from components.serving.integrity import registered_version, unevaluated_parts, verify_artifacts
+    from churnguard.serving.integrity import registered_version, unevaluated_parts, verify_artifacts
 
     client = _mlflow_client(tracking_uri)
     t0 = time.perf_counter()

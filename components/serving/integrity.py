@@ -2,7 +2,7 @@
 
 Loading an MLflow pyfunc unpickles it (and puts its ``code/`` on ``sys.path``): whoever can
 write a version's artifacts can run code inside serving. The register stage records a sha256
-digest of the logged model's files as a version tag (:func:`components.registry.artifact_digest_tags`);
+digest of the logged model's files as a version tag (:func:`churnguard.mlops.registry.artifact_digest_tags`);
 serving downloads the version, recomputes the digest over exactly the downloaded files and
 refuses the version (nothing unpickled) when the tag is missing or differs. With
 ``CHURNGUARD_MODEL_SIGNING_KEY`` set, the version must also carry the HMAC of the digest made
@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-from components.registry import DIGEST_TAG, SIGNATURE_TAG, artifact_digest, digest_signature
+from churnguard.mlops.registry import DIGEST_TAG, SIGNATURE_TAG, artifact_digest, digest_signature
 
 REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
 

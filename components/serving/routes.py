@@ -1,8 +1,8 @@
 """The HTTP routes (one APIRouter); the app's shared state is ``request.app.state.serving``.
 
-The API key, its rate limit and the body limit are enforced by :mod:`components.serving.guard`
+The API key, its rate limit and the body limit are enforced by :mod:`churnguard.serving.guard`
 before any of this runs; ``require_key`` only documents the scheme in OpenAPI and hands the key on.
-Each scoring route is one span (:mod:`components.telemetry`) carrying the model version, the
+Each scoring route is one span (:mod:`churnguard.core.telemetry`) carrying the model version, the
 parts run, the row count and whether the answer is degraded.
 """
 from __future__ import annotations
@@ -19,12 +19,12 @@ from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
-from components.serving.holder import LoadedModel
-from components.serving.rows import build_rows
-from components.serving.schemas import (CustomerOffers, ErrorDetail, ExplainResponse, Health, InterventionsRequest,
+from churnguard.serving.holder import LoadedModel
+from churnguard.serving.rows import build_rows
+from churnguard.serving.schemas import (CustomerOffers, ErrorDetail, ExplainResponse, Health, InterventionsRequest,
                                         InterventionsResponse, MissingPart, ModelInfo, Offer, Prediction,
                                         PredictRequest, PredictResponse)
-from components.telemetry import tracer
+from churnguard.core.telemetry import tracer
 
 KNOWN = {"churn_probability", "base_probability", "coldstart_probability", "coldstart_source", "protection_verdict",
          "anomaly_score", "attack_type", "recommended_action", "hardened_probability"}

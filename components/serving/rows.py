@@ -9,17 +9,17 @@ from typing import Any
 import pandas as pd
 from fastapi import HTTPException
 
-from components import columns
-from components.serving.holder import LoadedModel
-from components.serving.schemas import PredictRequest
-from components.serving.validation import accepted_ranges, check_value, error, unprocessable
+from churnguard.core import columns
+from churnguard.serving.holder import LoadedModel
+from churnguard.serving.schemas import PredictRequest
+from churnguard.serving.validation import accepted_ranges, check_value, error, unprocessable
 
 ONLINE_SCORE = "rt_churn_probability"
 
 
 @dataclass
 class RequestRows:
-    """One request's merged feature rows (:mod:`components.columns`), per-row metadata, degraded flag."""
+    """One request's merged feature rows (:mod:`churnguard.core.columns`), per-row metadata, degraded flag."""
 
     cols: columns.Columns
     n: int

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple
 
-from components.streaming.config import StreamingConfig
+from churnguard.streaming.config import StreamingConfig
 
 AssignHook = Callable[[list[tuple[str, int]]], dict[tuple[str, int], int]]
 

@@ -9,7 +9,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from components.online_store import DEFAULT_PREFIX
+from churnguard.core.online_store import DEFAULT_PREFIX
 
 ENV = {"bootstrap_servers": "CHURNGUARD_KAFKA_BOOTSTRAP", "redis_url": "CHURNGUARD_REDIS_URL",
        "client": "CHURNGUARD_KAFKA_CLIENT", "model_uri": "CHURNGUARD_MODEL_URI"}
@@ -48,7 +48,7 @@ class StreamingConfig:
     @classmethod
     def from_params(cls, section: dict[str, Any] | None = None, **overrides: Any) -> "StreamingConfig":
         if section is None:
-            from components.config import load_params
+            from churnguard.core.config import load_params
 
             section = load_params().get("streaming", {})
         known = {f.name for f in fields(cls)}

@@ -38,7 +38,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from components.streaming.schema import Event
+from churnguard.streaming.schema import Event
 
 URGENCY_MAX_GAP_S = 5.0        # strictly below
 URGENCY_MIN_CART = 100.0       # strictly above

@@ -5,7 +5,7 @@ Per micro-batch (up to ``batch_size`` events or ``batch_timeout_ms``):
 1. decode + validate each event; invalid ones, and events dated too far ahead of / behind the
    job's clock, go to the dead-letter topic with the reason (bounded: deadletters.py);
 2. load the state of users not cached from Redis (one pipelined round trip);
-3. apply events (:mod:`components.streaming.features`): duplicates (same event id) are skipped,
+3. apply events (:mod:`churnguard.streaming.features`): duplicates (same event id) are skipped,
    late events go to the dead-letter topic with reason ``late``;
 4. one ``predict`` call for every touched user (champion bundle, :mod:`.scoring`);
 5. produce scores and dead letters and flush them (a failed produce is counted; a dead letter
@@ -29,14 +29,14 @@ from typing import Any
 import numpy as np
 import orjson
 
-from components.online_store import STATE_FIELD, offsets_key, parked_key, user_key
-from components.streaming.clients import Record, make_consumer, make_producer
-from components.streaming.config import StreamingConfig
-from components.streaming.deadletters import DeadLetterSender, Letter, event_letter, invalid_letter, parked_record
-from components.streaming.features import APPLIED, DUPLICATE, FeatureParams, UserState
-from components.streaming.metrics import JobMetrics
-from components.streaming.schema import InvalidEvent, decode
-from components.streaming.tracing import child_span, start_batch_span
+from churnguard.core.online_store import STATE_FIELD, offsets_key, parked_key, user_key
+from churnguard.streaming.clients import Record, make_consumer, make_producer
+from churnguard.streaming.config import StreamingConfig
+from churnguard.streaming.deadletters import DeadLetterSender, Letter, event_letter, invalid_letter, parked_record
+from churnguard.streaming.features import APPLIED, DUPLICATE, FeatureParams, UserState
+from churnguard.streaming.metrics import JobMetrics
+from churnguard.streaming.schema import InvalidEvent, decode
+from churnguard.streaming.tracing import child_span, start_batch_span
 
 DEAD_LETTER_KINDS = ("invalid", "future", "too_old", "late")
 PARKED_MAX = 100_000   # parked dead letters kept in Redis (the newest)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from components.streaming.clients import make_producer
-from components.streaming.config import StreamingConfig
-from components.streaming.schema import encode
+from churnguard.streaming.clients import make_producer
+from churnguard.streaming.config import StreamingConfig
+from churnguard.streaming.schema import encode
 
 DAY_MS = 86_400_000
 
@@ -46,7 +46,7 @@ def publish(cfg: StreamingConfig, messages: list[tuple[str, bytes]], rate: float
     ``trace``: one span ``churnguard.replay`` for the run and a PRODUCER span per message whose W3C
     context travels in the message's headers (the feature job continues the trace)."""
     if trace:
-        from components.streaming.tracing import traced_run
+        from churnguard.streaming.tracing import traced_run
 
         with traced_run("churnguard.replay", topic=topic or cfg.events_topic, messages=len(messages)):
             return _publish(cfg, messages, rate, topic or cfg.events_topic, trace)
@@ -57,7 +57,7 @@ def _publish(cfg: StreamingConfig, messages: list[tuple[str, bytes]], rate: floa
              trace: bool) -> dict[str, float]:
     producer = make_producer(cfg)
     if trace:
-        from components.streaming.tracing import produce_span
+        from churnguard.streaming.tracing import produce_span
     t0 = time.perf_counter()
     step = 500 if rate <= 0 else max(1, int(rate / 200))  # pace in slices of ~5 ms
     for i in range(0, len(messages), step):

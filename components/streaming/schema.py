@@ -6,7 +6,7 @@ events stay ordered in one partition::
     {"v": 1, "event_id": 17, "user_id": "C0000042", "session_id": 3, "event_type": "click",
      "ts": 1782777600000, "page": "product", "cart_value": 120.5}
 
-The fields are those of ``components.world.EVENT_SCHEMA`` (the events parquet) plus ``v``.
+The fields are those of ``churnguard.world.EVENT_SCHEMA`` (the events parquet) plus ``v``.
 An event that is not JSON, has another version, misses a field or has a wrong type/value is
 *invalid*: the job sends it to the dead-letter topic with the reason (:class:`InvalidEvent`).
 """
@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from components.online_store import USER_ID_MAX_LEN, user_id_ok, user_id_problem
+from churnguard.core.online_store import USER_ID_MAX_LEN, user_id_ok, user_id_problem
 
 SCHEMA_VERSION = 1
 EVENT_TYPES = ("page_view", "click", "add_to_cart", "remove_from_cart", "checkout")

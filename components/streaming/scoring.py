@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from components import columns
-from components.config import resolve
+from churnguard.core import columns
+from churnguard.core.config import resolve
 
 
 class RealtimeScorer:
@@ -24,11 +24,11 @@ class RealtimeScorer:
         self.model_uri = model_uri
         path = Path(model_uri) if not model_uri.startswith(("models:/", "runs:/")) else None
         if path is not None and path.is_dir():
-            from components.bundle import ModelBundle
+            from churnguard.core.bundle import ModelBundle
 
             self.bundle, self.version = ModelBundle(path), f"dir:{path.name}"
         else:
-            from components.registry import load_bundle
+            from churnguard.mlops.registry import load_bundle
 
             self.bundle = load_bundle(model_uri)
             self.version = self._version(model_uri)

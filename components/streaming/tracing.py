@@ -1,7 +1,7 @@
 """W3C trace context through Kafka: the producer puts ``traceparent``/``tracestate`` in the
 message headers, the feature job continues that trace per micro-batch.
 
-Only the OpenTelemetry API is used here (:mod:`components.telemetry` installs the SDK when the
+Only the OpenTelemetry API is used here (:mod:`churnguard.core.telemetry` installs the SDK when the
 ``OTEL_*`` environment asks for it). A micro-batch holds events of many producers: its span
 ``churnguard.stream.batch`` has the first traced event's context as parent (so a single event's
 trace reads producer -> batch -> score / Redis write) and a span link to every distinct traced
@@ -16,7 +16,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Link, NonRecordingSpan, SpanKind
 
-from components import telemetry
+from churnguard.core import telemetry
 
 TRACE_HEADERS = ("traceparent", "tracestate")
 MAX_LINKS = 64

@@ -3,7 +3,7 @@
 ``<out>/month_MM/raw`` has the generator's raw tables for the observation date ``T_m`` (the label
 column filled only because the whole timeline is simulated at once: a consumer must use a month's
 labels only from ``label_matures_on`` on, ``timeline.json``); ``<out>/month_MM/truth`` has the
-month's truth (evaluation only). The mechanics are in :mod:`components.world.timeline`.
+month's truth (evaluation only). The mechanics are in :mod:`churnguard.world.timeline`.
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from components.world import generator as gen
-from components.world import timeline as tl
+from churnguard.world import generator as gen
+from churnguard.world import timeline as tl
 
 
 def _snapshot(slots, beh, cold, p0, arms, p_received, obs, month, scenario) -> dict[str, pd.DataFrame]:

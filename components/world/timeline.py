@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from components.world import generator as gen
+from churnguard.world import generator as gen
 
 STREAM_OFFSET = 1_000_003      # the roll-forward's own random stream, never the generator's
 MONTH_DAYS = 30

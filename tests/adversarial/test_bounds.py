@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from components.adversarial.bounds import FeatureBounds
+from churnguard.adversarial.bounds import FeatureBounds
 
 CFG = {"budget": 1.0, "mutable_categorical": ["payment_method"], "mutable": {
     "support_tickets_90d": {"up": 3, "integer": True},

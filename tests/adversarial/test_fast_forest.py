@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 from sklearn.ensemble import IsolationForest
 
-from components.adversarial.detectors import FastForest
+from churnguard.adversarial.detectors import FastForest
 
 
 def test_fast_forest_equals_sklearn_score_samples_for_single_rows_and_batches():

@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 import torch
 
-from components.adversarial.attacks import AttackSpace, generate, pgd, train_generator
-from components.adversarial.certify import corner_attack, worst_case_logit
-from components.adversarial.protection import COLUMNS, load_part
-from components.adversarial.training import attackable_mask
-from components.bundle import ModelBundle
-from components.models.tabular import load_part as load_base
+from churnguard.adversarial.attacks import AttackSpace, generate, pgd, train_generator
+from churnguard.adversarial.certify import corner_attack, worst_case_logit
+from churnguard.adversarial.protection import COLUMNS, load_part
+from churnguard.adversarial.training import attackable_mask
+from churnguard.core.bundle import ModelBundle
+from churnguard.models.tabular import load_part as load_base
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,7 @@ def test_bundle_scores_the_protected_prediction(tiny_workspace, loaded):
     partial = bundle.predict(holdout.head(3).drop(columns=["cancel_page_views_30d"]))  # missing column
     assert partial.shape[0] == 3
     # the streaming job asks for the score alone: protection is skipped, the probability is the same
-    from components.columns import from_frame
+    from churnguard.core.columns import from_frame
 
     alone = bundle.predict_columns(from_frame(holdout), len(holdout), only_probability=True)
     assert "protection_verdict" not in alone

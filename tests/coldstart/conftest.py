@@ -8,10 +8,10 @@ import pytest
 import torch
 import yaml
 
-from components.coldstart.clusters import fit_clusters
-from components.coldstart.part import fit_coldstart
-from components.features.table import LABEL, SPLIT, build_feature_table
-from components.world import generate_world
+from churnguard.coldstart.clusters import fit_clusters
+from churnguard.coldstart.part import fit_coldstart
+from churnguard.features.table import LABEL, SPLIT, build_feature_table
+from churnguard.world import generate_world
 from tests.workspace import REPO, deep_merge
 
 

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from components.coldstart.gnn import NodeEncoder, ReferralGNN, inference, undirected
-from components.coldstart.part import load_part, save_part
+from churnguard.coldstart.gnn import NodeEncoder, ReferralGNN, inference, undirected
+from churnguard.coldstart.part import load_part, save_part
 
 
 def _full_graph_logit(part, x_new: np.ndarray, neighbour_ids: list[str]) -> float:
@@ -140,7 +140,7 @@ def test_part_round_trip_and_metrics(fitted, new_customers, tmp_path):
 
 
 def test_device_param_is_validated():
-    from components.coldstart.gnn import resolve_device
+    from churnguard.coldstart.gnn import resolve_device
 
     assert resolve_device("cpu").type == "cpu"
     assert resolve_device("auto").type in {"cpu", "cuda"}
@@ -150,9 +150,9 @@ def test_device_param_is_validated():
 
 def test_fast_scoring_paths_match_the_fitted_sklearn_pipelines(fitted, new_customers):
     """The numpy encoders used for millisecond scoring give the sklearn pipelines' numbers."""
-    from components.coldstart.clusters import demographic_frame
-    from components.columns import from_frame
-    from components.features.graph import GRAPH_FEATURES
+    from churnguard.coldstart.clusters import demographic_frame
+    from churnguard.core.columns import from_frame
+    from churnguard.features.graph import GRAPH_FEATURES
 
     part, _metrics, table, _raw = fitted
     rows = pd.concat([table.sample(200, random_state=1), new_customers], ignore_index=True)

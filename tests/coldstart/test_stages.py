@@ -5,7 +5,7 @@ import json
 
 import pandas as pd
 
-from components.bundle import ModelBundle
+from churnguard.core.bundle import ModelBundle
 
 
 def test_stages_write_part_and_metrics(tiny_workspace):

@@ -1,4 +1,4 @@
-"""components.columns: the pandas-free row batch every bundle part scores."""
+"""churnguard.core.columns: the pandas-free row batch every bundle part scores."""
 from __future__ import annotations
 
 import math
@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from components import columns
-from components.serving.batcher import concat
+from churnguard.core import columns
+from churnguard.serving.batcher import concat
 
 
 def test_from_records_fills_missing_names_with_none_and_keeps_order():

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from components.config import load_params
-from components.ingest import read_customer_csv
-from components.validation import WORLD_COLUMNS, required_columns, validate_frame
+from churnguard.core.config import load_params
+from churnguard.data.ingest import read_customer_csv
+from churnguard.data.validation import WORLD_COLUMNS, required_columns, validate_frame
 
 CSV_CFG = load_params()["data"]["csv"]
 CSV_COLUMNS = required_columns({"source": "csv", "csv": CSV_CFG})
@@ -81,7 +81,7 @@ def test_corrupt_batch_names_every_problem(tmp_path):
 
 
 def test_world_batch_missing_a_column_fails(tmp_path):
-    from components.world import generate_world
+    from churnguard.world import generate_world
 
     cfg = dict(load_params()["world"], customers=1500)
     generate_world(cfg, 1, tmp_path / "raw", tmp_path / "truth", progress=False)

@@ -29,7 +29,7 @@ def test_pipeline_registers_a_champion_with_oracle_metrics(tiny_workspace):
     ws = tiny_workspace
     base = json.loads((ws.root / "metrics" / "base.json").read_text())
     assert base["oracle"]["roc_auc"] > 0.5 and base["model"]["roc_auc"] > 0.5
-    # metrics files hold 4 decimals (components.metrics.write_metrics)
+    # metrics files hold 4 decimals (churnguard.core.metrics.write_metrics)
     assert base["roc_auc_ratio_to_oracle"] == pytest.approx(base["model"]["roc_auc"] / base["oracle"]["roc_auc"], abs=2e-4)
     reg = json.loads((ws.root / "metrics" / "registration.json").read_text())
     client = _mlflow_client(ws)
@@ -43,7 +43,7 @@ def test_pipeline_registers_a_champion_with_oracle_metrics(tiny_workspace):
 def test_champion_bundle_loads_from_registry_and_scores(tiny_workspace):
     code = textwrap.dedent("""
         import pandas as pd
-        from components.registry import load_bundle
+        from churnguard.mlops.registry import load_bundle
         b = load_bundle("models:/churnguard@champion")
         t = pd.read_parquet("data/features/customers.parquet").head(50)
         s = b.predict(t)
@@ -59,8 +59,8 @@ def test_worse_model_is_not_promoted(tiny_workspace):
     """A bundle that scores at random stays off the alias, with the reason."""
     import numpy as np
 
-    from components.promotion import decide
-    from components.registry import check_gates
+    from churnguard.mlops.promotion import decide
+    from churnguard.mlops.registry import check_gates
 
     ws = tiny_workspace
     os.environ["MLFLOW_TRACKING_URI"] = ws.env["MLFLOW_TRACKING_URI"]

@@ -10,10 +10,10 @@ import uuid
 import pandas as pd
 import pytest
 
-from components.config import load_params
-from components.ingest import MappingError, column_key, ingest_source, prepare_customers, read_customer_csv
-from components.sources import reader_for
-from components.sources.sql import sql_url
+from churnguard.core.config import load_params
+from churnguard.data.ingest import MappingError, column_key, ingest_source, prepare_customers, read_customer_csv
+from churnguard.data.sources import reader_for
+from churnguard.data.sources.sql import sql_url
 from tests.foundation.test_ingest_validation import telco_frame
 
 PARAMS = load_params()["data"]

@@ -7,10 +7,10 @@ import copy
 import numpy as np
 import pandas as pd
 
-from components.config import load_params
-from components.features.table import LABEL, build_feature_table
-from components.models.tabular import prepare, select_and_fit
-from components.world import generate_world
+from churnguard.core.config import load_params
+from churnguard.features.table import LABEL, build_feature_table
+from churnguard.models.tabular import prepare, select_and_fit
+from churnguard.world import generate_world
 
 
 def test_fast_path_equals_pipeline_including_missing_unknown_and_absent(tmp_path):

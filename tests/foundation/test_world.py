@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.config import load_params
-from components.world import generate_world
+from churnguard.core.config import load_params
+from churnguard.world import generate_world
 
 T_MS = int(pd.Timestamp(load_params()["world"]["observation_date"]).value // 1_000_000)
 

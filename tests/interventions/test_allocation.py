@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.interventions.allocation import NONE, allocate, greedy_by_score, rank_offers
-from components.interventions.counterfactual import ActionSpace
-from components.interventions.scenarios import Scenario, upgrade
+from churnguard.interventions.allocation import NONE, allocate, greedy_by_score, rank_offers
+from churnguard.interventions.counterfactual import ActionSpace
+from churnguard.interventions.scenarios import Scenario, upgrade
 
 
 @pytest.mark.parametrize("seed", range(25))

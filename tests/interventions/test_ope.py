@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from components.interventions.allocation import NONE
-from components.interventions.ope import Campaign, estimate_plans, per_customer_value
-from components.interventions.shipping import ShipConfig, choose_plan
+from churnguard.interventions.allocation import NONE
+from churnguard.interventions.ope import Campaign, estimate_plans, per_customer_value
+from churnguard.interventions.shipping import ShipConfig, choose_plan
 
 K = 3
 PROPENSITY = np.array([0.7, 0.1, 0.1, 0.1])

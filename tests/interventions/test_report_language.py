@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.interventions.planning import plan
-from components.interventions.report import build_report
-from components.report_language import churn_change, money, offer_words, percent, points, recommended_budget
+from churnguard.interventions.planning import plan
+from churnguard.interventions.report import build_report
+from churnguard.interventions.report_language import churn_change, money, offer_words, percent, points, recommended_budget
 
 OFFERS = ["discount_10", "discount_20", "retention_call"]
 CFG = {"budget_per_customer": 3.0, "budget_total": None, "require_confident_uplift": True, "report_top": 15,

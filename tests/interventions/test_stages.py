@@ -9,8 +9,8 @@ import sys
 import pandas as pd
 import pytest
 
-from components.bundle import ModelBundle
-from components.interventions.part import RECOMMEND_COLUMNS
+from churnguard.core.bundle import ModelBundle
+from churnguard.interventions.part import RECOMMEND_COLUMNS
 from tests.interventions.conftest import ZERO_OFFER
 
 
@@ -83,7 +83,7 @@ def test_recommend_contract_and_bundle_order(iv_workspace):
 
 
 def _cli(ws, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "components.cli", *args], cwd=ws.root, env=ws.env,
+    return subprocess.run([sys.executable, "-m", "churnguard.cli", *args], cwd=ws.root, env=ws.env,
                           capture_output=True, text=True)
 
 

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.interventions.counterfactual import ActionSpace, _HEPreprocessor, changed_features, repair
-from components.interventions.sweep import _blocks, wide
-from components.interventions.uplift import (fit_offset_glm, pooled_coefs, pooled_design, pooled_penalty)
+from churnguard.interventions.counterfactual import ActionSpace, _HEPreprocessor, changed_features, repair
+from churnguard.interventions.sweep import _blocks, wide
+from churnguard.interventions.uplift import (fit_offset_glm, pooled_coefs, pooled_design, pooled_penalty)
 
 
 def test_pooled_design_gives_each_arm_its_own_linear_predictor():
@@ -51,7 +51,7 @@ def test_wide_fast_path_matches_pivot():
     offers = ["retention_call", "discount_10", "contract_upgrade"]
     table = _tidy(500, offers, 0)
     assert _blocks(table) is not None
-    from components.interventions.sweep import read_sweep
+    from churnguard.interventions.sweep import read_sweep
 
     sorted_table = table.sort_values(["customer_id", "offer"], kind="stable").reset_index(drop=True)
     for col in ("net_value", "cost"):
@@ -64,7 +64,7 @@ def test_wide_fast_path_matches_pivot():
 
 
 def test_read_sweep_orders_like_the_sort(tmp_path):
-    from components.interventions.sweep import read_sweep
+    from churnguard.interventions.sweep import read_sweep
 
     offers = ["retention_call", "discount_10", "contract_upgrade"]
     a, b = _tidy(300, offers, 1), _tidy(200, offers, 2)
@@ -122,25 +122,25 @@ def test_fast_he_preprocessor_matches_alibi():
     assert np.allclose(fast(probe), pre(probe), rtol=0, atol=1e-12)
 
 
-def test_bundles_pickle_counterfactual_classes_under_the_pre_package_path():
-    """Bundles fitted before the module became a package pickled these by that module path; bundles
-    fitted now must record the same path so either code loads either bundle."""
+def test_bundles_pickle_counterfactual_classes_under_the_package_path():
+    """Pickles name these classes by the package, not the submodule that defines them, so moving a
+    class between the package's modules never breaks a registered bundle."""
     import pickle
 
-    import components.interventions.counterfactual as cf
+    import churnguard.interventions.counterfactual as cf
 
     for name in ("ActionSpace", "_HEPreprocessor", "_FastCondition"):
         cls = getattr(cf, name)
-        assert cls.__module__ == "components.interventions.counterfactual", name
-        old_style = f"ccomponents.interventions.counterfactual\n{name}\n.".encode()   # protocol 0 GLOBAL
+        assert cls.__module__ == "churnguard.interventions.counterfactual", name
+        old_style = f"cchurnguard.interventions.counterfactual\n{name}\n.".encode()   # protocol 0 GLOBAL
         assert pickle.loads(old_style) is cls
     space = ActionSpace(["a"], [], ["a"], {"a": 0.2}, {}, {})
-    assert b"components.interventions.counterfactual\x94" in pickle.dumps(space)
+    assert b"churnguard.interventions.counterfactual\x94" in pickle.dumps(space)
     assert pickle.loads(pickle.dumps(space)) == space
 
 
 def test_backend_registry_names_the_field_and_the_known_backends():
-    from components.interventions.counterfactual import BACKENDS, backend_class, fit_explainer
+    from churnguard.interventions.counterfactual import BACKENDS, backend_class, fit_explainer
 
     assert set(BACKENDS) == {"alibi_cfrl", "dice"}
     for name, cls in BACKENDS.items():
@@ -154,7 +154,7 @@ def test_backend_registry_names_the_field_and_the_known_backends():
 def test_backends_implement_the_protocol_signatures():
     import inspect
 
-    from components.interventions.counterfactual import BACKENDS, Backend
+    from churnguard.interventions.counterfactual import BACKENDS, Backend
 
     for cls in BACKENDS.values():
         for method in ("fit", "propose", "save", "load"):
@@ -166,7 +166,7 @@ def test_alibi_whole_module_loading_is_confined_to_alibi_and_restored():
     import torch
     from alibi.explainers.backends.pytorch import cfrl_tabular
 
-    from components.interventions.counterfactual.alibi_backend import _alibi_loads_whole_modules
+    from churnguard.interventions.counterfactual.alibi_backend import _alibi_loads_whole_modules
 
     torch_load, alibi_load = torch.load, cfrl_tabular.load_model
     with pytest.raises(RuntimeError, match="inside"):

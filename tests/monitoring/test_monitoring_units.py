@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from components.monitoring import decision, drift, performance
+from churnguard.monitoring import decision, drift, performance
 
 
 def _frame(rng, n, shift=0.0, cols=40):

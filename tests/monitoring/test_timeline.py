@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from components.world import generate_world
-from components.world.rolling import generate_timeline
+from churnguard.world import generate_world
+from churnguard.world.rolling import generate_timeline
 from tests.workspace import REPO
 
 FILES = ["customers", "former_customers", "referrals", "events", "campaign"]

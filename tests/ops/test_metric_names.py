@@ -33,8 +33,8 @@ def exported_names(registry: CollectorRegistry) -> set[str]:
 
 
 def service_metric_names() -> set[str]:
-    from components.serving.app import Metrics
-    from components.streaming.metrics import JobMetrics
+    from churnguard.serving.app import Metrics
+    from churnguard.streaming.metrics import JobMetrics
 
     return exported_names(Metrics().registry) | exported_names(JobMetrics().registry)
 

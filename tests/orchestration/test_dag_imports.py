@@ -31,7 +31,7 @@ for path in sys.argv[1:]:
     spec.loader.exec_module(module)
     seconds = time.perf_counter() - t0
     heavy = sorted(m for m in set(sys.modules) - before if m.split(".")[0] in
-                   {"pandas", "numpy", "sklearn", "mlflow", "torch", "dvc", "great_expectations", "components"})
+                   {"pandas", "numpy", "sklearn", "mlflow", "torch", "dvc", "great_expectations", "churnguard"})
     out[path] = {"seconds": seconds, "heavy": heavy,
                  "dags": {d.dag_id: len(d.tasks) for d in vars(module).values() if isinstance(d, DAG)}}
 print(json.dumps(out))

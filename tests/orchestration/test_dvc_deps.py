@@ -45,6 +45,7 @@ def committed_copy(tmp_path_factory):
     root = tmp_path_factory.mktemp("dvc_deps")
     for rel in ("components", "pipelines"):
         shutil.copytree(PIPELINE_REPO / rel, root / rel, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (root / "churnguard").symlink_to("components", target_is_directory=True)   # the import name, as in the repo
     for rel in ("dvc.yaml", "params.yaml"):
         shutil.copy2(PIPELINE_REPO / rel, root / rel)
     stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]

@@ -19,6 +19,7 @@ def clone(tmp_path):
     root = tmp_path / "clone"
     for rel in ("components", "pipelines"):
         shutil.copytree(PIPELINE_REPO / rel, root / rel, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (root / "churnguard").symlink_to("components", target_is_directory=True)   # the import name, as in the repo
     shutil.copy2(PIPELINE_REPO / "dvc.yaml", root / "dvc.yaml")
     params = yaml.safe_load((PIPELINE_REPO / "params.yaml").read_text())
     params["world"]["customers"] = 400

@@ -30,7 +30,7 @@ def _project_env(airflow_env: AirflowEnv, home: Path) -> dict[str, str]:
 
 
 def _promote(airflow_env: AirflowEnv, home: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(PROJECT_BIN / "python"), "-m", "components.cli", "promote", *args], cwd=home,
+    return subprocess.run([str(PROJECT_BIN / "python"), "-m", "churnguard.cli", "promote", *args], cwd=home,
                           env=_project_env(airflow_env, home), capture_output=True, text=True, timeout=600)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import time
 
-from components.orchestration import prune_workspaces
+from churnguard.mlops.orchestration import prune_workspaces
 
 DAY = 86400.0
 

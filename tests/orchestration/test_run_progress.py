@@ -18,7 +18,7 @@ def test_progress_numbers_stages_and_opens_one_span_each(capsys):
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from components.commands import run as run_command
+    from churnguard.cli import run as run_command
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
@@ -44,8 +44,8 @@ def test_version_flag():
 
 
 def _command_modules() -> list[str]:
-    """Every CLI command's module (components.cli.COMMANDS: name -> (module, summary))."""
-    from components.cli import COMMANDS
+    """Every CLI command's module (churnguard.cli.COMMANDS: name -> (module, summary))."""
+    from churnguard.cli import COMMANDS
 
     return sorted(module for module, _ in COMMANDS.values())
 
@@ -59,7 +59,7 @@ def test_every_flag_has_help(module):
 
 
 def test_progress_bars_off_in_logs_and_with_tqdm_disable(monkeypatch):
-    from components.progress import progress_bars
+    from churnguard.core.progress import progress_bars
 
     monkeypatch.setenv("TQDM_DISABLE", "1")
     assert progress_bars() is False

@@ -22,7 +22,7 @@ import pytest
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")   # one bar per model download otherwise
 
-from components.bundle import write_part_spec
+from churnguard.core.bundle import write_part_spec
 
 MODEL = "churnguard"
 API_KEY = "test-key-1"
@@ -71,8 +71,8 @@ def _workspace(request, tmp_path_factory):
 def serving_store(request, tmp_path_factory) -> Store:
     import pandas as pd
 
-    from components.promotion import move_alias
-    from components.registry import configure, log_bundle
+    from churnguard.mlops.promotion import move_alias
+    from churnguard.mlops.registry import configure, log_bundle
 
     root = tmp_path_factory.mktemp("serving_store")
     uri = f"sqlite:///{root / 'mlflow.db'}"
@@ -104,7 +104,7 @@ def serving_store(request, tmp_path_factory) -> Store:
 def register(store: Store, bundle_dir: Path, metrics: dict[str, float] | None = None) -> str:
     """Register one more real version of ``bundle_dir`` in the test store (through log_bundle, so it gets
     the artifact digest tag like the register stage's versions); returns the version number."""
-    from components.registry import log_bundle
+    from churnguard.mlops.registry import log_bundle
 
     saved = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = store.uri
@@ -122,7 +122,7 @@ def register(store: Store, bundle_dir: Path, metrics: dict[str, float] | None = 
 def move_champion(store: Store, version: str) -> None:
     from mlflow import MlflowClient
 
-    from components.promotion import move_alias
+    from churnguard.mlops.promotion import move_alias
 
     move_alias(MlflowClient(store.uri, store.uri), MODEL, "champion", version, why="serving test", who="tests")
 
@@ -140,7 +140,7 @@ def redis_prefix():
 
 
 def make_config(store: Store, **overrides):
-    from components.serving.config import ServingConfig
+    from churnguard.serving.config import ServingConfig
 
     base = dict(model_name=MODEL, alias="champion", poll_interval_s=0, batch_features=store.features,
                 redis_url=REDIS_DB2, redis_prefix="cgtest:none:", redis_timeout_ms=250, api_keys=(API_KEY, OTHER_KEY),
@@ -150,7 +150,7 @@ def make_config(store: Store, **overrides):
 
 
 def make_holder(store: Store, cfg, pinned: str | None = None):
-    from components.serving.holder import ModelHolder
+    from churnguard.serving.holder import ModelHolder
 
     holder = ModelHolder(store.uri, cfg.model_name, cfg.alias, cfg.poll_interval_s, pinned_uri=pinned)
     holder.start(wait=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from components.serving.app import create_app
+from churnguard.serving.app import create_app
 from tests.serving.conftest import API_KEY, OTHER_KEY, make_config, make_holder
 
 

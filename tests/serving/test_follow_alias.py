@@ -10,7 +10,7 @@ import time
 
 import httpx
 
-from components.serving.app import create_app
+from churnguard.serving.app import create_app
 from tests.serving.conftest import API_KEY, MODEL, ServerThread, make_config, make_holder
 
 POLL_S = 1.0
@@ -19,7 +19,7 @@ POLL_S = 1.0
 def test_promotion_is_followed_without_errors(serving_store, redis_prefix):
     from mlflow import MlflowClient
 
-    from components.promotion import move_alias
+    from churnguard.mlops.promotion import move_alias
 
     rclient, prefix = redis_prefix
     cid = serving_store.customers[0]

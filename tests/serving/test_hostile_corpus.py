@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from components.serving.app import create_app
+from churnguard.serving.app import create_app
 from tests.serving import rawhttp
 from tests.serving.conftest import API_KEY, ServerThread, make_config, make_holder
 

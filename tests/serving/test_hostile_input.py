@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from components.serving.app import create_app
+from churnguard.serving.app import create_app
 from tests.serving import rawhttp
 from tests.serving.conftest import API_KEY, ServerThread, free_port, make_config, make_holder
 from tests.serving.test_redis_breaker import start_redis, stop_redis

@@ -10,10 +10,10 @@ import pytest
 import httpx
 from fastapi.testclient import TestClient
 
-from components.registry import DIGEST_TAG, SIGNATURE_TAG
-from components.serving.app import create_app
-from components.serving.holder import ModelHolder, load_version
-from components.serving.integrity import RefusedVersion
+from churnguard.mlops.registry import DIGEST_TAG, SIGNATURE_TAG
+from churnguard.serving.app import create_app
+from churnguard.serving.holder import ModelHolder, load_version
+from churnguard.serving.integrity import RefusedVersion
 from tests.serving.conftest import API_KEY, MODEL, ServerThread, make_config, move_champion, register
 
 KEY = {"X-API-Key": API_KEY}

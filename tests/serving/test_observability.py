@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from components import telemetry
-from components.serving.app import create_app
+from churnguard.core import telemetry
+from churnguard.serving.app import create_app
 from tests.serving.conftest import API_KEY, make_config, make_holder
 
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from components.serving.app import create_app
+from churnguard.serving.app import create_app
 from tests.serving.conftest import API_KEY, make_config, make_holder
 
 N_REQUESTS = int(os.environ.get("CHURNGUARD_FUZZ_REQUESTS", "1000"))

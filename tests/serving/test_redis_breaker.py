@@ -16,7 +16,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from components.serving.app import create_app
+from churnguard.serving.app import create_app
 from tests.serving.conftest import API_KEY, free_port, make_config, make_holder
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")

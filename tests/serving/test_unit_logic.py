@@ -1,8 +1,8 @@
 """Unit tests of pure logic: circuit breaker and token bucket (fake clocks, no services)."""
 from __future__ import annotations
 
-from components.serving.features import CircuitBreaker
-from components.serving.security import KeyRing, RateLimiter
+from churnguard.serving.features import CircuitBreaker
+from churnguard.serving.security import KeyRing, RateLimiter
 
 
 class Clock:
@@ -53,7 +53,7 @@ def test_micro_batcher_returns_each_request_its_rows_and_never_mixes_versions():
 
     import numpy as np
 
-    from components.serving.batcher import MicroBatcher
+    from churnguard.serving.batcher import MicroBatcher
 
     class Bundle:
         def __init__(self, tag: float):
@@ -88,7 +88,7 @@ def test_micro_batcher_returns_each_request_its_rows_and_never_mixes_versions():
 
 
 def test_failed_auth_throttle_is_per_client():
-    from components.serving.security import FailedAuthThrottle
+    from churnguard.serving.security import FailedAuthThrottle
 
     clock = Clock()
     t = FailedAuthThrottle(per_second=0.5, burst=2, clock=clock)
@@ -103,7 +103,7 @@ def test_failed_auth_throttle_is_per_client():
 def test_body_is_read_only_up_to_the_limit():
     import asyncio
 
-    from components.serving.guard import read_limited
+    from churnguard.serving.guard import read_limited
 
     pulled = []
 
@@ -122,7 +122,7 @@ def test_body_is_read_only_up_to_the_limit():
 
 
 def test_accepted_ranges_keep_never_negative_features_non_negative():
-    from components.serving.validation import accepted_ranges
+    from churnguard.serving.validation import accepted_ranges
 
     r = accepted_ranges({"age": (18.0, 85.0), "delta": (-2.0, 2.0), "flag": (0.0, 0.0)}, margin=0.5)
     assert r["age"] == (0.0, 118.5) and r["delta"] == (-4.0, 4.0) and r["flag"] == (0.0, 0.5)   # constant in training: span 1

@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from components.online_store import job_space
-from components.streaming.broker import LocalBroker, create_topics
-from components.streaming.config import StreamingConfig
+from churnguard.core.online_store import job_space
+from churnguard.streaming.broker import LocalBroker, create_topics
+from churnguard.streaming.config import StreamingConfig
 
 REDIS_URL = "redis://127.0.0.1:6379/1"
 

@@ -10,9 +10,9 @@ import orjson
 import pandas as pd
 import pytest
 
-from components.streaming.features import (APPLIED, DUPLICATE, LATE, ONLINE_FEATURES, FeatureParams, UserState,
+from churnguard.streaming.features import (APPLIED, DUPLICATE, LATE, ONLINE_FEATURES, FeatureParams, UserState,
                                            batch_features)
-from components.streaming.schema import Event, InvalidEvent, decode, encode
+from churnguard.streaming.schema import Event, InvalidEvent, decode, encode
 
 P = FeatureParams(window_s=60, allowed_lateness_s=60, session_retention_s=1800)
 TS = 1_782_777_600_000  # 2026-06-30, inside the schema's ts bounds

@@ -9,10 +9,10 @@ import time
 import orjson
 import pytest
 
-from components.online_store import job_space, offsets_key, parked_key, user_key
-from components.streaming.clients import make_producer
-from components.streaming.job import FeatureJob
-from components.streaming.schema import encode
+from churnguard.core.online_store import job_space, offsets_key, parked_key, user_key
+from churnguard.streaming.clients import make_producer
+from churnguard.streaming.job import FeatureJob
+from churnguard.streaming.schema import encode
 from tests.streaming.conftest import read_topic
 from tests.streaming.hostile_corpus import hostile_cases
 

@@ -12,12 +12,12 @@ import orjson
 import pandas as pd
 import pytest
 
-from components.online_store import STATE_FIELD, offsets_key, read_online
-from components.streaming.clients import make_producer
-from components.streaming.features import ONLINE_FEATURES, FeatureParams, batch_features
-from components.streaming.job import FeatureJob
-from components.streaming.replayer import DAY_MS, encode_events
-from components.streaming.schema import encode
+from churnguard.core.online_store import STATE_FIELD, offsets_key, read_online
+from churnguard.streaming.clients import make_producer
+from churnguard.streaming.features import ONLINE_FEATURES, FeatureParams, batch_features
+from churnguard.streaming.job import FeatureJob
+from churnguard.streaming.replayer import DAY_MS, encode_events
+from churnguard.streaming.schema import encode
 from tests.streaming.conftest import delete_prefix, make_config, read_topic
 from tests.workspace import REPO
 
@@ -108,7 +108,7 @@ def day_replay(stream_workspace, broker, redis_db1):
 
 
 def stream_cmd(cfg, prefix, group, *extra):
-    return [sys.executable, "-m", "components.cli", "stream", "--bootstrap", cfg.bootstrap_servers,
+    return [sys.executable, "-m", "churnguard.cli", "stream", "--bootstrap", cfg.bootstrap_servers,
             "--group", group, "--redis-url", cfg.redis_url, "--prefix", prefix, "--until-caught-up",
             "--timeout", "90", *extra]
 

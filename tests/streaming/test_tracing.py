@@ -11,8 +11,8 @@ import urllib.request
 
 import pandas as pd
 
-from components.streaming.broker import free_port
-from components.streaming.metrics import JobMetrics
+from churnguard.streaming.broker import free_port
+from churnguard.streaming.metrics import JobMetrics
 from tests.streaming.conftest import delete_prefix, make_config
 from tests.streaming.test_stream import stream_cmd, write_topics
 from tests.workspace import REPO
@@ -52,7 +52,7 @@ def test_one_trace_from_producer_to_batch_to_redis_write_and_score(stream_worksp
     cfg = make_config(broker.bootstrap, partitions=1)
     write_topics(ws, cfg)
     try:
-        replay = run([sys.executable, "-m", "components.cli", "replay", "--events", str(path),
+        replay = run([sys.executable, "-m", "churnguard.cli", "replay", "--events", str(path),
                       "--bootstrap", cfg.bootstrap_servers], env_for(ws, cfg, otel=True))
         stream = run(stream_cmd(cfg, cfg.key_prefix, cfg.group_id + "t"), env_for(ws, cfg, otel=True))
         quiet = run(stream_cmd(cfg, cfg.key_prefix + "quiet:", cfg.group_id + "q"), env_for(ws, cfg, otel=False))

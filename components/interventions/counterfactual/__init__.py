@@ -20,18 +20,18 @@ before projection and reported (``immutable_changes_raw``). Where the projected 
 invalid, ``repair_search.py`` searches the action space around the original row. ``explainer.py``: the
 facade ``CounterfactualExplainer`` and fit / save / load.
 """
-from components.interventions.counterfactual.action_space import ActionSpace, changed_features
-from components.interventions.counterfactual.alibi_backend import AlibiCFRLBackend, _FastCondition, _HEPreprocessor
-from components.interventions.counterfactual.backends import BACKENDS, Backend, backend_class
-from components.interventions.counterfactual.dice_backend import DiceBackend
-from components.interventions.counterfactual.explainer import (SPACE_FILE, CounterfactualExplainer, fit_explainer,
+from churnguard.interventions.counterfactual.action_space import ActionSpace, changed_features
+from churnguard.interventions.counterfactual.alibi_backend import AlibiCFRLBackend, _FastCondition, _HEPreprocessor
+from churnguard.interventions.counterfactual.backends import BACKENDS, Backend, backend_class
+from churnguard.interventions.counterfactual.dice_backend import DiceBackend
+from churnguard.interventions.counterfactual.explainer import (SPACE_FILE, CounterfactualExplainer, fit_explainer,
                                                                load_explainer, save_explainer)
-from components.interventions.counterfactual.predictor import _Codec, _Predictor
-from components.interventions.counterfactual.repair_search import repair
+from churnguard.interventions.counterfactual.predictor import _Codec, _Predictor
+from churnguard.interventions.counterfactual.repair_search import repair
 
 # Bundles pickle these classes by module path (counterfactual_space.joblib: ActionSpace; alibi's
 # cfrl/explainer.dill: the preprocessor and condition function). Bundles fitted before this package
-# existed name them ``components.interventions.counterfactual.<Class>``; keeping that the path new
+# existed name them ``churnguard.interventions.counterfactual.<Class>``; keeping that the path new
 # bundles record too lets old bundles load here and new bundles load on code from before the split.
 for _cls in (ActionSpace, _HEPreprocessor, _FastCondition):
     _cls.__module__ = __name__

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from components.features.table import FeatureSchema
+from churnguard.features.table import FeatureSchema
 
 
 @dataclass

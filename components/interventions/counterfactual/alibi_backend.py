@@ -11,8 +11,8 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
-from components.interventions.counterfactual.action_space import ActionSpace
-from components.interventions.counterfactual.predictor import _Codec, _Predictor
+from churnguard.interventions.counterfactual.action_space import ActionSpace
+from churnguard.interventions.counterfactual.predictor import _Codec, _Predictor
 
 # ---- Two re-implementations of alibi 0.9.6 internals (alibi.explainers.backends.cfrl_tabular):
 # ``generate_condition`` (used while training) and the callable returned by ``get_he_preprocessor``

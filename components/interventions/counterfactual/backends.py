@@ -8,10 +8,10 @@ from typing import Any, ClassVar, Protocol
 
 import pandas as pd
 
-from components.interventions.counterfactual.action_space import ActionSpace
-from components.interventions.counterfactual.alibi_backend import AlibiCFRLBackend
-from components.interventions.counterfactual.dice_backend import DiceBackend
-from components.interventions.counterfactual.predictor import _Predictor
+from churnguard.interventions.counterfactual.action_space import ActionSpace
+from churnguard.interventions.counterfactual.alibi_backend import AlibiCFRLBackend
+from churnguard.interventions.counterfactual.dice_backend import DiceBackend
+from churnguard.interventions.counterfactual.predictor import _Predictor
 
 
 class Backend(Protocol):

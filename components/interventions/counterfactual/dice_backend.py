@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from components.interventions.counterfactual.action_space import ActionSpace
-from components.interventions.counterfactual.predictor import _Predictor
+from churnguard.interventions.counterfactual.action_space import ActionSpace
+from churnguard.interventions.counterfactual.predictor import _Predictor
 
 
 class DiceBackend:

@@ -11,12 +11,12 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from components.features.table import ID
-from components.interventions.counterfactual.action_space import ActionSpace, changed_features
-from components.interventions.counterfactual.backends import Backend, backend_class
-from components.interventions.counterfactual.predictor import _Predictor
-from components.interventions.counterfactual.repair_search import repair
-from components.models.tabular import BaseModel
+from churnguard.features.table import ID
+from churnguard.interventions.counterfactual.action_space import ActionSpace, changed_features
+from churnguard.interventions.counterfactual.backends import Backend, backend_class
+from churnguard.interventions.counterfactual.predictor import _Predictor
+from churnguard.interventions.counterfactual.repair_search import repair
+from churnguard.models.tabular import BaseModel
 
 SPACE_FILE = "counterfactual_space.joblib"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from components.interventions.counterfactual.action_space import ActionSpace
-from components.models.tabular import BaseModel
+from churnguard.interventions.counterfactual.action_space import ActionSpace
+from churnguard.models.tabular import BaseModel
 
 
 class _Codec:

@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from components.interventions.counterfactual.action_space import ActionSpace, ranks
-from components.interventions.counterfactual.predictor import _Predictor
+from churnguard.interventions.counterfactual.action_space import ActionSpace, ranks
+from churnguard.interventions.counterfactual.predictor import _Predictor
 
 Axis = tuple[str, np.ndarray, np.ndarray]   # (feature, values (n, m), allowed (n, m)); column 0 = unchanged
 

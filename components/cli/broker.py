@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from components.config import ROOT
+from churnguard.core.config import ROOT
 
 STATE = ROOT / ".run" / "streaming" / "broker.json"
 
@@ -20,8 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from components.streaming.broker import LocalBroker, create_topics
-    from components.streaming.config import StreamingConfig
+    from churnguard.streaming.broker import LocalBroker, create_topics
+    from churnguard.streaming.config import StreamingConfig
 
     current = LocalBroker.load(STATE) if STATE.exists() else None
     if args.action == "status":

@@ -38,10 +38,10 @@ def _fail(code: int, message: str) -> int:
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from components.config import PATHS, load_params
-    from components.features.table import LABEL, SPLIT
-    from components.promotion import decide, move_alias
-    from components.registry import champion_version, configure, file_md5, load_bundle
+    from churnguard.core.config import PATHS, load_params
+    from churnguard.features.table import LABEL, SPLIT
+    from churnguard.mlops.promotion import decide, move_alias
+    from churnguard.mlops.registry import champion_version, configure, file_md5, load_bundle
 
     cfg = load_params()["register"]
     name, alias = args.model_name or cfg["model_name"], args.alias or cfg["alias"]

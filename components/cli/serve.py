@@ -33,9 +33,9 @@ def run(args: argparse.Namespace) -> int:
         os.environ.setdefault(var, "1")
     import uvicorn
 
-    from components.serving.app import create_app
-    from components.serving.config import ServingConfig
-    from components.telemetry import init_tracing, shutdown_tracing
+    from churnguard.serving.app import create_app
+    from churnguard.serving.config import ServingConfig
+    from churnguard.core.telemetry import init_tracing, shutdown_tracing
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     overrides = {}
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if not cfg.api_keys:
         logging.getLogger("churnguard.serving").warning(
             "no API keys configured (CHURNGUARD_API_KEYS or serving.auth.api_keys): every /v1 route answers 401")
-    init_tracing("churnguard-serve")   # off unless OTEL_* asks for it (components/telemetry.py)
+    init_tracing("churnguard-serve")   # off unless OTEL_* asks for it (components/core/telemetry.py)
     app = create_app(cfg)
     try:
         uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=args.log_level.lower(), access_log=False)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(os.environ.get("CHURNGUARD_BENCH_RESULTS", Path(__file__).resolve().parents[1] / "benchmarks" / "results"))
+RESULTS = Path(os.environ.get("CHURNGUARD_BENCH_RESULTS", Path(__file__).resolve().parents[2] / "benchmarks" / "results"))
 
 
 def machine() -> dict[str, Any]:

@@ -47,7 +47,7 @@ def _days_before(dates: pd.Series, obs: pd.Timestamp) -> np.ndarray:
 
 def events_suite(df: pd.DataFrame, ctx: TableContext) -> tuple[pd.DataFrame, list]:
     import great_expectations as gx
-    from components.world.generator import EVENT_TYPES, PAGES
+    from churnguard.world.generator import EVENT_TYPES, PAGES
 
     E = gx.expectations
     checked = df.copy()
@@ -126,7 +126,7 @@ SUITES: dict[str, Callable[[pd.DataFrame, TableContext], tuple[pd.DataFrame, lis
 
 
 def table_context(customers: pd.DataFrame, former: pd.DataFrame | None, params: dict[str, Any]) -> TableContext:
-    from components.world import ARMS
+    from churnguard.world import ARMS
 
     cfg = params["validate"].get("campaign") or {}
     return TableContext(

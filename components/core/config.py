@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(os.environ.get("CHURNGUARD_HOME", Path(__file__).resolve().parents[1]))
+ROOT = Path(os.environ.get("CHURNGUARD_HOME", Path(__file__).resolve().parents[2]))
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,17 @@ import importlib
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("components.commands.run", "reproduce the whole DVC pipeline and print what it registered"),
-    "summary": ("components.commands.summary", "print the last registration and holdout metrics vs the oracle"),
-    "generate": ("components.commands.generate", "generate a synthetic world (any size), report time and peak memory"),
-    "broker": ("components.commands.broker", "start/stop/status of the local Kafka-compatible broker (Tansu, loopback)"),
-    "replay": ("components.commands.replay", "publish the world's click events to Kafka at a chosen rate"),
-    "stream": ("components.commands.stream", "streaming feature job: Kafka events -> Redis online features + real-time scores"),
-    "promote": ("components.commands.promote", "make a model version champion through the quality gates (who/why recorded)"),
-    "serve": ("components.commands.serve", "serve scores, explanations and offers over HTTP, following the MLflow champion"),
-    "sweep": ("components.commands.sweep", "score every intervention scenario for one shard of the customers (parquet)"),
-    "monitor": ("components.commands.monitor", "one monitoring cycle: drift, estimated/realised ROC AUC, retrain decision, gauges, report"),
-    "report": ("components.commands.report", "HTML scenario report from a sweep directory (deterministic per date)"),
+    "run": ("churnguard.cli.run", "reproduce the whole DVC pipeline and print what it registered"),
+    "summary": ("churnguard.cli.summary", "print the last registration and holdout metrics vs the oracle"),
+    "generate": ("churnguard.cli.generate", "generate a synthetic world (any size), report time and peak memory"),
+    "broker": ("churnguard.cli.broker", "start/stop/status of the local Kafka-compatible broker (Tansu, loopback)"),
+    "replay": ("churnguard.cli.replay", "publish the world's click events to Kafka at a chosen rate"),
+    "stream": ("churnguard.cli.stream", "streaming feature job: Kafka events -> Redis online features + real-time scores"),
+    "promote": ("churnguard.cli.promote", "make a model version champion through the quality gates (who/why recorded)"),
+    "serve": ("churnguard.cli.serve", "serve scores, explanations and offers over HTTP, following the MLflow champion"),
+    "sweep": ("churnguard.cli.sweep", "score every intervention scenario for one shard of the customers (parquet)"),
+    "monitor": ("churnguard.cli.monitor", "one monitoring cycle: drift, estimated/realised ROC AUC, retrain decision, gauges, report"),
+    "report": ("churnguard.cli.report", "HTML scenario report from a sweep directory (deterministic per date)"),
 }
 
 
@@ -34,7 +34,7 @@ def version() -> str:
         text = f"churnguard {package_version('churnguard')}"
     except PackageNotFoundError:
         text = "churnguard (not installed)"
-    from components.registry import git_commit
+    from churnguard.mlops.registry import git_commit
 
     commit = git_commit()
     return text + ("" if commit == "unknown" else f" (commit {commit[:12]})")

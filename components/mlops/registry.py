@@ -12,14 +12,16 @@ import json
 import logging
 import warnings
 import os
+import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from components.config import ROOT
+from churnguard.core.config import ROOT
 
 EXPERIMENT = "churnguard"
 
@@ -50,10 +52,10 @@ def _pyfunc_class():
     import mlflow.pyfunc
 
     class _ChurnGuardModel(mlflow.pyfunc.PythonModel):
-        """MLflow wrapper around :class:`components.bundle.ModelBundle`."""
+        """MLflow wrapper around :class:`churnguard.core.bundle.ModelBundle`."""
 
         def load_context(self, context):
-            from components.bundle import ModelBundle
+            from churnguard.core.bundle import ModelBundle
 
             self.bundle = ModelBundle(Path(context.artifacts["bundle"]))
 
@@ -167,6 +169,7 @@ def log_bundle(bundle_dir: Path, params: dict[str, Any], metrics: dict[str, floa
                 mlflow.log_artifact(str(path))
         mlflow.set_tags(tags)
         quiet = _DropCloudpickleNotice()
+        package_copy = _package_under_import_name(Path(tempfile.mkdtemp()))
         logging.getLogger("mlflow.pyfunc").addFilter(quiet)
         try:
             with warnings.catch_warnings():
@@ -176,19 +179,27 @@ def log_bundle(bundle_dir: Path, params: dict[str, Any], metrics: dict[str, floa
                     name="model",
                     python_model=_pyfunc_class()(),
                     artifacts={"bundle": str(bundle_dir)},
-                    code_paths=[str(Path(__file__).resolve().parent)],  # the components package
+                    code_paths=[str(package_copy)],  # the churnguard package, under its import name
                     pip_requirements=[],  # the serving image installs requirements/project.lock.txt
                     signature=signature,
                     input_example=input_example,
                 )
         finally:
             logging.getLogger("mlflow.pyfunc").removeFilter(quiet)
+            shutil.rmtree(package_copy.parent, ignore_errors=True)
     _ensure_registered(client, name)
     version = client.create_model_version(name=name, source=info.model_uri, run_id=run.info.run_id,
                                           tags={**tags, **artifact_digest_tags(info.model_uri)})
     if description:
         client.update_model_version(name, version.version, description=description)
     return version, run.info.run_id
+
+
+def _package_under_import_name(into: Path) -> Path:
+    """A copy of the churnguard package in ``into/churnguard``: in a checkout its source folder is
+    ``components/`` (the layout's name), but a loaded model must import it as ``churnguard``."""
+    source = Path(__file__).resolve().parents[1]
+    return Path(shutil.copytree(source, into / "churnguard", ignore=shutil.ignore_patterns("__pycache__")))
 
 
 DIGEST_TAG = "churnguard.artifact_sha256"    # serving refuses a version whose artifacts differ from it
@@ -216,8 +227,6 @@ def digest_signature(digest: str, key: str) -> str:
 
 def artifact_digest_tags(model_uri: str) -> dict[str, str]:
     """Digest tags of a logged model, over exactly the files a loader downloads (pickles, code, bundle)."""
-    import tempfile
-
     import mlflow
 
     with tempfile.TemporaryDirectory() as tmp:

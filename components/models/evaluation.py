@@ -6,10 +6,10 @@ from typing import Any
 
 import pandas as pd
 
-from components.features.table import ID, LABEL, SPLIT
-from components.metrics import calibration_table, classification_metrics, roc_points
-from components.models.tabular import load_part
-from components.truth import has_truth, load_truth
+from churnguard.features.table import ID, LABEL, SPLIT
+from churnguard.core.metrics import calibration_table, classification_metrics, roc_points
+from churnguard.models.tabular import load_part
+from churnguard.core.truth import has_truth, load_truth
 
 
 def evaluate_base(features_path: Path, base_dir: Path, truth_dir: Path, cfg: dict[str, Any]
@@ -55,7 +55,7 @@ def curve_images(y, p, out_dir: Path, bins: int = 10) -> list[Path]:
     import numpy as np
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from components.metrics import calibration_table
+    from churnguard.core.metrics import calibration_table
 
     y, p = np.asarray(y).astype(int), np.asarray(p, dtype=float)
     out_dir.mkdir(parents=True, exist_ok=True)

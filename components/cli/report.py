@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from components.config import load_params
-    from components.interventions.report import build_report_from_dir, log_to_mlflow
+    from churnguard.core.config import load_params
+    from churnguard.interventions.report import build_report_from_dir, log_to_mlflow
 
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", args.date):
         print(f"--date must be YYYY-MM-DD, got {args.date!r}")

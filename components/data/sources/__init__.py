@@ -2,7 +2,7 @@
 
 Each reader takes its params section (``data.<source>``) and the workspace root and returns the
 raw table as a DataFrame; mapping, typing and de-duplication happen afterwards in
-``components.ingest`` so every source gets the same treatment. The ingest stage does the I/O.
+``churnguard.data.ingest`` so every source gets the same treatment. The ingest stage does the I/O.
 """
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from components.sources.files import read_csv_table, read_parquet_table
-from components.sources.sql import read_sql_table
+from churnguard.data.sources.files import read_csv_table, read_parquet_table
+from churnguard.data.sources.sql import read_sql_table
 
 Reader = Callable[[dict[str, Any], Path], pd.DataFrame]
 

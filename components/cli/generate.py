@@ -8,8 +8,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from components.benchmarking import write_result
-from components.config import load_params
+from churnguard.core.benchmarking import write_result
+from churnguard.core.config import load_params
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from components.progress import progress_bars
-    from components.world import generate_world
+    from churnguard.core.progress import progress_bars
+    from churnguard.world import generate_world
 
     params = load_params()
     cfg = copy.deepcopy(params["world"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from components.config import PATHS
+from churnguard.core.config import PATHS
 
 KEYS = ("roc_auc", "pr_auc", "brier", "top_decile_lift", "calibration_error")
 

@@ -3,7 +3,7 @@
 DVC's own output is followed line by line: each stage it runs or skips prints
 ``[k/N] stage <name>`` with the elapsed time, a heartbeat line appears when a stage has been
 quiet for ``--heartbeat`` seconds, and each stage is one OpenTelemetry span ``stage <name>``
-(exported only when ``OTEL_*`` asks for it, components/telemetry.py).
+(exported only when ``OTEL_*`` asks for it, components/core/telemetry.py).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from components.config import ROOT
+from churnguard.core.config import ROOT
 
 RUNNING = re.compile(r"Running stage '([^']+)'")
 SKIPPED = re.compile(r"Stage '([^']+)' didn't change, skipping")
@@ -68,7 +68,7 @@ class Progress:
     _tracer: object = None   # tests pass their own; default: the process tracer (no-op unless OTEL_* says so)
 
     def _start(self, name: str) -> None:
-        from components.telemetry import tracer
+        from churnguard.core.telemetry import tracer
 
         self.close_span()
         self.k += 1
@@ -113,8 +113,8 @@ def repro(cmd: list[str], env: dict[str, str], progress: Progress) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from components.commands.summary import print_summary
-    from components.telemetry import init_tracing, shutdown_tracing
+    from churnguard.cli.summary import print_summary
+    from churnguard.core.telemetry import init_tracing, shutdown_tracing
 
     init_tracing("churnguard-pipeline")
     # Stages call the venv's interpreter by a repo-relative path; PATH keeps plain `python` working too.

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from components.config import PATHS
+from churnguard.core.config import PATHS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,9 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from components import telemetry
-    from components.streaming.config import StreamingConfig
-    from components.streaming.replayer import encode_events, load_events, publish, shift_to_now
+    from churnguard.core import telemetry
+    from churnguard.streaming.config import StreamingConfig
+    from churnguard.streaming.replayer import encode_events, load_events, publish, shift_to_now
 
     tracing = telemetry.init_tracing("churnguard-replay")   # exports only when OTEL_* asks for it
     cfg = StreamingConfig.from_params(bootstrap_servers=args.bootstrap)

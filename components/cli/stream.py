@@ -24,9 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from components import telemetry
-    from components.streaming.config import StreamingConfig
-    from components.streaming.job import DEAD_LETTER_KINDS, FeatureJob
+    from churnguard.core import telemetry
+    from churnguard.streaming.config import StreamingConfig
+    from churnguard.streaming.job import DEAD_LETTER_KINDS, FeatureJob
 
     tracing = telemetry.init_tracing("churnguard-stream")   # exports only when OTEL_* asks for it
     cfg = StreamingConfig.from_params(bootstrap_servers=args.bootstrap, client=args.client, redis_url=args.redis_url,
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
                                       score=False if args.no_score else None)
     scorer = None
     if cfg.score:
-        from components.streaming.scoring import RealtimeScorer
+        from churnguard.streaming.scoring import RealtimeScorer
 
         scorer = RealtimeScorer(cfg.model_uri, cfg.batch_features)
     job = FeatureJob(cfg, scorer=scorer, group_id=args.group, pause_ms=args.pause_ms, tracing=tracing)

@@ -1,5 +1,5 @@
 """Data validation with Great Expectations 1.x: the customers suite (schema, ranges, nulls,
-uniqueness, labels) here, the suites of events, referrals and campaign in components/table_suites.py.
+uniqueness, labels) here, the suites of events, referrals and campaign in components/data/table_suites.py.
 
 A failure names each failing expectation, its column, the unexpected count and sample values;
 the validate stage then exits non-zero so nothing downstream (and nothing in the registry) runs.
@@ -58,7 +58,7 @@ def required_columns(data_cfg: dict[str, Any]) -> list[str]:
     """Columns a batch of the configured source must have (own tables: every mapped column)."""
     if data_cfg["source"] == "synthetic":
         return WORLD_COLUMNS
-    from components.ingest import MAPPED
+    from churnguard.data.ingest import MAPPED
 
     section = data_cfg.get(data_cfg["source"]) or {}
     return [name for name, key in MAPPED.items() if section.get(key)]
@@ -109,7 +109,7 @@ def run_suites(batches: dict[str, tuple[pd.DataFrame, list]], docs_dir: Path | N
 
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    from components.progress import progress_bars
+    from churnguard.core.progress import progress_bars
 
     context = gx.get_context(mode="ephemeral")
     # GE's "Calculating Metrics" bars follow the project's one rule (a terminal, no TQDM_DISABLE)

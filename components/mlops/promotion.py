@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from components.registry import champion_version, check_gates
+from churnguard.mlops.registry import champion_version, check_gates
 
 
 @dataclass
@@ -39,7 +39,7 @@ def decide(client: Any, name: str, alias: str, version: str, metrics: dict[str, 
            gates: dict[str, float], tolerance: float, candidate_bundle: Any,
            holdout: pd.DataFrame | None, y: np.ndarray | None) -> PromotionDecision:
     """Apply the gates, then compare with the current champion on the same holdout."""
-    from components.registry import load_bundle
+    from churnguard.mlops.registry import load_bundle
 
     gate = check_gates(metrics, gates)
     decision = PromotionDecision(promoted=False, version=str(version), reasons=list(gate.reasons))

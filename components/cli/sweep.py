@@ -22,18 +22,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from components.config import PATHS, load_params
-    from components.interventions.sweep import run_shard
+    from churnguard.core.config import PATHS, load_params
+    from churnguard.interventions.sweep import run_shard
 
     if args.model_uri:
-        from components.registry import load_bundle
+        from churnguard.mlops.registry import load_bundle
 
         part = load_bundle(args.model_uri).part("interventions")
         if part is None:
             print(f"{args.model_uri} has no 'interventions' part: nothing to sweep")
             return 2
     else:
-        from components.interventions.part import load_part
+        from churnguard.interventions.part import load_part
 
         part = load_part(PATHS.models / "interventions")
     features = pd.read_parquet(args.features or PATHS.features / "customers.parquet")

@@ -35,11 +35,11 @@ def _fail(message: str) -> int:
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from components.config import PATHS, load_params
-    from components.features.table import LABEL, SPLIT
-    from components.monitoring import data, decision, report
-    from components.monitoring.monitor import Cohort, run_cycle
-    from components.registry import load_bundle
+    from churnguard.core.config import PATHS, load_params
+    from churnguard.features.table import LABEL, SPLIT
+    from churnguard.monitoring import data, decision, report
+    from churnguard.monitoring.monitor import Cohort, run_cycle
+    from churnguard.mlops.registry import load_bundle
 
     params = load_params()
     cfg, reg = params["monitor"], params["register"]
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     numeric, categorical = _schema(reference_path, ref_rows)
     reference = Cohort(ref_rows, score(ref_rows))
     holdout = ref_table[ref_table[SPLIT] == "holdout"] if SPLIT in ref_table else None
-    from components.monitoring.performance import realised_roc_auc
+    from churnguard.monitoring.performance import realised_roc_auc
 
     reference_auc = realised_roc_auc(holdout[LABEL].to_numpy(), score(holdout)) if holdout is not None and len(holdout) else None
 
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _schema(reference_path: Path, rows) -> tuple[list[str], list[str]]:
-    from components.features.table import NON_FEATURES, FeatureSchema
+    from churnguard.features.table import NON_FEATURES, FeatureSchema
 
     schema_file = reference_path.parent / "schema.json"
     if schema_file.exists():
@@ -119,7 +119,7 @@ def _log_mlflow(result, out: Path, model_uri: str, month: int) -> None:
 
     import mlflow
 
-    from components.registry import artifact_root, configure
+    from churnguard.mlops.registry import artifact_root, configure
 
     configure()
     if mlflow.get_experiment_by_name("churnguard-monitoring") is None:

@@ -4,7 +4,7 @@ Airflow lives in its own environment (docs/stack.md: its attrs pin conflicts wit
 piece of work a DAG does is a subprocess of the project's ``.venv``. This module holds the two
 small steps that are not a DVC stage or a ``churnguard`` command:
 
-``python -m components.orchestration prepare --repo R --runs-dir D --run-id ID``
+``python -m churnguard.mlops.orchestration prepare --repo R --runs-dir D --run-id ID``
     Creates (or refreshes) the per-run DVC workspace ``D/<ID>``: a snapshot of the code the
     stages depend on, ``dvc.yaml``, and a ``params.yaml`` = the repository's params with the
     run's overrides merged in (JSON in ``$CG_RUN_PARAMS``). The committed params.yaml is never
@@ -14,7 +14,7 @@ small steps that are not a DVC stage or a ``churnguard`` command:
     Before that it prunes old run workspaces of ``D`` (:func:`prune_workspaces`, retention from
     params.yaml ``orchestration:``), so a scheduled DAG does not fill the disk.
 
-``python -m components.orchestration champion --pin FILE``
+``python -m churnguard.mlops.orchestration champion --pin FILE``
     Resolves ``models:/<name>@<alias>`` to a concrete version, pins it in FILE (a rerun for the
     same data interval reuses the pin, so it scores with the same model), loads the bundle to
     prove it works, and prints ``models:/<name>/<version>`` last.
@@ -118,7 +118,7 @@ def prepare_workspace(repo: Path, workspace: Path, run: dict[str, Any], dvc_bin:
     deps, outs = stage_io(dvc_yaml)
     workspace.mkdir(parents=True, exist_ok=True)
     # Source deps (not produced by a stage) are copied; a Python package is copied whole, since a
-    # stage imports more of it than its declared deps (components.config, ...).
+    # stage imports more of it than its declared deps (churnguard.core.config, ...).
     copied: set[str] = set()
     for dep in deps:
         if _is_output(dep, outs) or dep.startswith(("/", "..")):
@@ -130,6 +130,9 @@ def prepare_workspace(repo: Path, workspace: Path, run: dict[str, Any], dvc_bin:
             _copy(repo / target, workspace / target)
             if not (repo / target).exists() and "." not in Path(target).name:
                 (workspace / target).mkdir(parents=True, exist_ok=True)  # e.g. an empty data/external
+    import_name = workspace / "churnguard"   # the library's import name for the snapshot (see pyproject.toml)
+    if (workspace / "components").is_dir() and not import_name.is_symlink():
+        import_name.symlink_to("components", target_is_directory=True)
     shutil.copy2(repo / "dvc.yaml", workspace / "dvc.yaml")
 
     params = deep_merge(yaml.safe_load((repo / "params.yaml").read_text()), run_overrides(run))
@@ -187,7 +190,7 @@ def prune_workspaces(runs_dir: Path, current: Path, keep_last: int, keep_days: f
 
 def pin_champion(pin: Path, name: str, alias: str, load: bool = True) -> str:
     """Resolve (or reuse the pinned) champion version; return ``models:/<name>/<version>``."""
-    from components.registry import champion_version, configure, load_bundle
+    from churnguard.mlops.registry import champion_version, configure, load_bundle
 
     if pin.exists():
         info = json.loads(pin.read_text())
@@ -211,7 +214,7 @@ def pin_champion(pin: Path, name: str, alias: str, load: bool = True) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m components.orchestration")
+    parser = argparse.ArgumentParser(prog="python -m churnguard.mlops.orchestration")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prepare", help="create or refresh a per-run DVC workspace")
     p.add_argument("--repo", type=Path, required=True)
@@ -234,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         ws = prepare_workspace(args.repo, target, run)
         print(ws)
         return 0
-    from components.config import section
+    from churnguard.core.config import section
 
     reg = section("register")
     if args.repin and args.pin.exists():

@@ -3,7 +3,7 @@
 Layout of a bundle directory (``models/`` in the workspace, the ``bundle`` artifact in MLflow)::
 
     models/
-      base/part.json          {"name": "base", "order": 0, "loader": "components.models.tabular:load_part"}
+      base/part.json          {"name": "base", "order": 0, "loader": "churnguard.models.tabular:load_part"}
       coldstart/part.json     added by the cold-start stages (order 10)
       protection/part.json    added by the harden stage (order 20)
       interventions/part.json added by the counterfactual stage (order 30)
@@ -13,7 +13,7 @@ the part directory and returns the part object. Stages add parts by writing a di
 nothing here changes when a part is added.
 
 Scoring runs the parts in ``order``: every part object may implement
-``score_columns(features: Columns, n, scores: Columns) -> Columns`` (:mod:`components.columns`,
+``score_columns(features: Columns, n, scores: Columns) -> Columns`` (:mod:`churnguard.core.columns`,
 pandas-free: serving scores one customer at a time) or the DataFrame form
 ``score(features, scores) -> DataFrame``; it receives the scores so far (at least
 ``churn_probability``) and returns them with its own columns added or ``churn_probability``
@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from components import columns
+from churnguard.core import columns
 
 PART_FILE = "part.json"
 
@@ -91,7 +91,7 @@ class ModelBundle:
         return pd.DataFrame(self.predict_columns(columns.from_frame(features), len(features)), index=features.index)
 
     def predict_columns(self, cols: columns.Columns, n: int, only_probability: bool = False) -> columns.Columns:
-        """:meth:`predict` on :mod:`components.columns` (what serving and streaming call).
+        """:meth:`predict` on :mod:`churnguard.core.columns` (what serving and streaming call).
 
         ``only_probability``: run only the parts that can change ``churn_probability`` (a part
         declares ``sets_churn_probability = False`` when it only adds columns), for callers that

@@ -158,14 +158,14 @@ def prepare_customers(raw: pd.DataFrame, cfg: dict[str, Any], source: str = "csv
 
 def read_customer_csv(path: Path, csv_cfg: dict[str, Any]) -> tuple[pd.DataFrame, IngestReport]:
     """A customer CSV at ``path`` mapped with ``csv_cfg`` (the ``data.csv`` params)."""
-    from components.sources.files import read_csv_table
+    from churnguard.data.sources.files import read_csv_table
 
     return prepare_customers(read_csv_table(dict(csv_cfg, path=str(Path(path).resolve())), Path(".")), csv_cfg, "csv")
 
 
 def ingest_source(data_cfg: dict[str, Any], root: Path, raw_dir: Path) -> IngestReport:
     """Read ``data.source``, write ``raw_dir/customers.parquet`` plus ``ingest_report.json``."""
-    from components.sources import reader_for
+    from churnguard.data.sources import reader_for
 
     source = data_cfg["source"]
     cfg = data_cfg.get(source) or {}

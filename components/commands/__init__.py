@@ -1,1 +1,0 @@
-"""One module per `churnguard` command (see components/cli.py)."""

@@ -1,0 +1,1 @@
+"""Model operations: the MLflow registry, promotion through gates, glue the Airflow DAGs call."""
