@@ -12,6 +12,7 @@ Targets (issue 3): single customer p99 < 20 ms; 10,000 customers < 2 s.
 ``--workspace`` is a churnguard workspace (default: this repository) holding
 models/coldstart and data/features (run the stages up to train_gnn first).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,9 +27,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from churnguard.core.benchmarking import write_result  # noqa: E402
-from churnguard.coldstart.gnn import undirected  # noqa: E402
-from churnguard.coldstart.part import load_part  # noqa: E402
+from churnguard.coldstart.gnn import undirected
+from churnguard.coldstart.part import load_part
+from churnguard.core.benchmarking import write_result
 
 
 def new_customers(table: pd.DataFrame, part, n: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -36,8 +37,11 @@ def new_customers(table: pd.DataFrame, part, n: int, rng: np.random.Generator) -
     referral edges to existing customers for ~40% of them (1-3 edges), none for the rest."""
     cold = table[table["is_cold_start"].astype(bool)]
     rows = cold.sample(n, replace=True, random_state=int(rng.integers(1 << 31))).reset_index(drop=True)
-    rows = rows.drop(columns=[c for c in ("referral_degree", "referrer_churned", "neighbour_churn_share",
-                                          "was_referred") if c in rows])
+    rows = rows.drop(
+        columns=[
+            c for c in ("referral_degree", "referrer_churned", "neighbour_churn_share", "was_referred") if c in rows
+        ]
+    )
     rows["customer_id"] = [f"NEW{i:07d}" for i in range(n)]
     known = part.graph.ids
     k = np.where(rng.random(n) < 0.4, rng.integers(1, 4, n), 0)
@@ -79,7 +83,7 @@ def main() -> None:
 
     singles = new_customers(table, part, args.single, rng)
     with_edges = singles[singles["referral_ids"].map(len) > 0].reset_index(drop=True)
-    for i in range(5):                                           # warm-up
+    for i in range(5):  # warm-up
         part.predict_new(with_edges.iloc[[i]])
     lat, cpu, peer = [], [], []
     for i in range(len(with_edges)):
@@ -101,22 +105,37 @@ def main() -> None:
     peer_batch_s = full_graph_peer(part, batch[batch["referral_ids"].map(len) > 0])
 
     numbers = {
-        "single_with_edges": {"n": int(len(lat_ms)), "p50_ms": float(np.percentile(lat_ms, 50)),
-                              "p99_ms": float(np.percentile(lat_ms, 99)), "max_ms": float(lat_ms.max()),
-                              "target_p99_ms": 20.0, "meets_target": bool(np.percentile(lat_ms, 99) < 20.0),
-                              "cpu_p50_ms": float(np.percentile(cpu, 50) * 1000),
-                              "cpu_p99_ms": float(np.percentile(cpu, 99) * 1000)},
+        "single_with_edges": {
+            "n": len(lat_ms),
+            "p50_ms": float(np.percentile(lat_ms, 50)),
+            "p99_ms": float(np.percentile(lat_ms, 99)),
+            "max_ms": float(lat_ms.max()),
+            "target_p99_ms": 20.0,
+            "meets_target": bool(np.percentile(lat_ms, 99) < 20.0),
+            "cpu_p50_ms": float(np.percentile(cpu, 50) * 1000),
+            "cpu_p99_ms": float(np.percentile(cpu, 99) * 1000),
+        },
         "single_peer_full_graph_gnn_only_p50_ms": float(np.percentile(np.array(peer) * 1000, 50)),
         "single_ratio_peer_over_inductive_p50": float(np.percentile(peer, 50) / np.percentile(lat, 50)),
-        "batch": {"n": int(len(batch)), "with_edges": int((res["coldstart_source"] == "gnn").sum()),
-                  "seconds": batch_s, "cpu_seconds": batch_cpu_s, "target_s": 2.0, "meets_target": bool(batch_s < 2.0),
-                  "coverage": float(res["coldstart_probability"].notna().mean())},
+        "batch": {
+            "n": len(batch),
+            "with_edges": int((res["coldstart_source"] == "gnn").sum()),
+            "seconds": batch_s,
+            "cpu_seconds": batch_cpu_s,
+            "target_s": 2.0,
+            "meets_target": bool(batch_s < 2.0),
+            "coverage": float(res["coldstart_probability"].notna().mean()),
+        },
         "batch_peer_full_graph_gnn_only_s": peer_batch_s,
-        "load_average_1m_at_end": os.getloadavg()[0], "cpus": os.cpu_count(),
-        "known_graph_nodes": int(part.graph.n), "gnn": part.gnn_arch, "torch_threads": args.threads,
+        "load_average_1m_at_end": os.getloadavg()[0],
+        "cpus": os.cpu_count(),
+        "known_graph_nodes": int(part.graph.n),
+        "gnn": part.gnn_arch,
+        "torch_threads": args.threads,
     }
-    write_result("coldstart_inference", {"workspace": str(args.workspace), "single": args.single,
-                                         "batch": args.batch}, numbers)
+    write_result(
+        "coldstart_inference", {"workspace": str(args.workspace), "single": args.single, "batch": args.batch}, numbers
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ data/features), e.g. the repository itself after `make run`. Writes benchmarks/r
   depend on those values: absent columns are scored as missing), then every scenario for every
   customer in --shards shards run one after another, plus the merge and the budget allocation.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,10 +33,9 @@ def _cpu() -> float:
 
 
 def bench_counterfactuals(ws: Path, rows: int, dice_rows: int) -> dict:
-    import numpy as np
     import pandas as pd
 
-    from churnguard.interventions.counterfactual import DiceBackend, CounterfactualExplainer, load_explainer
+    from churnguard.interventions.counterfactual import CounterfactualExplainer, DiceBackend, load_explainer
     from churnguard.models.tabular import load_part
 
     base = load_part(ws / "models" / "base")
@@ -51,31 +51,45 @@ def bench_counterfactuals(ws: Path, rows: int, dice_rows: int) -> dict:
     t0, c0 = time.perf_counter(), _cpu()
     _, stats = ex.explain_frame(sample)
     full_s, full_cpu = time.perf_counter() - t0, _cpu() - c0
-    out = {"rows": rows, "backend": ex.backend.name,
-           "backend_only_per_second": round(rows / backend_s, 1), "backend_only_cpu_s": round(backend_cpu, 3),
-           "backend_only_per_cpu_second": round(rows / backend_cpu, 1),
-           "full_wall_s": round(full_s, 3), "full_cpu_s": round(full_cpu, 3),
-           "full_per_second": round(stats["explained"] / full_s, 1),
-           "full_per_cpu_second": round(stats["explained"] / full_cpu, 1),
-           "explained": stats["explained"], "repaired": stats["repaired"],
-           "validity": stats["validity"], "validity_backend_alone": stats["validity_backend_alone"],
-           "immutable_changes": stats["immutable_changes"], "sparsity": stats["sparsity_mean_changed_features"]}
+    out = {
+        "rows": rows,
+        "backend": ex.backend.name,
+        "backend_only_per_second": round(rows / backend_s, 1),
+        "backend_only_cpu_s": round(backend_cpu, 3),
+        "backend_only_per_cpu_second": round(rows / backend_cpu, 1),
+        "full_wall_s": round(full_s, 3),
+        "full_cpu_s": round(full_cpu, 3),
+        "full_per_second": round(stats["explained"] / full_s, 1),
+        "full_per_cpu_second": round(stats["explained"] / full_cpu, 1),
+        "explained": stats["explained"],
+        "repaired": stats["repaired"],
+        "validity": stats["validity"],
+        "validity_backend_alone": stats["validity_backend_alone"],
+        "immutable_changes": stats["immutable_changes"],
+        "sparsity": stats["sparsity_mean_changed_features"],
+    }
     assert len(proposal) == rows
     # DiCE (MIT) on the same kind of customers, one at a time.
     cfg = {"method": "random", "data_rows": 2000}
     train = feats[feats["split"] == "train"]
-    dice = CounterfactualExplainer(ex.space, DiceBackend.fit(ex.space, ex.predictor, train, cfg, 0), ex.threshold,
-                                   use_repair=False)
+    dice = CounterfactualExplainer(
+        ex.space, DiceBackend.fit(ex.space, ex.predictor, train, cfg, 0), ex.threshold, use_repair=False
+    )
     _, dstats = dice.explain_frame(sample.head(dice_rows))
-    out.update({"dice_rows": dice_rows, "dice_per_second": round(dstats["explained"] / dstats["seconds"], 2),
-                "dice_validity": dstats["validity"], "dice_sparsity": dstats["sparsity_mean_changed_features"],
-                "dice_immutable_changes": dstats["immutable_changes"]})
+    out.update(
+        {
+            "dice_rows": dice_rows,
+            "dice_per_second": round(dstats["explained"] / dstats["seconds"], 2),
+            "dice_validity": dstats["validity"],
+            "dice_sparsity": dstats["sparsity_mean_changed_features"],
+            "dice_immutable_changes": dstats["immutable_changes"],
+        }
+    )
     out["ratio_cfrl_batched_to_dice"] = round(out["backend_only_per_second"] / max(out["dice_per_second"], 1e-9), 1)
     return out
 
 
 def bench_sweep(ws: Path, customers: int, shards: int, keep: Path | None, events: bool) -> dict:
-    import numpy as np
     import pandas as pd
     import yaml
 
@@ -97,10 +111,15 @@ def bench_sweep(ws: Path, customers: int, shards: int, keep: Path | None, events
             (tmp / "raw" / "events.parquet").unlink()
         pd.read_parquet(tmp / "raw" / "customers.parquet").to_parquet(tmp / "validated.parquet")
         t0 = time.perf_counter()
-        table, _ = build_feature_table(tmp / "validated.parquet", tmp / "raw", params["data"], params["features"],
-                                       params["world"]["observation_date"] if events else None)
+        table, _ = build_feature_table(
+            tmp / "validated.parquet",
+            tmp / "raw",
+            params["data"],
+            params["features"],
+            params["world"]["observation_date"] if events else None,
+        )
         numbers["features_s"] = round(time.perf_counter() - t0, 1)
-        numbers["customers_swept"] = int(len(table))
+        numbers["customers_swept"] = len(table)
         part = load_interventions(ws / "models" / "interventions")
         out = tmp / "sweep"
         t0, c0 = time.perf_counter(), _cpu()
@@ -117,11 +136,13 @@ def bench_sweep(ws: Path, customers: int, shards: int, keep: Path | None, events
         alloc = allocate_sweep(swept, params["sweep"])
         numbers["merge_and_allocate_s"] = round(time.perf_counter() - t0, 1)
         numbers["merge_and_allocate_cpu_s"] = round(_cpu() - c0, 1)
-        numbers["rows"] = int(len(swept))
+        numbers["rows"] = len(swept)
         numbers["scenarios"] = int(swept["offer"].nunique())
         numbers["offers_planned"] = int((alloc["offer"] != "none").sum())
         numbers["sweep_plus_allocation_minutes"] = round((numbers["sweep_s"] + numbers["merge_and_allocate_s"]) / 60, 2)
-        numbers["sweep_plus_allocation_cpu_minutes"] = round((numbers["sweep_cpu_s"] + numbers["merge_and_allocate_cpu_s"]) / 60, 2)
+        numbers["sweep_plus_allocation_cpu_minutes"] = round(
+            (numbers["sweep_cpu_s"] + numbers["merge_and_allocate_cpu_s"]) / 60, 2
+        )
         numbers["load_average_after_sweep"] = os.getloadavg()
         numbers["goal_minutes"] = 10
         numbers["meets_goal"] = numbers["sweep_plus_allocation_minutes"] <= 10
@@ -134,7 +155,9 @@ def bench_sweep(ws: Path, customers: int, shards: int, keep: Path | None, events
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--workspace", type=Path, default=Path(os.environ.get("CHURNGUARD_HOME", Path(__file__).resolve().parents[1])))
+    ap.add_argument(
+        "--workspace", type=Path, default=Path(os.environ.get("CHURNGUARD_HOME", Path(__file__).resolve().parents[1]))
+    )
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--shards", type=int, default=4)
     ap.add_argument("--cf-rows", type=int, default=2000)
@@ -143,7 +166,7 @@ def main() -> None:
     ap.add_argument("--skip-sweep", action="store_true")
     ap.add_argument("--keep", type=Path, default=None, help="keep the generated world here")
     args = ap.parse_args()
-    os.environ.setdefault("TQDM_DISABLE", "1")   # alibi prints a progress bar per explain call
+    os.environ.setdefault("TQDM_DISABLE", "1")  # alibi prints a progress bar per explain call
     load_at_start = os.getloadavg()
     import torch
 
@@ -157,10 +180,18 @@ def main() -> None:
     numbers["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     numbers["load_average_at_start"] = load_at_start
     numbers["load_average_at_end"] = os.getloadavg()
-    write_result("interventions", {"workspace": str(args.workspace), "customers": args.customers,
-                                   "shards": args.shards, "cf_rows": args.cf_rows,
-                                   "note": "2-core machine shared with other sessions: wall times include contention; "
-                                           "cpu seconds are this process's own"}, numbers)
+    write_result(
+        "interventions",
+        {
+            "workspace": str(args.workspace),
+            "customers": args.customers,
+            "shards": args.shards,
+            "cf_rows": args.cf_rows,
+            "note": "2-core machine shared with other sessions: wall times include contention; "
+            "cpu seconds are this process's own",
+        },
+        numbers,
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ adaptive system (monitor -> retrain on the alarm's matured cohort), measured aga
 Writes benchmarks/results/monitoring.json and monitoring.md (the table of docs/monitoring.md).
 Run: ``nice -n 10 .venv/bin/python benchmarks/monitoring.py [--seeds 5] [--customers 12000] [--months 12]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,14 +18,15 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from churnguard.core.benchmarking import RESULTS, write_result  # noqa: E402
-from churnguard.core.config import load_params  # noqa: E402
-from churnguard.features.table import LABEL, SPLIT, FeatureSchema  # noqa: E402
-from churnguard.models.tabular import select_and_fit  # noqa: E402
-from churnguard.monitoring import data, performance  # noqa: E402
-from churnguard.monitoring.monitor import Cohort, run_cycle  # noqa: E402
-from churnguard.world.rolling import generate_timeline  # noqa: E402
-from churnguard.world.timeline import SCENARIOS  # noqa: E402
+from churnguard.core.benchmarking import RESULTS, write_result
+from churnguard.core.config import load_params
+from churnguard.core.vocabulary import LABEL, SPLIT
+from churnguard.features.table import FeatureSchema
+from churnguard.models.tabular import select_and_fit
+from churnguard.monitoring import data, performance
+from churnguard.monitoring.monitor import Cohort, run_cycle
+from churnguard.world.rolling import generate_timeline
+from churnguard.world.timeline import SCENARIOS
 
 
 def schema_of(table: pd.DataFrame) -> FeatureSchema:
@@ -49,7 +51,9 @@ def train(table: pd.DataFrame, params: dict, seed: int):
 def oracle_auc(root: Path, month: int, table: pd.DataFrame) -> float:
     from churnguard.core.truth import load_truth
 
-    p = load_truth(data.month_dir(root, month) / "truth", ["customer_id", "p_received"]).loc[table["customer_id"], "p_received"]
+    p = load_truth(data.month_dir(root, month) / "truth", ["customer_id", "p_received"]).loc[
+        table["customer_id"], "p_received"
+    ]
     return performance.realised_roc_auc(table[LABEL].to_numpy(), p.to_numpy())
 
 
@@ -67,16 +71,23 @@ def run_world(root: Path, params: dict, seed: int, months: int) -> list[dict]:
         cycle = _cycle(root, tables, m, adaptive, a_reference, schema, cfg, a_ref)
         frozen_cycle = cycle if adaptive is frozen else _cycle(root, tables, m, frozen, reference, schema, cfg, ref_auc)
         if cycle.retrain and pending is None and adaptive is frozen:
-            pending = m - 1     # the cohort whose outcomes raised the alarm; trained on once matured
+            pending = m - 1  # the cohort whose outcomes raised the alarm; trained on once matured
         y = tables[m][LABEL].to_numpy()
-        rows.append({"month": m, "alarm": cycle.drift_alarm or cycle.performance_alarm,
-                     "frozen_alarm": frozen_cycle.drift_alarm or frozen_cycle.performance_alarm,
-                     "drift_alarm": frozen_cycle.drift_alarm, "performance_alarm": frozen_cycle.performance_alarm,
-                     "features_alarmed": frozen_cycle.features_alarmed, "reasons": frozen_cycle.reasons[:3],
-                     "frozen_auc": performance.realised_roc_auc(y, frozen.predict_proba(tables[m])),
-                     "frozen_estimated_auc": frozen_cycle.estimated_auc,
-                     "adaptive_auc": performance.realised_roc_auc(y, adaptive.predict_proba(tables[m])),
-                     "oracle_auc": oracle_auc(root, m, tables[m])})
+        rows.append(
+            {
+                "month": m,
+                "alarm": cycle.drift_alarm or cycle.performance_alarm,
+                "frozen_alarm": frozen_cycle.drift_alarm or frozen_cycle.performance_alarm,
+                "drift_alarm": frozen_cycle.drift_alarm,
+                "performance_alarm": frozen_cycle.performance_alarm,
+                "features_alarmed": frozen_cycle.features_alarmed,
+                "reasons": frozen_cycle.reasons[:3],
+                "frozen_auc": performance.realised_roc_auc(y, frozen.predict_proba(tables[m])),
+                "frozen_estimated_auc": frozen_cycle.estimated_auc,
+                "adaptive_auc": performance.realised_roc_auc(y, adaptive.predict_proba(tables[m])),
+                "oracle_auc": oracle_auc(root, m, tables[m]),
+            }
+        )
     return rows
 
 
@@ -100,8 +111,12 @@ def _cycle(root, tables, m, model, reference, schema, cfg, ref_auc):
 def summarise(scenario: str, runs: list[list[dict]], start: int | None) -> dict:
     out: dict = {"seeds": len(runs)}
     out["any_alarm_share"] = float(np.mean([any(r["frozen_alarm"] for r in rows) for rows in runs]))
-    errors = [abs(r["frozen_estimated_auc"] - r["frozen_auc"]) for rows in runs for r in rows
-              if start is None or scenario != "concept_shift" or r["month"] < start]
+    errors = [
+        abs(r["frozen_estimated_auc"] - r["frozen_auc"])
+        for rows in runs
+        for r in rows
+        if start is None or scenario != "concept_shift" or r["month"] < start
+    ]
     out["estimate_abs_error_mean"] = float(np.mean(errors))
     out["estimate_abs_error_max"] = float(np.max(errors))
     out["estimate_within_0.02_share"] = float(np.mean(np.array(errors) <= 0.02))
@@ -115,12 +130,18 @@ def summarise(scenario: str, runs: list[list[dict]], start: int | None) -> dict:
         out["detection_delay_days"] = [None if f is None else (f - start) * 30 for f in firsts]
         retrained = [next((r["month"] + 1 for r in rows if "retrained_for_next" in r), None) for rows in runs]
         out["retrained_in_month"] = retrained
-        after = [r["adaptive_auc"] / r["oracle_auc"] for rows, k in zip(runs, retrained) if k for r in rows
-                 if r["month"] >= k]
+        after = [
+            r["adaptive_auc"] / r["oracle_auc"]
+            for rows, k in zip(runs, retrained)
+            if k
+            for r in rows
+            if r["month"] >= k
+        ]
         out["adaptive_ratio_after_retrain_min"] = float(np.min(after)) if after else None
         out["adaptive_ratio_after_retrain_mean"] = float(np.mean(after)) if after else None
-        frozen_after = [r["frozen_auc"] / r["oracle_auc"] for rows, k in zip(runs, retrained) if k for r in rows
-                        if r["month"] >= k]
+        frozen_after = [
+            r["frozen_auc"] / r["oracle_auc"] for rows, k in zip(runs, retrained) if k for r in rows if r["month"] >= k
+        ]
         out["frozen_ratio_same_months_mean"] = float(np.mean(frozen_after)) if frozen_after else None
     return out
 
@@ -131,15 +152,19 @@ def _by_month(runs, key) -> list[float]:
 
 
 def markdown(numbers: dict) -> str:
-    lines = ["| scenario | seeds | any alarm (share of seeds) | detection delay (days) | estimate − realised AUC, mean / max abs | frozen / oracle AUC after retrain | adaptive / oracle AUC after retrain (mean, min) |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| scenario | seeds | any alarm (share of seeds) | detection delay (days) | estimate − realised AUC, mean / max abs | frozen / oracle AUC after retrain | adaptive / oracle AUC after retrain (mean, min) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for name, s in numbers["scenarios"].items():
         delay = s.get("detection_delay_days", "–")
         fz, ad = s.get("frozen_ratio_same_months_mean"), s.get("adaptive_ratio_after_retrain_mean")
-        lines.append(f"| {name} | {s['seeds']} | {s['any_alarm_share']:.2f} | {delay} | "
-                     f"{s['estimate_abs_error_mean']:.4f} / {s['estimate_abs_error_max']:.4f} | "
-                     f"{'–' if fz is None else f'{fz:.3f}'} | "
-                     f"{'–' if ad is None else _pair(ad, s['adaptive_ratio_after_retrain_min'])} |")
+        lines.append(
+            f"| {name} | {s['seeds']} | {s['any_alarm_share']:.2f} | {delay} | "
+            f"{s['estimate_abs_error_mean']:.4f} / {s['estimate_abs_error_max']:.4f} | "
+            f"{'–' if fz is None else f'{fz:.3f}'} | "
+            f"{'–' if ad is None else _pair(ad, s['adaptive_ratio_after_retrain_min'])} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -162,15 +187,23 @@ def main() -> None:
         runs = []
         for seed in range(1, args.seeds + 1):
             with tempfile.TemporaryDirectory() as tmp:
-                generate_timeline(params["world"], seed, params["monitor"]["timeline"], scenario, args.months, Path(tmp))
+                generate_timeline(
+                    params["world"], seed, params["monitor"]["timeline"], scenario, args.months, Path(tmp)
+                )
                 runs.append(run_world(Path(tmp), params, seed, args.months))
-            print(f"{scenario} seed {seed}: alarms at months {[r['month'] for r in runs[-1] if r['frozen_alarm']]}",
-                  flush=True)
+            print(
+                f"{scenario} seed {seed}: alarms at months {[r['month'] for r in runs[-1] if r['frozen_alarm']]}",
+                flush=True,
+            )
         start = params["monitor"]["timeline"]["scenarios"].get(scenario, {}).get("start")
         numbers["scenarios"][scenario] = summarise(scenario, runs, start if scenario != "stable" else None)
         numbers["per_seed"][scenario] = runs
-    run = {"seeds": args.seeds, "customers": args.customers, "months": args.months,
-           "seconds": round(time.perf_counter() - t0, 1)}
+    run = {
+        "seeds": args.seeds,
+        "customers": args.customers,
+        "months": args.months,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
     write_result("monitoring", run, numbers)
     (RESULTS / "monitoring.md").write_text(markdown(numbers))
 

@@ -7,28 +7,29 @@ one customer per call (p50 / p99 latency, target p99 < 20 ms) and batch throughp
 
 Defaults: the workspace's models/ and data/features/customers.parquet (CHURNGUARD_HOME).
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")   # one request = one thread; set before numpy loads
-import time
+    os.environ.setdefault(_var, "1")  # one request = one thread; set before numpy loads
+import time  # noqa: E402
 
-import numpy as np
-import pandas as pd
-import torch
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
 
-from churnguard.adversarial.protection import load_part
-from churnguard.core.benchmarking import write_result
-from churnguard.core.config import PATHS
-from churnguard.models.tabular import load_part as load_base
+from churnguard.adversarial.protection import load_part  # noqa: E402
+from churnguard.core.benchmarking import write_result  # noqa: E402
+from churnguard.core.config import PATHS  # noqa: E402
+from churnguard.models.tabular import load_part as load_base  # noqa: E402
 
 
 def _latencies(fn, rows: list[pd.DataFrame]) -> np.ndarray:
     for r in rows[:20]:
-        fn(r)   # warm-up
+        fn(r)  # warm-up
     out = []
     for r in rows:
         t = time.perf_counter()
@@ -63,24 +64,43 @@ def main() -> None:
         return part.score(f, pd.DataFrame({"churn_probability": 0.5}, index=f.index))
 
     numbers = {}
-    for name, fn in (("base_only", base_only), ("protected", protected), ("protection_part_only", protection_part_only)):
+    for name, fn in (
+        ("base_only", base_only),
+        ("protected", protected),
+        ("protection_part_only", protection_part_only),
+    ):
         lat = _latencies(fn, rows)
         batch = holdout.sample(min(args.batch, len(holdout)), random_state=1, replace=False)
         fn(batch.head(100))
         t = time.perf_counter()
         fn(batch)
         secs = time.perf_counter() - t
-        numbers[name] = {"single_p50_ms": round(float(np.percentile(lat, 50)), 3),
-                         "single_p99_ms": round(float(np.percentile(lat, 99)), 3),
-                         "single_mean_ms": round(float(lat.mean()), 3),
-                         "batch_rows": int(len(batch)), "batch_rows_per_s": round(len(batch) / secs, 1)}
+        numbers[name] = {
+            "single_p50_ms": round(float(np.percentile(lat, 50)), 3),
+            "single_p99_ms": round(float(np.percentile(lat, 99)), 3),
+            "single_mean_ms": round(float(lat.mean()), 3),
+            "batch_rows": len(batch),
+            "batch_rows_per_s": round(len(batch) / secs, 1),
+        }
     numbers["ratio_protected_to_base"] = {
         "single_p99": round(numbers["protected"]["single_p99_ms"] / numbers["base_only"]["single_p99_ms"], 2),
-        "batch_throughput": round(numbers["protected"]["batch_rows_per_s"] / numbers["base_only"]["batch_rows_per_s"], 3)}
+        "batch_throughput": round(
+            numbers["protected"]["batch_rows_per_s"] / numbers["base_only"]["batch_rows_per_s"], 3
+        ),
+    }
     numbers["target_single_p99_ms"] = 20.0
     numbers["meets_target"] = numbers["protected"]["single_p99_ms"] < 20.0
-    write_result("protection", {"calls": args.calls, "batch": args.batch, "torch_threads": args.threads,
-                                "customers_in_holdout": int(len(holdout)), "base_family": base.family}, numbers)
+    write_result(
+        "protection",
+        {
+            "calls": args.calls,
+            "batch": args.batch,
+            "torch_threads": args.threads,
+            "customers_in_holdout": len(holdout),
+            "base_family": base.family,
+        },
+        numbers,
+    )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ models/base: ``churnguard run``).
 
     .venv/bin/python benchmarks/robust_frontier.py [--fast]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,14 +31,15 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from churnguard.adversarial.attacks import AttackSpace  # noqa: E402
-from churnguard.adversarial.certify import corner_attack  # noqa: E402
-from churnguard.adversarial.training import attackable_mask, fit_protection  # noqa: E402
-from churnguard.core.benchmarking import write_result  # noqa: E402
-from churnguard.core.config import PATHS, load_params  # noqa: E402
-from churnguard.features.table import LABEL, SPLIT, FeatureSchema  # noqa: E402
-from churnguard.models.tabular import BaseModel, make_candidate, prepare  # noqa: E402
-from churnguard.models.tabular import load_part as load_base  # noqa: E402
+from churnguard.adversarial.attacks import AttackSpace
+from churnguard.adversarial.certify import corner_attack
+from churnguard.adversarial.training import attackable_mask, fit_protection
+from churnguard.core.benchmarking import write_result
+from churnguard.core.config import PATHS, load_params
+from churnguard.core.vocabulary import LABEL, SPLIT
+from churnguard.features.table import FeatureSchema
+from churnguard.models.tabular import BaseModel, make_candidate, prepare
+from churnguard.models.tabular import load_part as load_base
 
 SETTINGS = [  # robust-section overrides; adversarial_weight is the GAN/directional consistency term
     {"architecture": "mlp", "worst_case_weight": 0.0, "adversarial_weight": 2.0, "epochs": 6},  # shipped before
@@ -94,18 +96,36 @@ def main() -> None:
         hard = part.hardened_probability
         auc = float(roc_auc_score(y, hard(val)))
         success = corner_success(val, hard, part.thresholds["hardened_probability"], direction, part)
-        rows.append({**s, "certified": s["architecture"] == "monotone",
-                     "roc_auc": auc, "roc_auc_drop": base_auc - auc, "corner_success": success,
-                     "corner_ratio_to_base": success / max(base_success, 1e-9), "fit_seconds": round(seconds, 1),
-                     "note": "exact worst case (certified)" if s["architecture"] == "monotone" else
-                             "corner attack only: not a bound for the MLP (white-box PGD finds far more)"})
+        rows.append(
+            {
+                **s,
+                "certified": s["architecture"] == "monotone",
+                "roc_auc": auc,
+                "roc_auc_drop": base_auc - auc,
+                "corner_success": success,
+                "corner_ratio_to_base": success / max(base_success, 1e-9),
+                "fit_seconds": round(seconds, 1),
+                "note": "exact worst case (certified)"
+                if s["architecture"] == "monotone"
+                else "corner attack only: not a bound for the MLP (white-box PGD finds far more)",
+            }
+        )
     for r in rows:
-        print(f"{r['architecture']:8s} worst {r['worst_case_weight']:<4} gan {r['adversarial_weight']:<4} "
-              f"epochs {r['epochs']:<3} drop {r['roc_auc_drop']:+.4f}  corner success {r['corner_success']:.3f} "
-              f"(ratio {r['corner_ratio_to_base']:.2f}{', certified' if r['certified'] else ''})")
-    write_result("robust_frontier", {"fit_rows": int(len(fit_rows)), "validation_rows": int(len(val)),
-                                     "budget": cfg0["budget"], "offer_share": cfg0["offer_share"]},
-                 {"base": {"roc_auc": base_auc, "corner_success": base_success}, "settings": rows})
+        print(
+            f"{r['architecture']:8s} worst {r['worst_case_weight']:<4} gan {r['adversarial_weight']:<4} "
+            f"epochs {r['epochs']:<3} drop {r['roc_auc_drop']:+.4f}  corner success {r['corner_success']:.3f} "
+            f"(ratio {r['corner_ratio_to_base']:.2f}{', certified' if r['certified'] else ''})"
+        )
+    write_result(
+        "robust_frontier",
+        {
+            "fit_rows": len(fit_rows),
+            "validation_rows": len(val),
+            "budget": cfg0["budget"],
+            "offer_share": cfg0["offer_share"],
+        },
+        {"base": {"roc_auc": base_auc, "corner_success": base_success}, "settings": rows},
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ Run: `.venv/bin/python benchmarks/serving.py [--version V] [--seconds S]`. Uses 
 MLflow store (MLFLOW_TRACKING_URI or mlflow/mlflow.db) and data/features/customers.parquet.
 Writes benchmarks/results/serving.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -87,8 +88,8 @@ def group_cpu_s(pgid: int) -> float:
             fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid:          # field 5 (pgrp) of /proc/PID/stat
-            total += (int(fields[11]) + int(fields[12])) / tick   # utime, stime
+        if int(fields[2]) == pgid:  # field 5 (pgrp) of /proc/PID/stat
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
     return total
 
 
@@ -128,13 +129,18 @@ def throughput(url: str, bodies: list, headers: dict, clients: int, seconds: flo
 
 
 def pct(a: np.ndarray) -> dict:
-    return {"p50_ms": round(float(np.percentile(a, 50)), 2), "p99_ms": round(float(np.percentile(a, 99)), 2),
-            "mean_ms": round(float(a.mean()), 2), "n": int(len(a))}
+    return {
+        "p50_ms": round(float(np.percentile(a, 50)), 2),
+        "p99_ms": round(float(np.percentile(a, 99)), 2),
+        "mean_ms": round(float(a.mean()), 2),
+        "n": len(a),
+    }
 
 
 def main() -> None:
     import httpx
     import redis
+
     from mlflow import MlflowClient
 
     ap = argparse.ArgumentParser()
@@ -160,60 +166,121 @@ def main() -> None:
     rds = redis.Redis.from_url("redis://127.0.0.1:6379/2")
     pipe = rds.pipeline()
     for cid, tickets, sessions in zip(ids, sample["support_tickets_90d"], sample["sessions_30d"]):
-        pipe.hset(f"{prefix}{cid}", mapping={"support_tickets_90d": int(tickets), "sessions_30d": float(sessions) + 1,
-                                            "rt_churn_probability": 0.3, "updated_ms": int(time.time() * 1000)})
+        pipe.hset(
+            f"{prefix}{cid}",
+            mapping={
+                "support_tickets_90d": int(tickets),
+                "sessions_30d": float(sessions) + 1,
+                "rt_churn_probability": 0.3,
+                "updated_ms": int(time.time() * 1000),
+            },
+        )
         pipe.expire(f"{prefix}{cid}", 3600)
     pipe.execute()
 
-    env = dict(os.environ, MLFLOW_TRACKING_URI=uri, CHURNGUARD_API_KEYS=KEY, OMP_NUM_THREADS="1",
-               PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # mlflow execs `uvicorn`
-               PYTHONPATH=str(REPO))
+    env = dict(
+        os.environ,
+        MLFLOW_TRACKING_URI=uri,
+        CHURNGUARD_API_KEYS=KEY,
+        OMP_NUM_THREADS="1",
+        PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # mlflow execs `uvicorn`
+        PYTHONPATH=str(REPO),
+    )
     logs = REPO / "benchmarks" / "results"
     logs.mkdir(parents=True, exist_ok=True)
     cg_port, ml_port = free_port(), free_port()
     procs: list[subprocess.Popen] = []
     numbers: dict = {}
     try:
-        cg = start([str(VENV_BIN / "python"), "-m", "churnguard.cli", "serve", "--port", str(cg_port),
-                    "--model-uri", f"models:/churnguard/{version}", "--redis-url", "redis://127.0.0.1:6379/2",
-                    "--redis-prefix", prefix, "--rate-limit", "1000000", "--log-level", "warning",
-                    *([] if verified else ["--allow-unverified-model"])],
-                   env, logs / "serving-churnguard.log")
+        cg = start(
+            [
+                str(VENV_BIN / "python"),
+                "-m",
+                "churnguard.cli",
+                "serve",
+                "--port",
+                str(cg_port),
+                "--model-uri",
+                f"models:/churnguard/{version}",
+                "--redis-url",
+                "redis://127.0.0.1:6379/2",
+                "--redis-prefix",
+                prefix,
+                "--rate-limit",
+                "1000000",
+                "--log-level",
+                "warning",
+                *([] if verified else ["--allow-unverified-model"]),
+            ],
+            env,
+            logs / "serving-churnguard.log",
+        )
         procs.append(cg)
-        ml = start([str(VENV_BIN / "mlflow"), "models", "serve", "-m", f"models:/churnguard/{version}",
-                    "--env-manager", "local", "-h", "127.0.0.1", "-p", str(ml_port), "-w", "1"],
-                   env, logs / "serving-mlflow.log")
+        ml = start(
+            [
+                str(VENV_BIN / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                f"models:/churnguard/{version}",
+                "--env-manager",
+                "local",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(ml_port),
+                "-w",
+                "1",
+            ],
+            env,
+            logs / "serving-mlflow.log",
+        )
         procs.append(ml)
         with httpx.Client(timeout=30) as c:
             cg_url, ml_url = f"http://127.0.0.1:{cg_port}", f"http://127.0.0.1:{ml_port}"
-            numbers["churnguard_ready_s"] = round(wait_ready(c, f"{cg_url}/health", cg, logs / "serving-churnguard.log"), 1)
+            numbers["churnguard_ready_s"] = round(
+                wait_ready(c, f"{cg_url}/health", cg, logs / "serving-churnguard.log"), 1
+            )
             numbers["mlflow_ready_s"] = round(wait_ready(c, f"{ml_url}/ping", ml, logs / "serving-mlflow.log"), 1)
             h = {"X-API-Key": KEY}
             cg_bodies = [{"customers": [{"customer_id": i}]} for i in ids]
-            ml_bodies = [{"dataframe_records": json.loads(sample[feature_cols].iloc[[k]].to_json(orient="records",
-                                                                                            date_format="iso"))}
-                         for k in range(len(ids))]
+            ml_bodies = [
+                {
+                    "dataframe_records": json.loads(
+                        sample[feature_cols].iloc[[k]].to_json(orient="records", date_format="iso")
+                    )
+                }
+                for k in range(len(ids))
+            ]
             first = c.post(f"{cg_url}/v1/predict", json=cg_bodies[0], headers=h).json()
             assert first["predictions"][0]["sources"]["online_fields"] >= 2, first
             numbers["parts"] = first["parts"]
             numbers["model_version"] = first["model_version"]
-            latencies(c, f"{cg_url}/v1/predict", cg_bodies, 30, h)     # warm-up
+            latencies(c, f"{cg_url}/v1/predict", cg_bodies, 30, h)  # warm-up
             latencies(c, f"{ml_url}/invocations", ml_bodies, 30, {})
             # server-side CPU per request: a load-independent view next to wall-clock latency
-            for name, url, bodies, hh, proc in (("churnguard", f"{cg_url}/v1/predict", cg_bodies, h, cg),
-                                                ("mlflow", f"{ml_url}/invocations", ml_bodies, {}, ml)):
+            for name, url, bodies, hh, proc in (
+                ("churnguard", f"{cg_url}/v1/predict", cg_bodies, h, cg),
+                ("mlflow", f"{ml_url}/invocations", ml_bodies, {}, ml),
+            ):
                 cpu0 = group_cpu_s(proc.pid)
                 numbers[f"{name}_single"] = pct(latencies(c, url, bodies, args.latency_requests, hh))
                 numbers[f"{name}_single"]["server_cpu_ms_per_request"] = round(
-                    (group_cpu_s(proc.pid) - cpu0) * 1000 / args.latency_requests, 2)
-            numbers["churnguard_throughput"] = throughput(f"{cg_url}/v1/predict", cg_bodies, h, args.clients, args.seconds)
-            numbers["mlflow_throughput"] = throughput(f"{ml_url}/invocations", ml_bodies, {}, args.clients, args.seconds)
+                    (group_cpu_s(proc.pid) - cpu0) * 1000 / args.latency_requests, 2
+                )
+            numbers["churnguard_throughput"] = throughput(
+                f"{cg_url}/v1/predict", cg_bodies, h, args.clients, args.seconds
+            )
+            numbers["mlflow_throughput"] = throughput(
+                f"{ml_url}/invocations", ml_bodies, {}, args.clients, args.seconds
+            )
             batch_ids = table["customer_id"].astype(str).sample(args.batch, random_state=1).tolist()
             batch_rows = table.set_index("customer_id").loc[batch_ids].reset_index()[feature_cols]
             ml_batch = {"dataframe_records": json.loads(batch_rows.to_json(orient="records", date_format="iso"))}
-            for name, url, body, hh in (("churnguard", f"{cg_url}/v1/predict",
-                                         {"customers": [{"customer_id": i} for i in batch_ids]}, h),
-                                        ("mlflow", f"{ml_url}/invocations", ml_batch, {})):
+            for name, url, body, hh in (
+                ("churnguard", f"{cg_url}/v1/predict", {"customers": [{"customer_id": i} for i in batch_ids]}, h),
+                ("mlflow", f"{ml_url}/invocations", ml_batch, {}),
+            ):
                 c.post(url, json=body, headers=hh)
                 t0 = time.perf_counter()
                 for _ in range(5):
@@ -227,15 +294,29 @@ def main() -> None:
 
     cg_rps, ml_rps = numbers["churnguard_throughput"]["requests_per_s"], numbers["mlflow_throughput"]["requests_per_s"]
     numbers["throughput_ratio_vs_mlflow"] = round(cg_rps / ml_rps, 2) if ml_rps else None
-    numbers["batch_ratio_vs_mlflow"] = round(numbers["churnguard_batch_rows_per_s"] / numbers["mlflow_batch_rows_per_s"], 2)
-    numbers["goals"] = {"p99_le_10ms": numbers["churnguard_single"]["p99_ms"] <= 10.0,
-                        "throughput_ratio_ge_3": (numbers["throughput_ratio_vs_mlflow"] or 0) >= 3.0}
+    numbers["batch_ratio_vs_mlflow"] = round(
+        numbers["churnguard_batch_rows_per_s"] / numbers["mlflow_batch_rows_per_s"], 2
+    )
+    numbers["goals"] = {
+        "p99_le_10ms": numbers["churnguard_single"]["p99_ms"] <= 10.0,
+        "throughput_ratio_ge_3": (numbers["throughput_ratio_vs_mlflow"] or 0) >= 3.0,
+    }
     numbers["load_average_at_start"] = load_start
     numbers["load_average_at_end"] = os.getloadavg()
-    write_result("serving", {"model_version": version, "model_digest_verified": verified, "clients": args.clients,
-                             "seconds": args.seconds, "latency_requests": args.latency_requests, "batch": args.batch,
-                             "note": "both servers: 1 process, 127.0.0.1; churnguard looks features up "
-                                     "(parquet + Redis), mlflow gets them in the request"}, numbers)
+    write_result(
+        "serving",
+        {
+            "model_version": version,
+            "model_digest_verified": verified,
+            "clients": args.clients,
+            "seconds": args.seconds,
+            "latency_requests": args.latency_requests,
+            "batch": args.batch,
+            "note": "both servers: 1 process, 127.0.0.1; churnguard looks features up "
+            "(parquet + Redis), mlflow gets them in the request",
+        },
+        numbers,
+    )
 
 
 if __name__ == "__main__":

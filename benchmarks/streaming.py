@@ -14,6 +14,7 @@ afterwards). Writes benchmarks/results/streaming.json. Usage:
 
     .venv/bin/python benchmarks/streaming.py [--events 150000] [--rate 10000] [--seconds 6]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,10 +31,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from churnguard.core.benchmarking import write_result  # noqa: E402
-from churnguard.core.config import PATHS, load_params  # noqa: E402
-from churnguard.streaming.broker import LocalBroker, create_topics  # noqa: E402
-from churnguard.streaming.config import StreamingConfig  # noqa: E402
+from churnguard.core.benchmarking import write_result
+from churnguard.core.config import PATHS, load_params
+from churnguard.streaming.broker import LocalBroker, create_topics
+from churnguard.streaming.config import StreamingConfig
 
 REDIS_URL = "redis://127.0.0.1:6379/1"
 PREFIX = "cgbench:"
@@ -52,23 +53,27 @@ def events_source(tmp: Path) -> Path:
 
 
 def topic_cfg(bootstrap: str, tag: str, partitions: int = 4, **over) -> StreamingConfig:
-    cfg = StreamingConfig.from_params(bootstrap_servers=bootstrap, redis_url=REDIS_URL, events_topic=f"bench-{tag}",
-                                      scores_topic=f"bench-scores-{tag}", dead_letter_topic=f"bench-dlq-{tag}",
-                                      group_id=f"bench-{tag}", key_prefix=f"{PREFIX}{tag}:", session_timeout_ms=2000,
-                                      **{"max_event_age_s": 0, **over})  # the world's events are historical
+    cfg = StreamingConfig.from_params(
+        bootstrap_servers=bootstrap,
+        redis_url=REDIS_URL,
+        events_topic=f"bench-{tag}",
+        scores_topic=f"bench-scores-{tag}",
+        dead_letter_topic=f"bench-dlq-{tag}",
+        group_id=f"bench-{tag}",
+        key_prefix=f"{PREFIX}{tag}:",
+        session_timeout_ms=2000,
+        **{"max_event_age_s": 0, **over},
+    )  # the world's events are historical
     create_topics(bootstrap, {cfg.events_topic: partitions, cfg.scores_topic: partitions, cfg.dead_letter_topic: 1})
     return cfg
 
 
 # --- worker processes --------------------------------------------------------------------------
-def job_worker(cfg: StreamingConfig, group: str, score: bool, out: str, record: bool,
-               max_events: int | None) -> None:
+def job_worker(cfg: StreamingConfig, group: str, score: bool, out: str, record: bool, max_events: int | None) -> None:
     from churnguard.streaming.job import FeatureJob
 
     scorer = None
     if score:
-        from churnguard.streaming.scoring import RealtimeScorer
-
         scorer = _scorer(cfg)
     job = FeatureJob(cfg, scorer=scorer, group_id=group, record_freshness=record)
     import resource
@@ -82,13 +87,22 @@ def job_worker(cfg: StreamingConfig, group: str, score: bool, out: str, record: 
     import resource
 
     ru = resource.getrusage(resource.RUSAGE_SELF)
-    Path(out).write_text(json.dumps({"n": job.processed, "first": job.first_record_s, "last": job.last_record_s,
-                                     "cpu_s": ru.ru_utime + ru.ru_stime - cpu0,
-                                     "batch_seconds_sum": job.metrics.value("churnguard_stream_batch_processing_seconds_sum"),
-                                     "batches": job.metrics.value("churnguard_stream_batches_total"),
-                                     "phase_s": {ph: round(job.metrics.value("churnguard_stream_phase_seconds_total",
-                                                                             phase=ph), 3)
-                                                 for ph in ("features", "score", "publish", "redis", "commit")}}))
+    Path(out).write_text(
+        json.dumps(
+            {
+                "n": job.processed,
+                "first": job.first_record_s,
+                "last": job.last_record_s,
+                "cpu_s": ru.ru_utime + ru.ru_stime - cpu0,
+                "batch_seconds_sum": job.metrics.value("churnguard_stream_batch_processing_seconds_sum"),
+                "batches": job.metrics.value("churnguard_stream_batches_total"),
+                "phase_s": {
+                    ph: round(job.metrics.value("churnguard_stream_phase_seconds_total", phase=ph), 3)
+                    for ph in ("features", "score", "publish", "redis", "commit")
+                },
+            }
+        )
+    )
 
 
 def _scorer(cfg: StreamingConfig):
@@ -101,8 +115,14 @@ def _scorer(cfg: StreamingConfig):
         return RealtimeScorer(str(PATHS.models), cfg.batch_features)
 
 
-def run_jobs(cfg: StreamingConfig, processes: int, score: bool = False, record: bool = False,
-             before_wait=None, max_events: int | None = None) -> dict:
+def run_jobs(
+    cfg: StreamingConfig,
+    processes: int,
+    score: bool = False,
+    record: bool = False,
+    before_wait=None,
+    max_events: int | None = None,
+) -> dict:
     ctx = mp.get_context("spawn")
     cpu_redis0, cpu_broker0 = redis_cpu(), broker_cpu()
     tmp = tempfile.mkdtemp(prefix="cgbench-")
@@ -130,17 +150,24 @@ def run_jobs(cfg: StreamingConfig, processes: int, score: bool = False, record: 
     firsts = [r["first"] for r in res if r["first"]]
     lasts = [r["last"] for r in res if r["last"]]
     seconds = max(lasts) - min(firsts) if firsts else float("nan")
-    return {"events": n, "seconds": round(seconds, 3), "events_per_s": round(n / seconds, 1),
-            "cpu_busy_s": round(sum(r["batch_seconds_sum"] for r in res), 3),
-            "batches": int(sum(r["batches"] for r in res)),
-            "phase_s": {ph: round(sum(r["phase_s"][ph] for r in res), 3) for ph in res[0]["phase_s"]},
-            "freshness_ms": np.concatenate(fresh, axis=1),
-            # CPU seconds actually used (job processes incl. librdkafka threads, Redis server, broker):
-            # what the run would need on cores of its own, whatever the machine's load was
-            "cpu_s": {"job": round(sum(r["cpu_s"] for r in res), 3), "redis": round(cpu_redis, 3),
-                      "broker": round(cpu_broker, 3)},
-            "events_per_job_cpu_s": round(n / max(1e-9, sum(r["cpu_s"] for r in res)), 1),
-            "events_per_total_cpu_s": round(n / max(1e-9, sum(r["cpu_s"] for r in res) + cpu_redis + cpu_broker), 1)}
+    return {
+        "events": n,
+        "seconds": round(seconds, 3),
+        "events_per_s": round(n / seconds, 1),
+        "cpu_busy_s": round(sum(r["batch_seconds_sum"] for r in res), 3),
+        "batches": int(sum(r["batches"] for r in res)),
+        "phase_s": {ph: round(sum(r["phase_s"][ph] for r in res), 3) for ph in res[0]["phase_s"]},
+        "freshness_ms": np.concatenate(fresh, axis=1),
+        # CPU seconds actually used (job processes incl. librdkafka threads, Redis server, broker):
+        # what the run would need on cores of its own, whatever the machine's load was
+        "cpu_s": {
+            "job": round(sum(r["cpu_s"] for r in res), 3),
+            "redis": round(cpu_redis, 3),
+            "broker": round(cpu_broker, 3),
+        },
+        "events_per_job_cpu_s": round(n / max(1e-9, sum(r["cpu_s"] for r in res)), 1),
+        "events_per_total_cpu_s": round(n / max(1e-9, sum(r["cpu_s"] for r in res) + cpu_redis + cpu_broker), 1),
+    }
 
 
 BROKER_PID: list[int] = []
@@ -178,10 +205,15 @@ def plain_kafka_python(cfg: StreamingConfig, total: int) -> dict:
 
     r = redis.Redis.from_url(cfg.redis_url)
     params = FeatureParams(cfg.window_s, cfg.allowed_lateness_s, cfg.session_retention_s)
-    consumer = KafkaConsumer(cfg.events_topic, bootstrap_servers=cfg.bootstrap_servers,
-                             group_id=f"plain-{uuid.uuid4().hex[:6]}", enable_auto_commit=False,
-                             auto_offset_reset="earliest", session_timeout_ms=cfg.session_timeout_ms,
-                             heartbeat_interval_ms=cfg.session_timeout_ms // 5)
+    consumer = KafkaConsumer(
+        cfg.events_topic,
+        bootstrap_servers=cfg.bootstrap_servers,
+        group_id=f"plain-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=cfg.session_timeout_ms,
+        heartbeat_interval_ms=cfg.session_timeout_ms // 5,
+    )
     states: dict[str, UserState] = {}
     prefix = cfg.key_prefix + "plain:"
     n, first = 0, None
@@ -216,7 +248,7 @@ def cleanup() -> None:
     r = redis.Redis.from_url(REDIS_URL)
     keys = list(r.scan_iter(f"{PREFIX}*", count=5000))
     for i in range(0, len(keys), 1000):
-        r.delete(*keys[i:i + 1000])
+        r.delete(*keys[i : i + 1000])
 
 
 def main() -> None:
@@ -241,7 +273,7 @@ def main() -> None:
         try:
             # 1 + 2. pre-loaded topic, drained by the job (1 and 2 processes) and by the plain loop
             cfg = topic_cfg(broker.bootstrap, "tp", score=False)
-            pub = publish(cfg, messages[:args.events])
+            pub = publish(cfg, messages[: args.events])
             numbers["produce_events_per_s"] = round(pub["rate"], 1)
             for k in (1, 2):
                 res = run_jobs(cfg.with_(key_prefix=f"{PREFIX}tp{k}:"), k)
@@ -253,7 +285,8 @@ def main() -> None:
             best = max(numbers["job_confluent_1proc"]["events_per_s"], numbers["job_confluent_2proc"]["events_per_s"])
             numbers["throughput_events_per_s"] = best
             numbers["ratio_job_1proc_to_plain_kafka_python"] = round(
-                numbers["job_confluent_1proc"]["events_per_s"] / plain["events_per_s"], 2)
+                numbers["job_confluent_1proc"]["events_per_s"] / plain["events_per_s"], 2
+            )
             numbers["ratio_best_to_plain_kafka_python"] = round(best / plain["events_per_s"], 2)
             numbers["throughput_goal_50k_met"] = best >= 50_000
             print(f"plain kafka-python loop: {plain}")
@@ -271,12 +304,18 @@ def main() -> None:
 
                 res = run_jobs(fcfg, 1, score=True, record=True, before_wait=replay, max_events=n_fresh)
                 fresh = res.pop("freshness_ms")
-                numbers[f"freshness_run{label}"] = {**res, "publish_rate_achieved": round(pubs.get("rate", 0.0), 1),
-                                                    "target_rate": rate}
+                numbers[f"freshness_run{label}"] = {
+                    **res,
+                    "publish_rate_achieved": round(pubs.get("rate", 0.0), 1),
+                    "target_rate": rate,
+                }
                 if fresh.size:
+
                     def pct(x):
-                        return {q: round(float(np.percentile(x, p)), 2) for q, p in
-                                (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))}
+                        return {
+                            q: round(float(np.percentile(x, p)), 2)
+                            for q, p in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))
+                        }
 
                     ts, lat = fresh
                     numbers[f"freshness_ms{label}"] = pct(lat)
@@ -287,10 +326,20 @@ def main() -> None:
         finally:
             cleanup()
     numbers["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    write_result("streaming", {"events": args.events, "rate": args.rate, "low_rate": args.low_rate,
-                               "seconds": args.seconds,
-                               "partitions": 4, "batch_size": cfg.batch_size, "broker": "tansu 0.6.0 (memory)",
-                               "redis": REDIS_URL}, numbers)
+    write_result(
+        "streaming",
+        {
+            "events": args.events,
+            "rate": args.rate,
+            "low_rate": args.low_rate,
+            "seconds": args.seconds,
+            "partitions": 4,
+            "batch_size": cfg.batch_size,
+            "broker": "tansu 0.6.0 (memory)",
+            "redis": REDIS_URL,
+        },
+        numbers,
+    )
 
 
 if __name__ == "__main__":

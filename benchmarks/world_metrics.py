@@ -3,6 +3,7 @@
 ``HEADLINES``: key -> (label in the table, higher is better). A metric a world cannot produce
 (e.g. the cold-start cohort is empty) is simply absent for that world.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,12 @@ def _policy_metrics(policy: dict[str, Any]) -> dict[str, Any]:
     ratio = policy.get("ratio_to_oracle") or {}
     uplift = ratio.get("uplift_plan", ratio.get("ours"))
     shipped = ratio.get("shipped", uplift)
-    out = {"policy_shipped_ratio": shipped, "policy_uplift_ratio": uplift,
-           "policy_risk_ratio": ratio.get("risk_based"), "policy_random_ratio": ratio.get("random")}
+    out = {
+        "policy_shipped_ratio": shipped,
+        "policy_uplift_ratio": uplift,
+        "policy_risk_ratio": ratio.get("risk_based"),
+        "policy_random_ratio": ratio.get("random"),
+    }
     if shipped is not None and ratio.get("risk_based") is not None:
         out["shipped_minus_risk"] = shipped - ratio["risk_based"]
     if "shipped_policy" in policy:
@@ -73,13 +78,14 @@ def collect_world_metrics(metrics_dir: Path) -> dict[str, float | None]:
         "coldstart_ratio": cold.get("ensemble_to_oracle_auc"),
         "coldstart_gain": cold.get("ensemble_minus_best_single_auc"),
         "uplift_offer_mean_coverage": ("uplift intervals: offers whose mean interval holds the true mean effect", True),
-    "uplift_decile_coverage": ("uplift intervals: deciles whose mean interval holds the true mean effect", True),
-    "harden_auc_drop": _get(harden, "clean", "roc_auc_drop"),
+        "uplift_decile_coverage": ("uplift intervals: deciles whose mean interval holds the true mean effect", True),
+        "harden_auc_drop": _get(harden, "clean", "roc_auc_drop"),
         "harden_pgd_ratio": _get(harden, "attack_success", "pgd_ratio_hardened_to_base"),
         "legit_flagged": _get(harden, "detection", "legitimate", "fpr"),
         "fraud_flagged": fraud.get("flagged"),
-        "fraud_offer_ratio": (fraud["offer_rate_protected"] / fraud["offer_rate_base"]
-                              if fraud.get("offer_rate_base") else None),
+        "fraud_offer_ratio": (
+            fraud["offer_rate_protected"] / fraud["offer_rate_base"] if fraud.get("offer_rate_base") else None
+        ),
         "cf_validity": _get(cf, "counterfactual", "validity"),
         **_policy_metrics(interventions.get("policy") or {}),
     }

@@ -26,6 +26,7 @@ Configuration (environment of the Airflow processes; defaults in brackets):
 ``CHURNGUARD_RUNS_DIR`` [<repo>/.run/training], ``MLFLOW_TRACKING_URI`` [sqlite <repo>/mlflow/mlflow.db],
 ``CHURNGUARD_ARTIFACT_ROOT`` [<repo>/mlflow/artifacts], ``CHURNGUARD_MLFLOW_UI`` [http://127.0.0.1:5000].
 """
+
 from __future__ import annotations
 
 import json
@@ -62,9 +63,12 @@ def stage_graph(dvc_yaml: Path = REPO / "dvc.yaml") -> dict[str, list[str]]:
     with open(dvc_yaml) as fh:
         stages = (yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}).get("stages") or {}
     outs = {name: [p for key in ("outs", "metrics", "plots") for p in _paths(s.get(key))] for name, s in stages.items()}
-    return {name: [up for up in stages if up != name and any(_overlaps(d, o) for d in _paths(s.get("deps"))
-                                                             for o in outs[up])]
-            for name, s in stages.items()}
+    return {
+        name: [
+            up for up in stages if up != name and any(_overlaps(d, o) for d in _paths(s.get("deps")) for o in outs[up])
+        ]
+        for name, s in stages.items()
+    }
 
 
 def task_id(stage: str) -> str:
@@ -129,26 +133,50 @@ with DAG(
     tags=["churnguard", "training"],
     doc_md=__doc__,
     params={
-        "source": Param("synthetic", enum=["synthetic", "csv", "parquet", "sql"], title="Data source",
-                        description="synthetic world; your Telco-style CSV (set csv_path); parquet "
-                                    "(data.parquet.path in overrides) or sql (the workers' CHURNGUARD_SQL_URL and "
-                                    "data.sql.table / data.sql.query in overrides): docs/data_sources.md"),
-        "csv_path": Param(None, type=["null", "string"], title="CSV path (source=csv only)",
-                          description="the CSV (absolute, or relative to the repository); leave empty for synthetic"),
-        "customers": Param(None, type=["null", "integer"], minimum=100, title="Size (world.customers)",
-                           description="synthetic world size; empty: params.yaml"),
-        "seed": Param(None, type=["null", "integer"], minimum=0, title="Seed (data.seed)",
-                      description="empty: params.yaml"),
-        "overrides": Param({}, type=["object", "null"], title="Other params.yaml overrides (optional)",
-                           description='nested or dotted keys, e.g. {"train_base.cv_folds": 2}'),
+        "source": Param(
+            "synthetic",
+            enum=["synthetic", "csv", "parquet", "sql"],
+            title="Data source",
+            description="synthetic world; your Telco-style CSV (set csv_path); parquet "
+            "(data.parquet.path in overrides) or sql (the workers' CHURNGUARD_SQL_URL and "
+            "data.sql.table / data.sql.query in overrides): docs/data_sources.md",
+        ),
+        "csv_path": Param(
+            None,
+            type=["null", "string"],
+            title="CSV path (source=csv only)",
+            description="the CSV (absolute, or relative to the repository); leave empty for synthetic",
+        ),
+        "customers": Param(
+            None,
+            type=["null", "integer"],
+            minimum=100,
+            title="Size (world.customers)",
+            description="synthetic world size; empty: params.yaml",
+        ),
+        "seed": Param(
+            None, type=["null", "integer"], minimum=0, title="Seed (data.seed)", description="empty: params.yaml"
+        ),
+        "overrides": Param(
+            {},
+            type=["object", "null"],
+            title="Other params.yaml overrides (optional)",
+            description='nested or dotted keys, e.g. {"train_base.cv_folds": 2}',
+        ),
     },
 ) as dag:
     prepare = BashOperator(
         task_id="prepare_workspace",
-        bash_command=(f'"{PYTHON_BIN}/python" -m churnguard.mlops.orchestration prepare --repo "{REPO}" '
-                      f'--runs-dir "{RUNS_DIR}" --run-id "$CG_RUN_ID"'),
-        env={**ENV, "CG_RUN_ID": "{{ run_id }}", "CG_RUN_PARAMS": "{{ params | tojson }}",
-             "CG_EXPECTED_STAGES": ",".join(STAGES)},  # fails clearly if dvc.yaml changed since parsing
+        bash_command=(
+            f'"{PYTHON_BIN}/python" -m churnguard.mlops.orchestration prepare --repo "{REPO}" '
+            f'--runs-dir "{RUNS_DIR}" --run-id "$CG_RUN_ID"'
+        ),
+        env={
+            **ENV,
+            "CG_RUN_ID": "{{ run_id }}",
+            "CG_RUN_PARAMS": "{{ params | tojson }}",
+            "CG_EXPECTED_STAGES": ",".join(STAGES),
+        },  # fails clearly if dvc.yaml changed since parsing
         append_env=True,
         cwd=str(REPO),
         skip_on_exit_code=None,

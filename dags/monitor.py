@@ -14,6 +14,7 @@ Configuration as dags/churn_training.py (CHURNGUARD_REPO, CHURNGUARD_PYTHON_BIN,
 CHURNGUARD_ARTIFACT_ROOT) plus CHURNGUARD_HOME (the champion's workspace: its training features are
 the drift reference) and CHURNGUARD_REPORTS_DIR (where reports/monitor goes).
 """
+
 from __future__ import annotations
 
 import json
@@ -67,24 +68,39 @@ with DAG(
     doc_md=__doc__,
     user_defined_filters={"challenger_conf": challenger_conf},
     params={
-        "data": Param("data/monitor", type="string", title="Snapshots folder",
-                      description="folder with month_MM/raw snapshots (absolute, or relative to CHURNGUARD_HOME)"),
+        "data": Param(
+            "data/monitor",
+            type="string",
+            title="Snapshots folder",
+            description="folder with month_MM/raw snapshots (absolute, or relative to CHURNGUARD_HOME)",
+        ),
         "month": Param(None, type=["null", "integer"], minimum=0, title="Snapshot (empty: newest)"),
-        "training": Param({}, type=["object", "null"], title="churn_training conf on retrain",
-                          description='e.g. {"seed": 7, "customers": 20000}; register.challenger is always set'),
+        "training": Param(
+            {},
+            type=["object", "null"],
+            title="churn_training conf on retrain",
+            description='e.g. {"seed": 7, "customers": 20000}; register.challenger is always set',
+        ),
     },
 ) as dag:
     monitor = BashOperator(
         task_id="monitor",
-        bash_command=(f'cd "$CHURNGUARD_HOME" && "{PYTHON_BIN}/churnguard" monitor --data "$CG_DATA" '
-                      '--out "$CG_OUT" ${CG_MONTH:+--month "$CG_MONTH"}'),
-        env={**ENV, "CG_DATA": "{{ params.data }}", "CG_MONTH": "{{ params.month if params.month is not none else '' }}",
-             "CG_OUT": str(REPORTS / "monitor") + "/{{ run_id | replace(':', '_') | replace('+', '_') }}"},
+        bash_command=(
+            f'cd "$CHURNGUARD_HOME" && "{PYTHON_BIN}/churnguard" monitor --data "$CG_DATA" '
+            '--out "$CG_OUT" ${CG_MONTH:+--month "$CG_MONTH"}'
+        ),
+        env={
+            **ENV,
+            "CG_DATA": "{{ params.data }}",
+            "CG_MONTH": "{{ params.month if params.month is not none else '' }}",
+            "CG_OUT": str(REPORTS / "monitor") + "/{{ run_id | replace(':', '_') | replace('+', '_') }}",
+        },
         append_env=True,
         skip_on_exit_code=None,
     )
-    gate = ShortCircuitOperator(task_id="retrain_needed", python_callable=retrain_needed,
-                                op_kwargs={"run_id": "{{ run_id }}"})
+    gate = ShortCircuitOperator(
+        task_id="retrain_needed", python_callable=retrain_needed, op_kwargs={"run_id": "{{ run_id }}"}
+    )
     trigger = TriggerDagRunOperator(
         task_id="trigger_training",
         trigger_dag_id="churn_training",

@@ -17,10 +17,11 @@ Tasks are subprocesses of the project's interpreter (``CHURNGUARD_PYTHON_BIN``, 
 <repo>/.venv/bin); the features the sweep reads are those of ``CHURNGUARD_HOME`` (default: the
 repository). ``MLFLOW_TRACKING_URI`` / ``CHURNGUARD_ARTIFACT_ROOT`` as in the training DAG.
 """
+
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from airflow.providers.standard.operators.bash import BashOperator
@@ -35,7 +36,7 @@ ENV = {
     "CHURNGUARD_HOME": str(HOME),
     "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO / 'mlflow' / 'mlflow.db'}",
     "CHURNGUARD_ARTIFACT_ROOT": os.environ.get("CHURNGUARD_ARTIFACT_ROOT") or (REPO / "mlflow" / "artifacts").as_uri(),
-    "TQDM_DISABLE": "1",   # no carriage-return progress bars in task logs
+    "TQDM_DISABLE": "1",  # no carriage-return progress bars in task logs
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 DAY_DIR = str(REPORTS_DIR) + "/{{ ds }}"
@@ -44,21 +45,27 @@ with DAG(
     dag_id="nightly_scenario_report",
     description="champion x intervention scenarios, sharded sweep, HTML report per logical date",
     schedule="0 2 * * *",
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     tags=["churnguard", "report"],
     doc_md=__doc__,
     params={
         "shards": Param(4, type="integer", minimum=1, maximum=256, title="Sweep shards"),
-        "repin": Param(False, type="boolean", title="Resolve the champion alias again",
-                       description="default: reuse the version pinned for this date, if any"),
+        "repin": Param(
+            False,
+            type="boolean",
+            title="Resolve the champion alias again",
+            description="default: reuse the version pinned for this date, if any",
+        ),
     },
 ) as dag:
     champion = BashOperator(
         task_id="load_champion",
-        bash_command=(f'"{PYTHON_BIN}/python" -m churnguard.mlops.orchestration champion '
-                      '--pin "$CG_DAY_DIR/champion.json" {{ "--repin" if params.repin else "" }}'),
+        bash_command=(
+            f'"{PYTHON_BIN}/python" -m churnguard.mlops.orchestration champion '
+            '--pin "$CG_DAY_DIR/champion.json" {{ "--repin" if params.repin else "" }}'
+        ),
         env={**ENV, "CG_DAY_DIR": DAY_DIR},
         append_env=True,
         cwd=str(REPO),
@@ -77,15 +84,25 @@ with DAG(
             m = re.fullmatch(r"shard-(\d+)\.parquet", old.name)
             if m is None or int(m.group(1)) >= shards:
                 old.unlink()
-        return [{**ENV, "CG_SHARD": str(i), "CG_SHARDS": str(shards), "CG_SWEEP_DIR": str(sweep_dir),
-                 "CG_MODEL_URI": model_uri.strip()} for i in range(shards)]
+        return [
+            {
+                **ENV,
+                "CG_SHARD": str(i),
+                "CG_SHARDS": str(shards),
+                "CG_SWEEP_DIR": str(sweep_dir),
+                "CG_MODEL_URI": model_uri.strip(),
+            }
+            for i in range(shards)
+        ]
 
     plan = plan_shards(champion.output, "{{ params.shards }}", DAY_DIR)
 
     sweep = BashOperator.partial(
         task_id="sweep",
-        bash_command=(f'"{PYTHON_BIN}/churnguard" sweep --shard "$CG_SHARD" --shards "$CG_SHARDS" '
-                      '--out "$CG_SWEEP_DIR" --model-uri "$CG_MODEL_URI"'),
+        bash_command=(
+            f'"{PYTHON_BIN}/churnguard" sweep --shard "$CG_SHARD" --shards "$CG_SHARDS" '
+            '--out "$CG_SWEEP_DIR" --model-uri "$CG_MODEL_URI"'
+        ),
         append_env=True,
         cwd=str(REPO),
         do_xcom_push=False,
@@ -95,8 +112,10 @@ with DAG(
 
     report = BashOperator(
         task_id="report",
-        bash_command=(f'"{PYTHON_BIN}/churnguard" report --sweep-dir "$CG_DAY_DIR/sweep" '
-                      '--out "$CG_DAY_DIR/report.html" --date "{{ ds }}" && echo "$CG_DAY_DIR/report.html"'),
+        bash_command=(
+            f'"{PYTHON_BIN}/churnguard" report --sweep-dir "$CG_DAY_DIR/sweep" '
+            '--out "$CG_DAY_DIR/report.html" --date "{{ ds }}" && echo "$CG_DAY_DIR/report.html"'
+        ),
         env={**ENV, "CG_DAY_DIR": DAY_DIR},
         append_env=True,
         cwd=str(REPO),

@@ -9,6 +9,7 @@ that succeeds (idempotent).
 
 Param values reach the command through environment variables, never pasted into the shell line.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,28 +38,47 @@ with DAG(
     tags=["churnguard", "registry"],
     doc_md=__doc__,
     params={
-        "version": Param(None, type=["null", "integer"], minimum=1, title="Model version",
-                         description="version of the registered model (params register.model_name); "
-                                     "empty: the newest version"),
-        "why": Param("promoted from the Airflow form", type="string", minLength=3, title="Why",
-                     description="recorded as tag promotion_reason"),
-        "who": Param(None, type=["null", "string"], title="Who (optional)",
-                     description="recorded as tag promoted_by; empty: the user who triggered the run"),
-        "features": Param(None, type=["null", "string"], title="Holdout features (optional)",
-                          description="features parquet for the fair comparison; "
-                                      "empty: data/features/customers.parquet of CHURNGUARD_HOME"),
+        "version": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="Model version",
+            description="version of the registered model (params register.model_name); empty: the newest version",
+        ),
+        "why": Param(
+            "promoted from the Airflow form",
+            type="string",
+            minLength=3,
+            title="Why",
+            description="recorded as tag promotion_reason",
+        ),
+        "who": Param(
+            None,
+            type=["null", "string"],
+            title="Who (optional)",
+            description="recorded as tag promoted_by; empty: the user who triggered the run",
+        ),
+        "features": Param(
+            None,
+            type=["null", "string"],
+            title="Holdout features (optional)",
+            description="features parquet for the fair comparison; "
+            "empty: data/features/customers.parquet of CHURNGUARD_HOME",
+        ),
     },
 ) as dag:
     BashOperator(
         task_id="promote",
-        bash_command=(f'"{PYTHON_BIN}/churnguard" promote --version "$CG_VERSION" --who "$CG_WHO" --why "$CG_WHY"'
-                      ' ${CG_FEATURES:+--features "$CG_FEATURES"}'),
+        bash_command=(
+            f'"{PYTHON_BIN}/churnguard" promote --version "$CG_VERSION" --who "$CG_WHO" --why "$CG_WHY"'
+            ' ${CG_FEATURES:+--features "$CG_FEATURES"}'
+        ),
         env={
             **ENV,
             "CG_VERSION": "{{ params.version or 'latest' }}",
             "CG_WHY": "{{ params.why }}",
             "CG_WHO": "{{ params.who or (dag_run.triggering_user_name if dag_run.triggering_user_name is defined"
-                      " and dag_run.triggering_user_name else 'airflow') }}",
+            " and dag_run.triggering_user_name else 'airflow') }}",
             "CG_FEATURES": "{{ params.features or '' }}",
         },
         append_env=True,

@@ -11,8 +11,8 @@ has_champion() {
 import sys
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from churnguard.core.config import section
-cfg = section("serving")
+from churnguard.core.config import service_section
+cfg = {"model_name": "churnguard", "alias": "champion", **service_section("serving")}
 try:
     v = MlflowClient().get_model_version_by_alias(cfg["model_name"], cfg["alias"])
 except MlflowException as exc:

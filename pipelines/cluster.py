@@ -3,6 +3,7 @@
 Reads params: cluster. Writes models/cluster/ (the fitted clustering, used by train_gnn and
 copied into the `coldstart` bundle part) and metrics/cluster.json.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,8 @@ import pandas as pd
 
 from churnguard.coldstart.clusters import fit_clusters
 from churnguard.core.config import PATHS, section
-from churnguard.features.table import LABEL, SPLIT
 from churnguard.core.metrics import write_metrics
+from churnguard.core.vocabulary import LABEL, SPLIT
 
 
 def main() -> None:
@@ -24,9 +25,14 @@ def main() -> None:
     out = PATHS.models / "cluster"
     out.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, out / "cluster.joblib")
-    metrics = {"k": model.k, "criterion": "silhouette", "silhouette_by_k": model.selection,
-               "global_churn_rate": model.global_rate, "profiles": model.profiles,
-               "features": model.categorical + model.numeric}
+    metrics = {
+        "k": model.k,
+        "criterion": "silhouette",
+        "silhouette_by_k": model.selection,
+        "global_churn_rate": model.global_rate,
+        "profiles": model.profiles,
+        "features": model.categorical + model.numeric,
+    }
     (out / "profiles.json").write_text(json.dumps(model.profiles, indent=2))
     PATHS.metrics.mkdir(parents=True, exist_ok=True)
     write_metrics(PATHS.metrics / "cluster.json", metrics)

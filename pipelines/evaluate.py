@@ -2,12 +2,12 @@
 
 Reads params: evaluate. Writes metrics/base.json, plots/roc.csv, plots/calibration.csv.
 """
+
 from __future__ import annotations
 
-
 from churnguard.core.config import PATHS, load_params
-from churnguard.models.evaluation import evaluate_base
 from churnguard.core.metrics import write_metrics
+from churnguard.models.evaluation import evaluate_base
 
 
 def main() -> None:

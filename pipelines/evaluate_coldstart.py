@@ -3,9 +3,8 @@ demographics + graph features, the GNN, the ensemble and the oracle.
 
 Reads params: evaluate_coldstart. Writes metrics/coldstart.json.
 """
-from __future__ import annotations
 
-import json
+from __future__ import annotations
 
 from churnguard.coldstart.evaluation import evaluate_coldstart
 from churnguard.core.config import PATHS, section

@@ -6,6 +6,7 @@ offer effects, beside the oracle, and checks the sweep's off-policy intervals ag
 Reads no params (the plans and budget come from data/sweep).
 Writes metrics/evaluate_interventions.json.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,10 +15,10 @@ import pandas as pd
 
 from churnguard.core.config import PATHS
 from churnguard.core.metrics import write_metrics
-from churnguard.interventions.evaluation import evaluate_policies
-from churnguard.interventions.sweep import read_sweep
 from churnguard.core.skips import skipped, write_skipped_metrics
 from churnguard.core.truth import has_truth, load_truth
+from churnguard.interventions.evaluation import evaluate_policies
+from churnguard.interventions.sweep import read_sweep
 
 SWEEP = PATHS.root / "data" / "sweep"
 OUT = PATHS.metrics / "evaluate_interventions.json"
@@ -26,8 +27,12 @@ OUT = PATHS.metrics / "evaluate_interventions.json"
 def main() -> None:
     reason = skipped(PATHS.models / "interventions")
     if reason or not has_truth(PATHS.truth):
-        write_skipped_metrics(OUT, reason or "no ground truth for this data source: plans cannot be valued "
-                              "against the truth (the sweep's off-policy estimates still stand)")
+        write_skipped_metrics(
+            OUT,
+            reason
+            or "no ground truth for this data source: plans cannot be valued "
+            "against the truth (the sweep's off-policy estimates still stand)",
+        )
         print(f"skipped evaluate_interventions: {reason or 'no ground truth'}")
         return
     table = read_sweep(SWEEP)
@@ -37,12 +42,16 @@ def main() -> None:
     evaluation = evaluate_policies(table, truth, pd.read_parquet(SWEEP / "holdout_plans.parquet"), planning)
     write_metrics(OUT, {"policy": evaluation})
     r, ope = evaluation["ratio_to_oracle"], evaluation["off_policy"]
-    print(f"holdout value at the same budget (true effects), % of oracle: shipped ({evaluation['shipped_policy']}) "
-          f"{r['shipped']:.1%}, uplift plan {r['uplift_plan']:.1%}, risk-based {r['risk_based']:.1%}, "
-          f"random {r['random']:.1%}")
+    print(
+        f"holdout value at the same budget (true effects), % of oracle: shipped ({evaluation['shipped_policy']}) "
+        f"{r['shipped']:.1%}, uplift plan {r['uplift_plan']:.1%}, risk-based {r['risk_based']:.1%}, "
+        f"random {r['random']:.1%}"
+    )
     if "coverage" in ope:
-        print(f"off-policy intervals hold the true value for {ope['coverage']:.0%} of {ope['plans_checked']} plans; "
-              f"mean error {ope['mean_abs_error_over_oracle']:.1%} of the oracle's value")
+        print(
+            f"off-policy intervals hold the true value for {ope['coverage']:.0%} of {ope['plans_checked']} plans; "
+            f"mean error {ope['mean_abs_error_over_oracle']:.1%} of the oracle's value"
+        )
 
 
 if __name__ == "__main__":

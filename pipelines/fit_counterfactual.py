@@ -3,6 +3,7 @@ explainer (alibi CFRL or DiCE) = bundle part `interventions` (order 30).
 
 Reads params: fit_counterfactual. Writes models/interventions/ and metrics/fit_counterfactual.json.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,13 +13,13 @@ import pandas as pd
 
 from churnguard.core.config import PATHS, load_params
 from churnguard.core.metrics import split_timings, write_metrics
-from churnguard.features.table import LABEL, SPLIT
+from churnguard.core.skips import skip_part
+from churnguard.core.vocabulary import LABEL, SPLIT
 from churnguard.interventions.counterfactual import fit_explainer
 from churnguard.interventions.part import InterventionsPart, save_part
 from churnguard.interventions.scenarios import load_scenarios
 from churnguard.interventions.uplift import fit_uplift
 from churnguard.models.tabular import load_part as load_base
-from churnguard.core.skips import skip_part
 
 
 def main() -> None:
@@ -30,15 +31,19 @@ def main() -> None:
     t0 = time.perf_counter()
     table = pd.read_parquet(PATHS.features / "customers.parquet")
     if "campaign_offer" not in table.columns:
-        skip_part(PATHS.models / "interventions", "no randomized retention campaign in this data source: "
-                  "no causal uplift model, so no interventions part", PATHS.metrics / "fit_counterfactual.json")
+        skip_part(
+            PATHS.models / "interventions",
+            "no randomized retention campaign in this data source: no causal uplift model, so no interventions part",
+            PATHS.metrics / "fit_counterfactual.json",
+        )
         return
     base = load_base(PATHS.models / "base")
     train = table[table[SPLIT] == "train"]
     holdout = table[table[SPLIT] == "holdout"].reset_index(drop=True)
     scenarios = load_scenarios(cfg)
-    uplift = fit_uplift(train, train[LABEL].to_numpy(), base.schema, sorted({s.offer for s in scenarios}),
-                        cfg["uplift"], seed)
+    uplift = fit_uplift(
+        train, train[LABEL].to_numpy(), base.schema, sorted({s.offer for s in scenarios}), cfg["uplift"], seed
+    )
     t_uplift = time.perf_counter() - t0
     explainer = fit_explainer(base, train, cfg, seed)
     t_cf = time.perf_counter() - t0 - t_uplift
@@ -51,21 +56,34 @@ def main() -> None:
     import shutil
 
     shutil.rmtree(part_dir, ignore_errors=True)
-    save_part(part, explainer, part_dir, cfg, seed, {"uplift_learner": uplift.info["learner"], "uplift_link": uplift.link})
-    metrics = {"counterfactual": cf_stats, "immutable_features": explainer.space.immutable,
-               "actionable_features": explainer.space.actionable, "uplift": uplift.info,
-               "seconds": {"uplift": round(t_uplift, 2), "counterfactual_fit": round(t_cf, 2),
-                           "total": round(time.perf_counter() - t0, 2)}}
+    save_part(
+        part, explainer, part_dir, cfg, seed, {"uplift_learner": uplift.info["learner"], "uplift_link": uplift.link}
+    )
+    metrics = {
+        "counterfactual": cf_stats,
+        "immutable_features": explainer.space.immutable,
+        "actionable_features": explainer.space.actionable,
+        "uplift": uplift.info,
+        "seconds": {
+            "uplift": round(t_uplift, 2),
+            "counterfactual_fit": round(t_cf, 2),
+            "total": round(time.perf_counter() - t0, 2),
+        },
+    }
     (part_dir / "cf_metrics.json").write_text(json.dumps(split_timings(metrics)[0], indent=2, default=float))
     (part_dir / "cf_examples.json").write_text(json.dumps(explanations[:20], indent=2, default=str))
     write_metrics(PATHS.metrics / "fit_counterfactual.json", metrics)
-    print(f"uplift model: {uplift.info['learner']} ({uplift.link} link) on {uplift.info['arm_rows']} campaign customers per arm, "
-          f"{uplift.info['control_rows']} controls, {t_uplift:.1f} s")
-    print(f"counterfactuals ({explainer.backend.name}, {explainer.backend.licence}): fitted in {t_cf:.1f} s; "
-          f"{cf_stats['explained']} explained, validity {cf_stats['validity']:.3f} "
-          f"(backend alone {cf_stats['validity_backend_alone']:.3f}), "
-          f"{cf_stats['sparsity_mean_changed_features']:.2f} features changed, "
-          f"immutable changes {cf_stats['immutable_changes']} (backend raw {cf_stats['immutable_changes_raw']})")
+    print(
+        f"uplift model: {uplift.info['learner']} ({uplift.link} link) on {uplift.info['arm_rows']} campaign customers per arm, "
+        f"{uplift.info['control_rows']} controls, {t_uplift:.1f} s"
+    )
+    print(
+        f"counterfactuals ({explainer.backend.name}, {explainer.backend.licence}): fitted in {t_cf:.1f} s; "
+        f"{cf_stats['explained']} explained, validity {cf_stats['validity']:.3f} "
+        f"(backend alone {cf_stats['validity_backend_alone']:.3f}), "
+        f"{cf_stats['sparsity_mean_changed_features']:.2f} features changed, "
+        f"immutable changes {cf_stats['immutable_changes']} (backend raw {cf_stats['immutable_changes_raw']})"
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Reads params: harden. Reads data/features and models/base (never the ground trut
 Writes models/protection/ (bundle part `protection`, order 20). Evaluation with fresh
 attacks is the next stage, `evaluate_harden`.
 """
+
 from __future__ import annotations
 
 import time
@@ -13,9 +14,10 @@ import pandas as pd
 from churnguard.adversarial.protection import save_part
 from churnguard.adversarial.training import fit_protection
 from churnguard.core.config import PATHS, load_params
-from churnguard.features.table import SPLIT, FeatureSchema
-from churnguard.models.tabular import load_part as load_base
 from churnguard.core.skips import skip_part
+from churnguard.core.vocabulary import SPLIT
+from churnguard.features.table import FeatureSchema
+from churnguard.models.tabular import load_part as load_base
 
 
 def main() -> None:
@@ -27,8 +29,11 @@ def main() -> None:
     manipulable = [c for c in cfg["mutable"] if c in schema.numeric]
     if not manipulable:
         # e.g. a Telco CSV: no usage/tickets/click behaviour, nothing an attacker could fake here
-        skip_part(part_dir, "this data source has none of the manipulable behaviour features "
-                            f"({', '.join(cfg['mutable'])}); the bundle gets no protection part")
+        skip_part(
+            part_dir,
+            "this data source has none of the manipulable behaviour features "
+            f"({', '.join(cfg['mutable'])}); the bundle gets no protection part",
+        )
         return
     base = load_base(PATHS.models / "base")
     part = fit_protection(table[table[SPLIT] == "train"], schema, base, cfg)

@@ -4,6 +4,7 @@ Reads params: data, world. Writes: data/raw/, data/truth/ (synthetic only holds 
 Sources: ``synthetic``, ``csv``, ``parquet``, ``sql`` (components/sources); a mapped column the
 table lacks stops the stage with the setting to change and the table's columns.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,15 +22,18 @@ def ingest_own_table(data: dict) -> None:
     except (MappingError, ValueError, FileNotFoundError) as exc:
         raise SystemExit(f"ingest failed: {exc}") from None
     PATHS.truth.mkdir(parents=True, exist_ok=True)
-    (PATHS.truth / "README.md").write_text(f"{data['source']} source: no ground truth; oracle metrics are "
-                                           "not available.\n")
+    (PATHS.truth / "README.md").write_text(
+        f"{data['source']} source: no ground truth; oracle metrics are not available.\n"
+    )
     print(f"ingested {data['source']}:", json.dumps(report.as_dict()))
     print(f"rows: {report.rows_read} read, {report.rows_written} written; de-duplication: {report.dedup}")
     if report.exact_duplicate_rows:
         print(f"WARNING: {report.exact_duplicate_rows} rows were exact copies of an earlier row")
     if report.conflicting_duplicate_ids:
-        print(f"WARNING: {report.conflicting_duplicate_ids} customer ids had rows with conflicting values; "
-              "kept the first row of each")
+        print(
+            f"WARNING: {report.conflicting_duplicate_ids} customer ids had rows with conflicting values; "
+            "kept the first row of each"
+        )
 
 
 def main() -> None:
@@ -41,8 +45,7 @@ def main() -> None:
         from churnguard.core.progress import progress_bars
         from churnguard.world import generate_world
 
-        summary = generate_world(params["world"], int(data["seed"]), PATHS.raw, PATHS.truth,
-                                 progress=progress_bars())
+        summary = generate_world(params["world"], int(data["seed"]), PATHS.raw, PATHS.truth, progress=progress_bars())
         print("synthetic world:", json.dumps(summary.as_dict()))
     else:
         ingest_own_table(data)

@@ -8,6 +8,7 @@ one nested run per metrics file (``cv``, ``coldstart``, ``harden``, ...), ROC / 
 PNGs under ``curves/``, a signature and input example on the model, and a version description
 saying source, size, seed and the headline numbers.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,12 +20,12 @@ import pandas as pd
 
 from churnguard.core.bundle import ModelBundle
 from churnguard.core.config import PATHS, load_params
-from churnguard.features.table import LABEL, SPLIT
+from churnguard.core.vocabulary import LABEL, SPLIT
 from churnguard.mlops.promotion import decide, move_alias
 from churnguard.mlops.registry import file_md5, git_commit, log_bundle, write_json
 
 HEADLINE = ("roc_auc", "pr_auc", "brier", "top_decile_lift", "calibration_error", "n", "positive_rate")
-NOT_MODEL_INPUT = (LABEL, SPLIT, "churn_label")   # the label and bookkeeping never reach a scorer
+NOT_MODEL_INPUT = (LABEL, SPLIT, "churn_label")  # the label and bookkeeping never reach a scorer
 # Kept on the parent run besides the headline: serving reads `<part>.n_holdout*` to flag parts never
 # evaluated on held-out data (components/serving/integrity.py).
 PARENT_KEYS = re.compile(r"\.n_holdout")
@@ -53,15 +54,24 @@ def headline_metrics(customers: int) -> dict[str, float]:
 
 def stage_metrics() -> dict[str, dict[str, float]]:
     """{metrics file stem: its numbers, flattened}, one nested MLflow run each."""
-    return {path.stem: _numbers(json.loads(path.read_text())) for path in sorted(PATHS.metrics.glob("*.json"))
-            if path.name != "registration.json"}
+    return {
+        path.stem: _numbers(json.loads(path.read_text()))
+        for path in sorted(PATHS.metrics.glob("*.json"))
+        if path.name != "registration.json"
+    }
 
 
 def collect_metrics(customers: int) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     stages = stage_metrics()
     parent = headline_metrics(customers)
-    parent.update({f"{stage}.{k}": v for stage, values in stages.items() for k, v in values.items()
-                   if PARENT_KEYS.search(f"{stage}.{k}")})
+    parent.update(
+        {
+            f"{stage}.{k}": v
+            for stage, values in stages.items()
+            for k, v in values.items()
+            if PARENT_KEYS.search(f"{stage}.{k}")
+        }
+    )
     return parent, stages
 
 
@@ -78,23 +88,30 @@ def run_name(params: dict, rows: int, commit: str) -> str:
 def describe(params: dict, rows: int, holdout_rows: int, metrics: dict[str, float], commit: str) -> str:
     """The version's description: where the data came from, how much, which seed, the headline numbers."""
     data = params["data"]
-    source = {"csv": lambda: f"CSV {data['csv']['path']}",
-              "parquet": lambda: f"Parquet {data['parquet']['path']}",
-              "sql": lambda: f"SQL {data['sql'].get('table') or 'query'}"}.get(
-        data["source"], lambda: f"synthetic world of {data_size(params, rows)} customers,")()
-    numbers = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("roc_auc", "pr_auc", "brier", "top_decile_lift")
-                        if k in metrics)
-    oracle = f"; {metrics['roc_auc_ratio_to_oracle']:.3f} of the oracle's ROC AUC" \
-        if "roc_auc_ratio_to_oracle" in metrics else ""
-    return (f"Data: {source} {rows} rows with features (holdout {holdout_rows}), seed {data['seed']}, "
-            f"commit {commit[:12]}. Holdout: {numbers}{oracle}.")
+    source = {
+        "csv": lambda: f"CSV {data['csv']['path']}",
+        "parquet": lambda: f"Parquet {data['parquet']['path']}",
+        "sql": lambda: f"SQL {data['sql'].get('table') or 'query'}",
+    }.get(data["source"], lambda: f"synthetic world of {data_size(params, rows)} customers,")()
+    numbers = ", ".join(
+        f"{k} {metrics[k]:.4f}" for k in ("roc_auc", "pr_auc", "brier", "top_decile_lift") if k in metrics
+    )
+    oracle = (
+        f"; {metrics['roc_auc_ratio_to_oracle']:.3f} of the oracle's ROC AUC"
+        if "roc_auc_ratio_to_oracle" in metrics
+        else ""
+    )
+    return (
+        f"Data: {source} {rows} rows with features (holdout {holdout_rows}), seed {data['seed']}, "
+        f"commit {commit[:12]}. Holdout: {numbers}{oracle}."
+    )
 
 
 def main() -> None:
     from mlflow.models import infer_signature
 
-    from churnguard.models.evaluation import curve_images
     from churnguard.mlops.registry import configure
+    from churnguard.models.evaluation import curve_images
 
     params = load_params()
     cfg = params["register"]
@@ -105,8 +122,12 @@ def main() -> None:
     bundle = ModelBundle(PATHS.models)  # loads every part: a broken part fails here, before logging
     metrics, per_stage = collect_metrics(len(table))
     commit = git_commit()
-    tags = {"git_commit": commit, "dvc_data_hash": file_md5(features_file),
-            "data_source": params["data"]["source"], "parts": ",".join(bundle.part_names)}
+    tags = {
+        "git_commit": commit,
+        "dvc_data_hash": file_md5(features_file),
+        "data_source": params["data"]["source"],
+        "parts": ",".join(bundle.part_names),
+    }
     example = holdout.drop(columns=[c for c in NOT_MODEL_INPUT if c in holdout]).head(5)
     # integers as doubles in the signature: a request may leave any feature missing (serving imputes)
     example = example.astype({c: "float64" for c in example.select_dtypes("integer").columns})
@@ -115,32 +136,72 @@ def main() -> None:
         curves = Path(tmp) / "curves"
         curve_images(holdout[LABEL].to_numpy(), scores["churn_probability"].to_numpy(), curves)
         version, run_id = log_bundle(
-            PATHS.models, params, metrics, [PATHS.metrics, PATHS.plots, curves, PATHS.features / "schema.json"],
-            tags, name, run_name=run_name(params, len(table), commit),
+            PATHS.models,
+            params,
+            metrics,
+            [PATHS.metrics, PATHS.plots, curves, PATHS.features / "schema.json"],
+            tags,
+            name,
+            run_name=run_name(params, len(table), commit),
             description=describe(params, len(table), len(holdout), metrics, commit),
-            input_example=example, signature=infer_signature(example, bundle.predict(example)),
-            stage_metrics=per_stage)
+            input_example=example,
+            signature=infer_signature(example, bundle.predict(example)),
+            stage_metrics=per_stage,
+        )
     client = configure()
-    decision = decide(client, name, alias, version.version, metrics, cfg["gates"], float(cfg["champion_tolerance"]),
-                      bundle, holdout, holdout[LABEL].to_numpy())
-    client.set_model_version_tag(name, version.version, "gates", "passed" if decision.promoted else
-                                 "; ".join(decision.reasons))
+    decision = decide(
+        client,
+        name,
+        alias,
+        version.version,
+        metrics,
+        cfg["gates"],
+        float(cfg["champion_tolerance"]),
+        bundle,
+        holdout,
+        holdout[LABEL].to_numpy(),
+    )
+    client.set_model_version_tag(
+        name, version.version, "gates", "passed" if decision.promoted else "; ".join(decision.reasons)
+    )
     # register.challenger (set by the monitor DAG's retrain): alias `challenger`, never champion here;
     # `churnguard promote` moves champion through the same gates (docs/monitoring.md).
     challenger = cfg.get("challenger") or None
     if challenger:
         decision.promoted = False
-        move_alias(client, name, str(challenger), version.version, who="pipeline",
-                   why="retrained on monitoring evidence; promotion decides champion")
+        move_alias(
+            client,
+            name,
+            str(challenger),
+            version.version,
+            who="pipeline",
+            why="retrained on monitoring evidence; promotion decides champion",
+        )
     if decision.promoted:
-        move_alias(client, name, alias, version.version, why="register stage: gates passed, >= champion on holdout",
-                   who="pipeline")
-    write_json(PATHS.metrics / "registration.json", {
-        "model": name, "version": version.version, "run_id": run_id, "champion": decision.promoted,
-        "challenger_alias": challenger,
-        "reasons": decision.reasons, "candidate_auc": decision.candidate_auc,
-        "previous_champion": decision.champion_version, "previous_champion_auc": decision.champion_auc,
-        **tags, "parts": bundle.part_names})
+        move_alias(
+            client,
+            name,
+            alias,
+            version.version,
+            why="register stage: gates passed, >= champion on holdout",
+            who="pipeline",
+        )
+    write_json(
+        PATHS.metrics / "registration.json",
+        {
+            "model": name,
+            "version": version.version,
+            "run_id": run_id,
+            "champion": decision.promoted,
+            "challenger_alias": challenger,
+            "reasons": decision.reasons,
+            "candidate_auc": decision.candidate_auc,
+            "previous_champion": decision.champion_version,
+            "previous_champion_auc": decision.champion_auc,
+            **tags,
+            "parts": bundle.part_names,
+        },
+    )
     print(f"registered {name} v{version.version} (parts: {', '.join(bundle.part_names)}); {decision.summary()}")
 
 

@@ -8,6 +8,7 @@ Reads params: sweep. Writes data/sweep/ (shard-*.parquet, allocation.parquet = t
 holdout_plans.parquet = every candidate on the holdout, summary.json), reports/interventions.html and
 metrics/interventions.json.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,12 +19,12 @@ import pandas as pd
 
 from churnguard.core.config import PATHS, load_params
 from churnguard.core.metrics import write_metrics
-from churnguard.features.table import ID
+from churnguard.core.skips import skipped, write_skipped_metrics
+from churnguard.core.vocabulary import ID
 from churnguard.interventions.part import load_part
 from churnguard.interventions.planning import plan
 from churnguard.interventions.report import build_report, log_to_mlflow
 from churnguard.interventions.sweep import read_sweep, run_shard, summarise, write_summary
-from churnguard.core.skips import skipped, write_skipped_metrics
 
 OUT_DIR = PATHS.root / "data" / "sweep"
 REPORT = PATHS.reports / "interventions.html"
@@ -69,16 +70,26 @@ def main() -> None:
     summary = build_report(table, result, cfg, str(cfg["report_date"]), REPORT)
     logged = log_to_mlflow(REPORT, summary, str(cfg["report_date"]))
     cf = json.loads((PATHS.models / "interventions" / "cf_metrics.json").read_text())
-    metrics = {"plan": result.summary(), "counterfactual": cf["counterfactual"],
-               "sweep": {k: summary[k] for k in ("customers", "budget", "spent", "expected_net_value",
-                                                  "customers_treated", "offers_given")}}
+    metrics = {
+        "plan": result.summary(),
+        "counterfactual": cf["counterfactual"],
+        "sweep": {
+            k: summary[k]
+            for k in ("customers", "budget", "spent", "expected_net_value", "customers_treated", "offers_given")
+        },
+    }
     write_metrics(PATHS.metrics / "interventions.json", metrics)
-    print(f"sweep: {summary['customers']} customers x {len(summary['scenarios'])} scenarios in {cfg['shards']} "
-          f"shards, {t_sweep:.1f} s; shipped {result.decision.shipped}: {summary['customers_treated']} offers, "
-          f"spent {summary['spent']:.0f} of {summary['budget']:.0f}")
+    print(
+        f"sweep: {summary['customers']} customers x {len(summary['scenarios'])} scenarios in {cfg['shards']} "
+        f"shards, {t_sweep:.1f} s; shipped {result.decision.shipped}: {summary['customers_treated']} offers, "
+        f"spent {summary['spent']:.0f} of {summary['budget']:.0f}"
+    )
     print(f"why: {result.decision.reason}")
-    print(f"report: {REPORT.relative_to(PATHS.root)}" + (" (logged to MLflow)" if logged else "") +
-          f"; {time.perf_counter() - t0:.1f} s in all")
+    print(
+        f"report: {REPORT.relative_to(PATHS.root)}"
+        + (" (logged to MLflow)" if logged else "")
+        + f"; {time.perf_counter() - t0:.1f} s in all"
+    )
 
 
 if __name__ == "__main__":

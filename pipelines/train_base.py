@@ -2,15 +2,15 @@
 
 Reads params: train_base, data.seed. Writes models/base/ and metrics/cv.json.
 """
-from __future__ import annotations
 
-import json
+from __future__ import annotations
 
 import pandas as pd
 
 from churnguard.core.config import PATHS, load_params
-from churnguard.features.table import LABEL, SPLIT, FeatureSchema
 from churnguard.core.metrics import write_metrics
+from churnguard.core.vocabulary import LABEL, SPLIT
+from churnguard.features.table import FeatureSchema
 from churnguard.models.tabular import save_part, select_and_fit
 
 
@@ -19,8 +19,9 @@ def main() -> None:
     table = pd.read_parquet(PATHS.features / "customers.parquet")
     schema = FeatureSchema.load(PATHS.features / "schema.json")
     train = table[table[SPLIT] == "train"]
-    model, cv = select_and_fit(train, train[LABEL].to_numpy(), schema, params["train_base"],
-                               int(params["data"]["seed"]))
+    model, cv = select_and_fit(
+        train, train[LABEL].to_numpy(), schema, params["train_base"], int(params["data"]["seed"])
+    )
     save_part(model, PATHS.models / "base")
     PATHS.metrics.mkdir(parents=True, exist_ok=True)
     write_metrics(PATHS.metrics / "cv.json", {"selected": model.family, "cv": cv})

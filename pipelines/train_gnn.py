@@ -4,9 +4,9 @@ hand-made graph features, and their ensemble with the cluster prior: the `coldst
 Reads params: train_gnn. Writes models/coldstart/ (bundle part, order 10) and metrics/train_gnn.json.
 Under torchrun (WORLD_SIZE > 1) training runs as DistributedDataParallel; rank 0 writes.
 """
+
 from __future__ import annotations
 
-import json
 import os
 
 import joblib
@@ -28,10 +28,14 @@ def main() -> None:
     PATHS.metrics.mkdir(parents=True, exist_ok=True)
     write_metrics(PATHS.metrics / "train_gnn.json", metrics)
     for arch, info in metrics.get("gnn_candidates", {}).items():
-        print(f"{arch:>6}: validation AUC (cold start, with edges) {info['validation_auc_with_edges']}, "
-              f"{info['epochs_run']} epochs in {info['seconds']} s")
-    print(f"selected {metrics.get('gnn_selected', 'no GNN')}; validation AUC {metrics['validation_auc']}; "
-          f"{metrics['seconds']} s")
+        print(
+            f"{arch:>6}: validation AUC (cold start, with edges) {info['validation_auc_with_edges']}, "
+            f"{info['epochs_run']} epochs in {info['seconds']} s"
+        )
+    print(
+        f"selected {metrics.get('gnn_selected', 'no GNN')}; validation AUC {metrics['validation_auc']}; "
+        f"{metrics['seconds']} s"
+    )
 
 
 if __name__ == "__main__":

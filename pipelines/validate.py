@@ -5,6 +5,7 @@ Reads params: data, validate, world.observation_date. Writes data/validated/cust
 metrics/validation.json and HTML Data Docs (validate.data_docs_dir); exits non-zero naming each
 failing expectation, so nothing downstream runs.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -13,11 +14,11 @@ import sys
 import pandas as pd
 
 from churnguard.core.config import PATHS, load_params, resolve
-from churnguard.data.data_docs import make_offline
-from churnguard.features.table import label_values
 from churnguard.core.metrics import write_metrics
+from churnguard.data.data_docs import make_offline
 from churnguard.data.table_suites import SUITES, table_context
 from churnguard.data.validation import ValidationReport, build_expectations, required_columns, run_suites
+from churnguard.features.table import label_values
 
 
 def batches(params: dict, customers: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, list]]:
@@ -49,16 +50,23 @@ def main() -> int:
     cfg = params["validate"]
     customers = pd.read_parquet(PATHS.raw / "customers.parquet")
     docs = resolve(cfg["data_docs_dir"])
-    shutil.rmtree(docs, ignore_errors=True)   # one run per site: the index shows this run only
+    shutil.rmtree(docs, ignore_errors=True)  # one run per site: the index shows this run only
     reports = run_suites(batches(params, customers), docs_dir=docs)
     index = make_offline(docs, reports)
     ok = all(r.success for r in reports.values())
     PATHS.metrics.mkdir(parents=True, exist_ok=True)
-    write_metrics(PATHS.metrics / "validation.json", {
-        "success": ok, "evaluated": sum(r.evaluated for r in reports.values()),
-        "failed": sum(len(r.failures) for r in reports.values()),
-        "tables": {n: {"success": r.success, "evaluated": r.evaluated, "failed": len(r.failures)}
-                   for n, r in reports.items()}})
+    write_metrics(
+        PATHS.metrics / "validation.json",
+        {
+            "success": ok,
+            "evaluated": sum(r.evaluated for r in reports.values()),
+            "failed": sum(len(r.failures) for r in reports.values()),
+            "tables": {
+                n: {"success": r.success, "evaluated": r.evaluated, "failed": len(r.failures)}
+                for n, r in reports.items()
+            },
+        },
+    )
     for report in reports.values():
         print(report.message())
     hint = mapping_hint(params["data"], reports["customers"])

@@ -11,6 +11,7 @@ the ``__init__.py`` of each package on the way (Python executes them). Files, no
 dep would also cover modules the stage never imports (and ``__pycache__``). Data deps (anything
 outside those two packages) are kept as written, after the code deps. Standard library only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("churnguard", "pipelines")              # import names
-FOLDERS = {"churnguard": "components", "pipelines": "pipelines"}   # import name -> source folder
+PACKAGES = ("churnguard", "pipelines")  # import names
+FOLDERS = {"churnguard": "components", "pipelines": "pipelines"}  # import name -> source folder
 ENTRY = re.compile(r"-m\s+(pipelines\.[\w.]+)")
 LOADER = re.compile(r"[\"'](churnguard\.[\w.]+):\w+[\"']")
 
@@ -62,8 +63,10 @@ def part_loaders(repo: Path) -> set[str]:
 
 def builds_bundle(path: Path) -> bool:
     """Does this module call ``ModelBundle(...)`` (which imports every part's loader dynamically)?"""
-    return any(isinstance(n, ast.Call) and getattr(n.func, "id", getattr(n.func, "attr", None)) == "ModelBundle"
-               for n in ast.walk(ast.parse(path.read_text(), str(path))))
+    return any(
+        isinstance(n, ast.Call) and getattr(n.func, "id", getattr(n.func, "attr", None)) == "ModelBundle"
+        for n in ast.walk(ast.parse(path.read_text(), str(path)))
+    )
 
 
 def project_imports(repo: Path, entry: str) -> set[Path]:
@@ -87,7 +90,7 @@ def project_imports(repo: Path, entry: str) -> set[Path]:
                 continue
             seen.add(path)
             is_package = path.name == "__init__.py"
-            package = ".".join(parts[:i] if is_package else parts[:i - 1])
+            package = ".".join(parts[:i] if is_package else parts[: i - 1])
             todo.extend(_imported_names(path, package))
     return seen
 
@@ -134,7 +137,7 @@ def rewrite_deps(dvc_text: str, wanted: dict[str, list[str]]) -> str:
             indent = m.group(1)
             out.append(line)
             i += 1
-            while i < len(lines) and re.match(rf"^{indent}\s+- ", lines[i]):   # the old list items
+            while i < len(lines) and re.match(rf"^{indent}\s+- ", lines[i]):  # the old list items
                 i += 1
             out.extend(f"{indent}  - {dep}\n" for dep in wanted[stage])
             continue
@@ -164,8 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for name, deps in wrong.items():
         missing, extra = sorted(set(deps) - set(current[name])), sorted(set(current[name]) - set(deps))
-        print(f"{name}: missing {missing or '-'}; not imported {extra or '-'}" +
-              ("" if missing or extra else "; order differs"))
+        print(
+            f"{name}: missing {missing or '-'}; not imported {extra or '-'}"
+            + ("" if missing or extra else "; order differs")
+        )
     return 1 if wrong else 0
 
 

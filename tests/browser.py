@@ -10,6 +10,7 @@ Chromium comes from `scripts/install-system-packages.sh` (called by `make test`)
 /usr/bin/chromium the tests skip with that reason, except in CI (``CI`` set), where they fail:
 a browser test that silently skips in CI proves nothing.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,14 @@ import pytest
 
 CHROMIUM = Path(os.environ.get("CHURNGUARD_CHROMIUM", "/usr/bin/chromium"))
 # Headless on a shared, offline box: no sandbox (root in containers), no GPU, no background traffic.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def require_chromium() -> None:

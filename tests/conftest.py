@@ -1,4 +1,5 @@
 """Shared fixtures. Area-specific fixtures live in each area's own conftest."""
+
 from __future__ import annotations
 
 import pytest

@@ -4,6 +4,7 @@ Both move only the mutable features, inside the box of ``FeatureBounds`` (immuta
 copied, counts are rounded, categorical values are chosen among the valid ones), and both
 try to push a customer's churn logit above the offer threshold: the fraudster's goal.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,22 +25,23 @@ class AttackSpace:
     frame: pd.DataFrame
     enc: TabularEncoder
     bounds: FeatureBounds
-    num: torch.Tensor        # (n, p) raw numeric
-    onehot: torch.Tensor     # (n, q)
-    mut_idx: torch.Tensor    # positions of mutable features among numeric
-    low: torch.Tensor        # (n, m)
+    num: torch.Tensor  # (n, p) raw numeric
+    onehot: torch.Tensor  # (n, q)
+    mut_idx: torch.Tensor  # positions of mutable features among numeric
+    low: torch.Tensor  # (n, m)
     high: torch.Tensor
     cat_blocks: list[tuple[str, slice]]
 
     @classmethod
-    def build(cls, frame: pd.DataFrame, enc: TabularEncoder, bounds: FeatureBounds,
-              budget: float | None = None) -> "AttackSpace":
+    def build(
+        cls, frame: pd.DataFrame, enc: TabularEncoder, bounds: FeatureBounds, budget: float | None = None
+    ) -> AttackSpace:
         frame = frame.reset_index(drop=True)
         num = enc.raw_numeric(frame)
         mut_idx = [enc.numeric.index(c) for c in bounds.mutable]
         low, high = bounds.box(num[:, mut_idx], budget)
         blocks = [(c, enc.cat_block(c)) for c in bounds.categorical if c in enc.categorical]
-        f = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+        f = lambda a: torch.as_tensor(a, dtype=torch.float32)
         return cls(frame, enc, bounds, f(num), f(enc.onehot(frame)), torch.as_tensor(mut_idx), f(low), f(high), blocks)
 
     @property
@@ -89,8 +91,9 @@ class AttackSpace:
         return out
 
 
-def pgd(space: AttackSpace, model: nn.Module, steps: int, step_frac: float, seed: int,
-        random_start: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+def pgd(
+    space: AttackSpace, model: nn.Module, steps: int, step_frac: float, seed: int, random_start: float = 0.5
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Projected sign-gradient ascent on the model's logit inside each row's box."""
     g = torch.Generator().manual_seed(seed)
     x0, low, high = space.x0, space.low, space.high
@@ -100,7 +103,7 @@ def pgd(space: AttackSpace, model: nn.Module, steps: int, step_frac: float, seed
     model.eval()
     for _ in range(steps):
         x = x.detach().requires_grad_(True)
-        grad, = torch.autograd.grad(model(space.encode(x)).sum(), x)
+        (grad,) = torch.autograd.grad(model(space.encode(x)).sum(), x)
         x = torch.max(torch.min(x + step_frac * width * grad.sign(), high), low)
     x = space.round(x)
     return x, space.best_categories(model, x)
@@ -121,8 +124,9 @@ class Generator(nn.Module):
         return torch.tanh(self.move(h)), [head(h) for head in self.cats]
 
 
-def apply_move(space: AttackSpace, u: torch.Tensor, cat_logits: list[torch.Tensor], rows: torch.Tensor,
-               hard: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def apply_move(
+    space: AttackSpace, u: torch.Tensor, cat_logits: list[torch.Tensor], rows: torch.Tensor, hard: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Raw mutable values and one-hot codes after a generator move (always inside the box)."""
     x0, low, high = space.x0[rows], space.low[rows], space.high[rows]
     x = x0 + torch.relu(u) * (high - x0) - torch.relu(-u) * (x0 - low)
@@ -138,9 +142,20 @@ def apply_move(space: AttackSpace, u: torch.Tensor, cat_logits: list[torch.Tenso
     return x, oh
 
 
-def train_generator(space: AttackSpace, target: nn.Module, threshold_logit: float, steps: int, hidden: int,
-                    noise_dim: int, realism_weight: float, seed: int, batch: int = 256, lr: float = 2e-3,
-                    generator: Generator | None = None, real: torch.Tensor | None = None) -> Generator:
+def train_generator(
+    space: AttackSpace,
+    target: nn.Module,
+    threshold_logit: float,
+    steps: int,
+    hidden: int,
+    noise_dim: int,
+    realism_weight: float,
+    seed: int,
+    batch: int = 256,
+    lr: float = 2e-3,
+    generator: Generator | None = None,
+    real: torch.Tensor | None = None,
+) -> Generator:
     """GAN: the generator flips ``target`` above the threshold while the discriminator keeps the
     moved customers looking like real ones (codes of unattacked customers, ``real``)."""
     torch.manual_seed(seed)
@@ -166,8 +181,9 @@ def train_generator(space: AttackSpace, target: nn.Module, threshold_logit: floa
         z_adv = space.encode(x, oh, rows)
         # discriminator step
         real_rows = torch.randint(0, len(real), (len(rows),), generator=g)
-        d_loss = bce(disc(real[real_rows]).squeeze(-1), torch.ones(len(rows))) + \
-            bce(disc(z_adv.detach()).squeeze(-1), torch.zeros(len(rows)))
+        d_loss = bce(disc(real[real_rows]).squeeze(-1), torch.ones(len(rows))) + bce(
+            disc(z_adv.detach()).squeeze(-1), torch.zeros(len(rows))
+        )
         opt_d.zero_grad()
         d_loss.backward()
         opt_d.step()

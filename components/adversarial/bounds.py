@@ -5,6 +5,7 @@ Bounds come from params (``harden.mutable``: per-feature limits of one manipulat
 training customers, narrowed by natural limits such as a rate in [0, 1]). Everything not
 listed as mutable is immutable: an attack never changes it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,20 +21,21 @@ NATURAL_RANGES = {"cart_abandonment_rate": (0.0, 1.0), "paperless_billing": (0.0
 class FeatureBounds:
     """Per-feature manipulation limits in raw units; ``budget`` scales every limit."""
 
-    mutable: list[str]                      # mutable numeric features, attack order
-    up: np.ndarray                          # absolute increase allowed (budget 1.0)
-    down: np.ndarray                        # absolute decrease allowed
-    rel_up: np.ndarray                      # relative increase allowed (share of current value)
-    rel_down: np.ndarray                    # relative decrease allowed
-    integer: np.ndarray                     # bool: counts stay whole numbers
-    lo: np.ndarray                          # valid range (from training data and natural limits)
+    mutable: list[str]  # mutable numeric features, attack order
+    up: np.ndarray  # absolute increase allowed (budget 1.0)
+    down: np.ndarray  # absolute decrease allowed
+    rel_up: np.ndarray  # relative increase allowed (share of current value)
+    rel_down: np.ndarray  # relative decrease allowed
+    integer: np.ndarray  # bool: counts stay whole numbers
+    lo: np.ndarray  # valid range (from training data and natural limits)
     hi: np.ndarray
-    categorical: dict[str, list[str]] = field(default_factory=dict)   # mutable categorical -> valid values
+    categorical: dict[str, list[str]] = field(default_factory=dict)  # mutable categorical -> valid values
     budget: float = 1.0
 
     @classmethod
-    def from_params(cls, cfg: dict[str, Any], train: pd.DataFrame, numeric: list[str],
-                    categorical: list[str]) -> "FeatureBounds":
+    def from_params(
+        cls, cfg: dict[str, Any], train: pd.DataFrame, numeric: list[str], categorical: list[str]
+    ) -> FeatureBounds:
         mutable = [c for c in cfg["mutable"] if c in numeric]
         spec = [cfg["mutable"][c] or {} for c in mutable]
         lo, hi = [], []
@@ -43,12 +45,24 @@ class FeatureBounds:
             na, nb = NATURAL_RANGES.get(c, (0.0, np.inf))
             lo.append(max(a, na))
             hi.append(min(b, nb))
-        cats = {c: sorted(map(str, train[c].dropna().astype(str).unique()))
-                for c in (cfg.get("mutable_categorical") or []) if c in categorical}
-        arr = lambda key: np.array([float(s.get(key, 0.0)) for s in spec])  # noqa: E731
-        return cls(mutable, arr("up"), arr("down"), arr("rel_up"), arr("rel_down"),
-                   np.array([bool(s.get("integer", False)) for s in spec]), np.array(lo), np.array(hi),
-                   cats, float(cfg["budget"]))
+        cats = {
+            c: sorted(map(str, train[c].dropna().astype(str).unique()))
+            for c in (cfg.get("mutable_categorical") or [])
+            if c in categorical
+        }
+        arr = lambda key: np.array([float(s.get(key, 0.0)) for s in spec])
+        return cls(
+            mutable,
+            arr("up"),
+            arr("down"),
+            arr("rel_up"),
+            arr("rel_down"),
+            np.array([bool(s.get("integer", False)) for s in spec]),
+            np.array(lo),
+            np.array(hi),
+            cats,
+            float(cfg["budget"]),
+        )
 
     def box(self, x: np.ndarray, budget: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per-row [low, high] an attacker may reach from raw mutable values ``x`` (n, m)."""
@@ -56,7 +70,7 @@ class FeatureBounds:
         x = np.asarray(x, dtype=float)
         low = x - b * (self.down + self.rel_down * np.abs(x))
         high = x + b * (self.up + self.rel_up * np.abs(x))
-        low = np.maximum(low, np.minimum(self.lo, x))    # a value already outside the range may stay
+        low = np.maximum(low, np.minimum(self.lo, x))  # a value already outside the range may stay
         high = np.minimum(high, np.maximum(self.hi, x))
         ilo, ihi = np.ceil(low - 1e-9), np.floor(high + 1e-9)
         low = np.where(self.integer, np.minimum(ilo, x), low)
@@ -70,8 +84,14 @@ class FeatureBounds:
         rounded = np.clip(np.round(out), low, high)
         return np.where(self.integer, rounded, out)
 
-    def violations(self, orig: pd.DataFrame, adv: pd.DataFrame, immutable: list[str],
-                   budget: float | None = None, tol: float = 1e-6) -> dict[str, int]:
+    def violations(
+        self,
+        orig: pd.DataFrame,
+        adv: pd.DataFrame,
+        immutable: list[str],
+        budget: float | None = None,
+        tol: float = 1e-6,
+    ) -> dict[str, int]:
         """Count broken rules per kind (all zero for a valid attack)."""
         out = {"immutable_changed": 0, "out_of_box": 0, "not_integer": 0, "invalid_category": 0}
         for c in immutable:
@@ -91,7 +111,18 @@ class FeatureBounds:
         return out
 
     def as_dict(self) -> dict[str, Any]:
-        return {"budget": self.budget, "categorical": self.categorical, "features": {
-            c: {"up": self.up[i], "down": self.down[i], "rel_up": self.rel_up[i], "rel_down": self.rel_down[i],
-                "integer": bool(self.integer[i]), "range": [self.lo[i], self.hi[i]]}
-            for i, c in enumerate(self.mutable)}}
+        return {
+            "budget": self.budget,
+            "categorical": self.categorical,
+            "features": {
+                c: {
+                    "up": self.up[i],
+                    "down": self.down[i],
+                    "rel_up": self.rel_up[i],
+                    "rel_down": self.rel_down[i],
+                    "integer": bool(self.integer[i]),
+                    "range": [self.lo[i], self.hi[i]],
+                }
+                for i, c in enumerate(self.mutable)
+            },
+        }

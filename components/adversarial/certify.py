@@ -13,10 +13,11 @@ opposite directions is the risk hider's best move (the lowest logit).
 The corner is also a strong black-box attack on any model (the base model included): it needs
 no gradients, only the churn-ward direction of each feature.
 """
+
 from __future__ import annotations
 
 import itertools
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -56,19 +57,22 @@ def _with_categories(onehot: torch.Tensor, combo: list[tuple[slice, int]]) -> to
     return oh
 
 
-def worst_case_logit(model: nn.Module, space: AttackSpace, direction: torch.Tensor, rows=None,
-                     up: bool = True) -> torch.Tensor:
+def worst_case_logit(
+    model: nn.Module, space: AttackSpace, direction: torch.Tensor, rows=None, up: bool = True
+) -> torch.Tensor:
     """Highest (``up``) or lowest logit of ``model`` over each row's box: exact for a monotone
     ``RobustNet`` whose behaviour directions are ``direction``. Differentiable (for training)."""
     x = corner(space, direction, up, rows)
     onehot = space.onehot if rows is None else space.onehot[rows]
-    logits = torch.stack([model(space.encode(x, _with_categories(onehot, combo), rows))
-                          for combo in _category_choices(space)], dim=1)
+    logits = torch.stack(
+        [model(space.encode(x, _with_categories(onehot, combo), rows)) for combo in _category_choices(space)], dim=1
+    )
     return logits.max(1).values if up else logits.min(1).values
 
 
-def corner_attack(space: AttackSpace, direction: torch.Tensor,
-                  score: Callable[[pd.DataFrame], np.ndarray]) -> pd.DataFrame:
+def corner_attack(
+    space: AttackSpace, direction: torch.Tensor, score: Callable[[pd.DataFrame], np.ndarray]
+) -> pd.DataFrame:
     """Black-box attack: every row at its churn-ward corner, with the categorical values that
     give the highest ``score`` (any model: a probability or a logit per row)."""
     x = corner(space, direction, up=True)

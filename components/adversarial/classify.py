@@ -8,6 +8,7 @@ when the deviations point away from churn (a customer hiding real risk). Clean c
 ``none``. Actions: clean -> serve; suspicious -> serve the score but hold any retention offer;
 attack -> manual review before any offer.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,11 +20,11 @@ ACTIONS = {"clean": "serve", "suspicious": "serve_hold_offer", "attack": "manual
 
 @dataclass
 class AttackClassifier:
-    patterns: dict[str, list[int]]   # pattern -> positions in the behaviour view
-    raised: float                    # deviation (robust units, summed per pattern) that counts as raised
+    patterns: dict[str, list[int]]  # pattern -> positions in the behaviour view
+    raised: float  # deviation (robust units, summed per pattern) that counts as raised
 
     @classmethod
-    def fit(cls, names: list[str], patterns: dict[str, list[str]], raised: float) -> "AttackClassifier":
+    def fit(cls, names: list[str], patterns: dict[str, list[str]], raised: float) -> AttackClassifier:
         pos = {p: [names.index(c) for c in cols if c in names] for p, cols in patterns.items()}
         return cls({k: v for k, v in pos.items() if v}, float(raised))
 

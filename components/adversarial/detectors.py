@@ -24,6 +24,7 @@ are set on a second calibration set so that at most ``fp_budget`` (suspicious) /
 "Presumed legitimate": the top ``expected_contamination`` share of that set is left out when
 setting thresholds, because real data holds fraudsters nobody has labelled.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -65,7 +66,7 @@ class BehaviourView:
         return self.mutable + self.rates
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, mutable: list[str]) -> "BehaviourView":
+    def fit(cls, frame: pd.DataFrame, mutable: list[str]) -> BehaviourView:
         x = frame[mutable].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
         rates = [r for r, (a, b) in RATES.items() if a in mutable and b in mutable]
         log_cols = (np.nanmin(x, 0) >= 0) & (np.nanmax(x, 0) > 1.5)
@@ -102,26 +103,36 @@ class FastForest:
     each leaf's depth + average path length of its remaining samples."""
 
     def __init__(self, forest: IsolationForest):
-        self._build([e.tree_ for e in forest.estimators_], forest.estimators_features_,
-                    float(_average_path_length([forest.max_samples_])[0]))
+        self._build(
+            [e.tree_ for e in forest.estimators_],
+            forest.estimators_features_,
+            float(_average_path_length([forest.max_samples_])[0]),
+        )
 
     def __setstate__(self, state: dict) -> None:
         if "walker" in state:
             self.__dict__.update(state)
-        else:   # pickled by the earlier per-tree version: rebuild from its trees
+        else:  # pickled by the earlier per-tree version: rebuild from its trees
             self._build(state["trees"], state["features"], state["norm"])
 
     def _build(self, trees: list, features: list, norm: float) -> None:
         parts, roots, leaf_value, offset, depth = [], [], [], 0, 0
         for t, feats in zip(trees, features):
             d = np.zeros(t.node_count)
-            for node in range(t.node_count):       # children always come after their parent
+            for node in range(t.node_count):  # children always come after their parent
                 for child in (t.children_left[node], t.children_right[node]):
                     if child != -1:
                         d[child] = d[node] + 1
             leaf = t.children_left == -1
-            parts.append((np.where(leaf, 0, np.asarray(feats)[np.maximum(t.feature, 0)]), t.threshold,
-                          t.children_left + offset, t.children_right + offset, leaf))
+            parts.append(
+                (
+                    np.where(leaf, 0, np.asarray(feats)[np.maximum(t.feature, 0)]),
+                    t.threshold,
+                    t.children_left + offset,
+                    t.children_right + offset,
+                    leaf,
+                )
+            )
             leaf_value.append(d + _average_path_length(t.n_node_samples))
             roots.append(offset)
             offset += t.node_count
@@ -133,7 +144,7 @@ class FastForest:
         self.norm = norm
 
     def score_samples(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float32).astype(np.float64)   # sklearn's trees compare in float32
+        x = np.asarray(x, dtype=np.float32).astype(np.float64)  # sklearn's trees compare in float32
         total = np.cumsum(self.leaf_value[self.walker.leaves(x)], axis=1)[:, -1]
         return -(2.0 ** (-total / self.n_trees / self.norm))
 
@@ -146,7 +157,7 @@ class TailCalibrator:
 
     def __init__(self, scores: np.ndarray):
         self.sorted = np.sort(np.asarray(scores, dtype=float))
-        top = self.sorted[int(0.99 * len(self.sorted)):]
+        top = self.sorted[int(0.99 * len(self.sorted)) :]
         self.scale = float(max(top.std(), 1e-6))
 
     def tail(self, s: np.ndarray) -> np.ndarray:
@@ -162,38 +173,58 @@ class TailCalibrator:
 @dataclass
 class AnomalyDetector:
     view: BehaviourView
-    forest: FastForest                    # a fitted sklearn IsolationForest, scored fast
-    direction: np.ndarray                 # +1 where a higher view value looks more like churn
+    forest: FastForest  # a fitted sklearn IsolationForest, scored fast
+    direction: np.ndarray  # +1 where a higher view value looks more like churn
     reference: np.ndarray
     k: int
     calibrators: dict[str, TailCalibrator]
-    thresholds: dict[str, float]          # combined: suspicious / attack; isolation_forest alone
-    calibration: np.ndarray               # sorted combined scores of presumed-legitimate calibration customers
-    churn_coef: np.ndarray = field(default_factory=lambda: np.zeros(0))   # churn signal on log1p(mutable)
-    weights: dict[str, float] = field(default_factory=dict)                # combination weights (empty: Fisher)
+    thresholds: dict[str, float]  # combined: suspicious / attack; isolation_forest alone
+    calibration: np.ndarray  # sorted combined scores of presumed-legitimate calibration customers
+    churn_coef: np.ndarray = field(default_factory=lambda: np.zeros(0))  # churn signal on log1p(mutable)
+    weights: dict[str, float] = field(default_factory=dict)  # combination weights (empty: Fisher)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # detectors pickled before the churn signal: three detectors, plain Fisher
         self.__dict__.update({"churn_coef": np.zeros(0), "weights": {}} | state)
 
     @classmethod
-    def fit(cls, fit: pd.DataFrame, cal_a: pd.DataFrame, cal_b: pd.DataFrame, labels_fit: np.ndarray,
-            mutable: list[str], cfg: dict[str, Any], seed: int,
-            manipulated_a: pd.DataFrame | None = None) -> "AnomalyDetector":
+    def fit(
+        cls,
+        fit: pd.DataFrame,
+        cal_a: pd.DataFrame,
+        cal_b: pd.DataFrame,
+        labels_fit: np.ndarray,
+        mutable: list[str],
+        cfg: dict[str, Any],
+        seed: int,
+        manipulated_a: pd.DataFrame | None = None,
+    ) -> AnomalyDetector:
         """``manipulated_a``: manipulated copies of (some of) the ``cal_a`` customers, from which
         the combination weights are learnt; without it the combination is plain Fisher."""
         rng = np.random.default_rng(seed)
         view = BehaviourView.fit(fit, mutable)
         v = view.transform(fit)
-        forest = IsolationForest(n_estimators=int(cfg["isolation_forest"]["n_estimators"]),
-                                 max_samples=int(cfg["isolation_forest"]["max_samples"]),
-                                 random_state=seed, n_jobs=1).fit(v)
+        forest = IsolationForest(
+            n_estimators=int(cfg["isolation_forest"]["n_estimators"]),
+            max_samples=int(cfg["isolation_forest"]["max_samples"]),
+            random_state=seed,
+            n_jobs=1,
+        ).fit(v)
         direction = label_directions(v, labels_fit)
         ref_n = min(int(cfg["knn"]["reference"]), len(v))
         reference = v[rng.choice(len(v), ref_n, replace=False)].astype(np.float32)
         churn = LogisticRegression(max_iter=2000).fit(view.log_mutable(fit), labels_fit)
-        det = cls(view, FastForest(forest), direction, reference, int(cfg["knn"]["k"]), {}, {}, np.zeros(0),
-                  np.append(churn.coef_[0], churn.intercept_[0]))
+        det = cls(
+            view,
+            FastForest(forest),
+            direction,
+            reference,
+            int(cfg["knn"]["k"]),
+            {},
+            {},
+            np.zeros(0),
+            np.append(churn.coef_[0], churn.intercept_[0]),
+        )
         _, raw_a = det.scores(cal_a)
         det.calibrators = {k: TailCalibrator(s) for k, s in raw_a.items()}
         if cfg.get("combine", "learned") == "learned" and manipulated_a is not None and len(manipulated_a):
@@ -201,7 +232,7 @@ class AnomalyDetector:
         _, raw_b = det.scores(cal_b)
         combined = det.combined(raw_b)
         keep = 1.0 - float(cfg["expected_contamination"])
-        trim = lambda s: np.sort(s)[: max(1, int(keep * len(s)))]  # noqa: E731
+        trim = lambda s: np.sort(s)[: max(1, int(keep * len(s)))]
         fp, fp_attack = float(cfg["fp_budget"]), float(cfg["attack_fp_budget"])
         det.thresholds = {
             "suspicious": float(np.quantile(trim(combined), 1 - fp)),
@@ -215,8 +246,9 @@ class AnomalyDetector:
         """-2 log tail probability per detector (columns in ``names`` order)."""
         return np.stack([-2.0 * np.log(self.calibrators[k].tail(raw[k])) for k in names], axis=1)
 
-    def _learn_weights(self, clean: dict[str, np.ndarray], manipulated: dict[str, np.ndarray],
-                       min_weight: float) -> dict[str, float]:
+    def _learn_weights(
+        self, clean: dict[str, np.ndarray], manipulated: dict[str, np.ndarray], min_weight: float
+    ) -> dict[str, float]:
         """Non-negative weights that best separate manipulated copies from clean customers,
         scaled to sum to the number of detectors (so equal weights = plain Fisher); every
         detector keeps at least ``min_weight`` so that none is switched off by one sample."""
@@ -237,15 +269,14 @@ class AnomalyDetector:
         dev = np.clip(self.deviations(v) - 1.0, 0, None)
         vf = v.astype(np.float32)
         ref_sq = self.__dict__.get("_ref_sq")
-        if ref_sq is None:   # the reference set never changes: its squared norms once per process
-            ref_sq = self.__dict__["_ref_sq"] = (self.reference ** 2).sum(1)[None, :]
-        d2 = (vf ** 2).sum(1)[:, None] + ref_sq - 2 * vf @ self.reference.T
+        if ref_sq is None:  # the reference set never changes: its squared norms once per process
+            ref_sq = self.__dict__["_ref_sq"] = (self.reference**2).sum(1)[None, :]
+        d2 = (vf**2).sum(1)[:, None] + ref_sq - 2 * vf @ self.reference.T
         k = min(self.k, self.reference.shape[0] - 1)
         # the k smallest distances per row: torch.topk is ~3x faster than np.partition here
         nearest = torch.topk(torch.from_numpy(np.ascontiguousarray(d2)), k, dim=1, largest=False).values.numpy()
         knn = np.sqrt(np.maximum(nearest, 0)).mean(1)
-        out = {"isolation_forest": -self.forest.score_samples(v), "robust_z": (dev ** 2).sum(1),
-               "knn": knn.astype(float)}
+        out = {"isolation_forest": -self.forest.score_samples(v), "robust_z": (dev**2).sum(1), "knn": knn.astype(float)}
         if len(self.churn_coef) and log_mutable is not None:
             out["churn_signal"] = log_mutable @ self.churn_coef[:-1] + self.churn_coef[-1]
         return out
@@ -265,13 +296,27 @@ class AnomalyDetector:
         cols, n = as_columns(data)
         if n == 0:
             empty = np.zeros(0)
-            return {"combined": empty, "anomaly_score": empty, "verdict": np.zeros(0, dtype=object),
-                    "deviations": np.zeros((0, len(self.view.names))), "isolation_forest_flag": np.zeros(0, bool),
-                    **{k: empty for k in DETECTORS}}
+            return {
+                "combined": empty,
+                "anomaly_score": empty,
+                "verdict": np.zeros(0, dtype=object),
+                "deviations": np.zeros((0, len(self.view.names))),
+                "isolation_forest_flag": np.zeros(0, bool),
+                **{k: empty for k in DETECTORS},
+            }
         v, raw = self.scores(cols)
         comb = self.combined(raw)
         pct = np.searchsorted(self.calibration, comb, side="right") / len(self.calibration)
-        verdict = np.where(comb > self.thresholds["attack"], "attack",
-                           np.where(comb > self.thresholds["suspicious"], "suspicious", "clean"))
-        return {"combined": comb, "anomaly_score": pct, "verdict": verdict, "deviations": self.deviations(v),
-                "isolation_forest_flag": raw["isolation_forest"] > self.thresholds["isolation_forest"], **raw}
+        verdict = np.where(
+            comb > self.thresholds["attack"],
+            "attack",
+            np.where(comb > self.thresholds["suspicious"], "suspicious", "clean"),
+        )
+        return {
+            "combined": comb,
+            "anomaly_score": pct,
+            "verdict": verdict,
+            "deviations": self.deviations(v),
+            "isolation_forest_flag": raw["isolation_forest"] > self.thresholds["isolation_forest"],
+            **raw,
+        }

@@ -5,6 +5,7 @@ heavy-tailed columns, standardisation. Categorical features: one-hot over the tr
 categories (unknown -> all zeros). ``encode_t`` is written in torch so that gradients flow
 from a model's logit back to the raw mutable values an attacker changes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,13 +23,13 @@ class TabularEncoder:
     categorical: list[str]
     categories: dict[str, list[str]]
     median: np.ndarray
-    log_cols: np.ndarray        # bool per numeric column
+    log_cols: np.ndarray  # bool per numeric column
     mean: np.ndarray
     std: np.ndarray
     indicator_cols: np.ndarray  # indices of numeric columns that get a missing indicator
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> "TabularEncoder":
+    def fit(cls, frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> TabularEncoder:
         x = frame[numeric].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
         median = np.nan_to_num(np.nanmedian(x, axis=0))
         filled = np.where(np.isnan(x), median, x)
@@ -37,8 +38,16 @@ class TabularEncoder:
         log_cols = nonneg & skewed & (np.nanmax(x, axis=0) > 1.5)
         t = np.where(log_cols, np.log1p(np.maximum(filled, 0)), filled)
         cats = {c: sorted(map(str, frame[c].astype(str).unique())) for c in categorical}
-        return cls(list(numeric), list(categorical), cats, median, log_cols, t.mean(0), t.std(0) + 1e-6,
-                   np.nonzero(np.isnan(x).any(axis=0))[0])
+        return cls(
+            list(numeric),
+            list(categorical),
+            cats,
+            median,
+            log_cols,
+            t.mean(0),
+            t.std(0) + 1e-6,
+            np.nonzero(np.isnan(x).any(axis=0))[0],
+        )
 
     @property
     def width(self) -> int:
@@ -78,6 +87,7 @@ class TabularEncoder:
         return torch.cat([x, ind, onehot.to(num.dtype)], dim=1)
 
     def encode(self, data: pd.DataFrame | Columns) -> torch.Tensor:
-        cols, _ = as_columns(data)   # convert a DataFrame once, not per block
-        return self.encode_t(torch.as_tensor(self.raw_numeric(cols), dtype=torch.float32),
-                             torch.as_tensor(self.onehot(cols)))
+        cols, _ = as_columns(data)  # convert a DataFrame once, not per block
+        return self.encode_t(
+            torch.as_tensor(self.raw_numeric(cols), dtype=torch.float32), torch.as_tensor(self.onehot(cols))
+        )

@@ -6,6 +6,7 @@ holdout customers who do not get an offer from the attacked model (the fraudster
 to get one); success = the decision flips. Ground truth (``is_fraud``) comes in only here,
 through components/core/truth.py, to score the detectors on real fraudsters and legitimate customers.
 """
+
 from __future__ import annotations
 
 import time
@@ -20,9 +21,7 @@ from churnguard.adversarial.attacks import AttackSpace, generate, pgd, train_gen
 from churnguard.adversarial.certify import corner_attack
 from churnguard.adversarial.protection import ProtectionPart
 from churnguard.adversarial.training import attackable_mask, established_mask
-from churnguard.features.table import LABEL
-
-
+from churnguard.core.vocabulary import LABEL
 
 
 def _pool(frame: pd.DataFrame, p: np.ndarray, thr: float, n: int, seed: int, mutable: list[str]) -> pd.DataFrame:
@@ -46,8 +45,9 @@ def _best_pgd(space: AttackSpace, model, cfg: dict[str, Any], seed: int, decide)
     return best, flipped
 
 
-def evaluate_protection(part: ProtectionPart, base, holdout: pd.DataFrame, cfg: dict[str, Any],
-                        is_fraud: pd.Series | None = None, log=print) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+def evaluate_protection(
+    part: ProtectionPart, base, holdout: pd.DataFrame, cfg: dict[str, Any], is_fraud: pd.Series | None = None, log=print
+) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     t0 = time.perf_counter()
     ecfg = cfg["evaluate"]
     seed = int(cfg["seed"]) + 1000
@@ -58,12 +58,19 @@ def evaluate_protection(part: ProtectionPart, base, holdout: pd.DataFrame, cfg: 
     hard_p = part.hardened_probability(holdout)
     thr_b, thr_h = part.thresholds["base_probability"], part.thresholds["hardened_probability"]
     auc_b, auc_h = float(roc_auc_score(y, base_p)), float(roc_auc_score(y, hard_p))
-    m: dict[str, Any] = {"clean": {"roc_auc_base": auc_b, "roc_auc_hardened": auc_h, "roc_auc_drop": auc_b - auc_h,
-                                   "offer_share_base": float((base_p >= thr_b).mean()),
-                                   "offer_share_hardened": float((hard_p >= thr_h).mean()), "n": int(len(y))}}
+    m: dict[str, Any] = {
+        "clean": {
+            "roc_auc_base": auc_b,
+            "roc_auc_hardened": auc_h,
+            "roc_auc_drop": auc_b - auc_h,
+            "offer_share_base": float((base_p >= thr_b).mean()),
+            "offer_share_hardened": float((hard_p >= thr_h).mean()),
+            "n": len(y),
+        }
+    }
     n = int(ecfg["customers"])
-    decide_b = lambda adv: base.predict_proba(adv) >= thr_b            # noqa: E731
-    decide_h = lambda adv: part.hardened_probability(adv) >= thr_h    # noqa: E731
+    decide_b = lambda adv: base.predict_proba(adv) >= thr_b
+    decide_h = lambda adv: part.hardened_probability(adv) >= thr_h
     pool_b = _pool(holdout, base_p, thr_b, n, seed, part.bounds.mutable)
     pool_h = _pool(holdout, hard_p, thr_h, n, seed, part.bounds.mutable)
     space_b = AttackSpace.build(pool_b, part.encoder, part.bounds)
@@ -99,34 +106,54 @@ def evaluate_protection(part: ProtectionPart, base, holdout: pd.DataFrame, cfg: 
     gcfg = cfg["gan"]
     real = part.encoder.encode(holdout[established_mask(holdout)])
     for name, space, target, thr_logit, decide in (
-            ("gan_base", space_b, part.surrogate, part.thresholds["surrogate_logit"], decide_b),
-            ("gan_hardened", space_h, part.robust, float(np.log(thr_h / (1 - thr_h))), decide_h)):
-        gen = train_generator(space, target, thr_logit, int(ecfg["gan_steps"]), int(gcfg["hidden"]),
-                              int(gcfg["noise_dim"]), float(gcfg["realism_weight"]), seed + 11, real=real)
+        ("gan_base", space_b, part.surrogate, part.thresholds["surrogate_logit"], decide_b),
+        ("gan_hardened", space_h, part.robust, float(np.log(thr_h / (1 - thr_h))), decide_h),
+    ):
+        gen = train_generator(
+            space,
+            target,
+            thr_logit,
+            int(ecfg["gan_steps"]),
+            int(gcfg["hidden"]),
+            int(gcfg["noise_dim"]),
+            float(gcfg["realism_weight"]),
+            seed + 11,
+            real=real,
+        )
         x, oh = generate(space, gen, seed + 13)
         attacks[name] = space.materialize(x, oh)
         success[name] = float(decide(attacks[name]).mean())
     log(f"GAN attacks done ({time.perf_counter() - t0:.1f}s, cpu {time.process_time():.1f}s)")
-    m["attack_success"] = {**success, "pgd_ratio_hardened_to_base": success["pgd_hardened"] / max(success["pgd_base"], 1e-9),
-                           "gan_ratio_hardened_to_base": success["gan_hardened"] / max(success["gan_base"], 1e-9),
-                           "corner_ratio_hardened_to_base": success["corner_hardened"] / max(success["corner_base"], 1e-9),
-                           "strongest_ratio_hardened_to_base":
-                               success["strongest_hardened"] / max(success["strongest_base"], 1e-9),
-                           "attacked_customers_base": int(len(pool_b)), "attacked_customers_hardened": int(len(pool_h)),
-                           "budget": part.bounds.budget}
-    immutable = [c for c in part.encoder.numeric + part.encoder.categorical
-                 if c not in part.bounds.mutable and c not in part.bounds.categorical]
+    m["attack_success"] = {
+        **success,
+        "pgd_ratio_hardened_to_base": success["pgd_hardened"] / max(success["pgd_base"], 1e-9),
+        "gan_ratio_hardened_to_base": success["gan_hardened"] / max(success["gan_base"], 1e-9),
+        "corner_ratio_hardened_to_base": success["corner_hardened"] / max(success["corner_base"], 1e-9),
+        "strongest_ratio_hardened_to_base": success["strongest_hardened"] / max(success["strongest_base"], 1e-9),
+        "attacked_customers_base": len(pool_b),
+        "attacked_customers_hardened": len(pool_h),
+        "budget": part.bounds.budget,
+    }
+    immutable = [
+        c
+        for c in part.encoder.numeric + part.encoder.categorical
+        if c not in part.bounds.mutable and c not in part.bounds.categorical
+    ]
     originals = {k: (pool_b if k.endswith("_base") else pool_h) for k in attacks}
-    m["bounds_violations"] = {k: part.bounds.violations(originals[k].reset_index(drop=True), a, immutable)
-                              for k, a in attacks.items()}
+    m["bounds_violations"] = {
+        k: part.bounds.violations(originals[k].reset_index(drop=True), a, immutable) for k, a in attacks.items()
+    }
 
     # Detection
     est = established_mask(holdout)
     prot = part.protect(holdout)
     a_clean = part.detector.assess(holdout[est])
     comb_clean, iso_clean = a_clean["combined"], a_clean["isolation_forest"]
-    fraud = (is_fraud.reindex(holdout["customer_id"]).fillna(False).to_numpy().astype(bool)
-             if is_fraud is not None else np.zeros(len(holdout), bool))
+    fraud = (
+        is_fraud.reindex(holdout["customer_id"]).fillna(False).to_numpy().astype(bool)
+        if is_fraud is not None
+        else np.zeros(len(holdout), bool)
+    )
     legit = est & ~fraud
     flagged = prot["protection_verdict"].to_numpy() != "clean"
     iso_flag = np.zeros(len(holdout), bool)
@@ -139,18 +166,24 @@ def evaluate_protection(part: ProtectionPart, base, holdout: pd.DataFrame, cfg: 
         a = part.detector.assess(frame)
         kind, _ = part.classifier.classify(a["deviations"], a["verdict"])
         types = pd.Series(kind).value_counts(normalize=True).round(4).to_dict()
-        return {"n": int(len(frame)),
-                "flagged": float((a["verdict"] != "clean").mean()),
-                "flagged_attack": float((a["verdict"] == "attack").mean()),
-                "flagged_isolation_forest_alone": float(a["isolation_forest_flag"].mean()),
-                "tpr_at_1pct_fpr": float((a["combined"] > thr1_comb).mean()),
-                "tpr_at_1pct_fpr_isolation_forest_alone": float((a["isolation_forest"] > thr1_iso).mean()),
-                "attack_types": types}
+        return {
+            "n": len(frame),
+            "flagged": float((a["verdict"] != "clean").mean()),
+            "flagged_attack": float((a["verdict"] == "attack").mean()),
+            "flagged_isolation_forest_alone": float(a["isolation_forest_flag"].mean()),
+            "tpr_at_1pct_fpr": float((a["combined"] > thr1_comb).mean()),
+            "tpr_at_1pct_fpr_isolation_forest_alone": float((a["isolation_forest"] > thr1_iso).mean()),
+            "attack_types": types,
+        }
 
-    det: dict[str, Any] = {"legitimate": {
-        "n": int(legit.sum()), "fpr": float(flagged[legit].mean()),
-        "fpr_attack_verdict": float((prot["protection_verdict"].to_numpy() == "attack")[legit].mean()),
-        "fpr_isolation_forest_alone": float(iso_flag[legit].mean())}}
+    det: dict[str, Any] = {
+        "legitimate": {
+            "n": int(legit.sum()),
+            "fpr": float(flagged[legit].mean()),
+            "fpr_attack_verdict": float((prot["protection_verdict"].to_numpy() == "attack")[legit].mean()),
+            "fpr_isolation_forest_alone": float(iso_flag[legit].mean()),
+        }
+    }
     for k, a in attacks.items():
         ok = (decide_b if k.endswith("base") else decide_h)(a)
         det[f"attacked_{k}"] = rates(a)
@@ -166,7 +199,8 @@ def evaluate_protection(part: ProtectionPart, base, holdout: pd.DataFrame, cfg: 
         det["real_fraudsters"]["offer_rate_hardened"] = float((hard_p[fraud] >= thr_h).mean())
         det["real_fraudsters"]["offer_rate_protected"] = float(((hard_p >= thr_h) & ~flagged)[fraud].mean())
         det["legitimate"]["offer_rate_protected_vs_hardened"] = float(
-            ((hard_p >= thr_h) & ~flagged)[legit].sum() / max(1, (hard_p >= thr_h)[legit].sum()))
+            ((hard_p >= thr_h) & ~flagged)[legit].sum() / max(1, (hard_p >= thr_h)[legit].sum())
+        )
     det["thresholds"] = part.detector.thresholds
     det["ground_truth"] = is_fraud is not None
     m["detection"] = det

@@ -6,6 +6,7 @@ push the logit without limit) and blended with its reconstruction from the immut
 (a linear map trained with a reconstruction loss), so a value that disagrees with what
 customers like this one normally show is pulled back towards the expected value.
 """
+
 from __future__ import annotations
 
 import math
@@ -86,8 +87,15 @@ class RobustNet(nn.Module):
     """Denoising layer, then either an MLP of everything (``direction=None``) or an MLP of the
     immutable context plus monotone additive terms of the denoised mutable features."""
 
-    def __init__(self, d_in: int, mutable_pos: list[int], hidden: list[int], cap: float, trust: float,
-                 direction: list[float] | None = None):
+    def __init__(
+        self,
+        d_in: int,
+        mutable_pos: list[int],
+        hidden: list[int],
+        cap: float,
+        trust: float,
+        direction: list[float] | None = None,
+    ):
         super().__init__()
         self.denoise = FeatureDenoiser(d_in, mutable_pos, cap, trust)
         m = len(mutable_pos)
@@ -103,17 +111,19 @@ class RobustNet(nn.Module):
         d = self.denoise(z)
         if not self.monotone:
             return self.net(d).squeeze(-1)
-        ctx, zm = d[:, :-self.m], d[:, -self.m:]
+        ctx, zm = d[:, : -self.m], d[:, -self.m :]
         return self.context_net(ctx).squeeze(-1) + self.behaviour(zm)
 
 
-def logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
-def distill(z: torch.Tensor, target_logit: np.ndarray, hidden: list[int], epochs: int, seed: int,
-            batch: int = 512, lr: float = 3e-3) -> Surrogate:
+def distill(
+    z: torch.Tensor,
+    target_logit: np.ndarray,
+    hidden: list[int],
+    epochs: int,
+    seed: int,
+    batch: int = 512,
+    lr: float = 3e-3,
+) -> Surrogate:
     """Fit a surrogate MLP to the base model's logits (mean squared error)."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -132,4 +142,4 @@ def distill(z: torch.Tensor, target_logit: np.ndarray, hidden: list[int], epochs
 @torch.no_grad()
 def predict_logit(model: nn.Module, z: torch.Tensor, batch: int = 8192) -> np.ndarray:
     model.eval()
-    return torch.cat([model(z[i:i + batch]) for i in range(0, len(z), batch)]).numpy()
+    return torch.cat([model(z[i : i + batch]) for i in range(0, len(z), batch)]).numpy()

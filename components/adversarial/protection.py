@@ -7,6 +7,7 @@ score as a percentile of legitimate calibration customers, 0..1), ``protection_v
 Cold-start customers have no behaviour to manipulate: they get verdict ``clean``,
 anomaly score 0 and attack type ``none``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -36,19 +37,19 @@ class ProtectionPart:
     encoder: TabularEncoder
     bounds: FeatureBounds
     robust: RobustNet
-    surrogate: Surrogate               # differentiable copy of the base model (attacks in evaluation)
+    surrogate: Surrogate  # differentiable copy of the base model (attacks in evaluation)
     detector: AnomalyDetector
     classifier: AttackClassifier
-    thresholds: dict[str, float]       # offer thresholds: base probability, hardened probability, surrogate logit
+    thresholds: dict[str, float]  # offer thresholds: base probability, hardened probability, surrogate logit
     meta: dict[str, Any] = field(default_factory=dict)
-    sets_churn_probability = False     # adds columns only (see the module docstring)
+    sets_churn_probability = False  # adds columns only (see the module docstring)
 
     @property
     def mut_pos(self) -> list[int]:
         return [self.encoder.numeric.index(c) for c in self.bounds.mutable]
 
     def hardened_probability(self, features: pd.DataFrame | Columns) -> np.ndarray:
-        if self.robust.training:   # eval() walks every module: only when needed, not per request
+        if self.robust.training:  # eval() walks every module: only when needed, not per request
             self.robust.eval()
         with torch.no_grad():
             return torch.sigmoid(self.robust(self.encoder.encode(features))).numpy().astype(float)
@@ -66,10 +67,13 @@ class ProtectionPart:
     def protect_columns(self, cols: Columns, n: int) -> Columns:
         """The protection columns (:data:`COLUMNS`) for each row."""
         hp = self.hardened_probability(cols)
-        out = {"hardened_probability": hp, "anomaly_score": np.zeros(n),
-               "protection_verdict": np.full(n, "clean", dtype=object),
-               "attack_type": np.full(n, "none", dtype=object),
-               "recommended_action": np.full(n, ACTIONS["clean"], dtype=object)}
+        out = {
+            "hardened_probability": hp,
+            "anomaly_score": np.zeros(n),
+            "protection_verdict": np.full(n, "clean", dtype=object),
+            "attack_type": np.full(n, "none", dtype=object),
+            "recommended_action": np.full(n, ACTIONS["clean"], dtype=object),
+        }
         est = self.established(cols)
         if est.any():
             a = self.detector.assess(take(cols, est) if not est.all() else cols)
@@ -94,9 +98,16 @@ def save_part(part: ProtectionPart, part_dir: Path) -> None:
     part_dir = Path(part_dir)
     part_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(part, part_dir / PART_FILE)
-    write_part_spec(part_dir, "protection", 20, "churnguard.adversarial.protection:load_part",
-                    columns=COLUMNS, mutable=part.bounds.mutable, thresholds=part.thresholds,
-                    detector_thresholds=part.detector.thresholds)
+    write_part_spec(
+        part_dir,
+        "protection",
+        20,
+        "churnguard.adversarial.protection:load_part",
+        columns=COLUMNS,
+        mutable=part.bounds.mutable,
+        thresholds=part.thresholds,
+        detector_thresholds=part.detector.thresholds,
+    )
 
 
 def load_part(part_dir: Path) -> ProtectionPart:

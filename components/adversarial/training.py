@@ -2,6 +2,7 @@
 
 Reads no ground truth: only the feature table (with labels) and the base model.
 """
+
 from __future__ import annotations
 
 import time
@@ -18,9 +19,11 @@ from churnguard.adversarial.certify import corner, label_directions, worst_case_
 from churnguard.adversarial.classify import AttackClassifier
 from churnguard.adversarial.detectors import AnomalyDetector
 from churnguard.adversarial.encoding import TabularEncoder
-from churnguard.adversarial.models import RobustNet, distill, logit, predict_logit
+from churnguard.adversarial.models import RobustNet, distill, predict_logit
 from churnguard.adversarial.protection import ProtectionPart
-from churnguard.features.table import LABEL, FeatureSchema
+from churnguard.core.numeric import logit
+from churnguard.core.vocabulary import LABEL
+from churnguard.features.table import FeatureSchema
 
 
 def established_mask(frame: pd.DataFrame) -> np.ndarray:
@@ -32,8 +35,14 @@ def attackable_mask(frame: pd.DataFrame, mutable: list[str]) -> np.ndarray:
     return established_mask(frame) & frame[mutable].notna().all(axis=1).to_numpy()
 
 
-def manipulated_copies(customers: pd.DataFrame, enc: TabularEncoder, bounds: FeatureBounds, gen: torch.nn.Module,
-                       direction: torch.Tensor, seed: int) -> pd.DataFrame:
+def manipulated_copies(
+    customers: pd.DataFrame,
+    enc: TabularEncoder,
+    bounds: FeatureBounds,
+    gen: torch.nn.Module,
+    direction: torch.Tensor,
+    seed: int,
+) -> pd.DataFrame:
     """Manipulated copies of the attackable ``customers`` for weighting the detectors: half moved
     by the GAN generator, half a random fraction of the way to their churn-ward corner (the
     threat model's moves; no fraud label is involved)."""
@@ -46,12 +55,15 @@ def manipulated_copies(customers: pd.DataFrame, enc: TabularEncoder, bounds: Fea
     frac = torch.rand(len(rows), 1, generator=g) ** 0.5
     x_dir = space.round(space.x0 + frac * (corner(space, direction) - space.x0))
     half = len(rows) // 2
-    return pd.concat([space.materialize(x_gan, oh_gan).iloc[:half],
-                      space.materialize(x_dir, space.onehot).iloc[half:]], ignore_index=True)
+    return pd.concat(
+        [space.materialize(x_gan, oh_gan).iloc[:half], space.materialize(x_dir, space.onehot).iloc[half:]],
+        ignore_index=True,
+    )
 
 
-def fit_protection(train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: dict[str, Any],
-                   log=print) -> ProtectionPart:
+def fit_protection(
+    train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: dict[str, Any], log=print
+) -> ProtectionPart:
     t0 = time.perf_counter()
     seed = int(cfg["seed"])
     torch.set_num_threads(int(cfg["torch_threads"]))
@@ -70,10 +82,14 @@ def fit_protection(train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: d
     sur_cfg = cfg["surrogate"]
     surrogate = distill(z, logit(base_p), list(sur_cfg["hidden"]), int(sur_cfg["epochs"]), seed)
     sur_logit = predict_logit(surrogate, z)
-    thresholds = {"base_probability": float(np.quantile(base_p, 1 - share)),
-                  "surrogate_logit": float(np.quantile(sur_logit, 1 - share))}
-    log(f"surrogate distilled: corr with base logit {np.corrcoef(sur_logit, logit(base_p))[0, 1]:.4f} "
-        f"({time.perf_counter() - t0:.1f}s, cpu {time.process_time():.1f}s)")
+    thresholds = {
+        "base_probability": float(np.quantile(base_p, 1 - share)),
+        "surrogate_logit": float(np.quantile(sur_logit, 1 - share)),
+    }
+    log(
+        f"surrogate distilled: corr with base logit {np.corrcoef(sur_logit, logit(base_p))[0, 1]:.4f} "
+        f"({time.perf_counter() - t0:.1f}s, cpu {time.process_time():.1f}s)"
+    )
 
     # 2. GAN seed: a generator that flips the base model (through its surrogate)
     est = established_mask(train)
@@ -81,8 +97,17 @@ def fit_protection(train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: d
     space = AttackSpace.build(train[att], enc, bounds)
     real = z[torch.as_tensor(att)]
     gcfg = cfg["gan"]
-    gen = train_generator(space, surrogate, thresholds["surrogate_logit"], int(gcfg["steps"]), int(gcfg["hidden"]),
-                          int(gcfg["noise_dim"]), float(gcfg["realism_weight"]), seed, real=real)
+    gen = train_generator(
+        space,
+        surrogate,
+        thresholds["surrogate_logit"],
+        int(gcfg["steps"]),
+        int(gcfg["hidden"]),
+        int(gcfg["noise_dim"]),
+        float(gcfg["realism_weight"]),
+        seed,
+        real=real,
+    )
     log(f"GAN seed trained ({time.perf_counter() - t0:.1f}s, cpu {time.process_time():.1f}s)")
 
     # 3. adversarial training of the robust model on clean + generated customers
@@ -90,8 +115,14 @@ def fit_protection(train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: d
     # churn-ward direction of each mutable feature (training labels), for the monotone terms
     direction = label_directions(z[torch.as_tensor(att)][:, mut_pos].numpy(), y[att])
     dir_t = torch.as_tensor(direction, dtype=torch.float32)
-    robust = RobustNet(enc.width, mut_pos, list(rcfg["hidden"]), float(rcfg["cap"]), float(rcfg["trust"]),
-                       direction.tolist() if rcfg["architecture"] == "monotone" else None)
+    robust = RobustNet(
+        enc.width,
+        mut_pos,
+        list(rcfg["hidden"]),
+        float(rcfg["cap"]),
+        float(rcfg["trust"]),
+        direction.tolist() if rcfg["architecture"] == "monotone" else None,
+    )
     opt = torch.optim.Adam(robust.parameters(), lr=float(rcfg["lr"]), weight_decay=1e-5)
     opt_g = torch.optim.Adam(gen.parameters(), lr=float(gcfg["lr"]))
     bce = nn.functional.binary_cross_entropy_with_logits
@@ -106,7 +137,9 @@ def fit_protection(train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: d
     cat_best = []
     for col, block in space.cat_blocks:
         rates = train[att].groupby(train[att][col].astype(str))[LABEL].mean()
-        cat_best.append((block, enc.categories[col].index(rates.idxmax()) if rates.idxmax() in enc.categories[col] else 0))
+        cat_best.append(
+            (block, enc.categories[col].index(rates.idxmax()) if rates.idxmax() in enc.categories[col] else 0)
+        )
     w_adv, w_rec = float(rcfg["adversarial_weight"]), float(rcfg["reconstruction_weight"])
     # Exact worst case (certify.py): the box corner against each attackable customer's own label
     # (an offer hunter's best move for non-churners, a risk hider's for churners). Certified only
@@ -123,10 +156,10 @@ def fit_protection(train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: d
         perm = torch.randperm(len(z), generator=g)
         n_batches = max(1, len(perm) // bs)
         for b in range(n_batches):
-            idx = perm[b * bs:(b + 1) * bs]
+            idx = perm[b * bs : (b + 1) * bs]
             arows = torch.randint(0, n_att, (half,), generator=g)
             drows = torch.randint(0, n_att, (half,), generator=g)
-            for _ in range(int(gcfg["updates_per_batch"])):   # the generator keeps adapting to the robust model
+            for _ in range(int(gcfg["updates_per_batch"])):  # the generator keeps adapting to the robust model
                 for p in robust.parameters():
                     p.requires_grad_(False)
                 u, cl = gen(real[arows], torch.randn(len(arows), gen.noise_dim, generator=g))
@@ -149,24 +182,28 @@ def fit_protection(train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: d
                     oh_dir[switch, block.start + k] = 1.0
                 z_adv = torch.cat([space.encode(x_gan, oh_gan, arows), space.encode(x_dir, oh_dir, drows)])
                 both = torch.cat([arows, drows])
-            if rcfg["penalty"] == "gain":      # rise of the logit over the customer's own clean logit
+            if rcfg["penalty"] == "gain":  # rise of the logit over the customer's own clean logit
                 adv_loss = torch.relu(robust(z_adv) - robust(real[both]).detach()).mean()
-            else:                               # consistency (TRADES-like): keep the clean probability
+            else:  # consistency (TRADES-like): keep the clean probability
                 adv_loss = bce(robust(z_adv), torch.sigmoid(robust(real[both])).detach())
-            loss = bce(robust(z[idx]), yt[idx]) + w_adv * adv_loss + \
-                w_rec * robust.denoise.reconstruction_loss(z[idx])
+            loss = bce(robust(z[idx]), yt[idx]) + w_adv * adv_loss + w_rec * robust.denoise.reconstruction_loss(z[idx])
             if w_worst > 0:
                 wrows = torch.randint(0, n_att, (half,), generator=g)
                 yw = y_att[wrows]
-                worst = torch.where(yw < 0.5, worst_case_logit(robust, space, dir_t, wrows, up=True),
-                                    worst_case_logit(robust, space, dir_t, wrows, up=False))
+                worst = torch.where(
+                    yw < 0.5,
+                    worst_case_logit(robust, space, dir_t, wrows, up=True),
+                    worst_case_logit(robust, space, dir_t, wrows, up=False),
+                )
                 loss = loss + w_worst * bce(worst, yw)
             opt.zero_grad()
             loss.backward()
             opt.step()
         rl = predict_logit(robust, z)
         thr = float(np.quantile(rl, 1 - share))
-        log(f"robust epoch {epoch + 1}: loss {loss.item():.4f} ({time.perf_counter() - t0:.1f}s, cpu {time.process_time():.1f}s)")
+        log(
+            f"robust epoch {epoch + 1}: loss {loss.item():.4f} ({time.perf_counter() - t0:.1f}s, cpu {time.process_time():.1f}s)"
+        )
     robust.eval()
     thresholds["hardened_probability"] = float(1 / (1 + np.exp(-thr)))
 
@@ -175,16 +212,31 @@ def fit_protection(train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: d
     te = train[est]
     order = rng.permutation(len(te))
     n_fit, n_a = int(0.6 * len(te)), int(0.2 * len(te))
-    fit_i, a_i, b_i = order[:n_fit], order[n_fit:n_fit + n_a], order[n_fit + n_a:]
+    fit_i, a_i, b_i = order[:n_fit], order[n_fit : n_fit + n_a], order[n_fit + n_a :]
     manipulated = manipulated_copies(te.iloc[a_i], enc, bounds, gen, dir_t, seed)
-    detector = AnomalyDetector.fit(te.iloc[fit_i], te.iloc[a_i], te.iloc[b_i], y[est][fit_i], bounds.mutable,
-                                   dcfg, seed, manipulated_a=manipulated)
+    detector = AnomalyDetector.fit(
+        te.iloc[fit_i], te.iloc[a_i], te.iloc[b_i], y[est][fit_i], bounds.mutable, dcfg, seed, manipulated_a=manipulated
+    )
     classifier = AttackClassifier.fit(detector.view.names, cfg["patterns"], float(dcfg["raised_deviation"]))
-    log(f"detectors calibrated: thresholds {detector.thresholds} ({time.perf_counter() - t0:.1f}s, cpu {time.process_time():.1f}s)")
+    log(
+        f"detectors calibrated: thresholds {detector.thresholds} ({time.perf_counter() - t0:.1f}s, cpu {time.process_time():.1f}s)"
+    )
     for p in list(robust.parameters()) + list(surrogate.parameters()):
         p.requires_grad_(False)
-    return ProtectionPart(enc, bounds, robust, surrogate, detector, classifier, thresholds,
-                          {"trained_on": int(len(train)), "established": int(est.sum()),
-                           "behaviour_directions": direction.tolist(),
-                           "certified": rcfg["architecture"] == "monotone",
-                           "fit_seconds": round(time.perf_counter() - t0, 1), "seed_generator": gen})
+    return ProtectionPart(
+        enc,
+        bounds,
+        robust,
+        surrogate,
+        detector,
+        classifier,
+        thresholds,
+        {
+            "trained_on": len(train),
+            "established": int(est.sum()),
+            "behaviour_directions": direction.tolist(),
+            "certified": rcfg["architecture"] == "monotone",
+            "fit_seconds": round(time.perf_counter() - t0, 1),
+            "seed_generator": gen,
+        },
+    )

@@ -4,6 +4,7 @@ Commands are looked up in COMMANDS and imported only when run, so `--help` stays
 A command module exposes ``add_arguments(parser)`` and ``run(args) -> int | None``.
 To add a command: one line in COMMANDS.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,11 +17,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("churnguard.cli.generate", "generate a synthetic world (any size), report time and peak memory"),
     "broker": ("churnguard.cli.broker", "start/stop/status of the local Kafka-compatible broker (Tansu, loopback)"),
     "replay": ("churnguard.cli.replay", "publish the world's click events to Kafka at a chosen rate"),
-    "stream": ("churnguard.cli.stream", "streaming feature job: Kafka events -> Redis online features + real-time scores"),
+    "stream": (
+        "churnguard.cli.stream",
+        "streaming feature job: Kafka events -> Redis online features + real-time scores",
+    ),
     "promote": ("churnguard.cli.promote", "make a model version champion through the quality gates (who/why recorded)"),
     "serve": ("churnguard.cli.serve", "serve scores, explanations and offers over HTTP, following the MLflow champion"),
     "sweep": ("churnguard.cli.sweep", "score every intervention scenario for one shard of the customers (parquet)"),
-    "monitor": ("churnguard.cli.monitor", "one monitoring cycle: drift, estimated/realised ROC AUC, retrain decision, gauges, report"),
+    "monitor": (
+        "churnguard.cli.monitor",
+        "one monitoring cycle: drift, estimated/realised ROC AUC, retrain decision, gauges, report",
+    ),
     "report": ("churnguard.cli.report", "HTML scenario report from a sweep directory (deterministic per date)"),
 }
 
@@ -45,9 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] in (["--version"], ["-V"]):
         print(version())
         return 0
-    top = argparse.ArgumentParser(prog="churnguard", description="Churn prediction platform.",
-                                  formatter_class=argparse.RawDescriptionHelpFormatter,
-                                  epilog="commands:\n" + "\n".join(f"  {k:<14}{h}" for k, (_, h) in COMMANDS.items()))
+    top = argparse.ArgumentParser(
+        prog="churnguard",
+        description="Churn prediction platform.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="commands:\n" + "\n".join(f"  {k:<14}{h}" for k, (_, h) in COMMANDS.items()),
+    )
     top.add_argument("command", choices=sorted(COMMANDS), metavar="command", help="one of the commands below")
     top.add_argument("-V", "--version", action="store_true", help="print the version and git commit, then exit")
     if not argv or argv[0] in ("-h", "--help"):

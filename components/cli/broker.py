@@ -3,6 +3,7 @@
 `start` runs it detached in its own process group on loopback and records pid and port in
 `.run/streaming/broker.json`; `stop` stops that process group. Production uses a real Kafka cluster.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,8 +14,11 @@ STATE = ROOT / ".run" / "streaming" / "broker.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["start", "stop", "status"],
-                        help="start the local Kafka-protocol broker, stop it, or show whether it runs")
+    parser.add_argument(
+        "action",
+        choices=["start", "stop", "status"],
+        help="start the local Kafka-protocol broker, stop it, or show whether it runs",
+    )
     parser.add_argument("--port", type=int, default=None, help="default: a free port")
     parser.add_argument("--no-topics", action="store_true", help="do not create the streaming topics")
 
@@ -26,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
     current = LocalBroker.load(STATE) if STATE.exists() else None
     if args.action == "status":
         alive = bool(current and current.alive())
-        print(f"broker {'running on ' + current.bootstrap + ' (pid ' + str(current.pid) + ')' if alive else 'not running'}")
+        print(
+            f"broker {'running on ' + current.bootstrap + ' (pid ' + str(current.pid) + ')' if alive else 'not running'}"
+        )
         return 0 if alive else 1
     if args.action == "stop":
         if current is None:
@@ -44,8 +50,12 @@ def run(args: argparse.Namespace) -> int:
     broker.save(STATE)
     if not args.no_topics:
         cfg = StreamingConfig.from_params()
-        create_topics(broker.bootstrap, {cfg.events_topic: cfg.partitions, cfg.scores_topic: cfg.partitions,
-                                         cfg.dead_letter_topic: 1})
-    print(f"broker running on {broker.bootstrap} (pid {broker.pid}); "
-          f"export CHURNGUARD_KAFKA_BOOTSTRAP={broker.bootstrap}; stop: churnguard broker stop")
+        create_topics(
+            broker.bootstrap,
+            {cfg.events_topic: cfg.partitions, cfg.scores_topic: cfg.partitions, cfg.dead_letter_topic: 1},
+        )
+    print(
+        f"broker running on {broker.bootstrap} (pid {broker.pid}); "
+        f"export CHURNGUARD_KAFKA_BOOTSTRAP={broker.bootstrap}; stop: churnguard broker stop"
+    )
     return 0

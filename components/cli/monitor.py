@@ -8,6 +8,7 @@ format, for the node-exporter textfile collector) and ``OUT/report.html`` (self-
 the gauges to MLflow (experiment ``churnguard-monitoring``). Exit 0 whatever the decision; 2 when an
 input is missing. Used by dags/monitor.py.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,10 +20,15 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="folder with month_MM/raw snapshots")
     parser.add_argument("--month", type=int, default=None, help="snapshot to monitor (default: the newest)")
-    parser.add_argument("--model-uri", default=None,
-                        help="default: models:/<register.model_name>@<register.alias> (the champion)")
-    parser.add_argument("--reference", type=Path, default=None,
-                        help="the model's training features parquet (default: data/features/customers.parquet)")
+    parser.add_argument(
+        "--model-uri", default=None, help="default: models:/<register.model_name>@<register.alias> (the champion)"
+    )
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        default=None,
+        help="the model's training features parquet (default: data/features/customers.parquet)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="default: reports/monitor of the workspace")
     parser.add_argument("--no-mlflow", action="store_true", help="do not log the gauges to MLflow")
 
@@ -36,10 +42,10 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from churnguard.core.config import PATHS, load_params
-    from churnguard.features.table import LABEL, SPLIT
+    from churnguard.core.vocabulary import LABEL, SPLIT
+    from churnguard.mlops.registry import load_bundle
     from churnguard.monitoring import data, decision, report
     from churnguard.monitoring.monitor import Cohort, run_cycle
-    from churnguard.mlops.registry import load_bundle
 
     params = load_params()
     cfg, reg = params["monitor"], params["register"]
@@ -65,24 +71,41 @@ def run(args: argparse.Namespace) -> int:
     holdout = ref_table[ref_table[SPLIT] == "holdout"] if SPLIT in ref_table else None
     from churnguard.monitoring.performance import realised_roc_auc
 
-    reference_auc = realised_roc_auc(holdout[LABEL].to_numpy(), score(holdout)) if holdout is not None and len(holdout) else None
+    reference_auc = (
+        realised_roc_auc(holdout[LABEL].to_numpy(), score(holdout)) if holdout is not None and len(holdout) else None
+    )
 
     def cohort(m: int, with_labels: bool = False) -> Cohort | None:
         if m not in available:
             return None
         table = data.features(args.data, m, params["data"], params["features"])
-        return Cohort(table, score(table), data.churned_next_month(args.data, m, table["customer_id"]),
-                      table[LABEL].to_numpy() if with_labels else None)
+        return Cohort(
+            table,
+            score(table),
+            data.churned_next_month(args.data, m, table["customer_id"]),
+            table[LABEL].to_numpy() if with_labels else None,
+        )
 
     current = cohort(month)
-    result = run_cycle(reference, current, cohort(month - 1), cohort(month - 2, with_labels=True),
-                       numeric, categorical, cfg, reference_auc, month)
+    result = run_cycle(
+        reference,
+        current,
+        cohort(month - 1),
+        cohort(month - 2, with_labels=True),
+        numeric,
+        categorical,
+        cfg,
+        reference_auc,
+        month,
+    )
     out = args.out or PATHS.reports / "monitor"
     _write(out, result, reference, current, cfg, model_uri, month, decision, report)
     if not args.no_mlflow:
         _log_mlflow(result, out, model_uri, month)
-    print(f"monitor month {month} ({model_uri}): {'RETRAIN' if result.retrain else 'hold'}"
-          + ("" if not result.reasons else " - " + "; ".join(result.reasons)))
+    print(
+        f"monitor month {month} ({model_uri}): {'RETRAIN' if result.retrain else 'hold'}"
+        + ("" if not result.reasons else " - " + "; ".join(result.reasons))
+    )
     return 0
 
 
@@ -102,23 +125,37 @@ def _write(out: Path, result, reference, current, cfg, model_uri, month, decisio
     from dataclasses import asdict
 
     out.mkdir(parents=True, exist_ok=True)
-    payload = {"month": month, "model_uri": model_uri, "retrain": result.retrain, "reasons": result.reasons,
-               "drift_alarm": result.drift_alarm, "performance_alarm": result.performance_alarm,
-               "features_alarmed": result.features_alarmed, "gauges": result.gauges(),
-               "features": [asdict(f) for f in result.features], "prediction": asdict(result.prediction),
-               "early_outcomes": [asdict(s) for s in result.early_outcomes],
-               "realised_estimate": result.realised_estimate}
+    payload = {
+        "month": month,
+        "model_uri": model_uri,
+        "retrain": result.retrain,
+        "reasons": result.reasons,
+        "drift_alarm": result.drift_alarm,
+        "performance_alarm": result.performance_alarm,
+        "features_alarmed": result.features_alarmed,
+        "gauges": result.gauges(),
+        "features": [asdict(f) for f in result.features],
+        "prediction": asdict(result.prediction),
+        "early_outcomes": [asdict(s) for s in result.early_outcomes],
+        "realised_estimate": result.realised_estimate,
+    }
     (out / "monitor.json").write_text(json.dumps(payload, indent=2, default=str))
     (out / "metrics.prom").write_text(decision.prometheus_text(result, {"model": model_uri}))
-    (out / "report.html").write_text(report.render(result, reference.scores, current.scores,
-                                                   float(cfg["drift"]["min_psi"]), f"churnguard monitoring, month {month}"))
+    (out / "report.html").write_text(
+        report.render(
+            result,
+            reference.scores,
+            current.scores,
+            float(cfg["drift"]["min_psi"]),
+            f"churnguard monitoring, month {month}",
+        )
+    )
 
 
 def _log_mlflow(result, out: Path, model_uri: str, month: int) -> None:
     import math
 
     import mlflow
-
     from churnguard.mlops.registry import artifact_root, configure
 
     configure()

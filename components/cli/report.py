@@ -2,6 +2,7 @@
 
 Deterministic: the same shards, params (budget) and --date give the same bytes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_params()["sweep"]
     summary = build_report_from_dir(args.sweep_dir, cfg, args.date, args.out, int(cfg["seed"]))
     logged = False if args.no_mlflow else log_to_mlflow(args.out, summary, args.date)
-    print(f"wrote {args.out}: {summary['customers_treated']} offers, expected net value "
-          f"{summary['expected_net_value']:.0f}" + (" (logged to MLflow)" if logged else ""))
+    print(
+        f"wrote {args.out}: {summary['customers_treated']} offers, expected net value "
+        f"{summary['expected_net_value']:.0f}" + (" (logged to MLflow)" if logged else "")
+    )
     return 0

@@ -5,6 +5,7 @@ DVC's own output is followed line by line: each stage it runs or skips prints
 quiet for ``--heartbeat`` seconds, and each stage is one OpenTelemetry span ``stage <name>``
 (exported only when ``OTEL_*`` asks for it, components/core/telemetry.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,12 @@ SKIPPED = re.compile(r"Stage '([^']+)' didn't change, skipping")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="rerun every stage (dvc repro --force)")
-    parser.add_argument("--heartbeat", type=float, default=20.0,
-                        help="seconds of silence after which a 'still running' line is printed (default 20)")
+    parser.add_argument(
+        "--heartbeat",
+        type=float,
+        default=20.0,
+        help="seconds of silence after which a 'still running' line is printed (default 20)",
+    )
     parser.add_argument("stage", nargs="?", help="reproduce only up to this stage (default: the whole pipeline)")
 
 
@@ -65,7 +70,7 @@ class Progress:
             return
         print(text, end="" if text.endswith("\n") else "\n", flush=True)
 
-    _tracer: object = None   # tests pass their own; default: the process tracer (no-op unless OTEL_* says so)
+    _tracer: object = None  # tests pass their own; default: the process tracer (no-op unless OTEL_* says so)
 
     def _start(self, name: str) -> None:
         from churnguard.core.telemetry import tracer
@@ -84,13 +89,17 @@ class Progress:
     def beat(self) -> None:
         quiet = time.perf_counter() - self.last_output
         if self.current and quiet >= self.heartbeat_s:
-            print(f"      {self.elapsed()}  ... stage {self.current} still running ({quiet:.0f} s without output)",
-                  flush=True)
+            print(
+                f"      {self.elapsed()}  ... stage {self.current} still running ({quiet:.0f} s without output)",
+                flush=True,
+            )
             self.last_output = time.perf_counter()
 
     def summary(self) -> str:
-        return (f"{len(self.ran)} stage(s) ran ({', '.join(self.ran) or 'none'}), {len(self.skipped)} up to date; "
-                f"{time.perf_counter() - self.t0:.0f} s wall")
+        return (
+            f"{len(self.ran)} stage(s) ran ({', '.join(self.ran) or 'none'}), {len(self.skipped)} up to date; "
+            f"{time.perf_counter() - self.t0:.0f} s wall"
+        )
 
 
 def repro(cmd: list[str], env: dict[str, str], progress: Progress) -> int:
@@ -118,12 +127,17 @@ def run(args: argparse.Namespace) -> int:
 
     init_tracing("churnguard-pipeline")
     # Stages call the venv's interpreter by a repo-relative path; PATH keeps plain `python` working too.
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-               PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONUNBUFFERED="1"
+    )
     if not sys.stderr.isatty():  # a log file: carriage-return bars would fill it; our stage lines remain
         env.update(TQDM_DISABLE="1", MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false")
-    cmd = [str(Path(sys.executable).parent / "dvc"), "repro", *(["--force"] if args.force else []),
-           *([args.stage] if args.stage else [])]
+    cmd = [
+        str(Path(sys.executable).parent / "dvc"),
+        "repro",
+        *(["--force"] if args.force else []),
+        *([args.stage] if args.stage else []),
+    ]
     progress = Progress(total=stage_count(), heartbeat_s=args.heartbeat)
     try:
         rc = repro(cmd, env, progress)
@@ -131,8 +145,9 @@ def run(args: argparse.Namespace) -> int:
         shutdown_tracing()
     if rc != 0:
         failed = f" in stage {progress.current}" if progress.current else ""
-        print(f"\npipeline FAILED{failed} (exit {rc}); {progress.summary()}. "
-              "Nothing was registered by the failing run.")
+        print(
+            f"\npipeline FAILED{failed} (exit {rc}); {progress.summary()}. Nothing was registered by the failing run."
+        )
         return rc
     print(f"\npipeline finished: {progress.summary()}")
     return print_summary()

@@ -1,4 +1,5 @@
 """`churnguard serve`: run the serving job (FastAPI + uvicorn) following models:/churnguard@champion."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,15 +11,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="port (default: serving.port)")
     parser.add_argument("--poll-interval", type=float, help="seconds between registry polls (serving.poll_interval_s)")
     parser.add_argument("--model-uri", help="serve this URI and do not follow the alias (e.g. models:/churnguard/3)")
-    parser.add_argument("--redis-url", help="online store (serving.redis.url; env CHURNGUARD_REDIS_URL); "
-                                            "'none' to serve batch features only")
+    parser.add_argument(
+        "--redis-url",
+        help="online store (serving.redis.url; env CHURNGUARD_REDIS_URL); 'none' to serve batch features only",
+    )
     parser.add_argument("--redis-prefix", help="online store key prefix (serving.redis.prefix, default cg:user:)")
-    parser.add_argument("--rate-limit", type=float, help="requests/s per API key (serving.rate_limit.per_second); "
-                                                         "burst becomes twice this")
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        help="requests/s per API key (serving.rate_limit.per_second); burst becomes twice this",
+    )
     parser.add_argument("--max-body-bytes", type=int, help="larger request bodies get 413 (serving.max_body_bytes)")
-    parser.add_argument("--allow-unverified-model", action="store_true",
-                        help="load versions without an artifact digest tag (registered before digests existed); "
-                             "a version whose digest differs is still refused (docs/security.md)")
+    parser.add_argument(
+        "--allow-unverified-model",
+        action="store_true",
+        help="load versions without an artifact digest tag (registered before digests existed); "
+        "a version whose digest differs is still refused (docs/security.md)",
+    )
     parser.add_argument("--log-level", default="info", help="uvicorn log level (debug, info, warning, error)")
 
 
@@ -33,9 +42,9 @@ def run(args: argparse.Namespace) -> int:
         os.environ.setdefault(var, "1")
     import uvicorn
 
+    from churnguard.core.telemetry import init_tracing, shutdown_tracing
     from churnguard.serving.app import create_app
     from churnguard.serving.config import ServingConfig
-    from churnguard.core.telemetry import init_tracing, shutdown_tracing
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     overrides = {}
@@ -61,11 +70,13 @@ def run(args: argparse.Namespace) -> int:
     cfg = ServingConfig.from_params(**overrides)
     if not cfg.require_digest:
         logging.getLogger("churnguard.serving").warning(
-            "versions without an artifact digest will be loaded unverified (serving.integrity.require_digest off)")
+            "versions without an artifact digest will be loaded unverified (serving.integrity.require_digest off)"
+        )
     if not cfg.api_keys:
         logging.getLogger("churnguard.serving").warning(
-            "no API keys configured (CHURNGUARD_API_KEYS or serving.auth.api_keys): every /v1 route answers 401")
-    init_tracing("churnguard-serve")   # off unless OTEL_* asks for it (components/core/telemetry.py)
+            "no API keys configured (CHURNGUARD_API_KEYS or serving.auth.api_keys): every /v1 route answers 401"
+        )
+    init_tracing("churnguard-serve")  # off unless OTEL_* asks for it (components/core/telemetry.py)
     app = create_app(cfg)
     try:
         uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=args.log_level.lower(), access_log=False)

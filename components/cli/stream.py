@@ -1,4 +1,5 @@
 """`churnguard stream`: the streaming feature job (consumer group: run more of them to scale out)."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,15 +8,24 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", default=None, help="default: streaming.bootstrap_servers / env")
     parser.add_argument("--group", default=None, help="consumer group (default: streaming.group_id)")
-    parser.add_argument("--client", choices=["confluent", "kafka-python"], default=None,
-                        help="Kafka client library (default: params streaming.client)")
-    parser.add_argument("--redis-url", default=None, help="online store, e.g. redis://127.0.0.1:6379/0 (default: params)")
+    parser.add_argument(
+        "--client",
+        choices=["confluent", "kafka-python"],
+        default=None,
+        help="Kafka client library (default: params streaming.client)",
+    )
+    parser.add_argument(
+        "--redis-url", default=None, help="online store, e.g. redis://127.0.0.1:6379/0 (default: params)"
+    )
     parser.add_argument("--prefix", default=None, help="Redis key prefix (default: streaming.key_prefix)")
     parser.add_argument("--model-uri", default=None, help="default: streaming.model_uri (the champion)")
     parser.add_argument("--no-score", action="store_true", help="features only, no real-time churn score")
     parser.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus /metrics on HOST:PORT")
-    parser.add_argument("--metrics-host", default=None,
-                        help="address /metrics binds to (default: streaming.metrics_host, 127.0.0.1; 0.0.0.0 in compose)")
+    parser.add_argument(
+        "--metrics-host",
+        default=None,
+        help="address /metrics binds to (default: streaming.metrics_host, 127.0.0.1; 0.0.0.0 in compose)",
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="events per micro-batch (default: params)")
     parser.add_argument("--until-caught-up", action="store_true", help="exit once every assigned partition is consumed")
     parser.add_argument("--max-events", type=int, default=None, help="stop after this many events (tests, replays)")
@@ -28,11 +38,18 @@ def run(args: argparse.Namespace) -> int:
     from churnguard.streaming.config import StreamingConfig
     from churnguard.streaming.job import DEAD_LETTER_KINDS, FeatureJob
 
-    tracing = telemetry.init_tracing("churnguard-stream")   # exports only when OTEL_* asks for it
-    cfg = StreamingConfig.from_params(bootstrap_servers=args.bootstrap, client=args.client, redis_url=args.redis_url,
-                                      key_prefix=args.prefix, model_uri=args.model_uri, batch_size=args.batch_size,
-                                      metrics_port=args.metrics_port, metrics_host=args.metrics_host,
-                                      score=False if args.no_score else None)
+    tracing = telemetry.init_tracing("churnguard-stream")  # exports only when OTEL_* asks for it
+    cfg = StreamingConfig.from_params(
+        bootstrap_servers=args.bootstrap,
+        client=args.client,
+        redis_url=args.redis_url,
+        key_prefix=args.prefix,
+        model_uri=args.model_uri,
+        batch_size=args.batch_size,
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
+        score=False if args.no_score else None,
+    )
     scorer = None
     if cfg.score:
         from churnguard.streaming.scoring import RealtimeScorer
@@ -47,8 +64,11 @@ def run(args: argparse.Namespace) -> int:
         telemetry.shutdown_tracing()
     m = job.metrics
     dead = sum(m.value("churnguard_stream_events_total", outcome=k) for k in DEAD_LETTER_KINDS)
-    print(f"consumed {n} events: applied {m.value('churnguard_stream_events_total', outcome='applied'):.0f}, "
-          f"duplicates {m.value('churnguard_stream_events_total', outcome='duplicate'):.0f}, "
-          f"dead letters {dead:.0f} (parked {m.value('churnguard_stream_dead_letters_parked_total'):.0f}), "
-          f"scores {m.value('churnguard_stream_scores_total'):.0f}", flush=True)
+    print(
+        f"consumed {n} events: applied {m.value('churnguard_stream_events_total', outcome='applied'):.0f}, "
+        f"duplicates {m.value('churnguard_stream_events_total', outcome='duplicate'):.0f}, "
+        f"dead letters {dead:.0f} (parked {m.value('churnguard_stream_dead_letters_parked_total'):.0f}), "
+        f"scores {m.value('churnguard_stream_scores_total'):.0f}",
+        flush=True,
+    )
     return 0

@@ -1,4 +1,5 @@
 """`churnguard summary`: the registered version, champion status, holdout metrics vs the oracle."""
+
 from __future__ import annotations
 
 import argparse

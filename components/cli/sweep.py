@@ -4,6 +4,7 @@ Writes DIR/shard-I.parquet (one row per customer and scenario; see components/in
 The model is the workspace's models/ bundle, or a registered version with --model-uri
 (e.g. models:/churnguard@champion).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shards", type=int, required=True, help="number of shards N")
     parser.add_argument("--out", type=Path, required=True, help="directory for shard-I.parquet")
     parser.add_argument("--model-uri", default=None, help="MLflow model URI (default: the workspace's models/)")
-    parser.add_argument("--features", type=Path, default=None,
-                        help="feature table (default: the workspace's data/features/customers.parquet)")
+    parser.add_argument(
+        "--features",
+        type=Path,
+        default=None,
+        help="feature table (default: the workspace's data/features/customers.parquet)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ Only attributes known at sign-up are used (a new customer has nothing else). k i
 criterion); each cluster gets a churn prior (train-split established customers, shrunk
 towards the overall rate) and a profile. ``ClusterModel.assign`` places an unseen customer.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from churnguard.core.columns import Columns, as_columns, numeric_matrix, text
+from churnguard.core.numeric import logit
 
 # Known at sign-up; a Telco-style CSV may carry only some of them (the rest are skipped).
 DEMOGRAPHIC_CATEGORICAL = ["income_band", "region", "signup_channel", "plan", "contract", "payment_method"]
@@ -49,10 +51,12 @@ def demographic_frame(frame: pd.DataFrame, categorical: list[str], numeric: list
 
 
 def make_encoder(categorical: list[str], numeric: list[str]) -> ColumnTransformer:
-    return ColumnTransformer([
-        ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
-        ("num", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric),
-    ])
+    return ColumnTransformer(
+        [
+            ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
+            ("num", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric),
+        ]
+    )
 
 
 class FastEncoder:
@@ -84,13 +88,8 @@ class FastEncoder:
         if self.numeric:
             num = numeric_matrix(cols, self.numeric, n)
             num = np.where(np.isnan(num), self.median, num)
-            out[:, self.width - len(self.numeric):] = (num - self.mean) / self.scale
+            out[:, self.width - len(self.numeric) :] = (num - self.mean) / self.scale
         return out
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=float), 1e-4, 1 - 1e-4)
-    return np.log(p / (1 - p))
 
 
 @dataclass
@@ -101,10 +100,10 @@ class ClusterModel:
     kmeans: KMeans
     categorical: list[str]
     numeric: list[str]
-    priors: np.ndarray                  # churn prior per cluster
+    priors: np.ndarray  # churn prior per cluster
     global_rate: float
     profiles: list[dict[str, Any]] = field(default_factory=list)
-    selection: dict[str, float] = field(default_factory=dict)   # k -> silhouette
+    selection: dict[str, float] = field(default_factory=dict)  # k -> silhouette
 
     @property
     def k(self) -> int:
@@ -119,7 +118,7 @@ class ClusterModel:
     def nearest(self, encoded: np.ndarray) -> np.ndarray:
         """k-means assignment (nearest centre) of encoded rows."""
         centres = self.kmeans.cluster_centers_
-        d = (centres ** 2).sum(1)[None, :] - 2.0 * encoded.astype(np.float64) @ centres.T
+        d = (centres**2).sum(1)[None, :] - 2.0 * encoded.astype(np.float64) @ centres.T
         return d.argmin(1).astype(np.int64)
 
     def assign(self, frame: pd.DataFrame | dict[str, Any]) -> np.ndarray:
@@ -139,7 +138,7 @@ class ClusterModel:
         return out
 
     def prior_logit(self, clusters: np.ndarray) -> np.ndarray:
-        return _logit(self.priors[clusters])
+        return logit(self.priors[clusters], eps=1e-4)
 
 
 def fit_clusters(train: pd.DataFrame, y: np.ndarray, cfg: dict[str, Any], seed: int) -> ClusterModel:
@@ -180,8 +179,12 @@ def fit_clusters(train: pd.DataFrame, y: np.ndarray, cfg: dict[str, Any], seed: 
     frame = demographic_frame(train, categorical, numeric).assign(_c=labels)
     for c in range(km.n_clusters):
         part = frame[frame["_c"] == c]
-        prof: dict[str, Any] = {"cluster": c, "size": int(counts[c]), "churn_prior": float(priors[c]),
-                                "observed_churn_rate": float(positives[c] / counts[c]) if counts[c] else None}
+        prof: dict[str, Any] = {
+            "cluster": c,
+            "size": int(counts[c]),
+            "churn_prior": float(priors[c]),
+            "observed_churn_rate": float(positives[c] / counts[c]) if counts[c] else None,
+        }
         for col in numeric:
             prof[f"mean_{col}"] = float(part[col].mean()) if len(part) else None
         for col in categorical:

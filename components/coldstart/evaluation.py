@@ -4,6 +4,7 @@ The cohort (train and holdout cold-start customers alike) is scored as one batch
 exactly as :meth:`ColdStartPart.components` scores new customers; metrics use the holdout rows.
 Only this module (evaluation) reads the truth, through :mod:`churnguard.core.truth`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,12 +14,17 @@ import numpy as np
 import pandas as pd
 
 from churnguard.coldstart.part import load_part
-from churnguard.features.table import ID, LABEL, SPLIT
 from churnguard.core.metrics import classification_metrics
 from churnguard.core.truth import has_truth, load_truth
+from churnguard.core.vocabulary import ID, LABEL, SPLIT
 
-MODELS = {"cluster_prior": "(a) cluster prior", "gbm": "(b) GBM demographics + hand-made graph features",
-          "gnn": "(c) GNN (cluster fallback without edges)", "ensemble": "(d) ensemble", "oracle": "(e) oracle"}
+MODELS = {
+    "cluster_prior": "(a) cluster prior",
+    "gbm": "(b) GBM demographics + hand-made graph features",
+    "gnn": "(c) GNN (cluster fallback without edges)",
+    "ensemble": "(d) ensemble",
+    "oracle": "(e) oracle",
+}
 
 
 def _metrics(y: np.ndarray, p: np.ndarray, bins: int) -> dict[str, float] | None:
@@ -40,11 +46,15 @@ def evaluate_coldstart(features_path: Path, part_dir: Path, truth_dir: Path, cfg
         scores["oracle"] = truth["p_received"].to_numpy()[hold]
     bins = int(cfg["calibration_bins"])
     edges = comps["has_edges"].to_numpy()[hold]
-    out: dict[str, Any] = {"models": MODELS, "n_holdout_cold_start": int(hold.sum()),
-                           "with_edges": int(edges.sum()), "no_edges": int((~edges).sum()),
-                           "coverage": float(np.isfinite(comps["ensemble"].to_numpy()).mean()) if len(comps) else None,
-                           "gnn_architecture": part.gnn_arch,
-                           "fallback_share": float((comps["source"] == "cluster_fallback").mean()) if len(comps) else None}
+    out: dict[str, Any] = {
+        "models": MODELS,
+        "n_holdout_cold_start": int(hold.sum()),
+        "with_edges": int(edges.sum()),
+        "no_edges": int((~edges).sum()),
+        "coverage": float(np.isfinite(comps["ensemble"].to_numpy()).mean()) if len(comps) else None,
+        "gnn_architecture": part.gnn_arch,
+        "fallback_share": float((comps["source"] == "cluster_fallback").mean()) if len(comps) else None,
+    }
     for group, mask in (("cohort", np.ones_like(edges)), ("cohort_with_edges", edges), ("cohort_no_edges", ~edges)):
         out[group] = {k: _metrics(y[mask], v[mask], bins) for k, v in scores.items()}
     c = out["cohort"]

@@ -22,6 +22,7 @@ model is wrapped in DistributedDataParallel and each rank takes the loss on its 
 training nodes (gradients are averaged); by default it runs in one process on the device from
 params (cpu / cuda / auto).
 """
+
 from __future__ import annotations
 
 import copy
@@ -40,7 +41,7 @@ from churnguard.coldstart.clusters import ClusterModel
 from churnguard.core.columns import Columns, as_columns, numeric
 from churnguard.features.clickstream import CLICKSTREAM_FEATURES
 
-LOG1P = ["tenure_months", "usage_hours_30d"]          # log1p before scaling
+LOG1P = ["tenure_months", "usage_hours_30d"]  # log1p before scaling
 # Known for every customer, a brand-new one included (its sign-up date): never hidden, so the
 # model can tell a two-week-old customer from a masked ten-year one.
 SIGNUP = ["tenure_months"]
@@ -67,7 +68,7 @@ class NodeEncoder:
 
     cluster: ClusterModel
     behaviour: list[str]
-    mean: np.ndarray                 # over signup + behaviour columns, in that order
+    mean: np.ndarray  # over signup + behaviour columns, in that order
     std: np.ndarray
     signup: list[str] = field(default_factory=list)
 
@@ -76,7 +77,7 @@ class NodeEncoder:
         self.__dict__.update({"signup": []} | state)
 
     @classmethod
-    def fit(cls, cluster: ClusterModel, established: pd.DataFrame) -> "NodeEncoder":
+    def fit(cls, cluster: ClusterModel, established: pd.DataFrame) -> NodeEncoder:
         signup = [c for c in SIGNUP if c in established.columns]
         behaviour = [c for c in BEHAVIOUR if c in established.columns]
         raw = cls._raw_columns(established, signup + behaviour)
@@ -95,16 +96,27 @@ class NodeEncoder:
 
     @property
     def dim(self) -> int:
-        return (len(self.cluster.encoder.get_feature_names_out()) + 2 * self.cluster.k + len(self.signup)
-                + len(self.behaviour) + 2)
+        return (
+            len(self.cluster.encoder.get_feature_names_out())
+            + 2 * self.cluster.k
+            + len(self.signup)
+            + len(self.behaviour)
+            + 2
+        )
 
     def behaviour_slice(self) -> slice:
         """Columns hidden for a customer without history (behaviour + has_behaviour flag)."""
         start = self.dim - len(self.behaviour) - 2
         return slice(start, self.dim - 1)
 
-    def encode(self, frame: pd.DataFrame | Columns, has_behaviour: np.ndarray, is_former: np.ndarray,
-               clusters: np.ndarray | None = None, demo: np.ndarray | None = None) -> np.ndarray:
+    def encode(
+        self,
+        frame: pd.DataFrame | Columns,
+        has_behaviour: np.ndarray,
+        is_former: np.ndarray,
+        clusters: np.ndarray | None = None,
+        demo: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Feature matrix: [demographics | cluster one-hot | cluster prior logit (k, one set) |
         sign-up (tenure) | behaviour (0 where absent) | has_behaviour | is_former]."""
         demo = self.cluster.encode(frame) if demo is None else demo
@@ -112,9 +124,10 @@ class NodeEncoder:
         onehot = self.cluster.one_hot(clusters)
         prior = onehot * self.cluster.prior_logit(clusters)[:, None].astype(np.float32)
         scaled = np.nan_to_num((self._raw_columns(frame, self.signup + self.behaviour) - self.mean) / self.std)
-        known, beh = scaled[:, :len(self.signup)], scaled[:, len(self.signup):] * has_behaviour[:, None]
-        return np.concatenate([demo, onehot, prior, known, beh, has_behaviour[:, None],
-                               is_former[:, None]], axis=1).astype(np.float32)
+        known, beh = scaled[:, : len(self.signup)], scaled[:, len(self.signup) :] * has_behaviour[:, None]
+        return np.concatenate(
+            [demo, onehot, prior, known, beh, has_behaviour[:, None], is_former[:, None]], axis=1
+        ).astype(np.float32)
 
 
 class ReferralGNN(nn.Module):
@@ -187,11 +200,13 @@ def undirected(src: np.ndarray, dst: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.stack([np.concatenate([s, d]), np.concatenate([d, s])]))
 
 
-def build_known_graph(encoder: NodeEncoder, established: pd.DataFrame, former: pd.DataFrame,
-                      referrals: pd.DataFrame) -> KnownGraph:
+def build_known_graph(
+    encoder: NodeEncoder, established: pd.DataFrame, former: pd.DataFrame, referrals: pd.DataFrame
+) -> KnownGraph:
     """Nodes = established active customers + former customers; edges among them."""
-    ids = np.concatenate([established["customer_id"].astype(str).to_numpy(),
-                          former["customer_id"].astype(str).to_numpy()])
+    ids = np.concatenate(
+        [established["customer_id"].astype(str).to_numpy(), former["customer_id"].astype(str).to_numpy()]
+    )
     is_former = np.concatenate([np.zeros(len(established)), np.ones(len(former))]).astype(np.float32)
     frame = pd.concat([established, former], ignore_index=True)
     has_beh = np.ones(len(frame), dtype=np.float32)
@@ -229,15 +244,25 @@ def training_view(graph: KnownGraph) -> tuple[torch.Tensor, torch.Tensor, np.nda
     return graph.x[keep], ei, torch.nonzero(keep).flatten().numpy()
 
 
-def train_gnn(arch: str, x: torch.Tensor, edge_index: torch.Tensor, encoder: NodeEncoder, train_idx: np.ndarray,
-              y: np.ndarray, cfg: dict[str, Any], device: torch.device, seed: int) -> tuple[ReferralGNN, dict[str, Any]]:
+def train_gnn(
+    arch: str,
+    x: torch.Tensor,
+    edge_index: torch.Tensor,
+    encoder: NodeEncoder,
+    train_idx: np.ndarray,
+    y: np.ndarray,
+    cfg: dict[str, Any],
+    device: torch.device,
+    seed: int,
+) -> tuple[ReferralGNN, dict[str, Any]]:
     """Full-batch training with behaviour masking; early stopping on a masked validation share
     of the (established, train-split) training nodes. Returns the best model (on cpu)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     rank, world = _dist()
-    model = ReferralGNN(arch, x.shape[1], int(cfg["hidden"]), int(cfg["heads"]), int(cfg["layers"]),
-                        float(cfg["dropout"])).to(device)
+    model = ReferralGNN(
+        arch, x.shape[1], int(cfg["hidden"]), int(cfg["heads"]), int(cfg["layers"]), float(cfg["dropout"])
+    ).to(device)
     net: nn.Module = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -246,7 +271,7 @@ def train_gnn(arch: str, x: torch.Tensor, edge_index: torch.Tensor, encoder: Nod
     perm = rng.permutation(len(train_idx))
     n_val = int(len(perm) * float(cfg["early_stopping_share"]))
     val_pos, fit_pos = perm[:n_val], perm[n_val:]
-    fit_pos = fit_pos[rank::world]                  # each rank: its shard of the loss nodes
+    fit_pos = fit_pos[rank::world]  # each rank: its shard of the loss nodes
     x, ei = x.to(device), edge_index.to(device)
     y_t = torch.as_tensor(y, dtype=torch.float32, device=device)
     tidx = torch.as_tensor(train_idx, device=device)
@@ -254,7 +279,7 @@ def train_gnn(arch: str, x: torch.Tensor, edge_index: torch.Tensor, encoder: Nod
     opt = torch.optim.AdamW(net.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
     loss_fn = nn.BCEWithLogitsLoss()
     x_val = x.clone()
-    x_val[tidx[val_pos], beh] = 0.0               # validation targets always "new"
+    x_val[tidx[val_pos], beh] = 0.0  # validation targets always "new"
     best, best_state, bad, history = float("inf"), None, 0, []
     t0 = time.perf_counter()
     gen = torch.Generator(device="cpu").manual_seed(seed + rank)
@@ -282,14 +307,21 @@ def train_gnn(arch: str, x: torch.Tensor, edge_index: torch.Tensor, encoder: Nod
                     break
     model.load_state_dict(best_state or model.state_dict())
     model = model.cpu().eval()
-    return model, {"arch": arch, "epochs_run": history[-1]["epoch"] if history else 0, "best_val_loss": best,
-                   "seconds": round(time.perf_counter() - t0, 2), "world_size": world, "device": str(device),
-                   "history": history}
+    return model, {
+        "arch": arch,
+        "epochs_run": history[-1]["epoch"] if history else 0,
+        "best_val_loss": best,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "world_size": world,
+        "device": str(device),
+        "history": history,
+    }
 
 
 @torch.no_grad()
-def inference(model: ReferralGNN, graph: KnownGraph, new_x: np.ndarray, new_src: np.ndarray,
-              new_dst: np.ndarray) -> np.ndarray:
+def inference(
+    model: ReferralGNN, graph: KnownGraph, new_x: np.ndarray, new_src: np.ndarray, new_dst: np.ndarray
+) -> np.ndarray:
     """Churn logits of M new customers without retraining.
 
     ``new_x``: their node features (M × d). Edges ``new_src[i] -- new_dst[i]``: ``new_src`` is a
@@ -304,18 +336,18 @@ def inference(model: ReferralGNN, graph: KnownGraph, new_x: np.ndarray, new_src:
     indptr, neighbours = graph.csr()
     a = np.asarray(new_src, dtype=np.int64) + n
     b = np.asarray(new_dst, dtype=np.int64)
-    e_src, e_dst = np.concatenate([a, b]), np.concatenate([b, a])      # new edges, both directions
+    e_src, e_dst = np.concatenate([a, b]), np.concatenate([b, a])  # new edges, both directions
     in_sub = np.zeros(n + m, dtype=bool)
     in_sub[n:] = True
     frontier = np.arange(n, n + m)
-    for _ in range(model.layers):                                        # k-hop neighbourhood
+    for _ in range(model.layers):  # k-hop neighbourhood
         in_frontier = np.zeros(n + m, dtype=bool)
         in_frontier[frontier] = True
         _, nb = _gather(indptr, neighbours, frontier[frontier < n])
         cand = np.unique(np.concatenate([nb, e_src[in_frontier[e_dst]]]))
         frontier = cand[~in_sub[cand]]
         in_sub[frontier] = True
-    subset = np.nonzero(in_sub)[0]                                       # known nodes first, then new
+    subset = np.nonzero(in_sub)[0]  # known nodes first, then new
     known = subset[subset < n]
     u, v = _gather(indptr, neighbours, known)
     keep = in_sub[v]

@@ -12,6 +12,7 @@ Components, all fitted on the train split's *established* customers only:
       (and an offset) only enters for customers with referral edges, see :class:`Ensemble`.
 Every cold-start row gets a score (100% coverage).
 """
+
 from __future__ import annotations
 
 import time
@@ -30,21 +31,27 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
+from churnguard.coldstart.clusters import ClusterModel
+from churnguard.coldstart.gnn import (
+    KnownGraph,
+    NodeEncoder,
+    ReferralGNN,
+    build_known_graph,
+    inference,
+    resolve_device,
+    train_gnn,
+    training_view,
+)
 from churnguard.core.bundle import score_frame, write_part_spec
 from churnguard.core.columns import Columns, as_columns, numeric, take
-from churnguard.coldstart.clusters import ClusterModel, _logit
-from churnguard.coldstart.gnn import (KnownGraph, NodeEncoder, ReferralGNN, build_known_graph, inference,
-                                      resolve_device, train_gnn, training_view)
+from churnguard.core.numeric import logit, sigmoid
+from churnguard.core.vocabulary import ID, LABEL, SPLIT
 from churnguard.features.graph import GRAPH_FEATURES
 from churnguard.models.fast_trees import FastHGB
-from churnguard.features.table import ID, LABEL, SPLIT
 
 PART_FILE = "coldstart.joblib"
+LOGIT_EPS = 1e-4  # the ensemble was fitted on logits of probabilities clipped here
 MIN_VALIDATION = 30
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=float)))
 
 
 @dataclass
@@ -64,24 +71,28 @@ class Ensemble:
     edge_offset: float
 
     def predict(self, comps: dict[str, np.ndarray], has_edges: np.ndarray) -> np.ndarray:
-        gbm = _logit(comps["gbm"])
-        z = self.intercept + self.coef["cluster_prior"] * _logit(comps["cluster_prior"]) + self.coef["gbm"] * gbm
+        gbm = logit(comps["gbm"], eps=LOGIT_EPS)
+        z = (
+            self.intercept
+            + self.coef["cluster_prior"] * logit(comps["cluster_prior"], eps=LOGIT_EPS)
+            + self.coef["gbm"] * gbm
+        )
         if "gnn" in self.coef:
-            gnn = np.where(has_edges, _logit(comps["gnn"]), 0.0)
-            z = z + has_edges * (self.edge_offset + self.coef.get("gbm_with_edges", 0.0) * gbm) \
-                + self.coef["gnn"] * gnn
-        return _sigmoid(z)
+            gnn = np.where(has_edges, logit(comps["gnn"], eps=LOGIT_EPS), 0.0)
+            z = z + has_edges * (self.edge_offset + self.coef.get("gbm_with_edges", 0.0) * gbm) + self.coef["gnn"] * gnn
+        return sigmoid(z)
 
 
-def fit_ensemble(comps: dict[str, np.ndarray], y: np.ndarray, has_edges: np.ndarray, use_gnn: bool,
-                 C: float) -> Ensemble:
+def fit_ensemble(
+    comps: dict[str, np.ndarray], y: np.ndarray, has_edges: np.ndarray, use_gnn: bool, C: float
+) -> Ensemble:
     """Weights from a logistic regression on the validation cohort (too little data: plain average)."""
     use_gnn = use_gnn and has_edges.sum() >= MIN_VALIDATION
-    gbm = _logit(comps["gbm"])
-    cols = [_logit(comps["cluster_prior"]), gbm]
+    gbm = logit(comps["gbm"], eps=LOGIT_EPS)
+    cols = [logit(comps["cluster_prior"], eps=LOGIT_EPS), gbm]
     if use_gnn:
         edges = has_edges.astype(float)
-        cols += [edges, np.where(has_edges, _logit(comps["gnn"]), 0.0), edges * gbm]
+        cols += [edges, np.where(has_edges, logit(comps["gnn"], eps=LOGIT_EPS), 0.0), edges * gbm]
     if len(y) >= MIN_VALIDATION and len(np.unique(y)) == 2:
         lr = LogisticRegression(C=C, max_iter=1000).fit(np.column_stack(cols), y)
         w, b = lr.coef_[0].tolist(), float(lr.intercept_[0])
@@ -92,16 +103,26 @@ def fit_ensemble(comps: dict[str, np.ndarray], y: np.ndarray, has_edges: np.ndar
 
 
 def make_gbm(categorical: list[str], numeric: list[str], cfg: dict[str, Any], seed: int) -> Pipeline:
-    pre = ColumnTransformer([
-        ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
-                               encoded_missing_value=np.nan), categorical),
-        ("num", "passthrough", numeric),
-    ])
+    pre = ColumnTransformer(
+        [
+            (
+                "cat",
+                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan),
+                categorical,
+            ),
+            ("num", "passthrough", numeric),
+        ]
+    )
     clf = HistGradientBoostingClassifier(
-        max_iter=int(cfg["max_iter"]), learning_rate=float(cfg["learning_rate"]),
-        max_leaf_nodes=int(cfg["max_leaf_nodes"]), l2_regularization=float(cfg["l2_regularization"]),
-        early_stopping=True, validation_fraction=0.1, categorical_features=list(range(len(categorical))),
-        random_state=seed)
+        max_iter=int(cfg["max_iter"]),
+        learning_rate=float(cfg["learning_rate"]),
+        max_leaf_nodes=int(cfg["max_leaf_nodes"]),
+        l2_regularization=float(cfg["l2_regularization"]),
+        early_stopping=True,
+        validation_fraction=0.1,
+        categorical_features=list(range(len(categorical))),
+        random_state=seed,
+    )
     return Pipeline([("pre", pre), ("clf", clf)])
 
 
@@ -114,7 +135,7 @@ class ColdStartPart:
     graph: KnownGraph | None = None
     gnn: ReferralGNN | None = None
     gnn_arch: str | None = None
-    cold_edges: dict[str, list[str]] = field(default_factory=dict)   # known cold customers' neighbours at T
+    cold_edges: dict[str, list[str]] = field(default_factory=dict)  # known cold customers' neighbours at T
     former_ids: frozenset = frozenset()
     ensemble: Ensemble | None = None
     info: dict[str, Any] = field(default_factory=dict)
@@ -134,11 +155,22 @@ class ColdStartPart:
     def _graph_features(self, cols: Columns, n: int, neighbours: list[list[str]]) -> Columns:
         """Hand-made features: from ``referral_ids`` where given, else the row's own columns."""
         refs = cols.get("referral_ids")
-        given = (np.array([r is not None and not (isinstance(r, float) and r != r) for r in refs.tolist()], dtype=bool)
-                 if refs is not None else np.zeros(n, bool))
-        computed = np.array([[len(nb), float(len(nb) > 0 and nb[0] in self.former_ids),
-                              float(np.mean([x in self.former_ids for x in nb])) if nb else 0.0, float(len(nb) > 0)]
-                             for nb in neighbours]).reshape(n, 4)
+        given = (
+            np.array([r is not None and not (isinstance(r, float) and r != r) for r in refs.tolist()], dtype=bool)
+            if refs is not None
+            else np.zeros(n, bool)
+        )
+        computed = np.array(
+            [
+                [
+                    len(nb),
+                    float(len(nb) > 0 and nb[0] in self.former_ids),
+                    float(np.mean([x in self.former_ids for x in nb])) if nb else 0.0,
+                    float(len(nb) > 0),
+                ]
+                for nb in neighbours
+            ]
+        ).reshape(n, 4)
         out: Columns = {}
         for j, col in enumerate(["referral_degree", "referrer_churned", "neighbour_churn_share", "was_referred"]):
             own = numeric(cols, col, n)
@@ -149,22 +181,27 @@ class ColdStartPart:
         """(b)'s probability: the same numbers as ``self.gbm.predict_proba`` on the rows, through
         :class:`FastHGB` (no per-call pandas and scikit-learn overhead)."""
         fast = self.__dict__.get("_fast_hgb")
-        if fast is None:   # built on first use, never pickled (see __getstate__)
+        if fast is None:  # built on first use, never pickled (see __getstate__)
             fast = self.__dict__["_fast_hgb"] = FastHGB.from_pipeline(self.gbm)
-        merged = {**cols, **graph_features}   # graph features win over the row's own columns
+        merged = {**cols, **graph_features}  # graph features win over the row's own columns
         return fast.predict_proba(fast.encode(merged, self.cluster.categorical, self.gbm_numeric, n))
 
     def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}   # no scoring caches
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}  # no scoring caches
 
     # ---- components, ensemble, scoring ------------------------------------------------------
     def components(self, data: pd.DataFrame | Columns) -> pd.DataFrame:
         """Every component's probability for each (new) customer, plus source and has_edges."""
         cols, n = as_columns(data)
         if n == 0:
-            return pd.DataFrame({"cluster": pd.Series(dtype=np.int64), **{c: pd.Series(dtype=float) for c in
-                                 ("cluster_prior", "gbm", "gnn", "ensemble")},
-                                 "has_edges": pd.Series(dtype=bool), "source": pd.Series(dtype=object)})
+            return pd.DataFrame(
+                {
+                    "cluster": pd.Series(dtype=np.int64),
+                    **{c: pd.Series(dtype=float) for c in ("cluster_prior", "gbm", "gnn", "ensemble")},
+                    "has_edges": pd.Series(dtype=bool),
+                    "source": pd.Series(dtype=object),
+                }
+            )
         return pd.DataFrame(self.component_columns(cols, n))
 
     def component_columns(self, cols: Columns, n: int) -> Columns:
@@ -179,7 +216,7 @@ class ColdStartPart:
         has_edges = np.zeros(n, dtype=bool)
         if self.gnn is not None and self.graph is not None:
             batch = {str(cid): j for j, cid in enumerate(cols[ID].tolist())} if ID in cols else {}
-            pairs: set[tuple[int, int]] = set()   # one undirected edge per referral, however listed
+            pairs: set[tuple[int, int]] = set()  # one undirected edge per referral, however listed
             for i, nb in enumerate(neighbours):
                 for cid in nb:
                     k = self.graph.index.get(cid)
@@ -203,10 +240,16 @@ class ColdStartPart:
                 d = np.where(dst_a >= self.graph.n, self.graph.n + pos[np.clip(dst_a - self.graph.n, 0, None)], dst_a)
                 with torch.inference_mode():
                     logits = inference(self.gnn, self.graph, x[sel], pos[src_a], d)
-                gnn_p[sel] = _sigmoid(logits)
+                gnn_p[sel] = sigmoid(logits)
         gnn_or_fallback = np.where(has_edges, gnn_p, prior)
-        out = {"cluster": clusters, "cluster_prior": prior, "gbm": gbm, "gnn": gnn_or_fallback,
-               "has_edges": has_edges, "source": np.where(has_edges, "gnn", "cluster_fallback").astype(object)}
+        out = {
+            "cluster": clusters,
+            "cluster_prior": prior,
+            "gbm": gbm,
+            "gnn": gnn_or_fallback,
+            "has_edges": has_edges,
+            "source": np.where(has_edges, "gnn", "cluster_fallback").astype(object),
+        }
         if self.ensemble is not None:
             out["ensemble"] = self.ensemble.predict({c: out[c] for c in ("cluster_prior", "gbm", "gnn")}, has_edges)
         return out
@@ -214,8 +257,14 @@ class ColdStartPart:
     def predict_new(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``coldstart_probability`` and ``coldstart_source`` for new customers (any number)."""
         c = self.components(frame)
-        return pd.DataFrame({"coldstart_probability": c["ensemble"].to_numpy(), "coldstart_source": c["source"].to_numpy(),
-                             "coldstart_cluster": c["cluster"].to_numpy()}, index=frame.index)
+        return pd.DataFrame(
+            {
+                "coldstart_probability": c["ensemble"].to_numpy(),
+                "coldstart_source": c["source"].to_numpy(),
+                "coldstart_cluster": c["cluster"].to_numpy(),
+            },
+            index=frame.index,
+        )
 
     def score_columns(self, cols: Columns, n: int, scores: Columns) -> Columns:
         """Cold-start rows (``is_cold_start == 1``) get the ensemble, which also replaces their
@@ -244,8 +293,9 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
     return float(roc_auc_score(y, p)) if len(y) > 1 and len(np.unique(y)) == 2 else None
 
 
-def fit_coldstart(table: pd.DataFrame, raw_dir: Path, cluster: ClusterModel, cfg: dict[str, Any]
-                  ) -> tuple[ColdStartPart, dict[str, Any]]:
+def fit_coldstart(
+    table: pd.DataFrame, raw_dir: Path, cluster: ClusterModel, cfg: dict[str, Any]
+) -> tuple[ColdStartPart, dict[str, Any]]:
     """Fit (b) and the GNN on train-split established customers, the ensemble on the train
     split's cold-start customers (validation). Never reads the holdout's labels."""
     t0 = time.perf_counter()
@@ -254,7 +304,10 @@ def fit_coldstart(table: pd.DataFrame, raw_dir: Path, cluster: ClusterModel, cfg
     cold = table["is_cold_start"].astype(bool).to_numpy()
     train = table[SPLIT].to_numpy() == "train"
     est_train = table[train & ~cold]
-    metrics: dict[str, Any] = {"fit_rows_established": int(len(est_train)), "validation_cold_start": int((train & cold).sum())}
+    metrics: dict[str, Any] = {
+        "fit_rows_established": len(est_train),
+        "validation_cold_start": int((train & cold).sum()),
+    }
 
     graph_cols = [c for c in GRAPH_FEATURES if c in table.columns]
     gbm_numeric = cluster.numeric + graph_cols
@@ -277,31 +330,41 @@ def fit_coldstart(table: pd.DataFrame, raw_dir: Path, cluster: ClusterModel, cfg
         encoder = NodeEncoder.fit(cluster, established)
         graph = build_known_graph(encoder, established, former, referrals)
         cold_ids = set(table.loc[cold, ID].astype(str))
-        pairs = pd.concat([referrals[["referrer_id", "referee_id"]].set_axis(["a", "b"], axis=1),
-                           referrals[["referee_id", "referrer_id"]].set_axis(["a", "b"], axis=1)], ignore_index=True)
+        pairs = pd.concat(
+            [
+                referrals[["referrer_id", "referee_id"]].set_axis(["a", "b"], axis=1),
+                referrals[["referee_id", "referrer_id"]].set_axis(["a", "b"], axis=1),
+            ],
+            ignore_index=True,
+        )
         pairs = pairs[pairs["a"].astype(str).isin(cold_ids)]
         part.cold_edges = pairs.groupby("a")["b"].agg(lambda s: [str(v) for v in s]).to_dict()
         part.former_ids = frozenset(former[ID].astype(str))
         part.encoder, part.graph = encoder, graph
         x_train, ei_train, kept = training_view(graph)
-        kept_active = kept[kept < len(established)]     # former nodes are never targets
+        kept_active = kept[kept < len(established)]  # former nodes are never targets
         on_train = established[SPLIT].to_numpy()[kept_active] == "train"
-        train_idx = np.nonzero(on_train)[0]             # positions in the training view (active nodes come first)
+        train_idx = np.nonzero(on_train)[0]  # positions in the training view (active nodes come first)
         y_nodes = established[LABEL].to_numpy()[kept_active[on_train]].astype(np.float32)
         device = resolve_device(str(cfg["device"]))
-        metrics["graph"] = {"nodes": graph.n, "training_nodes_with_edges": int(len(kept)),
-                            "training_targets": int(len(train_idx)),
-                            "undirected_edges": int(graph.edge_index.shape[1] // 2),
-                            "former_nodes": int(len(former)), "feature_dim": int(graph.x.shape[1])}
+        metrics["graph"] = {
+            "nodes": graph.n,
+            "training_nodes_with_edges": len(kept),
+            "training_targets": len(train_idx),
+            "undirected_edges": int(graph.edge_index.shape[1] // 2),
+            "former_nodes": len(former),
+            "feature_dim": int(graph.x.shape[1]),
+        }
         val_frame = table[cold]
-        val_rows = (val_frame[SPLIT].to_numpy() == "train")
+        val_rows = val_frame[SPLIT].to_numpy() == "train"
         y_val = val_frame[LABEL].to_numpy()[val_rows]
         candidates: dict[str, Any] = {}
         for arch in cfg["architectures"]:
-            model, info = train_gnn(arch, x_train, ei_train, encoder, train_idx, y_nodes, cfg[arch] | cfg["training"],
-                                    device, seed)
+            model, info = train_gnn(
+                arch, x_train, ei_train, encoder, train_idx, y_nodes, cfg[arch] | cfg["training"], device, seed
+            )
             part.gnn, part.gnn_arch = model, arch
-            comps = part.components(val_frame)          # all cold customers as one batch of new nodes
+            comps = part.components(val_frame)  # all cold customers as one batch of new nodes
             e = comps["has_edges"].to_numpy()[val_rows]
             info["validation_auc_with_edges"] = _auc(y_val[e], comps["gnn"].to_numpy()[val_rows][e])
             info["validation_auc_cohort"] = _auc(y_val, comps["gnn"].to_numpy()[val_rows])
@@ -315,15 +378,19 @@ def fit_coldstart(table: pd.DataFrame, raw_dir: Path, cluster: ClusterModel, cfg
     else:
         metrics["gnn_skipped"] = "no referral graph in this data source: cluster prior + GBM only"
         val_frame = table[cold]
-        val_rows = (val_frame[SPLIT].to_numpy() == "train")
+        val_rows = val_frame[SPLIT].to_numpy() == "train"
         y_val = val_frame[LABEL].to_numpy()[val_rows]
         comps = part.components(val_frame)
     vc = {c: comps[c].to_numpy()[val_rows] for c in ("cluster_prior", "gbm", "gnn")}
     has_e = comps["has_edges"].to_numpy()[val_rows]
     part.ensemble = fit_ensemble(vc, y_val, has_e, part.gnn is not None, float(cfg["ensemble_C"]))
-    metrics["ensemble"] = {"coef": part.ensemble.coef, "intercept": part.ensemble.intercept,
-                           "edge_offset": part.ensemble.edge_offset,
-                           "validation_with_edges": int(has_e.sum()), "validation_no_edges": int((~has_e).sum())}
+    metrics["ensemble"] = {
+        "coef": part.ensemble.coef,
+        "intercept": part.ensemble.intercept,
+        "edge_offset": part.ensemble.edge_offset,
+        "validation_with_edges": int(has_e.sum()),
+        "validation_no_edges": int((~has_e).sum()),
+    }
     metrics["validation_auc"] = {c: _auc(y_val, v) for c, v in vc.items()}
     ens_val = part.components(val_frame)["ensemble"].to_numpy()[val_rows]
     metrics["validation_auc"]["ensemble (in-sample weights)"] = _auc(y_val, ens_val)
@@ -335,14 +402,20 @@ def fit_coldstart(table: pd.DataFrame, raw_dir: Path, cluster: ClusterModel, cfg
 def save_part(part: ColdStartPart, part_dir: Path) -> None:
     part_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(part, part_dir / PART_FILE)
-    write_part_spec(part_dir, "coldstart", 10, "churnguard.coldstart.part:load_part",
-                    gnn=part.gnn_arch, clusters=part.cluster.k,
-                    replaces="churn_probability where is_cold_start == 1",
-                    adds=["coldstart_probability", "coldstart_source"])
+    write_part_spec(
+        part_dir,
+        "coldstart",
+        10,
+        "churnguard.coldstart.part:load_part",
+        gnn=part.gnn_arch,
+        clusters=part.cluster.k,
+        replaces="churn_probability where is_cold_start == 1",
+        adds=["coldstart_probability", "coldstart_source"],
+    )
 
 
 def load_part(part_dir: Path) -> ColdStartPart:
     part = joblib.load(Path(part_dir) / PART_FILE)
     if part.gnn is not None:
         part.gnn.eval()
-    return part   # thread counts are the host's choice (serving and streaming set them), not a loader's
+    return part  # thread counts are the host's choice (serving and streaming set them), not a loader's

@@ -20,6 +20,7 @@ pandas-free: serving scores one customer at a time) or the DataFrame form
 replaced (an ensemble). Parts that do not score (e.g. interventions)
 are reachable through :meth:`ModelBundle.part` by serving.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -104,7 +105,7 @@ class ModelBundle:
                 continue
             if hasattr(part, "score_columns"):
                 scores = part.score_columns(cols, n, scores)
-            elif hasattr(part, "score"):   # a DataFrame-only part
+            elif hasattr(part, "score"):  # a DataFrame-only part
                 frame = part.score(columns.to_frame(cols), pd.DataFrame(scores, index=pd.RangeIndex(n)))
                 scores = columns.from_frame(frame)
         return scores

@@ -7,9 +7,11 @@ access) than the models themselves. Parts therefore score ``Columns``; ``ModelBu
 converts a DataFrame once at the door (:func:`from_frame`) and back once at the end.
 Absent columns are allowed everywhere: they read as missing.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,7 +36,7 @@ def from_records(records: list[Mapping[str, Any]], names: Iterable[str] | None =
     return out
 
 
-def as_columns(data: "pd.DataFrame | Columns") -> tuple[Columns, int]:
+def as_columns(data: pd.DataFrame | Columns) -> tuple[Columns, int]:
     """(columns, row count) of a DataFrame or of Columns (so a function can take either)."""
     if isinstance(data, pd.DataFrame):
         return from_frame(data), len(data)
@@ -60,10 +62,11 @@ def numeric(cols: Columns, name: str, n: int) -> np.ndarray:
     if values.dtype.kind in "fiub":
         return values.astype(np.float64)
     try:
-        return values.astype(np.float64)        # object arrays of numbers and None
+        return values.astype(np.float64)  # object arrays of numbers and None
     except (TypeError, ValueError):
-        return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=np.float64,
-                                                                                        na_value=np.nan)
+        return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
 
 
 def numeric_matrix(cols: Columns, names: list[str], n: int) -> np.ndarray:
@@ -80,8 +83,10 @@ def text(cols: Columns, name: str, n: int, missing: str = "missing") -> np.ndarr
     if values is None:
         return np.full(n, missing, dtype=object)
     out = np.empty(n, dtype=object)
-    out[:] = [missing if (v is None or (isinstance(v, float) and v != v)) else (v if isinstance(v, str) else str(v))
-              for v in values.tolist()]
+    out[:] = [
+        missing if (v is None or (isinstance(v, float) and v != v)) else (v if isinstance(v, str) else str(v))
+        for v in values.tolist()
+    ]
     return out
 
 

@@ -1,4 +1,5 @@
 """Classification metrics shared by every evaluation (base, cold start, hardened...)."""
+
 from __future__ import annotations
 
 import json
@@ -45,7 +46,7 @@ def classification_metrics(y: np.ndarray, p: np.ndarray, bins: int = 10) -> dict
         "brier": float(brier_score_loss(y, p)),
         "top_decile_lift": top_decile_lift(y, p),
         "calibration_error": expected_calibration_error(y, p, bins),
-        "n": int(len(y)),
+        "n": len(y),
         "positive_rate": float(y.mean()),
     }
 
@@ -75,7 +76,7 @@ def split_timings(payload: Any) -> tuple[Any, dict[str, Any]]:
             out = {}
             for k, v in node.items():
                 if isinstance(k, str) and TIMING_KEY.search(k):
-                    timings[prefix + k] = v   # a number, or a dict of them ({"seconds": {"fit": ...}})
+                    timings[prefix + k] = v  # a number, or a dict of them ({"seconds": {"fit": ...}})
                 else:
                     out[k] = walk(v, f"{prefix}{k}.")
             return out

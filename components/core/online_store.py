@@ -15,6 +15,7 @@ form ``cg:user:<anything>``. On top of that the stream refuses user ids outside
 :data:`USER_ID_CHARS` (no ``:``, ``{``, ``}``, whitespace or control characters; Redis Cluster
 hash tags stay the job's) and longer than :data:`USER_ID_MAX_LEN` (:func:`user_id_problem`).
 """
+
 from __future__ import annotations
 
 import re
@@ -24,7 +25,7 @@ DEFAULT_PREFIX = "cg:user:"
 STATE_FIELD = "_state"
 USER_ID_MAX_LEN = 128
 USER_ID_CHARS = "A-Z a-z 0-9 _ . - @ +"
-_USER_ID_OK = re.compile(r"[A-Za-z0-9_.@+\-]{1,%d}" % USER_ID_MAX_LEN).fullmatch
+_USER_ID_OK = re.compile(rf"[A-Za-z0-9_.@+\-]{{1,{USER_ID_MAX_LEN}}}").fullmatch
 _BAD_CHAR = re.compile(r"[^A-Za-z0-9_.@+\-]").search
 
 
@@ -44,8 +45,7 @@ def user_id_problem(user_id: Any) -> str | None:
     if len(user_id) > USER_ID_MAX_LEN:
         return f"field 'user_id' is longer than {USER_ID_MAX_LEN} characters (got {len(user_id)})"
     bad = _BAD_CHAR(user_id)
-    return (f"field 'user_id' may only contain {USER_ID_CHARS}; "
-            f"got {bad.group()!r} at position {bad.start()}")
+    return f"field 'user_id' may only contain {USER_ID_CHARS}; got {bad.group()!r} at position {bad.start()}"
 
 
 def user_key(user_id: str, prefix: str = DEFAULT_PREFIX) -> str:
@@ -55,8 +55,9 @@ def user_key(user_id: str, prefix: str = DEFAULT_PREFIX) -> str:
 def job_space(prefix: str = DEFAULT_PREFIX) -> str:
     """Start of every job key for a user prefix (``cg:user:`` -> ``cg:user.job:``); see module doc."""
     if not prefix.endswith(":"):
-        raise ValueError(f"online store key prefix must end with ':' (got {prefix!r}): "
-                         "job keys are kept apart from user keys by it")
+        raise ValueError(
+            f"online store key prefix must end with ':' (got {prefix!r}): job keys are kept apart from user keys by it"
+        )
     return prefix[:-1] + ".job:"
 
 

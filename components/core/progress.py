@@ -6,6 +6,7 @@ frames. Plain ``tqdm(...)`` calls follow ``TQDM_DISABLE`` by themselves, and the
 ``progress=`` explicitly asks :func:`progress_bars`. Its own module, so that a change to it (or to
 the orchestration glue) does not invalidate every DVC stage that draws a bar.
 """
+
 from __future__ import annotations
 
 import os

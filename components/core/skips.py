@@ -4,6 +4,7 @@ A skipped stage still writes its declared DVC outs: the part folder gets a ``SKI
 note instead of a ``part.json`` (so the bundle simply lacks that part) and its metrics file
 says why. Downstream stages check :func:`skipped` and pass the reason on.
 """
+
 from __future__ import annotations
 
 import json

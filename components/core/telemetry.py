@@ -13,6 +13,7 @@ Turned on by either
 ``OTEL_TRACES_EXPORTER=none`` or ``OTEL_SDK_DISABLED=true`` keeps it off. ``OTEL_SERVICE_NAME``
 overrides the service name; sampling follows ``OTEL_TRACES_SAMPLER`` as the SDK reads it.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,7 +30,8 @@ def tracing_exporter_name(env: Mapping[str, str] = os.environ) -> str | None:
         return None
     name = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
     if name in ("", "otlp_proto_http") and (
-        env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
+        env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    ):
         return "otlp"
     if name in ("otlp", "otlp_proto_http", "console"):
         return "otlp" if name.startswith("otlp") else name
@@ -60,9 +62,11 @@ def init_tracing(service_name: str, exporter=None) -> bool:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     elif name == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     _configured = True

@@ -3,6 +3,7 @@
 Only evaluation code may call this (a test runs every model stage under an audit hook and
 fails if any of them opens a file under ``data/truth``).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

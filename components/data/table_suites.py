@@ -126,7 +126,7 @@ SUITES: dict[str, Callable[[pd.DataFrame, TableContext], tuple[pd.DataFrame, lis
 
 
 def table_context(customers: pd.DataFrame, former: pd.DataFrame | None, params: dict[str, Any]) -> TableContext:
-    from churnguard.world import ARMS
+    from churnguard.core.vocabulary import ARMS
 
     cfg = params["validate"].get("campaign") or {}
     return TableContext(

@@ -1,7 +1,7 @@
 """Hand-made referral-graph features, computed only from what is known at T."""
+
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 GRAPH_FEATURES = ["referral_degree", "referrer_churned", "neighbour_churn_share", "was_referred"]
@@ -11,10 +11,13 @@ def referral_features(customer_ids: pd.Series, referrals: pd.DataFrame, former_i
     """Degree, whether the referrer churned before T, and the share of neighbours who did."""
     former = set(former_ids.tolist())
     edges = referrals[["referrer_id", "referee_id"]]
-    both = pd.concat([
-        edges.rename(columns={"referee_id": "node", "referrer_id": "nb"}),
-        edges.rename(columns={"referrer_id": "node", "referee_id": "nb"}),
-    ], ignore_index=True)
+    both = pd.concat(
+        [
+            edges.rename(columns={"referee_id": "node", "referrer_id": "nb"}),
+            edges.rename(columns={"referrer_id": "node", "referee_id": "nb"}),
+        ],
+        ignore_index=True,
+    )
     both["nb_churned"] = both["nb"].isin(former).astype(float)
     agg = both.groupby("node").agg(referral_degree=("nb", "size"), neighbour_churn_share=("nb_churned", "mean"))
     ref = edges.set_index("referee_id")["referrer_id"]

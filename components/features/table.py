@@ -3,6 +3,7 @@
 Writes ``data/features/customers.parquet`` and ``data/features/schema.json`` (which columns
 are numeric or categorical features), so every model reads the same definition.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churnguard.core.vocabulary import ID, LABEL, NOT_IN_CAMPAIGN, SPLIT
 from churnguard.features.clickstream import aggregate_clickstream, fill_inactive
 from churnguard.features.graph import referral_features
 
-ID, LABEL, SPLIT = "customer_id", "churned", "split"
 NON_FEATURES = {ID, LABEL, SPLIT, "churn_label", "signup_date", "is_cold_start"}
 COLD_START_MONTHS = 14 / 30.44  # matches the world's default; CSV rows use tenure too
 
@@ -26,8 +27,8 @@ COLD_START_MONTHS = 14 / 30.44  # matches the world's default; CSV rows use tenu
 class FeatureSchema:
     numeric: list[str]
     categorical: list[str]
-    sources: list[str]          # which raw tables contributed (customers, events, referrals)
-    skipped: dict[str, str]     # table -> why it was not used
+    sources: list[str]  # which raw tables contributed (customers, events, referrals)
+    skipped: dict[str, str]  # table -> why it was not used
     # numeric feature -> [min, max] over the training rows: serving rejects (or flags) request
     # values outside the range the model was trained on. None in schemas written before bounds.
     bounds: dict[str, list[float]] | None = None
@@ -40,7 +41,7 @@ class FeatureSchema:
         path.write_text(json.dumps(self.__dict__, indent=2))
 
     @classmethod
-    def load(cls, path: Path) -> "FeatureSchema":
+    def load(cls, path: Path) -> FeatureSchema:
         return cls(**json.loads(path.read_text()))
 
 
@@ -48,8 +49,13 @@ def holdout_mask(ids: pd.Series, share: float, seed: int) -> np.ndarray:
     """Stable holdout assignment by hashing the id (independent of row order)."""
     salt = str(seed).encode()
     buckets = np.fromiter(
-        (int.from_bytes(hashlib.blake2b(salt + i.encode(), digest_size=4).digest(), "little") % 10_000
-         for i in ids.astype(str)), dtype=np.int64, count=len(ids))
+        (
+            int.from_bytes(hashlib.blake2b(salt + i.encode(), digest_size=4).digest(), "little") % 10_000
+            for i in ids.astype(str)
+        ),
+        dtype=np.int64,
+        count=len(ids),
+    )
     return buckets < int(share * 10_000)
 
 
@@ -60,8 +66,13 @@ def label_values(data_cfg: dict[str, Any]) -> tuple[str, str]:
     return "Yes", "No"
 
 
-def build_feature_table(customers_path: Path, raw_dir: Path, data_cfg: dict[str, Any], feat_cfg: dict[str, Any],
-                        observation_date: str | None) -> tuple[pd.DataFrame, FeatureSchema]:
+def build_feature_table(
+    customers_path: Path,
+    raw_dir: Path,
+    data_cfg: dict[str, Any],
+    feat_cfg: dict[str, Any],
+    observation_date: str | None,
+) -> tuple[pd.DataFrame, FeatureSchema]:
     """Join validated customers with clickstream and referral features; add label and split."""
     customers = pd.read_parquet(customers_path)
     pos, _neg = label_values(data_cfg)
@@ -97,20 +108,26 @@ def build_feature_table(customers_path: Path, raw_dir: Path, data_cfg: dict[str,
     if campaign_path.exists():
         # The offer given at T is known at T and changes the label's odds: a legitimate feature.
         offers = pd.read_parquet(campaign_path, columns=[ID, "offer"]).set_index(ID)["offer"]
-        table["campaign_offer"] = offers.reindex(table[ID]).fillna("not_in_campaign").to_numpy()
+        table["campaign_offer"] = offers.reindex(table[ID]).fillna(NOT_IN_CAMPAIGN).to_numpy()
         sources.append("campaign")
     else:
         skipped["campaign"] = "no retention campaign in this data source: campaign features skipped"
 
-    table[SPLIT] = np.where(holdout_mask(table[ID], float(data_cfg["holdout_share"]), int(data_cfg["seed"])),
-                            "holdout", "train")
+    table[SPLIT] = np.where(
+        holdout_mask(table[ID], float(data_cfg["holdout_share"]), int(data_cfg["seed"])), "holdout", "train"
+    )
     features = [c for c in table.columns if c not in NON_FEATURES]
     categorical = [c for c in features if table[c].dtype == object or str(table[c].dtype) == "category"]
     numeric = [c for c in features if c not in categorical and pd.api.types.is_numeric_dtype(table[c])]
     for c in categorical:
         table[c] = table[c].astype("string").fillna("missing").astype(object)
-    schema = FeatureSchema(numeric=numeric, categorical=categorical, sources=sources, skipped=skipped,
-                           bounds=numeric_bounds(table[table[SPLIT] == "train"], numeric))
+    schema = FeatureSchema(
+        numeric=numeric,
+        categorical=categorical,
+        sources=sources,
+        skipped=skipped,
+        bounds=numeric_bounds(table[table[SPLIT] == "train"], numeric),
+    )
     return table, schema
 
 

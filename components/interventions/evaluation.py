@@ -8,6 +8,7 @@ at the same budget: value = sum over treated customers of (true churn reduction 
 the plan's true value (over the established customers the estimate is about), and the uplift
 model's ranking and interval quality per offer.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnguard.features.table import ID, SPLIT
+from churnguard.core.vocabulary import ID, SPLIT
 from churnguard.interventions.allocation import NONE, allocate
 from churnguard.interventions.sweep import wide
 
@@ -38,7 +39,7 @@ def qini_coefficient(pred: np.ndarray, true_effect: np.ndarray) -> float:
 
 def uplift_at_k(pred: np.ndarray, true_effect: np.ndarray, k: float) -> float:
     """Mean true effect among the top k share by predicted uplift, over the mean true effect."""
-    top = np.argsort(-pred, kind="stable")[:max(1, int(round(k * len(pred))))]
+    top = np.argsort(-pred, kind="stable")[: max(1, int(round(k * len(pred))))]
     m = true_effect.mean()
     return float(true_effect[top].mean() / m) if m > 0 else float("nan")
 
@@ -64,15 +65,26 @@ def plan_choices(plans: pd.DataFrame, offers: list[str], ids: np.ndarray) -> dic
 def _off_policy_check(true_est: dict[str, float], ope: dict[str, Any], oracle: float) -> dict[str, Any]:
     """Does each plan's off-policy interval contain its true value (established holdout customers)?"""
     plans = (ope or {}).get("plans") or {}
-    checked = {n: {"true": round(true_est[n], 2), "estimate": round(v["estimate"], 2), "low": round(v["low"], 2),
-                   "high": round(v["high"], 2), "covered": bool(v["low"] <= true_est[n] <= v["high"])}
-               for n, v in plans.items() if n in true_est and n != "no_offer"}
+    checked = {
+        n: {
+            "true": round(true_est[n], 2),
+            "estimate": round(v["estimate"], 2),
+            "low": round(v["low"], 2),
+            "high": round(v["high"], 2),
+            "covered": bool(v["low"] <= true_est[n] <= v["high"]),
+        }
+        for n, v in plans.items()
+        if n in true_est and n != "no_offer"
+    }
     if not checked:
         return {"note": "no off-policy estimates in the sweep summary"}
     errors = [abs(c["estimate"] - c["true"]) for c in checked.values()]
-    return {"coverage": float(np.mean([c["covered"] for c in checked.values()])), "plans_checked": len(checked),
-            "mean_abs_error_over_oracle": float(np.mean(errors) / oracle) if oracle else float("nan"),
-            "plans": checked}
+    return {
+        "coverage": float(np.mean([c["covered"] for c in checked.values()])),
+        "plans_checked": len(checked),
+        "mean_abs_error_over_oracle": float(np.mean(errors) / oracle) if oracle else float("nan"),
+        "plans": checked,
+    }
 
 
 def _per_offer_quality(hold: pd.DataFrame, offers: list[str], effect: np.ndarray) -> dict[str, Any]:
@@ -82,25 +94,33 @@ def _per_offer_quality(hold: pd.DataFrame, offers: list[str], effect: np.ndarray
         ok = np.isfinite(uplift[:, k])
         e, u = effect[ok, k], uplift[ok, k]
         lo, hi = wide(hold, "uplift_low", offers)[ok, k], wide(hold, "uplift_high", offers)[ok, k]
-        entry = {"qini_coefficient": qini_coefficient(u, e), "uplift_at_10pct": uplift_at_k(u, e, 0.1),
-                 "uplift_at_30pct": uplift_at_k(u, e, 0.3), "mean_estimated_uplift": float(u.mean()),
-                 "mean_true_effect": float(e.mean()), "rmse": float(np.sqrt(np.mean((u - e) ** 2))),
-                 "correlation": float(np.corrcoef(u, e)[0, 1]) if e.std() > 0 and u.std() > 0 else float("nan"),
-                 "interval_coverage": float(((lo <= e) & (e <= hi)).mean()),
-                 "interval_coverage_decile_means": _decile_coverage(u, lo, hi, e),
-                 "interval_covers_offer_mean": bool(lo.mean() <= e.mean() <= hi.mean()),
-                 "mean_interval_width": float((hi - lo).mean()),
-                 "share_confident_positive": float((lo > 0).mean())}
+        entry = {
+            "qini_coefficient": qini_coefficient(u, e),
+            "uplift_at_10pct": uplift_at_k(u, e, 0.1),
+            "uplift_at_30pct": uplift_at_k(u, e, 0.3),
+            "mean_estimated_uplift": float(u.mean()),
+            "mean_true_effect": float(e.mean()),
+            "rmse": float(np.sqrt(np.mean((u - e) ** 2))),
+            "correlation": float(np.corrcoef(u, e)[0, 1]) if e.std() > 0 and u.std() > 0 else float("nan"),
+            "interval_coverage": float(((lo <= e) & (e <= hi)).mean()),
+            "interval_coverage_decile_means": _decile_coverage(u, lo, hi, e),
+            "interval_covers_offer_mean": bool(lo.mean() <= e.mean() <= hi.mean()),
+            "mean_interval_width": float((hi - lo).mean()),
+            "share_confident_positive": float((lo > 0).mean()),
+        }
         if "whatif_uplift" in hold.columns:
             w = wide(hold, "whatif_uplift", offers)[ok, k]
             entry["whatif_qini_coefficient"] = qini_coefficient(w, e)
-            entry["whatif_correlation"] = float(np.corrcoef(w, e)[0, 1]) if e.std() > 0 and w.std() > 0 else float("nan")
+            entry["whatif_correlation"] = (
+                float(np.corrcoef(w, e)[0, 1]) if e.std() > 0 and w.std() > 0 else float("nan")
+            )
         per_offer[o] = entry
     return per_offer
 
 
-def evaluate_policies(table: pd.DataFrame, truth: pd.DataFrame, plans: pd.DataFrame, planning: dict[str, Any]
-                      ) -> dict[str, Any]:
+def evaluate_policies(
+    table: pd.DataFrame, truth: pd.DataFrame, plans: pd.DataFrame, planning: dict[str, Any]
+) -> dict[str, Any]:
     """True value of every candidate plan on the holdout, the shipped one, and the off-policy check.
 
     ``truth``: ``effect_<offer>`` indexed by customer id; ``plans``: the sweep's holdout plans (one
@@ -117,8 +137,9 @@ def evaluate_policies(table: pd.DataFrame, truth: pd.DataFrame, plans: pd.DataFr
     choices = plan_choices(plans, offers, ids)
     choices["oracle"] = allocate(effect * value[:, None] - cost, cost, budget)
     values = {n: _value(ch, effect, value, cost) for n, ch in choices.items()}
-    established = ~cust["is_cold_start"].astype(bool).to_numpy() if "is_cold_start" in cust.columns else \
-        np.ones(len(ids), bool)
+    established = (
+        ~cust["is_cold_start"].astype(bool).to_numpy() if "is_cold_start" in cust.columns else np.ones(len(ids), bool)
+    )
     true_est = {n: _value(np.where(established, ch, NONE), effect, value, cost) for n, ch in choices.items()}
     shipped = planning["shipped_policy"]
     values["shipped"], choices["shipped"] = values[shipped], choices[shipped]
@@ -129,21 +150,30 @@ def evaluate_policies(table: pd.DataFrame, truth: pd.DataFrame, plans: pd.DataFr
     net = wide(hold, "net_value", offers)
     best = np.argmax(np.where(np.isfinite(net), net, -np.inf), axis=1)
     return {
-        "holdout_customers": int(len(ids)), "budget": round(budget, 2),
-        "shipped_policy": shipped, "decision": planning.get("reason", ""),
+        "holdout_customers": len(ids),
+        "budget": round(budget, 2),
+        "shipped_policy": shipped,
+        "decision": planning.get("reason", ""),
         "policy_value": {k: round(v, 2) for k, v in values.items()},
-        "spent": {n: round(float(cost[np.nonzero(ch != NONE)[0], ch[ch != NONE]].sum()), 2) for n, ch in choices.items()},
+        "spent": {
+            n: round(float(cost[np.nonzero(ch != NONE)[0], ch[ch != NONE]].sum()), 2) for n, ch in choices.items()
+        },
         "ratio_to_oracle": ratio,
         "shipped_at_least_risk_based": bool(values["shipped"] >= values["risk_based"] - 1e-6),
         "uplift_plan_beats_risk_based": bool(values["uplift_plan"] > values["risk_based"]),
-        "offers_given": {n: {o: int((choices[n] == k).sum()) for k, o in enumerate(offers)}
-                         for n in ("shipped", "uplift_plan", "oracle")},
+        "offers_given": {
+            n: {o: int((choices[n] == k).sum()) for k, o in enumerate(offers)}
+            for n in ("shipped", "uplift_plan", "oracle")
+        },
         "off_policy": _off_policy_check(true_est, planning.get("off_policy"), true_est["oracle"]),
         "qini_coefficient_mean": float(np.nanmean([v["qini_coefficient"] for v in per_offer.values()])),
-        "qini_coefficient_value_pooled": qini_coefficient(wide(hold, "uplift", offers)[r, best] * value,
-                                                          effect[r, best] * value),
+        "qini_coefficient_value_pooled": qini_coefficient(
+            wide(hold, "uplift", offers)[r, best] * value, effect[r, best] * value
+        ),
         "uplift_at_10pct_mean": float(np.nanmean([v["uplift_at_10pct"] for v in per_offer.values()])),
         "interval_coverage_offer_means": float(np.mean([v["interval_covers_offer_mean"] for v in per_offer.values()])),
-        "interval_coverage_decile_means": float(np.nanmean([v["interval_coverage_decile_means"] for v in per_offer.values()])),
+        "interval_coverage_decile_means": float(
+            np.nanmean([v["interval_coverage_decile_means"] for v in per_offer.values()])
+        ),
         "per_offer": per_offer,
     }

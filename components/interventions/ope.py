@@ -22,19 +22,17 @@ Why this estimator and not a library: CausalML / EconML / scikit-uplift score up
 (Qini, AUUC) or fit policy learners; none values an arbitrary budgeted multi-offer plan with a
 paired interval. The estimator is a few lines of numpy, vectorised over plans and resamples.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from churnguard.features.table import ID, LABEL
+from churnguard.core.vocabulary import CONTROL_ARMS, ID, LABEL
 from churnguard.interventions.allocation import NONE
 from churnguard.interventions.sweep import wide
-
-CONTROL_ARMS = ("none", "not_in_campaign")
 
 
 @dataclass(frozen=True)
@@ -42,12 +40,12 @@ class Campaign:
     """The randomized experiment seen by one set of customers (sorted by id, established only)."""
 
     ids: np.ndarray
-    arm: np.ndarray          # (n,) NONE or the index of the offer received
-    churned: np.ndarray      # (n,) observed outcome (0/1)
-    propensity: np.ndarray   # (K + 1,) P(arm) for [none, offer_0, ..., offer_K-1]
-    mu: np.ndarray           # (n, K + 1) model churn probability under [none, offer_0, ...]
-    value: np.ndarray        # (n,) value of keeping the customer
-    cost: np.ndarray         # (n, K)
+    arm: np.ndarray  # (n,) NONE or the index of the offer received
+    churned: np.ndarray  # (n,) observed outcome (0/1)
+    propensity: np.ndarray  # (K + 1,) P(arm) for [none, offer_0, ..., offer_K-1]
+    mu: np.ndarray  # (n, K + 1) model churn probability under [none, offer_0, ...]
+    value: np.ndarray  # (n,) value of keeping the customer
+    cost: np.ndarray  # (n, K)
 
 
 def arm_index(campaign_offer: pd.Series, offers: list[str]) -> np.ndarray:
@@ -68,16 +66,25 @@ def campaign_from_sweep(table: pd.DataFrame, mask_ids: np.ndarray | None = None)
     """
     offers = sorted(table["offer"].unique())
     cust = table.drop_duplicates(ID).set_index(ID).sort_index()
-    established = ~cust["is_cold_start"].astype(bool).to_numpy() if "is_cold_start" in cust.columns \
-        else np.ones(len(cust), bool)
+    established = (
+        ~cust["is_cold_start"].astype(bool).to_numpy() if "is_cold_start" in cust.columns else np.ones(len(cust), bool)
+    )
     arm = arm_index(cust["campaign_offer"], offers)
-    shares = np.array([np.mean(arm[established] == NONE)] +
-                      [np.mean(arm[established] == k) for k in range(len(offers))])
+    shares = np.array(
+        [np.mean(arm[established] == NONE)] + [np.mean(arm[established] == k) for k in range(len(offers))]
+    )
     keep = established & (np.isin(cust.index.to_numpy(), mask_ids) if mask_ids is not None else True)
     p_after = wide(table, "p_after", offers)
     mu = np.column_stack([cust["p_before"].to_numpy(dtype=float), p_after])
-    return Campaign(cust.index.to_numpy()[keep], arm[keep], cust[LABEL].to_numpy(dtype=float)[keep], shares,
-                    mu[keep], wide(table, "customer_value", offers)[keep, 0], wide(table, "cost", offers)[keep])
+    return Campaign(
+        cust.index.to_numpy()[keep],
+        arm[keep],
+        cust[LABEL].to_numpy(dtype=float)[keep],
+        shares,
+        mu[keep],
+        wide(table, "customer_value", offers)[keep, 0],
+        wide(table, "cost", offers)[keep],
+    )
 
 
 def doubly_robust_outcomes(c: Campaign) -> np.ndarray:
@@ -104,7 +111,7 @@ def poisson_bootstrap_sums(terms: np.ndarray, replicates: int, seed: int, chunk:
     for start in range(0, replicates, chunk):
         b = min(chunk, replicates - start)
         w = rng.poisson(1.0, size=(b, terms.shape[0])).astype(np.float32)
-        out[start:start + b] = w @ terms.astype(np.float32)
+        out[start : start + b] = w @ terms.astype(np.float32)
     return out
 
 
@@ -113,11 +120,11 @@ class PlanEstimates:
     """Off-policy estimates of several plans with their paired bootstrap replicates."""
 
     names: list[str]
-    totals: np.ndarray           # (P,) estimated value of each plan
-    replicates: np.ndarray       # (B, P) the same under the bootstrap
-    treated: np.ndarray          # (P,) customers each plan treats (in the evaluated set)
+    totals: np.ndarray  # (P,) estimated value of each plan
+    replicates: np.ndarray  # (B, P) the same under the bootstrap
+    treated: np.ndarray  # (P,) customers each plan treats (in the evaluated set)
     level: float
-    customers: int               # customers the estimate is over
+    customers: int  # customers the estimate is over
 
     def interval(self, name: str) -> tuple[float, float]:
         a = (1 - self.level) / 2
@@ -139,15 +146,29 @@ class PlanEstimates:
     def table(self) -> dict[str, dict[str, float]]:
         a = (1 - self.level) / 2
         lo, hi = np.quantile(self.replicates, [a, 1 - a], axis=0)
-        return {n: {"estimate": float(self.totals[k]), "low": float(lo[k]), "high": float(hi[k]),
-                    "customers_treated": int(self.treated[k])} for k, n in enumerate(self.names)}
+        return {
+            n: {
+                "estimate": float(self.totals[k]),
+                "low": float(lo[k]),
+                "high": float(hi[k]),
+                "customers_treated": int(self.treated[k]),
+            }
+            for k, n in enumerate(self.names)
+        }
 
 
-def estimate_plans(c: Campaign, plans: dict[str, np.ndarray], level: float, replicates: int,
-                   seed: int) -> PlanEstimates:
+def estimate_plans(
+    c: Campaign, plans: dict[str, np.ndarray], level: float, replicates: int, seed: int
+) -> PlanEstimates:
     """Doubly-robust estimate and paired bootstrap of every plan (choices aligned to ``c.ids``)."""
     names = list(plans)
     yhat = doubly_robust_outcomes(c)
     terms = np.column_stack([per_customer_value(c, plans[n], yhat) for n in names])
-    return PlanEstimates(names, terms.sum(axis=0), poisson_bootstrap_sums(terms, replicates, seed),
-                         np.array([(plans[n] != NONE).sum() for n in names]), float(level), len(c.ids))
+    return PlanEstimates(
+        names,
+        terms.sum(axis=0),
+        poisson_bootstrap_sums(terms, replicates, seed),
+        np.array([(plans[n] != NONE).sum() for n in names]),
+        float(level),
+        len(c.ids),
+    )

@@ -4,6 +4,7 @@ Files in ``models/interventions/``: ``part.json``, ``uplift.joblib`` (causal T-l
 + value horizon), the counterfactual backend's files. The base model is the bundle's sibling part
 ``../base`` (the counterfactuals explain the champion's base model).
 """
+
 from __future__ import annotations
 
 import json
@@ -17,15 +18,27 @@ import pandas as pd
 
 from churnguard.core.bundle import write_part_spec
 from churnguard.core.columns import from_frame
-from churnguard.features.table import ID
+from churnguard.core.vocabulary import ID
 from churnguard.interventions.allocation import rank_offers
 from churnguard.interventions.counterfactual import CounterfactualExplainer, load_explainer, save_explainer
 from churnguard.interventions.scenarios import CONTRACT_ORDER, PLAN_ORDER, Scenario, customer_value, upgrade
 from churnguard.interventions.uplift import UpliftModel
 
 UPLIFT_FILE = "uplift.joblib"
-RECOMMEND_COLUMNS = ["customer_id", "offer", "p_before", "p_after", "uplift", "uplift_low", "uplift_high",
-                     "expected_saved_value", "cost", "net_value", "benefit_cost_ratio", "rank"]
+RECOMMEND_COLUMNS = [
+    "customer_id",
+    "offer",
+    "p_before",
+    "p_after",
+    "uplift",
+    "uplift_low",
+    "uplift_high",
+    "expected_saved_value",
+    "cost",
+    "net_value",
+    "benefit_cost_ratio",
+    "rank",
+]
 
 
 @dataclass
@@ -44,14 +57,22 @@ class InterventionsPart:
         offers = self.uplift.offers
         col = {o: k for k, o in enumerate(offers)}
         idx = [col[s.offer] for s in self.scenarios]
-        mc = features["monthly_charges"].to_numpy(dtype=float) if "monthly_charges" in features.columns \
+        mc = (
+            features["monthly_charges"].to_numpy(dtype=float)
+            if "monthly_charges" in features.columns
             else np.zeros(len(features))
+        )
         value = customer_value(mc, self.value_months)
         cost = np.stack([s.cost(mc) for s in self.scenarios], axis=1)
         out = {k: (v[:, idx] if np.ndim(v) == 2 else v) for k, v in pred.items()}
         saved = out["uplift"] * value[:, None]
-        out.update(value=value, cost=cost, expected_saved_value=saved, net_value=saved - cost,
-                   benefit_cost_ratio=np.divide(saved, cost, out=np.full_like(saved, np.inf), where=cost > 0))
+        out.update(
+            value=value,
+            cost=cost,
+            expected_saved_value=saved,
+            net_value=saved - cost,
+            benefit_cost_ratio=np.divide(saved, cost, out=np.full_like(saved, np.inf), where=cost > 0),
+        )
         if what_if and self.base is not None:
             p_now, wi = self.what_if(features)
             out.update(base_probability=p_now, whatif_p_after=wi, whatif_uplift=p_now[:, None] - wi)
@@ -97,17 +118,23 @@ class InterventionsPart:
         e = self.estimates(features)
         n, K = e["uplift"].shape
         ids = features[ID].astype(str).to_numpy() if ID in features.columns else np.arange(n).astype(str)
-        frame = pd.DataFrame({
-            "customer_id": np.repeat(ids, K),
-            "offer": np.tile([s.name for s in self.scenarios], n),
-            "p_before": np.repeat(e["p_before"], K),
-            "p_after": e["p_after"].ravel(), "uplift": e["uplift"].ravel(),
-            "uplift_low": e["uplift_low"].ravel(), "uplift_high": e["uplift_high"].ravel(),
-            "expected_saved_value": e["expected_saved_value"].ravel(), "cost": e["cost"].ravel(),
-            "net_value": e["net_value"].ravel(), "benefit_cost_ratio": e["benefit_cost_ratio"].ravel(),
-            "rank": rank_offers(e["net_value"]).ravel(),
-            "customer_value": np.repeat(e["value"], K),
-        })
+        frame = pd.DataFrame(
+            {
+                "customer_id": np.repeat(ids, K),
+                "offer": np.tile([s.name for s in self.scenarios], n),
+                "p_before": np.repeat(e["p_before"], K),
+                "p_after": e["p_after"].ravel(),
+                "uplift": e["uplift"].ravel(),
+                "uplift_low": e["uplift_low"].ravel(),
+                "uplift_high": e["uplift_high"].ravel(),
+                "expected_saved_value": e["expected_saved_value"].ravel(),
+                "cost": e["cost"].ravel(),
+                "net_value": e["net_value"].ravel(),
+                "benefit_cost_ratio": e["benefit_cost_ratio"].ravel(),
+                "rank": rank_offers(e["net_value"]).ravel(),
+                "customer_value": np.repeat(e["value"], K),
+            }
+        )
         if "whatif_p_after" in e:
             frame["base_probability"] = np.repeat(e["base_probability"], K)
             frame["whatif_p_after"] = e["whatif_p_after"].ravel()
@@ -136,15 +163,29 @@ class InterventionsPart:
         return self.explainer.explain_frame(features)[0]
 
 
-def save_part(part: InterventionsPart, explainer: CounterfactualExplainer, part_dir: Path, cfg: dict[str, Any],
-              seed: int, meta: dict[str, Any]) -> None:
+def save_part(
+    part: InterventionsPart,
+    explainer: CounterfactualExplainer,
+    part_dir: Path,
+    cfg: dict[str, Any],
+    seed: int,
+    meta: dict[str, Any],
+) -> None:
     part_dir.mkdir(parents=True, exist_ok=True)
-    joblib.dump({"uplift": part.uplift, "scenarios": part.scenarios, "value_months": part.value_months},
-                part_dir / UPLIFT_FILE)
+    joblib.dump(
+        {"uplift": part.uplift, "scenarios": part.scenarios, "value_months": part.value_months}, part_dir / UPLIFT_FILE
+    )
     save_explainer(explainer, part_dir, cfg, seed)
-    write_part_spec(part_dir, "interventions", 30, "churnguard.interventions.part:load_part",
-                    scenarios=[s.name for s in part.scenarios], counterfactual_backend=explainer.backend.name,
-                    counterfactual_licence=explainer.backend.licence, **meta)
+    write_part_spec(
+        part_dir,
+        "interventions",
+        30,
+        "churnguard.interventions.part:load_part",
+        scenarios=[s.name for s in part.scenarios],
+        counterfactual_backend=explainer.backend.name,
+        counterfactual_licence=explainer.backend.licence,
+        **meta,
+    )
 
 
 def load_part(part_dir: Path) -> InterventionsPart:

@@ -12,6 +12,7 @@ candidates with the world's true effects. Candidates:
 - ``random``: random customers and offers (a floor, with a fixed seed);
 - ``no_offer``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnguard.features.table import ID
+from churnguard.core.vocabulary import ID
 from churnguard.interventions.allocation import NONE, allocate, greedy_by_score
 from churnguard.interventions.sweep import wide
 
@@ -33,15 +34,15 @@ class PlanInputs:
 
     ids: np.ndarray
     offers: list[str]
-    net: np.ndarray          # (n, K) expected net value (uplift x customer value - cost)
-    cost: np.ndarray         # (n, K)
-    uplift: np.ndarray       # (n, K) estimated churn-probability reduction
-    uplift_low: np.ndarray   # (n, K) lower end of the uplift interval
-    value: np.ndarray        # (n,) value of keeping the customer
-    risk: np.ndarray         # (n,) predicted churn probability without an offer (pre-treatment)
+    net: np.ndarray  # (n, K) expected net value (uplift x customer value - cost)
+    cost: np.ndarray  # (n, K)
+    uplift: np.ndarray  # (n, K) estimated churn-probability reduction
+    uplift_low: np.ndarray  # (n, K) lower end of the uplift interval
+    value: np.ndarray  # (n,) value of keeping the customer
+    risk: np.ndarray  # (n,) predicted churn probability without an offer (pre-treatment)
 
     @classmethod
-    def from_sweep(cls, table: pd.DataFrame) -> "PlanInputs":
+    def from_sweep(cls, table: pd.DataFrame) -> PlanInputs:
         offers = sorted(table["offer"].unique())
         ids = np.sort(table[ID].unique())
         # Risk WITHOUT an offer (the uplift model's control probability), never the base model's score:
@@ -49,13 +50,28 @@ class PlanInputs:
         # the randomized arm itself (customers who got an offer look less risky and drop out of "the
         # riskiest"), which no plan for the future may do and which biases the off-policy estimate.
         risk_col = "p_before"
-        return cls(ids, offers, wide(table, "net_value", offers), wide(table, "cost", offers),
-                   wide(table, "uplift", offers), wide(table, "uplift_low", offers),
-                   np.nan_to_num(wide(table, "customer_value", offers)[:, 0]), wide(table, risk_col, offers)[:, 0])
+        return cls(
+            ids,
+            offers,
+            wide(table, "net_value", offers),
+            wide(table, "cost", offers),
+            wide(table, "uplift", offers),
+            wide(table, "uplift_low", offers),
+            np.nan_to_num(wide(table, "customer_value", offers)[:, 0]),
+            wide(table, risk_col, offers)[:, 0],
+        )
 
-    def subset(self, mask: np.ndarray) -> "PlanInputs":
-        return PlanInputs(self.ids[mask], self.offers, self.net[mask], self.cost[mask], self.uplift[mask],
-                          self.uplift_low[mask], self.value[mask], self.risk[mask])
+    def subset(self, mask: np.ndarray) -> PlanInputs:
+        return PlanInputs(
+            self.ids[mask],
+            self.offers,
+            self.net[mask],
+            self.cost[mask],
+            self.uplift[mask],
+            self.uplift_low[mask],
+            self.value[mask],
+            self.risk[mask],
+        )
 
     def pessimistic_net(self, pessimism: float) -> np.ndarray:
         """Net value with the uplift moved ``pessimism`` of the way to its interval's lower end
@@ -64,8 +80,9 @@ class PlanInputs:
         return self.net - float(pessimism) * (self.uplift - self.uplift_low) * self.value[:, None]
 
 
-def uplift_plan(inp: PlanInputs, budget: float, require_confident_uplift: bool = True,
-                pessimism: float = 0.0) -> np.ndarray:
+def uplift_plan(
+    inp: PlanInputs, budget: float, require_confident_uplift: bool = True, pessimism: float = 0.0
+) -> np.ndarray:
     eligible = inp.uplift_low > 0 if require_confident_uplift else None
     return allocate(inp.pessimistic_net(pessimism), inp.cost, budget, eligible)
 
@@ -87,9 +104,12 @@ def _random_plan(inp: PlanInputs, budget: float, seed: int) -> np.ndarray:
 
 def plan_builders(inp: PlanInputs, budget: float, cfg: dict[str, Any], seed: int) -> dict[str, Any]:
     """Candidate name -> a function building that plan for these customers at this budget."""
-    builders = {UPLIFT_PLAN: lambda: uplift_plan(inp, budget, bool(cfg.get("require_confident_uplift", True)),
-                                                 float(cfg.get("pessimism", 0.0))),
-                RISK_BASED: lambda: riskiest_first(inp, best_average_offer(inp), budget)}
+    builders = {
+        UPLIFT_PLAN: lambda: uplift_plan(
+            inp, budget, bool(cfg.get("require_confident_uplift", True)), float(cfg.get("pessimism", 0.0))
+        ),
+        RISK_BASED: lambda: riskiest_first(inp, best_average_offer(inp), budget),
+    }
     for k, offer in enumerate(inp.offers):
         builders[f"riskiest_{offer}"] = lambda k=k: riskiest_first(inp, k, budget)
     builders[RANDOM] = lambda: _random_plan(inp, budget, seed)

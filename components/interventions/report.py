@@ -9,6 +9,7 @@ every offer nobody gets. Built only from a sweep directory (observable data and 
 estimates, never the truth), the params and a date given by the caller: the same inputs and
 date give the same bytes (no clock, PNGs written without timestamps, stable sorting).
 """
+
 from __future__ import annotations
 
 import base64
@@ -20,19 +21,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnguard.features.table import ID, LABEL, SPLIT
+from churnguard.core.vocabulary import ID, LABEL, SPLIT
 from churnguard.interventions.allocation import NONE, allocate
 from churnguard.interventions.planning import PlanningResult, plan
 from churnguard.interventions.policies import UPLIFT_PLAN
+from churnguard.interventions.report_language import (
+    GLOSSARY,
+    action_reason,
+    money,
+    offer_words,
+    percent,
+    plan_words,
+    points,
+    recommended_budget,
+    strongest_driver,
+)
 from churnguard.interventions.sweep import budget_for, read_sweep, summarise, wide
-from churnguard.interventions.report_language import (GLOSSARY, action_reason, money, offer_words, percent, plan_words, points,
-                                        recommended_budget, strongest_driver)
 
-STYLE = ("body{font-family:sans-serif;max-width:1000px;margin:auto;color:#222}table.t{border-collapse:collapse;"
-         "font-size:13px;margin:6px 0}table.t td,table.t th{padding:4px 8px;border-bottom:1px solid #ddd;"
-         "text-align:right}table.t td:first-child,table.t th:first-child{text-align:left}.k{font-size:20px;"
-         "font-weight:bold}.box{background:#f3f7fb;border-left:4px solid #0b5cad;padding:8px 12px;margin:10px 0}"
-         "dt{font-weight:bold}dd{margin:0 0 6px 16px}td.reason{text-align:left;font-size:12px}")
+STYLE = (
+    "body{font-family:sans-serif;max-width:1000px;margin:auto;color:#222}table.t{border-collapse:collapse;"
+    "font-size:13px;margin:6px 0}table.t td,table.t th{padding:4px 8px;border-bottom:1px solid #ddd;"
+    "text-align:right}table.t td:first-child,table.t th:first-child{text-align:left}.k{font-size:20px;"
+    "font-weight:bold}.box{background:#f3f7fb;border-left:4px solid #0b5cad;padding:8px 12px;margin:10px 0}"
+    "dt{font-weight:bold}dd{margin:0 0 6px 16px}td.reason{text-align:left;font-size:12px}"
+)
 
 
 def _png(fig) -> str:
@@ -75,18 +87,30 @@ def _html_table(df: pd.DataFrame, cls: str = "t") -> str:
 def _decision_html(result: PlanningResult, currency: str = "EUR") -> list[str]:
     """Which plan ships and the campaign's evidence for it (off-policy estimates with intervals)."""
     esc = html.escape
-    parts = ["<h2>Which plan ships, and why</h2>",
-             f"<p><b>Shipped: {esc(plan_words(result.decision.shipped))}</b>. The {esc(result.decision.reason)}.</p>"]
+    parts = [
+        "<h2>Which plan ships, and why</h2>",
+        f"<p><b>Shipped: {esc(plan_words(result.decision.shipped))}</b>. The {esc(result.decision.reason)}.</p>",
+    ]
     if result.estimates is not None:
         lvl = f"{result.estimates.level:.0%}"
-        rows = pd.DataFrame([{"Plan": plan_words(n), "Customers offered": f"{v['customers_treated']:,}",
-                              "Estimated net value": money(v["estimate"], currency),
-                              f"{lvl} interval, low": money(v["low"], currency),
-                              f"{lvl} interval, high": money(v["high"], currency)}
-                             for n, v in result.estimates.table().items()])
-        parts += [f"<p>Each candidate plan valued on the {result.estimates.customers:,} holdout customers of the "
-                  "randomized campaign (off-policy estimate, see the glossary), at the holdout's share of the "
-                  "budget. Observable data only: no model or plan is chosen on anything else.</p>", _html_table(rows)]
+        rows = pd.DataFrame(
+            [
+                {
+                    "Plan": plan_words(n),
+                    "Customers offered": f"{v['customers_treated']:,}",
+                    "Estimated net value": money(v["estimate"], currency),
+                    f"{lvl} interval, low": money(v["low"], currency),
+                    f"{lvl} interval, high": money(v["high"], currency),
+                }
+                for n, v in result.estimates.table().items()
+            ]
+        )
+        parts += [
+            f"<p>Each candidate plan valued on the {result.estimates.customers:,} holdout customers of the "
+            "randomized campaign (off-policy estimate, see the glossary), at the holdout's share of the "
+            "budget. Observable data only: no model or plan is chosen on anything else.</p>",
+            _html_table(rows),
+        ]
     return parts
 
 
@@ -105,8 +129,15 @@ def budget_curve_table(table: pd.DataFrame, cfg: dict[str, Any], points_n: int =
     for b in np.linspace(0, top, points_n + 1):
         choice = allocate(net, cost, float(b), eligible)
         r = np.nonzero(choice != NONE)[0]
-        rows.append({"budget": float(b), "spent": float(cost[r, choice[r]].sum()), "customers": int(len(r)),
-                     "saved": float(saved[r, choice[r]].sum()), "net": float(net[r, choice[r]].sum())})
+        rows.append(
+            {
+                "budget": float(b),
+                "spent": float(cost[r, choice[r]].sum()),
+                "customers": len(r),
+                "saved": float(saved[r, choice[r]].sum()),
+                "net": float(net[r, choice[r]].sum()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -116,8 +147,11 @@ def top_actions(table: pd.DataFrame, alloc: pd.DataFrame, n: int, currency: str)
     top = given.head(n)[[ID, "offer"]]
     risk = "base_probability" if "base_probability" in table.columns else "p_before"
     extra = [c for c in ("contract", "plan", "income_band", "monthly_charges") if c in table.columns]
-    rows = top.merge(table[[ID, "offer", risk, "uplift", "expected_saved_value", "cost", "net_value", *extra]],
-                     on=[ID, "offer"], how="left").rename(columns={risk: "churn_probability"})
+    rows = top.merge(
+        table[[ID, "offer", risk, "uplift", "expected_saved_value", "cost", "net_value", *extra]],
+        on=[ID, "offer"],
+        how="left",
+    ).rename(columns={risk: "churn_probability"})
     drivers = {o: strongest_driver(table, o) for o in sorted(rows["offer"].unique())}
     reasons = []
     for _, row in rows.iterrows():
@@ -142,8 +176,9 @@ def _in_band(value: Any, band: str) -> bool:
         return False
 
 
-def unused_offer_sentences(table: pd.DataFrame, alloc: pd.DataFrame, result: PlanningResult,
-                           cfg: dict[str, Any], currency: str) -> list[str]:
+def unused_offer_sentences(
+    table: pd.DataFrame, alloc: pd.DataFrame, result: PlanningResult, cfg: dict[str, Any], currency: str
+) -> list[str]:
     """Why each offer that the shipped plan gives to nobody gets nobody."""
     offers = sorted(table["offer"].unique())
     given = set(alloc.loc[alloc["offer"] != "none", "offer"])
@@ -158,28 +193,43 @@ def unused_offer_sentences(table: pd.DataFrame, alloc: pd.DataFrame, result: Pla
         if offer in given:
             continue
         name, mean_net = offer_words(offer), float(np.nanmean(net[:, k]))
-        lead = f"<b>{html.escape(name)}</b> (average net value {money(mean_net, currency)} per customer) goes to nobody: "
+        lead = (
+            f"<b>{html.escape(name)}</b> (average net value {money(mean_net, currency)} per customer) goes to nobody: "
+        )
         n_conf, n_pays, n_best = int(confident[:, k].sum()), int(pays[:, k].sum()), int((any_pays & (best == k)).sum())
         if result.decision.shipped != UPLIFT_PLAN:
             why = f"the shipped plan is '{plan_words(result.decision.shipped)}', which does not use it."
         elif n_conf == 0:
             why = "its interval's lower bound is above zero for no customer: the campaign does not show it works."
         elif n_pays == 0:
-            why = (f"its interval's lower bound is above zero for only {n_conf:,} customers, and for none of them "
-                   "does the expected saved value exceed its cost.")
+            why = (
+                f"its interval's lower bound is above zero for only {n_conf:,} customers, and for none of them "
+                "does the expected saved value exceed its cost."
+            )
         elif n_best == 0:
-            why = (f"it is confident and pays for {n_pays:,} customers, but another offer brings each of them more "
-                   "net value: it is never the best offer for anyone.")
+            why = (
+                f"it is confident and pays for {n_pays:,} customers, but another offer brings each of them more "
+                "net value: it is never the best offer for anyone."
+            )
         else:
             ratio = net[best == k, k] / np.maximum(cost[best == k, k], 1e-9)
-            why = (f"it is the best offer for {n_best:,} customers, but the budget ran out before them (their best "
-                   f"net value per unit of budget is {ratio.max():.2f}, below the plan's cut-off).")
+            why = (
+                f"it is the best offer for {n_best:,} customers, but the budget ran out before them (their best "
+                f"net value per unit of budget is {ratio.max():.2f}, below the plan's cut-off)."
+            )
         out.append(lead + html.escape(why))
     return out
 
 
-def _charts(table: pd.DataFrame, alloc: pd.DataFrame, curve: pd.DataFrame, budget: float, recommended: float,
-            offers: list[str], currency: str) -> dict[str, Any]:
+def _charts(
+    table: pd.DataFrame,
+    alloc: pd.DataFrame,
+    curve: pd.DataFrame,
+    budget: float,
+    recommended: float,
+    offers: list[str],
+    currency: str,
+) -> dict[str, Any]:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -214,62 +264,105 @@ def _charts(table: pd.DataFrame, alloc: pd.DataFrame, curve: pd.DataFrame, budge
 
 
 def _offer_table(table: pd.DataFrame, offers_given: dict[str, int], currency: str) -> pd.DataFrame:
-    per = table.groupby("offer").agg(uplift=("uplift", "mean"), low=("uplift_low", "mean"), cost=("cost", "mean"),
-                                     net=("net_value", "mean")).sort_index()
-    return pd.DataFrame({
-        "Offer": [offer_words(o) for o in per.index],
-        "Customers offered in the plan": [f"{offers_given.get(o, 0):,}" for o in per.index],
-        "Average churn reduction": [points(v) for v in per["uplift"]],
-        "Average cautious reduction": [points(v) for v in per["low"]],
-        "Average cost": [money(v, currency) for v in per["cost"]],
-        "Average net value": [money(v, currency) for v in per["net"]]})
+    per = (
+        table.groupby("offer")
+        .agg(uplift=("uplift", "mean"), low=("uplift_low", "mean"), cost=("cost", "mean"), net=("net_value", "mean"))
+        .sort_index()
+    )
+    return pd.DataFrame(
+        {
+            "Offer": [offer_words(o) for o in per.index],
+            "Customers offered in the plan": [f"{offers_given.get(o, 0):,}" for o in per.index],
+            "Average churn reduction": [points(v) for v in per["uplift"]],
+            "Average cautious reduction": [points(v) for v in per["low"]],
+            "Average cost": [money(v, currency) for v in per["cost"]],
+            "Average net value": [money(v, currency) for v in per["net"]],
+        }
+    )
 
 
-def _budget_html(curve: pd.DataFrame, budget: float, recommended: float, first_below: int | None,
-                 currency: str, img: str) -> list[str]:
+def _budget_html(
+    curve: pd.DataFrame, budget: float, recommended: float, first_below: int | None, currency: str, img: str
+) -> list[str]:
     keep_all = curve
-    keep = sorted(set(range(0, len(curve), max(len(curve) // 10, 1))) | {len(curve) - 1} |
-                  {int(np.argmin(np.abs(curve["budget"] - recommended)))})
-    curve = curve.iloc[keep]      # about ten rows; the recommendation itself uses every point
+    keep = sorted(
+        set(range(0, len(curve), max(len(curve) // 10, 1)))
+        | {len(curve) - 1}
+        | {int(np.argmin(np.abs(curve["budget"] - recommended)))}
+    )
+    curve = curve.iloc[keep]  # about ten rows; the recommendation itself uses every point
     steps = np.diff(curve["saved"]) / np.maximum(np.diff(curve["budget"]), 1e-12)
-    shown = pd.DataFrame({
-        "Budget": [money(v, currency) for v in curve["budget"]], "Spent": [money(v, currency) for v in curve["spent"]],
-        "Customers offered": [f"{v:,}" for v in curve["customers"]],
-        "Expected net value": [money(v, currency) for v in curve["net"]],
-        f"Saved per extra {currency} of budget": ["-"] + [f"{v:,.2f}" for v in steps]})
+    shown = pd.DataFrame(
+        {
+            "Budget": [money(v, currency) for v in curve["budget"]],
+            "Spent": [money(v, currency) for v in curve["spent"]],
+            "Customers offered": [f"{v:,}" for v in curve["customers"]],
+            "Expected net value": [money(v, currency) for v in curve["net"]],
+            f"Saved per extra {currency} of budget": ["-"] + [f"{v:,.2f}" for v in steps],
+        }
+    )
     at = curve.iloc[int(np.argmin(np.abs(curve["budget"] - recommended)))]
-    rule = ("one more unit of budget would bring back less than one unit of expected saved value" if first_below
-            is not None else "every step of the curve still brings back more than it costs")
-    return ["<h2>How much budget is worth spending</h2>",
-            f"<div class='box'>Recommended budget: <span class='k'>{money(recommended, currency)}</span> "
-            f"(configured: {money(budget, currency)}). Up to there it offers {int(at['customers']):,} customers for an "
-            f"expected net value of {money(at['net'], currency)}; beyond it {rule}.</div>",
-            "<p>How it is read: between two neighbouring budgets the table shows how much expected saved value "
-            f"each extra {currency} brings. The recommended budget is the last budget (on a grid of "
-            f"{len(keep_all)} budgets) before that figure drops below 1. The curve is the targeted plan's; it goes past the point where every offer worth giving is "
-            "funded.</p>", f"<img src='{img}'>", _html_table(shown)]
+    rule = (
+        "one more unit of budget would bring back less than one unit of expected saved value"
+        if first_below is not None
+        else "every step of the curve still brings back more than it costs"
+    )
+    return [
+        "<h2>How much budget is worth spending</h2>",
+        f"<div class='box'>Recommended budget: <span class='k'>{money(recommended, currency)}</span> "
+        f"(configured: {money(budget, currency)}). Up to there it offers {int(at['customers']):,} customers for an "
+        f"expected net value of {money(at['net'], currency)}; beyond it {rule}.</div>",
+        "<p>How it is read: between two neighbouring budgets the table shows how much expected saved value "
+        f"each extra {currency} brings. The recommended budget is the last budget (on a grid of "
+        f"{len(keep_all)} budgets) before that figure drops below 1. The curve is the targeted plan's; it goes past the point where every offer worth giving is "
+        "funded.</p>",
+        f"<img src='{img}'>",
+        _html_table(shown),
+    ]
 
 
 def _actions_html(actions: pd.DataFrame, currency: str, csv_name: str) -> list[str]:
-    shown = pd.DataFrame({
-        "Customer": actions[ID].astype(str), "Churn probability": [percent(v) for v in actions["churn_probability"]],
-        "Offer": [offer_words(o) for o in actions["offer"]],
-        "Expected saved value": [money(v, currency) for v in actions["expected_saved_value"]],
-        "Cost": [money(v, currency) for v in actions["cost"]],
-        "Net value": [money(v, currency) for v in actions["net_value"]], "Why": actions["reason"]})
+    shown = pd.DataFrame(
+        {
+            "Customer": actions[ID].astype(str),
+            "Churn probability": [percent(v) for v in actions["churn_probability"]],
+            "Offer": [offer_words(o) for o in actions["offer"]],
+            "Expected saved value": [money(v, currency) for v in actions["expected_saved_value"]],
+            "Cost": [money(v, currency) for v in actions["cost"]],
+            "Net value": [money(v, currency) for v in actions["net_value"]],
+            "Why": actions["reason"],
+        }
+    )
     table = _html_table(shown).replace("<td>churn risk", "<td class='reason'>churn risk")
-    return ["<h2>Top actions</h2>", f"<p>The plan's {len(actions)} offers with the highest expected net value "
-            f"(also in <code>{html.escape(csv_name)}</code>).</p>", table]
+    return [
+        "<h2>Top actions</h2>",
+        f"<p>The plan's {len(actions)} offers with the highest expected net value "
+        f"(also in <code>{html.escape(csv_name)}</code>).</p>",
+        table,
+    ]
 
 
 def write_actions_csv(actions: pd.DataFrame, path: Path, currency: str) -> None:
     out = actions.assign(offer_name=[offer_words(o) for o in actions["offer"]], currency=currency)
-    out = out[[ID, "churn_probability", "offer", "offer_name", "expected_saved_value", "cost", "net_value",
-               "currency", "reason"]]
+    out = out[
+        [
+            ID,
+            "churn_probability",
+            "offer",
+            "offer_name",
+            "expected_saved_value",
+            "cost",
+            "net_value",
+            "currency",
+            "reason",
+        ]
+    ]
     out.to_csv(path, index=False, float_format="%.4f", lineterminator="\n")
 
 
-def build_report(table: pd.DataFrame, result: PlanningResult, cfg: dict[str, Any], date: str, out: Path) -> dict[str, Any]:
+def build_report(
+    table: pd.DataFrame, result: PlanningResult, cfg: dict[str, Any], date: str, out: Path
+) -> dict[str, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -305,15 +398,20 @@ def build_report(table: pd.DataFrame, result: PlanningResult, cfg: dict[str, Any
         "reduction is above zero and its expected saved value exceeds its cost. The terms are explained in the "
         "glossary at the end.</p>",
         *_decision_html(result, currency),
-        "<h2>Plan by offer</h2>", _html_table(_offer_table(table, summary["offers_given"], currency)),
+        "<h2>Plan by offer</h2>",
+        _html_table(_offer_table(table, summary["offers_given"], currency)),
         *([f"<ul>{''.join(f'<li>{s}</li>' for s in unused)}</ul>"] if unused else []),
         *_actions_html(actions, currency, csv_path.name),
         *_budget_html(curve, budget, recommended, first_below, currency, charts["curve"]),
-        "<h2>Does the ranking find customers who respond?</h2>", f"<img src='{charts['qini']}'>",
+        "<h2>Does the ranking find customers who respond?</h2>",
+        f"<img src='{charts['qini']}'>",
         "<p>The <i>Qini curve</i>: above zero means targeting by predicted uplift prevents more churn than random "
         "targeting among the campaign's holdout customers.</p>",
-        "<h2>Value by segment</h2>", *[f"<img src='{s}'>" for s in charts["segments"]],
-        "<h2>Glossary</h2><dl>", *[f"<dt>{esc(t)}</dt><dd>{esc(d)}</dd>" for t, d in GLOSSARY], "</dl>",
+        "<h2>Value by segment</h2>",
+        *[f"<img src='{s}'>" for s in charts["segments"]],
+        "<h2>Glossary</h2><dl>",
+        *[f"<dt>{esc(t)}</dt><dd>{esc(d)}</dd>" for t, d in GLOSSARY],
+        "</dl>",
         "</body></html>",
     ]
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -340,7 +438,12 @@ def log_to_mlflow(report: Path, summary: dict[str, Any], date: str) -> bool:
     configure()
     with mlflow.start_run(run_name=f"scenario-report-{date}"):
         mlflow.set_tag("kind", "scenario_report")
-        mlflow.log_metrics({"expected_net_value": summary["expected_net_value"], "spent": summary["spent"],
-                            "customers_treated": summary["customers_treated"]})
+        mlflow.log_metrics(
+            {
+                "expected_net_value": summary["expected_net_value"],
+                "spent": summary["spent"],
+                "customers_treated": summary["customers_treated"],
+            }
+        )
         mlflow.log_artifact(str(report), artifact_path="scenario_reports")
     return True

@@ -3,6 +3,7 @@
 Pure helpers: offer and plan names in words, money with the params' currency, percentages, the
 glossary, the recommended budget read off a budget curve, and one-line reasons. No I/O.
 """
+
 from __future__ import annotations
 
 import re
@@ -10,29 +11,51 @@ import re
 import numpy as np
 import pandas as pd
 
-PLAN_WORDS = {"uplift_plan": "Targeted plan (customers the offer changes most)",
-              "risk_based": "Highest churn risk first (best average offer)", "random": "Random customers",
-              "no_offer": "No offers at all"}
-SEGMENT_WORDS = {"contract": "contract", "plan": "plan", "income_band": "income band",
-                 "monthly_charges_band": "monthly charges"}
+PLAN_WORDS = {
+    "uplift_plan": "Targeted plan (customers the offer changes most)",
+    "risk_based": "Highest churn risk first (best average offer)",
+    "random": "Random customers",
+    "no_offer": "No offers at all",
+}
+SEGMENT_WORDS = {
+    "contract": "contract",
+    "plan": "plan",
+    "income_band": "income band",
+    "monthly_charges_band": "monthly charges",
+}
 GLOSSARY = [
-    ("Churn probability", "the churn model's chance that the customer leaves within the label window without "
-     "any offer."),
-    ("Uplift", "how many percentage points an offer lowers a customer's churn probability, learnt from the "
-     "randomized campaign (customers given each offer at random, so the difference is caused by the offer)."),
-    ("Cautious uplift", "the low end of the uplift's confidence interval: an offer is planned only where even "
-     "this is above zero."),
-    ("Expected saved value", "uplift x what the customer is worth over the value horizon (monthly charges x "
-     "months)."),
+    (
+        "Churn probability",
+        "the churn model's chance that the customer leaves within the label window without any offer.",
+    ),
+    (
+        "Uplift",
+        "how many percentage points an offer lowers a customer's churn probability, learnt from the "
+        "randomized campaign (customers given each offer at random, so the difference is caused by the offer).",
+    ),
+    (
+        "Cautious uplift",
+        "the low end of the uplift's confidence interval: an offer is planned only where even this is above zero.",
+    ),
+    ("Expected saved value", "uplift x what the customer is worth over the value horizon (monthly charges x months)."),
     ("Net value", "expected saved value minus the offer's cost; the plan maximises the total within the budget."),
-    ("Qini curve", "customers sorted by predicted uplift; the curve shows how many churners the offer prevented "
-     "among the first x% of them in the campaign, compared with customers who got no offer. Above zero and "
-     "rising early: the ranking finds the customers who respond."),
-    ("Off-policy estimate", "what a plan would have earned, estimated from the past randomized campaign alone "
-     "(each customer's outcome re-weighted by the chance of the offer they actually got), with an interval "
-     "from resampling customers."),
-    ("Recommended budget", "the budget after which one more unit of budget brings back less than one unit of "
-     "expected saved value (see 'How much budget is worth spending')."),
+    (
+        "Qini curve",
+        "customers sorted by predicted uplift; the curve shows how many churners the offer prevented "
+        "among the first x% of them in the campaign, compared with customers who got no offer. Above zero and "
+        "rising early: the ranking finds the customers who respond.",
+    ),
+    (
+        "Off-policy estimate",
+        "what a plan would have earned, estimated from the past randomized campaign alone "
+        "(each customer's outcome re-weighted by the chance of the offer they actually got), with an interval "
+        "from resampling customers.",
+    ),
+    (
+        "Recommended budget",
+        "the budget after which one more unit of budget brings back less than one unit of "
+        "expected saved value (see 'How much budget is worth spending').",
+    ),
 ]
 
 
@@ -47,7 +70,7 @@ def offer_words(offer: str) -> str:
 
 def plan_words(name: str) -> str:
     if name.startswith("riskiest_"):
-        return f"Highest churn risk first, all given {offer_words(name[len('riskiest_'):]).lower()}"
+        return f"Highest churn risk first, all given {offer_words(name[len('riskiest_') :]).lower()}"
     return PLAN_WORDS.get(name, name.replace("_", " ").capitalize())
 
 
@@ -121,9 +144,11 @@ def action_reason(row: pd.Series, driver: tuple[str, pd.Series] | None, currency
     if driver is not None:
         col, means = driver
         value = row.get("_driver_value")
-        if value is not None and value in means.index and means[value] > 0:   # only a driver that helps here
+        if value is not None and value in means.index and means[value] > 0:  # only a driver that helps here
             # the offer's strongest driver, where this customer sits on it
             parts.append(f"{SEGMENT_WORDS.get(col, col)} {value}: churn {churn_change(means[value])} on average")
-    parts.append(f"here {churn_change(row['uplift'])}, saves {money(row['expected_saved_value'], currency)} "
-                 f"for {money(row['cost'], currency)}")
+    parts.append(
+        f"here {churn_change(row['uplift'])}, saves {money(row['expected_saved_value'], currency)} "
+        f"for {money(row['cost'], currency)}"
+    )
     return "; ".join(parts)

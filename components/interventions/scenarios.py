@@ -8,6 +8,7 @@ A scenario is one retention offer of the randomized campaign (``churnguard.world
   column is set to the offer as well.
 Customer value (what a saved customer is worth) = ``monthly_charges * customer_value_months``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -58,9 +59,16 @@ def load_scenarios(cfg: dict[str, Any]) -> list[Scenario]:
     out = []
     for name, spec in cfg["scenarios"].items():
         cost = spec.get("cost", {})
-        out.append(Scenario(name=name, offer=spec.get("offer", name), fixed_cost=float(cost.get("fixed", 0.0)),
-                            share_of_monthly=float(cost.get("share_of_monthly", 0.0)),
-                            months=float(cost.get("months", 0.0)), what_if=dict(spec.get("what_if") or {})))
+        out.append(
+            Scenario(
+                name=name,
+                offer=spec.get("offer", name),
+                fixed_cost=float(cost.get("fixed", 0.0)),
+                share_of_monthly=float(cost.get("share_of_monthly", 0.0)),
+                months=float(cost.get("months", 0.0)),
+                what_if=dict(spec.get("what_if") or {}),
+            )
+        )
     if not out:
         raise ValueError("fit_counterfactual.scenarios declares no scenario")
     return out

@@ -11,6 +11,7 @@ Rules (``sweep.ship.rule``), with ``confidence`` = c:
 - ``better``: ship the uplift plan only if it beats the best baseline in at least c of the replicates.
 Either way the report states both estimates, their intervals and the probability behind the choice.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,11 +28,11 @@ class ShipConfig:
     rule: str = "not_worse"
     confidence: float = 0.9
     baselines: tuple[str, ...] = (RISK_BASED, NO_OFFER)
-    level: float = 0.9            # interval level of the reported estimates
+    level: float = 0.9  # interval level of the reported estimates
     replicates: int = 1000
 
     @classmethod
-    def from_params(cls, cfg: dict[str, Any] | None) -> "ShipConfig":
+    def from_params(cls, cfg: dict[str, Any] | None) -> ShipConfig:
         cfg = dict(cfg or {})
         unknown = set(cfg) - set(cls.__dataclass_fields__)
         if unknown:
@@ -54,8 +55,12 @@ class ShipDecision:
     reason: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"shipped_policy": self.shipped, "best_baseline": self.best_baseline,
-                "probability_uplift_better": round(self.probability_uplift_better, 4), "reason": self.reason}
+        return {
+            "shipped_policy": self.shipped,
+            "best_baseline": self.best_baseline,
+            "probability_uplift_better": round(self.probability_uplift_better, 4),
+            "reason": self.reason,
+        }
 
 
 def choose_plan(est: PlanEstimates, cfg: ShipConfig) -> ShipDecision:
@@ -63,16 +68,24 @@ def choose_plan(est: PlanEstimates, cfg: ShipConfig) -> ShipDecision:
     best = max(baselines, key=lambda b: est.totals[est.names.index(b)])
     p_better = est.probability_better(UPLIFT_PLAN, best)
     diff, lo, hi = est.difference(UPLIFT_PLAN, best)
-    evidence = (f"estimated value uplift plan - {best} = {diff:,.0f} ({cfg.level:.0%} interval {lo:,.0f} to "
-                f"{hi:,.0f}); the uplift plan is better in {p_better:.0%} of {len(est.replicates)} bootstrap replicates")
+    evidence = (
+        f"estimated value uplift plan - {best} = {diff:,.0f} ({cfg.level:.0%} interval {lo:,.0f} to "
+        f"{hi:,.0f}); the uplift plan is better in {p_better:.0%} of {len(est.replicates)} bootstrap replicates"
+    )
     if cfg.rule == "better":
         ship = p_better >= cfg.confidence
-        why = (f"ships the uplift plan: it beats {best} with confidence >= {cfg.confidence:.0%}" if ship else
-               f"falls back to {best}: the uplift plan does not beat it with confidence {cfg.confidence:.0%}")
+        why = (
+            f"ships the uplift plan: it beats {best} with confidence >= {cfg.confidence:.0%}"
+            if ship
+            else f"falls back to {best}: the uplift plan does not beat it with confidence {cfg.confidence:.0%}"
+        )
     else:
         ship = (1 - p_better) < cfg.confidence
-        why = (f"ships the uplift plan: the campaign does not show {best} to be better "
-               f"(needs {cfg.confidence:.0%} of replicates)" if ship else
-               f"falls back to {best}: the campaign shows it better than the uplift plan in "
-               f"{1 - p_better:.0%} of replicates (>= {cfg.confidence:.0%})")
+        why = (
+            f"ships the uplift plan: the campaign does not show {best} to be better "
+            f"(needs {cfg.confidence:.0%} of replicates)"
+            if ship
+            else f"falls back to {best}: the campaign shows it better than the uplift plan in "
+            f"{1 - p_better:.0%} of replicates (>= {cfg.confidence:.0%})"
+        )
     return ShipDecision(UPLIFT_PLAN if ship else best, best, p_better, f"{why}; {evidence}")

@@ -5,6 +5,7 @@ orchestrator (the DVC stage here, Airflow dynamic task mapping in the nightly DA
 independently: ``churnguard sweep --shard I --shards N --out DIR`` writes ``DIR/shard-I.parquet``.
 Merging shards and allocating the budget is one cheap global step (``allocate_sweep``).
 """
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnguard.features.table import ID, LABEL, SPLIT
+from churnguard.core.vocabulary import ID, LABEL, SPLIT
 from churnguard.interventions.allocation import NONE, allocate
 
 SEGMENT_COLUMNS = ["contract", "plan", "income_band"]
@@ -29,13 +30,14 @@ def shard_mask(ids: pd.Series, shard: int, shards: int) -> np.ndarray:
     return (h % np.uint64(shards)).astype(np.int64) == shard
 
 
-def run_shard(part: Any, features: pd.DataFrame, shard: int, shards: int, out_dir: Path,
-              chunk_rows: int = 200_000) -> Path:
+def run_shard(
+    part: Any, features: pd.DataFrame, shard: int, shards: int, out_dir: Path, chunk_rows: int = 200_000
+) -> Path:
     """Score every scenario for one shard's customers into ``out_dir/shard-I.parquet`` (tidy table)."""
     rows = features[shard_mask(features[ID], shard, shards)].reset_index(drop=True)
     parts = []
     for start in range(0, max(len(rows), 1), chunk_rows):
-        chunk = rows.iloc[start:start + chunk_rows].reset_index(drop=True)
+        chunk = rows.iloc[start : start + chunk_rows].reset_index(drop=True)
         if chunk.empty:
             break
         rec = part.recommend(chunk)
@@ -54,7 +56,7 @@ def read_sweep(sweep_dir: Path) -> pd.DataFrame:
         raise FileNotFoundError(f"no shard-*.parquet in {sweep_dir}: run `churnguard sweep` first")
     table = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     layout = _blocks(table)
-    if layout is None:   # not K rows per customer in one offer order: the general (slower) sort
+    if layout is None:  # not K rows per customer in one offer order: the general (slower) sort
         return table.sort_values([ID, "offer"], kind="stable").reset_index(drop=True)
     K, ids, offers = layout
     cust = np.argsort(ids[::K], kind="stable")
@@ -73,8 +75,7 @@ def _blocks(table: pd.DataFrame) -> tuple[int, np.ndarray, np.ndarray] | None:
         return None
     ids = table[ID].to_numpy()
     n = len(table) // K
-    if not ((offers.reshape(n, K) == offers[:K][None, :]).all() and
-            (ids.reshape(n, K) == ids[::K][:, None]).all()):
+    if not ((offers.reshape(n, K) == offers[:K][None, :]).all() and (ids.reshape(n, K) == ids[::K][:, None]).all()):
         return None
     return K, ids, offers
 
@@ -85,7 +86,7 @@ def wide(table: pd.DataFrame, column: str, offers: list[str]) -> np.ndarray:
     if layout is not None:
         K, ids, tab_offers = layout
         first = ids[::K]
-        if len(first) < 2 or bool((first[1:] > first[:-1]).all()):   # customers already in sorted id order
+        if len(first) < 2 or bool((first[1:] > first[:-1]).all()):  # customers already in sorted id order
             pos = {o: j for j, o in enumerate(tab_offers[:K])}
             return table[column].to_numpy(dtype=float).reshape(-1, K)[:, [pos[o] for o in offers]]
     return table.pivot(index=ID, columns="offer", values=column).reindex(columns=offers).to_numpy(dtype=float)
@@ -114,15 +115,17 @@ def allocation_frame(table: pd.DataFrame, offers: Any, choice: np.ndarray) -> pd
     rows = np.arange(len(choice))
     given = choice != NONE
     pick = np.where(given, choice, 0)
-    out = pd.DataFrame({
-        ID: customers.index.to_numpy(),
-        "offer": np.where(given, np.asarray(offers, dtype=object)[pick], "none"),
-        "net_value": np.where(given, net[rows, pick], 0.0),
-        "cost": np.where(given, cost[rows, pick], 0.0),
-        "uplift": np.where(given, wide(table, "uplift", offers)[rows, pick], 0.0),
-        "best_offer": np.asarray(offers, dtype=object)[np.argmax(net, axis=1)],
-        "best_net_value": net.max(axis=1),
-    })
+    out = pd.DataFrame(
+        {
+            ID: customers.index.to_numpy(),
+            "offer": np.where(given, np.asarray(offers, dtype=object)[pick], "none"),
+            "net_value": np.where(given, net[rows, pick], 0.0),
+            "cost": np.where(given, cost[rows, pick], 0.0),
+            "uplift": np.where(given, wide(table, "uplift", offers)[rows, pick], 0.0),
+            "best_offer": np.asarray(offers, dtype=object)[np.argmax(net, axis=1)],
+            "best_net_value": net.max(axis=1),
+        }
+    )
     for c in CONTEXT_COLUMNS:
         if c in customers.columns:
             out[c] = customers[c].to_numpy()
@@ -139,19 +142,31 @@ def budget_curve(table: pd.DataFrame, cfg: dict[str, Any], points: int = 12) -> 
     for b in np.linspace(0, 2 * base, points + 1)[1:]:
         choice = allocate(net, cost, float(b), eligible)
         r = np.nonzero(choice != NONE)[0]
-        rows.append({"budget": float(b), "expected_net_value": float(net[r, choice[r]].sum()),
-                     "spent": float(cost[r, choice[r]].sum()), "customers_treated": int(len(r))})
+        rows.append(
+            {
+                "budget": float(b),
+                "expected_net_value": float(net[r, choice[r]].sum()),
+                "spent": float(cost[r, choice[r]].sum()),
+                "customers_treated": len(r),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def summarise(table: pd.DataFrame, alloc: pd.DataFrame, budget: float) -> dict[str, Any]:
-    per_offer = table.groupby("offer").agg(mean_uplift=("uplift", "mean"), mean_net_value=("net_value", "mean"),
-                                           share_positive_net=("net_value", lambda v: float((v > 0).mean())))
+    per_offer = table.groupby("offer").agg(
+        mean_uplift=("uplift", "mean"),
+        mean_net_value=("net_value", "mean"),
+        share_positive_net=("net_value", lambda v: float((v > 0).mean())),
+    )
     given = alloc[alloc["offer"] != "none"]
     return {
-        "customers": int(alloc.shape[0]), "scenarios": sorted(table["offer"].unique().tolist()),
-        "budget": round(budget, 2), "spent": round(float(given["cost"].sum()), 2),
-        "expected_net_value": round(float(given["net_value"].sum()), 2), "customers_treated": int(len(given)),
+        "customers": int(alloc.shape[0]),
+        "scenarios": sorted(table["offer"].unique().tolist()),
+        "budget": round(budget, 2),
+        "spent": round(float(given["cost"].sum()), 2),
+        "expected_net_value": round(float(given["net_value"].sum()), 2),
+        "customers_treated": len(given),
         "offers_given": {k: int(v) for k, v in given["offer"].value_counts().sort_index().items()},
         "per_offer": {k: {m: round(float(x), 6) for m, x in row.items()} for k, row in per_offer.iterrows()},
     }

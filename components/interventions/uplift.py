@@ -19,6 +19,7 @@ A T-learner: one outcome model per arm.
   own effect (which also depends on unobserved risk).
 Uplift (churn-probability reduction) = ``mu_0(x) - mu_k(x)``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,20 +30,12 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+from churnguard.core.numeric import logit, sigmoid
+from churnguard.core.vocabulary import CONTROL_ARMS
 from churnguard.features.table import FeatureSchema
 from churnguard.models.tabular import prepare
 
-CONTROL_ARMS = ("none", "not_in_campaign")
 EPS = 1e-4
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, EPS, 1 - EPS)
-    return np.log(p / (1 - p))
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
 
 
 @dataclass
@@ -64,10 +57,17 @@ class Design:
         return num
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, numeric: list[str], categorical: list[str], max_levels: int = 12,
-            log_numeric: list[str] | None = None) -> "Design":
-        probe = cls(numeric, np.zeros(len(numeric)), np.zeros(len(numeric)), np.ones(len(numeric)), {},
-                    list(log_numeric or []))
+    def fit(
+        cls,
+        frame: pd.DataFrame,
+        numeric: list[str],
+        categorical: list[str],
+        max_levels: int = 12,
+        log_numeric: list[str] | None = None,
+    ) -> Design:
+        probe = cls(
+            numeric, np.zeros(len(numeric)), np.zeros(len(numeric)), np.ones(len(numeric)), {}, list(log_numeric or [])
+        )
         num = probe._numeric(frame)
         med = np.nan_to_num(np.nanmedian(num, axis=0), nan=0.0) if len(num) else np.zeros(len(numeric))
         filled = np.where(np.isnan(num), med, num)
@@ -85,8 +85,9 @@ class Design:
         return np.hstack(parts)
 
 
-def fit_offset_glm(X: np.ndarray, y: np.ndarray, offset: np.ndarray, ridge: float | np.ndarray, link: str,
-                   iters: int = 30) -> np.ndarray:
+def fit_offset_glm(
+    X: np.ndarray, y: np.ndarray, offset: np.ndarray, ridge: float | np.ndarray, link: str, iters: int = 30
+) -> np.ndarray:
     """Newton/IRLS with an offset and a ridge penalty (column 0, the intercept, is not penalised).
 
     ``link="log"``: Poisson quasi-likelihood, ``E[y|x] = exp(offset + Xw)`` with ``offset = log mu_0``,
@@ -96,7 +97,7 @@ def fit_offset_glm(X: np.ndarray, y: np.ndarray, offset: np.ndarray, ridge: floa
     d = X.shape[1]
     w = np.zeros(d)
     if np.ndim(ridge):
-        pen = np.asarray(ridge, dtype=float)   # one penalty per column (pooled design)
+        pen = np.asarray(ridge, dtype=float)  # one penalty per column (pooled design)
     else:
         pen = np.full(d, float(ridge))
         pen[0] = 1e-6
@@ -106,7 +107,7 @@ def fit_offset_glm(X: np.ndarray, y: np.ndarray, offset: np.ndarray, ridge: floa
             mu = np.exp(eta)
             weight = mu
         else:
-            mu = _sigmoid(eta)
+            mu = sigmoid(eta, clip=30)
             weight = mu * (1 - mu)
         grad = X.T @ (y - mu) - pen * w
         H = (X * weight[:, None]).T @ X + np.diag(pen)
@@ -125,23 +126,31 @@ def _deviance(y: np.ndarray, mu: np.ndarray, link: str) -> float:
     return float(-2 * np.sum(y * np.log(mu) + (1 - y) * np.log(1 - mu)))
 
 
-def choose_ridge(X: np.ndarray, y: np.ndarray, offset: np.ndarray, grid: list[float], link: str, folds: int,
-                 seed: int) -> tuple[float, dict[float, float]]:
+def choose_ridge(
+    X: np.ndarray, y: np.ndarray, offset: np.ndarray, grid: list[float], link: str, folds: int, seed: int
+) -> tuple[float, dict[float, float]]:
     """Ridge penalty by K-fold cross-validated deviance on the arm's own (observable) outcomes."""
     fold = np.random.default_rng(seed).integers(0, folds, len(y))
     scores = {float(lam): _cv_deviance(X, y, offset, lam, link, fold, folds) for lam in grid}
     return min(scores, key=scores.get), scores
 
 
-def _cv_deviance(X: np.ndarray, y: np.ndarray, offset: np.ndarray, penalty: float | np.ndarray, link: str,
-                 fold: np.ndarray, folds: int) -> float:
+def _cv_deviance(
+    X: np.ndarray,
+    y: np.ndarray,
+    offset: np.ndarray,
+    penalty: float | np.ndarray,
+    link: str,
+    fold: np.ndarray,
+    folds: int,
+) -> float:
     """Held-out deviance summed over the folds of a ridge offset GLM with this penalty."""
     dev = 0.0
     for f in range(folds):
         tr, te = fold != f, fold == f
         w = fit_offset_glm(X[tr], y[tr], offset[tr], penalty, link)
         eta = offset[te] + X[te] @ w
-        mu = np.exp(np.clip(eta, -30, 0)) if link == "log" else _sigmoid(eta)
+        mu = np.exp(np.clip(eta, -30, 0)) if link == "log" else sigmoid(eta, clip=30)
         dev += _deviance(y[te], mu, link)
     return dev
 
@@ -151,38 +160,50 @@ def pooled_design(X: np.ndarray, arm: np.ndarray, K: int) -> np.ndarray:
     its deviation from the shared modifiers). ``X``'s column 0 is the intercept."""
     n, d = X.shape
     Z = np.zeros((n, (d - 1) + K * d))
-    Z[:, :d - 1] = X[:, 1:]
+    Z[:, : d - 1] = X[:, 1:]
     for k in range(K):
         m = arm == k
-        Z[m, d - 1 + k * d:d - 1 + (k + 1) * d] = X[m]
+        Z[m, d - 1 + k * d : d - 1 + (k + 1) * d] = X[m]
     return Z
 
 
 def pooled_penalty(d: int, K: int, shared: float, deviation: float) -> np.ndarray:
     pen = np.full((d - 1) + K * d, float(deviation))
-    pen[:d - 1] = float(shared)
-    pen[d - 1 + np.arange(K) * d] = 1e-6        # arm intercepts are not penalised
+    pen[: d - 1] = float(shared)
+    pen[d - 1 + np.arange(K) * d] = 1e-6  # arm intercepts are not penalised
     return pen
 
 
 def pooled_coefs(w: np.ndarray, d: int, K: int) -> list[np.ndarray]:
     """Per-arm coefficients (intercept, modifiers) of a pooled fit, in the per-arm design's layout."""
-    shared = w[:d - 1]
+    shared = w[: d - 1]
     out = []
     for k in range(K):
-        blk = w[d - 1 + k * d:d - 1 + (k + 1) * d]
+        blk = w[d - 1 + k * d : d - 1 + (k + 1) * d]
         out.append(np.r_[blk[0], shared + blk[1:]])
     return out
 
 
-def choose_pooled_ridge(Z: np.ndarray, y: np.ndarray, offset: np.ndarray, d: int, K: int, shared_grid: list[float],
-                        deviation_grid: list[float], link: str, folds: int, seed: int
-                        ) -> tuple[tuple[float, float], dict[str, float]]:
+def choose_pooled_ridge(
+    Z: np.ndarray,
+    y: np.ndarray,
+    offset: np.ndarray,
+    d: int,
+    K: int,
+    shared_grid: list[float],
+    deviation_grid: list[float],
+    link: str,
+    folds: int,
+    seed: int,
+) -> tuple[tuple[float, float], dict[str, float]]:
     """(shared, deviation) ridge pair by K-fold cross-validated deviance on the treated customers'
     own (observable) outcomes. A very large shared ridge is the unpooled T-learner."""
     fold = np.random.default_rng(seed).integers(0, folds, len(y))
-    scores = {(float(ls), float(ld)): _cv_deviance(Z, y, offset, pooled_penalty(d, K, ls, ld), link, fold, folds)
-              for ls in shared_grid for ld in deviation_grid}
+    scores = {
+        (float(ls), float(ld)): _cv_deviance(Z, y, offset, pooled_penalty(d, K, ls, ld), link, fold, folds)
+        for ls in shared_grid
+        for ld in deviation_grid
+    }
     best = min(scores, key=scores.get)
     return best, {f"{a:g}/{b:g}": v for (a, b), v in scores.items()}
 
@@ -193,10 +214,10 @@ class UpliftModel:
 
     schema: FeatureSchema
     offers: list[str]
-    control: Any                      # fitted sklearn pipeline (mu_0)
+    control: Any  # fitted sklearn pipeline (mu_0)
     design: Design
-    coef: dict[str, np.ndarray]       # offer -> point coefficients
-    boot: dict[str, np.ndarray]       # offer -> (B, d) bootstrap coefficients
+    coef: dict[str, np.ndarray]  # offer -> point coefficients
+    boot: dict[str, np.ndarray]  # offer -> (B, d) bootstrap coefficients
     ci_level: float
     link: str = "log"
     info: dict[str, Any] = field(default_factory=dict)
@@ -204,20 +225,20 @@ class UpliftModel:
     # fitted with the offset of ``boot_controls[b % M]`` and is evaluated with it (empty: the point
     # control model for every replicate, i.e. the control model's own uncertainty is ignored).
     boot_controls: list = field(default_factory=list)
-    interval: str = "percentile"      # percentile of the replicates | normal (point +- z x replicate sd)
-    point: str = "fit"                # fit: the point model | bagged: the replicates' mean uplift
+    interval: str = "percentile"  # percentile of the replicates | normal (point +- z x replicate sd)
+    point: str = "fit"  # fit: the point model | bagged: the replicates' mean uplift
 
     @property
     def features(self) -> list[str]:
         return [c for c in self.schema.columns if c != "campaign_offer"]
 
     def _offset(self, p0: np.ndarray) -> np.ndarray:
-        return np.log(np.clip(p0, EPS, 1.0)) if self.link == "log" else _logit(p0)
+        return np.log(np.clip(p0, EPS, 1.0)) if self.link == "log" else logit(p0, eps=EPS)
 
     def _after(self, p0: np.ndarray, off: np.ndarray, shift: np.ndarray) -> np.ndarray:
         if self.link == "log":
             return np.clip(p0 * np.exp(np.clip(shift, -30, 3)), 0.0, 1.0)
-        return _sigmoid(off + shift)
+        return sigmoid(off + shift, clip=30)
 
     def control_probability(self, features: pd.DataFrame, model: Any = None) -> np.ndarray:
         """mu_0 of the point control model, or of ``model`` (a bootstrap classifier sharing its encoder)."""
@@ -231,12 +252,12 @@ class UpliftModel:
     def _control_all(self, features: pd.DataFrame, controls: list) -> tuple[np.ndarray, list[np.ndarray]]:
         """Point and bootstrap control probabilities, the features encoded once."""
         Xt = self._encoded(features)
-        return (self.control.named_steps["clf"].predict_proba(Xt)[:, 1],
-                [m.predict_proba(Xt)[:, 1] for m in controls])
+        return (self.control.named_steps["clf"].predict_proba(Xt)[:, 1], [m.predict_proba(Xt)[:, 1] for m in controls])
 
     def _schema_wo_offer(self) -> FeatureSchema:
-        return FeatureSchema([c for c in self.schema.numeric], [c for c in self.schema.categorical
-                                                                if c != "campaign_offer"], [], {})
+        return FeatureSchema(
+            [c for c in self.schema.numeric], [c for c in self.schema.categorical if c != "campaign_offer"], [], {}
+        )
 
     def predict(self, features: pd.DataFrame, with_interval: bool = True) -> dict[str, np.ndarray]:
         """p_before (n,), and per offer p_after, uplift, uplift_low, uplift_high (n, K) in ``self.offers`` order."""
@@ -259,8 +280,9 @@ class UpliftModel:
                 if controls:
                     for m, pm in enumerate(p0_boot):
                         cols = np.arange(m, B, len(controls))
-                        ups[:, cols] = pm[:, None] - self._after(pm[:, None], self._offset(pm)[:, None],
-                                                                 X @ self.boot[offer][cols].T)
+                        ups[:, cols] = pm[:, None] - self._after(
+                            pm[:, None], self._offset(pm)[:, None], X @ self.boot[offer][cols].T
+                        )
                 else:
                     ups[:] = p0[:, None] - self._after(p0[:, None], off[:, None], X @ self.boot[offer].T)
                 if getattr(self, "point", "fit") == "bagged":
@@ -284,21 +306,34 @@ def _control_pipeline(sch: FeatureSchema, c: dict[str, Any], seed: int, iteratio
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OrdinalEncoder
 
-    pre = ColumnTransformer([
-        ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
-                               encoded_missing_value=np.nan), sch.categorical),
-        ("num", "passthrough", sch.numeric)])
-    clf = HistGradientBoostingClassifier(max_iter=int(c["max_iter"]), learning_rate=float(c["learning_rate"]),
-                                         max_leaf_nodes=int(c["max_leaf_nodes"]), l2_regularization=1.0,
-                                         early_stopping=iterations is None, validation_fraction=0.1,
-                                         categorical_features=list(range(len(sch.categorical))), random_state=seed)
-    if iterations is not None:   # a bootstrap refit: the point model's size (early stopping on a resample's
-        clf.set_params(max_iter=int(iterations))   # duplicated rows would not stop)
+    pre = ColumnTransformer(
+        [
+            (
+                "cat",
+                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan),
+                sch.categorical,
+            ),
+            ("num", "passthrough", sch.numeric),
+        ]
+    )
+    clf = HistGradientBoostingClassifier(
+        max_iter=int(c["max_iter"]),
+        learning_rate=float(c["learning_rate"]),
+        max_leaf_nodes=int(c["max_leaf_nodes"]),
+        l2_regularization=1.0,
+        early_stopping=iterations is None,
+        validation_fraction=0.1,
+        categorical_features=list(range(len(sch.categorical))),
+        random_state=seed,
+    )
+    if iterations is not None:  # a bootstrap refit: the point model's size (early stopping on a resample's
+        clf.set_params(max_iter=int(iterations))  # duplicated rows would not stop)
     return Pipeline([("pre", pre), ("clf", clf)])
 
 
-def fit_uplift(train: pd.DataFrame, y: np.ndarray, schema: FeatureSchema, offers: list[str], cfg: dict[str, Any],
-               seed: int) -> UpliftModel:
+def fit_uplift(
+    train: pd.DataFrame, y: np.ndarray, schema: FeatureSchema, offers: list[str], cfg: dict[str, Any], seed: int
+) -> UpliftModel:
     """Fit the uplift model on the training split's campaign (``campaign_offer`` column).
 
     ``learner: t_learner``: one offset GLM per offer arm, ridge per arm by CV. ``learner: pooled``:
@@ -308,17 +343,23 @@ def fit_uplift(train: pd.DataFrame, y: np.ndarray, schema: FeatureSchema, offers
     the interval carries the control model's uncertainty too (an honest bootstrap of the pipeline).
     """
     if "campaign_offer" not in train.columns:
-        raise ValueError("no randomized campaign in this data source (feature campaign_offer): "
-                         "the causal uplift model cannot be trained")
+        raise ValueError(
+            "no randomized campaign in this data source (feature campaign_offer): "
+            "the causal uplift model cannot be trained"
+        )
     arm = train["campaign_offer"].astype(str).to_numpy()
-    eligible = ~train["is_cold_start"].astype(bool).to_numpy() if "is_cold_start" in train.columns else np.ones(len(train), bool)
+    eligible = (
+        ~train["is_cold_start"].astype(bool).to_numpy()
+        if "is_cold_start" in train.columns
+        else np.ones(len(train), bool)
+    )
     sch = FeatureSchema(list(schema.numeric), [c for c in schema.categorical if c != "campaign_offer"], [], {})
     ctrl_mask = np.isin(arm, CONTROL_ARMS) & eligible
     c = cfg["control_model"]
     Xc, yc = prepare(train[ctrl_mask], sch), y[ctrl_mask]
     control = _control_pipeline(sch, c, seed).fit(Xc, yc)
     rng = np.random.default_rng(seed)
-    boot_controls = []   # classifiers on the point model's encoding (features encoded once at predict time)
+    boot_controls = []  # classifiers on the point model's encoding (features encoded once at predict time)
     Xt = control.named_steps["pre"].transform(Xc) if int(cfg.get("control_bootstrap", 0) or 0) else None
     for m in range(int(cfg.get("control_bootstrap", 0) or 0)):
         idx = rng.integers(0, len(yc), len(yc))
@@ -326,16 +367,35 @@ def fit_uplift(train: pd.DataFrame, y: np.ndarray, schema: FeatureSchema, offers
         boot_controls.append(clf.fit(Xt[idx], yc[idx]))
     effect_num = cfg.get("effect_numeric") or sch.numeric
     effect_cat = cfg.get("effect_categorical") or sch.categorical
-    design = Design.fit(train[eligible], list(effect_num), list(effect_cat),
-                        log_numeric=[c for c in cfg.get("effect_log_numeric") or [] if c in effect_num])
-    model = UpliftModel(schema, list(offers), control, design, {}, {}, float(cfg["ci_level"]),
-                        link=str(cfg.get("link", "log")), boot_controls=boot_controls,
-                        interval=str(cfg.get("interval", "percentile")), point=str(cfg.get("point", "fit")))
+    design = Design.fit(
+        train[eligible],
+        list(effect_num),
+        list(effect_cat),
+        log_numeric=[c for c in cfg.get("effect_log_numeric") or [] if c in effect_num],
+    )
+    model = UpliftModel(
+        schema,
+        list(offers),
+        control,
+        design,
+        {},
+        {},
+        float(cfg["ci_level"]),
+        link=str(cfg.get("link", "log")),
+        boot_controls=boot_controls,
+        interval=str(cfg.get("interval", "percentile")),
+        point=str(cfg.get("point", "fit")),
+    )
     B, ridge = int(cfg["bootstrap"]), float(cfg["ridge"])
     learner = str(cfg.get("learner", "t_learner"))
-    info: dict[str, Any] = {"learner": learner, "control_rows": int(ctrl_mask.sum()), "arm_rows": {},
-                            "control_bootstrap": len(boot_controls), "interval": model.interval,
-                            "point": model.point}
+    info: dict[str, Any] = {
+        "learner": learner,
+        "control_rows": int(ctrl_mask.sum()),
+        "arm_rows": {},
+        "control_bootstrap": len(boot_controls),
+        "interval": model.interval,
+        "point": model.point,
+    }
     M = max(1, len(boot_controls))
     ctrl_for = (lambda b: boot_controls[b % M]) if boot_controls else (lambda b: control)
     rows_by_offer = {}
@@ -359,8 +419,17 @@ def fit_uplift(train: pd.DataFrame, y: np.ndarray, schema: FeatureSchema, offers
         yk = y[m_all].astype(float)
         off = model._offset(model.control_probability(rows))
         (ls, ld), scores = choose_pooled_ridge(
-            Z, yk, off, d, K, [float(v) for v in cfg.get("shared_ridge_grid") or [1e6]],
-            [float(v) for v in cfg.get("ridge_grid") or [ridge]], model.link, int(cfg.get("ridge_cv_folds", 5)), seed)
+            Z,
+            yk,
+            off,
+            d,
+            K,
+            [float(v) for v in cfg.get("shared_ridge_grid") or [1e6]],
+            [float(v) for v in cfg.get("ridge_grid") or [ridge]],
+            model.link,
+            int(cfg.get("ridge_cv_folds", 5)),
+            seed,
+        )
         info["ridge"] = {"shared": ls, "deviation": ld}
         info["ridge_cv_deviance"] = scores
         pen = pooled_penalty(d, K, ls, ld)
@@ -387,8 +456,15 @@ def fit_uplift(train: pd.DataFrame, y: np.ndarray, schema: FeatureSchema, offers
             off = model._offset(model.control_probability(rows))
             yk = y[m].astype(float)
             if cfg.get("ridge_grid"):
-                ridge, _ = choose_ridge(X, yk, off, [float(v) for v in cfg["ridge_grid"]], model.link,
-                                        int(cfg.get("ridge_cv_folds", 5)), seed)
+                ridge, _ = choose_ridge(
+                    X,
+                    yk,
+                    off,
+                    [float(v) for v in cfg["ridge_grid"]],
+                    model.link,
+                    int(cfg.get("ridge_cv_folds", 5)),
+                    seed,
+                )
             info.setdefault("ridge", {})[offer] = ridge
             model.coef[offer] = fit_offset_glm(X, yk, off, ridge, model.link)
             boots = []

@@ -19,10 +19,10 @@ small steps that are not a DVC stage or a ``churnguard`` command:
     same data interval reuses the pin, so it scores with the same model), loads the bundle to
     prove it works, and prints ``models:/<name>/<version>`` last.
 """
+
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import re
@@ -34,6 +34,8 @@ from typing import Any
 
 import yaml
 
+from churnguard.core.config import deep_merge, service_section
+
 # Trigger-time params of the training DAG -> dotted key in params.yaml.
 PARAM_KEYS = {"source": "data.source", "seed": "data.seed", "customers": "world.customers"}
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
@@ -42,13 +44,6 @@ _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 def safe_name(run_id: str) -> str:
     """A directory name for a run id (``manual__2026-11-26T11:00:00+00:00`` has ':' and '+')."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", run_id).strip("._") or "run"
-
-
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for k, v in (override or {}).items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def set_dotted(params: dict[str, Any], key: str, value: Any) -> None:
@@ -112,9 +107,11 @@ def prepare_workspace(repo: Path, workspace: Path, run: dict[str, Any], dvc_bin:
     dvc_yaml = yaml.safe_load((repo / "dvc.yaml").read_text())
     expected = [s for s in (run.get("_expected_stages") or os.environ.get("CG_EXPECTED_STAGES", "")).split(",") if s]
     if expected and expected != list(dvc_yaml.get("stages") or {}):
-        raise SystemExit(f"dvc.yaml now has stages {list(dvc_yaml.get('stages') or {})} but this DAG run was built "
-                         f"for {expected}: dvc.yaml changed since Airflow parsed the DAG; trigger again after the "
-                         "DAG processor re-parses it (within a minute)")
+        raise SystemExit(
+            f"dvc.yaml now has stages {list(dvc_yaml.get('stages') or {})} but this DAG run was built "
+            f"for {expected}: dvc.yaml changed since Airflow parsed the DAG; trigger again after the "
+            "DAG processor re-parses it (within a minute)"
+        )
     deps, outs = stage_io(dvc_yaml)
     workspace.mkdir(parents=True, exist_ok=True)
     # Source deps (not produced by a stage) are copied; a Python package is copied whole, since a
@@ -130,7 +127,7 @@ def prepare_workspace(repo: Path, workspace: Path, run: dict[str, Any], dvc_bin:
             _copy(repo / target, workspace / target)
             if not (repo / target).exists() and "." not in Path(target).name:
                 (workspace / target).mkdir(parents=True, exist_ok=True)  # e.g. an empty data/external
-    import_name = workspace / "churnguard"   # the library's import name for the snapshot (see pyproject.toml)
+    import_name = workspace / "churnguard"  # the library's import name for the snapshot (see pyproject.toml)
     if (workspace / "components").is_dir() and not import_name.is_symlink():
         import_name.symlink_to("components", target_is_directory=True)
     shutil.copy2(repo / "dvc.yaml", workspace / "dvc.yaml")
@@ -164,8 +161,9 @@ def prepare_workspace(repo: Path, workspace: Path, run: dict[str, Any], dvc_bin:
     return workspace
 
 
-def prune_workspaces(runs_dir: Path, current: Path, keep_last: int, keep_days: float,
-                     now: float | None = None) -> list[Path]:
+def prune_workspaces(
+    runs_dir: Path, current: Path, keep_last: int, keep_days: float, now: float | None = None
+) -> list[Path]:
     """Delete old per-run workspaces in ``runs_dir``; return the deleted paths.
 
     Only directories holding the ``run.json`` that :func:`prepare_workspace` writes are
@@ -179,7 +177,7 @@ def prune_workspaces(runs_dir: Path, current: Path, keep_last: int, keep_days: f
     runs = [d for d in Path(runs_dir).iterdir() if (d / "run.json").is_file()] if Path(runs_dir).is_dir() else []
     runs.sort(key=lambda d: (d / "run.json").stat().st_mtime, reverse=True)
     deleted = []
-    for d in runs[max(0, int(keep_last)):]:
+    for d in runs[max(0, int(keep_last)) :]:
         age_days = (now - (d / "run.json").stat().st_mtime) / 86400.0
         if d.resolve() == Path(current).resolve() or age_days <= float(keep_days):
             continue
@@ -230,10 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "prepare":
         run = json.loads(args.params_json or os.environ.get("CG_RUN_PARAMS") or "{}")
         target = args.runs_dir / safe_name(args.run_id)
-        keep = (yaml.safe_load((args.repo / "params.yaml").read_text()) or {}).get("orchestration") or {}
-        for old in prune_workspaces(args.runs_dir, target, int(keep.get("keep_last_runs", 10)),
-                                    float(keep.get("keep_days", 14))):
-            print(f"pruned old run workspace {old}", file=sys.stderr)   # stdout's last line is the XCom
+        keep = service_section("orchestration", args.repo / "services.yaml")
+        for old in prune_workspaces(
+            args.runs_dir, target, int(keep.get("keep_last_runs", 10)), float(keep.get("keep_days", 14))
+        ):
+            print(f"pruned old run workspace {old}", file=sys.stderr)  # stdout's last line is the XCom
         ws = prepare_workspace(args.repo, target, run)
         print(ws)
         return 0

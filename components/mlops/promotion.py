@@ -3,6 +3,7 @@
 Fair comparison = the current champion is rescored now on the same holdout rows as the
 candidate, so an old number logged on other data never decides.
 """
+
 from __future__ import annotations
 
 import getpass
@@ -35,9 +36,18 @@ def holdout_auc(bundle: Any, holdout: pd.DataFrame, y: np.ndarray) -> float:
     return float(roc_auc_score(y, bundle.predict(holdout)["churn_probability"].to_numpy()))
 
 
-def decide(client: Any, name: str, alias: str, version: str, metrics: dict[str, float],
-           gates: dict[str, float], tolerance: float, candidate_bundle: Any,
-           holdout: pd.DataFrame | None, y: np.ndarray | None) -> PromotionDecision:
+def decide(
+    client: Any,
+    name: str,
+    alias: str,
+    version: str,
+    metrics: dict[str, float],
+    gates: dict[str, float],
+    tolerance: float,
+    candidate_bundle: Any,
+    holdout: pd.DataFrame | None,
+    y: np.ndarray | None,
+) -> PromotionDecision:
     """Apply the gates, then compare with the current champion on the same holdout."""
     from churnguard.mlops.registry import load_bundle
 
@@ -51,13 +61,15 @@ def decide(client: Any, name: str, alias: str, version: str, metrics: dict[str, 
             try:
                 decision.champion_auc = holdout_auc(load_bundle(f"models:/{name}@{alias}"), holdout, y)
             except Exception as exc:  # an incompatible old champion must not block forever
-                decision.reasons.append(f"champion v{current.version} could not be rescored ({exc}); "
-                                        "promote manually if intended")
+                decision.reasons.append(
+                    f"champion v{current.version} could not be rescored ({exc}); promote manually if intended"
+                )
             else:
                 if decision.candidate_auc < decision.champion_auc - tolerance:
                     decision.reasons.append(
                         f"holdout ROC AUC {decision.candidate_auc:.4f} < champion v{current.version} "
-                        f"{decision.champion_auc:.4f} on the same rows")
+                        f"{decision.champion_auc:.4f} on the same rows"
+                    )
     decision.promoted = not decision.reasons
     return decision
 

@@ -4,17 +4,18 @@ The tracking/registry store defaults to SQLite under ``mlflow/`` (embedded); set
 ``MLFLOW_TRACKING_URI`` (e.g. ``postgresql://user@host/db`` or ``http://mlflow:5000``) to use
 another. Artifacts go under ``mlflow/artifacts`` unless ``CHURNGUARD_ARTIFACT_ROOT`` says otherwise.
 """
+
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
 import logging
-import warnings
 import os
 import shutil
 import subprocess
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,8 +78,9 @@ def load_bundle(model_uri: str):
 
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -140,10 +142,20 @@ class _DropCloudpickleNotice(logging.Filter):
         return "serialized using CloudPickle" not in record.getMessage()
 
 
-def log_bundle(bundle_dir: Path, params: dict[str, Any], metrics: dict[str, float], artifacts: list[Path],
-               tags: dict[str, str], name: str, *, run_name: str | None = None, description: str | None = None,
-               input_example: pd.DataFrame | None = None, signature: Any = None,
-               stage_metrics: dict[str, dict[str, float]] | None = None) -> tuple[Any, str]:
+def log_bundle(
+    bundle_dir: Path,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    artifacts: list[Path],
+    tags: dict[str, str],
+    name: str,
+    *,
+    run_name: str | None = None,
+    description: str | None = None,
+    input_example: pd.DataFrame | None = None,
+    signature: Any = None,
+    stage_metrics: dict[str, dict[str, float]] | None = None,
+) -> tuple[Any, str]:
     """Log one run with the bundle as a pyfunc model and register it; returns (version, run_id).
 
     ``metrics`` go on the parent run (the headline numbers, what the gates read); each entry of
@@ -157,7 +169,7 @@ def log_bundle(bundle_dir: Path, params: dict[str, Any], metrics: dict[str, floa
         flat = {k: str(v)[:500] for k, v in flatten(params).items()}
         keys = list(flat)
         for i in range(0, len(keys), 100):  # MLflow caps a batch at 100 params
-            mlflow.log_params({k: flat[k] for k in keys[i:i + 100]})
+            mlflow.log_params({k: flat[k] for k in keys[i : i + 100]})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         for stage, values in (stage_metrics or {}).items():
             with mlflow.start_run(run_name=stage, nested=True):
@@ -188,8 +200,9 @@ def log_bundle(bundle_dir: Path, params: dict[str, Any], metrics: dict[str, floa
             logging.getLogger("mlflow.pyfunc").removeFilter(quiet)
             shutil.rmtree(package_copy.parent, ignore_errors=True)
     _ensure_registered(client, name)
-    version = client.create_model_version(name=name, source=info.model_uri, run_id=run.info.run_id,
-                                          tags={**tags, **artifact_digest_tags(info.model_uri)})
+    version = client.create_model_version(
+        name=name, source=info.model_uri, run_id=run.info.run_id, tags={**tags, **artifact_digest_tags(info.model_uri)}
+    )
     if description:
         client.update_model_version(name, version.version, description=description)
     return version, run.info.run_id
@@ -202,9 +215,9 @@ def _package_under_import_name(into: Path) -> Path:
     return Path(shutil.copytree(source, into / "churnguard", ignore=shutil.ignore_patterns("__pycache__")))
 
 
-DIGEST_TAG = "churnguard.artifact_sha256"    # serving refuses a version whose artifacts differ from it
-SIGNATURE_TAG = "churnguard.artifact_hmac"   # HMAC of the digest with CHURNGUARD_MODEL_SIGNING_KEY, when set
-DOWNLOAD_TIME_FILES = {"registered_model_meta"}   # MLflow writes it (name, version) at download: not stored
+DIGEST_TAG = "churnguard.artifact_sha256"  # serving refuses a version whose artifacts differ from it
+SIGNATURE_TAG = "churnguard.artifact_hmac"  # HMAC of the digest with CHURNGUARD_MODEL_SIGNING_KEY, when set
+DOWNLOAD_TIME_FILES = {"registered_model_meta"}  # MLflow writes it (name, version) at download: not stored
 
 
 def artifact_digest(root: Path) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from churnguard.features.table import ID, LABEL, SPLIT
+from churnguard.core.vocabulary import ID, LABEL, SPLIT
 from churnguard.core.metrics import calibration_table, classification_metrics, roc_points
 from churnguard.models.tabular import load_part
 from churnguard.core.truth import has_truth, load_truth

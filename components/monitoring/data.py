@@ -1,5 +1,6 @@
 """Reading a monitored snapshot: a folder ``month_MM/raw`` in the raw layout of the world (or of an
 export of production data), turned into the model table with the project's own feature code."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnguard.features.table import ID, LABEL, build_feature_table
+from churnguard.core.vocabulary import ID, LABEL
+from churnguard.features.table import build_feature_table
 
 
 def month_dir(root: Path, month: int) -> Path:
@@ -27,8 +29,9 @@ def observation_date(root: Path, month: int) -> str:
 
 def features(root: Path, month: int, data_cfg: dict[str, Any], feat_cfg: dict[str, Any]) -> pd.DataFrame:
     raw = month_dir(root, month) / "raw"
-    table, _schema = build_feature_table(raw / "customers.parquet", raw, {**data_cfg, "source": "synthetic"},
-                                         feat_cfg, observation_date(root, month))
+    table, _schema = build_feature_table(
+        raw / "customers.parquet", raw, {**data_cfg, "source": "synthetic"}, feat_cfg, observation_date(root, month)
+    )
     return table
 
 

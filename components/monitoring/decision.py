@@ -6,6 +6,7 @@ alarm is an alarmed early-outcome segment, a realised ROC AUC below the referenc
 ``max_auc_drop``, or an estimated one below it by as much. ``retrain_on`` says which alarms trigger a
 retrain (the challenger is never made champion here: promotion decides, components/mlops/promotion.py).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ class MonitorResult:
     estimated_auc: float
     reference_auc: float | None
     realised_auc: float | None = None
-    realised_estimate: float | None = None       # CBPE on the matured cohort, for the error
+    realised_estimate: float | None = None  # CBPE on the matured cohort, for the error
     early_outcomes: list[SegmentOutcome] = field(default_factory=list)
     drift_alarm: bool = False
     performance_alarm: bool = False
@@ -69,8 +70,11 @@ def decide(result: MonitorResult, cfg: dict[str, Any]) -> MonitorResult:
     if result.prediction.alarmed:
         reasons.append(f"prediction drift: PSI {result.prediction.psi:.3f}")
     result.drift_alarm = bool(reasons)
-    perf = [f"early outcomes {s.segment}: {s.observed} churners vs {s.expected:.0f} expected"
-            for s in result.early_outcomes if s.alarmed]
+    perf = [
+        f"early outcomes {s.segment}: {s.observed} churners vs {s.expected:.0f} expected"
+        for s in result.early_outcomes
+        if s.alarmed
+    ]
     drop = float(cfg["max_auc_drop"])
     if result.reference_auc is not None:
         if result.realised_auc is not None and result.realised_auc < result.reference_auc - drop:
@@ -80,7 +84,9 @@ def decide(result: MonitorResult, cfg: dict[str, Any]) -> MonitorResult:
     result.performance_alarm = bool(perf)
     reasons += perf
     triggers = set(cfg["retrain_on"])
-    result.retrain = ("drift" in triggers and result.drift_alarm) or ("performance" in triggers and result.performance_alarm)
+    result.retrain = ("drift" in triggers and result.drift_alarm) or (
+        "performance" in triggers and result.performance_alarm
+    )
     result.reasons = reasons
     return result
 
@@ -90,6 +96,9 @@ def prometheus_text(result: MonitorResult, labels: dict[str, str] | None = None)
     label = ",".join(f'{k}="{v}"' for k, v in sorted((labels or {}).items()))
     lines = []
     for name, value in result.gauges().items():
-        lines += [f"# HELP {name} {GAUGES[name]}", f"# TYPE {name} gauge",
-                  f"{name}{{{label}}} {'NaN' if value != value else repr(float(value))}"]
+        lines += [
+            f"# HELP {name} {GAUGES[name]}",
+            f"# TYPE {name} gauge",
+            f"{name}{{{label}}} {'NaN' if value != value else repr(float(value))}",
+        ]
     return "\n".join(lines) + "\n"

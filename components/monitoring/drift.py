@@ -8,6 +8,7 @@ tested together, so 40 features at level alpha do not cry wolf) is below ``alpha
 least ``min_psi``. The second condition matters at monitoring sizes: with 10^4 rows a test finds
 differences nobody should act on.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -23,7 +24,7 @@ EPS = 1e-4
 @dataclass
 class FeatureDrift:
     feature: str
-    kind: str            # numeric | categorical | prediction
+    kind: str  # numeric | categorical | prediction
     statistic: float
     p_value: float
     p_adjusted: float
@@ -45,10 +46,12 @@ def _numeric(ref: pd.Series, cur: pd.Series) -> tuple[float, float, float]:
         return 0.0, 1.0, 0.0
     ks = stats.ks_2samp(rf, cf)
     edges = np.unique(np.quantile(rf, np.linspace(0, 1, 11)[1:-1]))
-    ref_bins = np.append(np.bincount(np.searchsorted(edges, rf, side="right"), minlength=edges.size + 1),
-                         (~np.isfinite(r)).sum())
-    cur_bins = np.append(np.bincount(np.searchsorted(edges, cf, side="right"), minlength=edges.size + 1),
-                         (~np.isfinite(c)).sum())
+    ref_bins = np.append(
+        np.bincount(np.searchsorted(edges, rf, side="right"), minlength=edges.size + 1), (~np.isfinite(r)).sum()
+    )
+    cur_bins = np.append(
+        np.bincount(np.searchsorted(edges, cf, side="right"), minlength=edges.size + 1), (~np.isfinite(c)).sum()
+    )
     return float(ks.statistic), float(ks.pvalue), psi(ref_bins / r.size, cur_bins / c.size)
 
 
@@ -62,8 +65,14 @@ def _categorical(ref: pd.Series, cur: pd.Series) -> tuple[float, float, float]:
     return float(chi2), float(p), psi(table[0] / table[0].sum(), table[1] / table[1].sum())
 
 
-def feature_drift(reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str],
-                  alpha: float, min_psi: float) -> list[FeatureDrift]:
+def feature_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numeric: list[str],
+    categorical: list[str],
+    alpha: float,
+    min_psi: float,
+) -> list[FeatureDrift]:
     """One result per feature present in both frames, BH-adjusted over all of them."""
     rows = []
     for kind, cols, test in (("numeric", numeric, _numeric), ("categorical", categorical, _categorical)):
@@ -73,8 +82,9 @@ def feature_drift(reference: pd.DataFrame, current: pd.DataFrame, numeric: list[
     return _adjust(rows, alpha, min_psi)
 
 
-def prediction_drift(reference_scores: np.ndarray, current_scores: np.ndarray, alpha: float,
-                     min_psi: float) -> FeatureDrift:
+def prediction_drift(
+    reference_scores: np.ndarray, current_scores: np.ndarray, alpha: float, min_psi: float
+) -> FeatureDrift:
     stat, p, index = _numeric(pd.Series(reference_scores), pd.Series(current_scores))
     return FeatureDrift("churn_probability", "prediction", stat, p, p, index, bool(p < alpha and index >= min_psi))
 
@@ -84,8 +94,10 @@ def _adjust(rows: list[tuple], alpha: float, min_psi: float) -> list[FeatureDrif
         return []
     p = np.array([r[3] for r in rows])
     adjusted = stats.false_discovery_control(np.clip(p, 0, 1), method="bh")
-    return [FeatureDrift(name, kind, stat, pv, float(pa), index, bool(pa < alpha and index >= min_psi))
-            for (name, kind, stat, pv, index), pa in zip(rows, adjusted)]
+    return [
+        FeatureDrift(name, kind, stat, pv, float(pa), index, bool(pa < alpha and index >= min_psi))
+        for (name, kind, stat, pv, index), pa in zip(rows, adjusted)
+    ]
 
 
 def as_records(results: list[FeatureDrift]) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@
   with an observed/expected ratio of at least ``min_ratio`` (or at most 1/min_ratio) too. This is what
   sees a concept shift 30 days after it starts instead of 60.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -59,8 +60,9 @@ class SegmentOutcome:
     alarmed: bool
 
 
-def early_outcome_test(scores: np.ndarray, churned: np.ndarray, segments: pd.DataFrame, alpha: float,
-                       min_ratio: float, min_expected: float) -> list[SegmentOutcome]:
+def early_outcome_test(
+    scores: np.ndarray, churned: np.ndarray, segments: pd.DataFrame, alpha: float, min_ratio: float, min_expected: float
+) -> list[SegmentOutcome]:
     """Observed first-month churners vs the model's expectation, overall and per segment value."""
     h = monthly_hazard(scores)
     churned = np.asarray(churned, bool)
@@ -80,9 +82,19 @@ def early_outcome_test(scores: np.ndarray, churned: np.ndarray, segments: pd.Dat
     if not rows:
         return []
     adjusted = stats.false_discovery_control(np.array([r[5] for r in rows]), method="bh")
-    return [SegmentOutcome(name, n, o, round(e, 2), round(r, 4), p, float(pa),
-                           bool(pa < alpha and (r >= min_ratio or r <= 1.0 / min_ratio)))
-            for (name, n, o, e, r, p), pa in zip(rows, adjusted)]
+    return [
+        SegmentOutcome(
+            name,
+            n,
+            o,
+            round(e, 2),
+            round(r, 4),
+            p,
+            float(pa),
+            bool(pa < alpha and (r >= min_ratio or r <= 1.0 / min_ratio)),
+        )
+        for (name, n, o, e, r, p), pa in zip(rows, adjusted)
+    ]
 
 
 def as_records(results: list[Any]) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """The serving job: a FastAPI app that follows ``models:/churnguard@champion``.
 
-- :mod:`churnguard.serving.config`     the ``serving:`` section of params.yaml + environment overrides
+- :mod:`churnguard.serving.config`     the ``serving:`` section of services.yaml + environment overrides
 - :mod:`churnguard.serving.holder`     loads the champion, polls the alias, swaps atomically
 - :mod:`churnguard.serving.integrity`  artifact digest check before a version is unpickled
 - :mod:`churnguard.serving.features`   batch features (parquet) + online features (Redis) behind a circuit breaker

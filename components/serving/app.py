@@ -6,6 +6,7 @@ rate limit, body limit: before the body is read), then the routes
 (:mod:`churnguard.serving.routes`) with error handlers that never echo hostile input
 (:mod:`churnguard.serving.validation`).
 """
+
 from __future__ import annotations
 
 import gc
@@ -45,7 +46,7 @@ class State:
     auth_throttle: FailedAuthThrottle
     metrics: Metrics
     batcher: MicroBatcher | None = None
-    ranges: dict[str, Any] = field(default_factory=dict)   # model uri -> accepted feature ranges
+    ranges: dict[str, Any] = field(default_factory=dict)  # model uri -> accepted feature ranges
 
 
 def limit_math_threads(threads: int | None) -> None:
@@ -56,13 +57,14 @@ def limit_math_threads(threads: int | None) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(threads)
-    import torch   # its intra-op pool is not covered by threadpoolctl (GNN scatter: 1 ms -> 50 ms)
+    import torch  # its intra-op pool is not covered by threadpoolctl (GNN scatter: 1 ms -> 50 ms)
 
     torch.set_num_threads(threads)
 
 
 def model_events(metrics: Metrics) -> tuple[Any, Any, Any]:
     """(on_swap, on_refuse, on_fail) callbacks of the holder, feeding the metrics."""
+
     def on_swap(old, new) -> None:
         # The loaded model is long-lived: move it out of the collector's generations so that
         # full collections (milliseconds with a bundle in memory) stay off the request path.
@@ -94,9 +96,17 @@ def make_holder(config: ServingConfig, holder: ModelHolder | None, metrics: Metr
     on_swap, on_refuse, on_fail = model_events(metrics)
     if holder is None:
         loader = partial(load_version, require_digest=config.require_digest, signing_key=config.signing_key)
-        return ModelHolder(tracking_uri(), config.model_name, config.alias, config.poll_interval_s,
-                           pinned_uri=config.model_uri, loader=loader, on_swap=on_swap, on_refuse=on_refuse,
-                           on_fail=on_fail)
+        return ModelHolder(
+            tracking_uri(),
+            config.model_name,
+            config.alias,
+            config.poll_interval_s,
+            pinned_uri=config.model_uri,
+            loader=loader,
+            on_swap=on_swap,
+            on_refuse=on_refuse,
+            on_fail=on_fail,
+        )
     holder._on_swap = holder._on_swap or on_swap
     holder._on_refuse = holder._on_refuse or on_refuse
     holder._on_fail = holder._on_fail or on_fail
@@ -107,17 +117,31 @@ def make_holder(config: ServingConfig, holder: ModelHolder | None, metrics: Metr
 
 def make_state(config: ServingConfig, holder: ModelHolder | None, batch: BatchFeatures | None) -> State:
     metrics = Metrics()
-    return State(config=config, holder=make_holder(config, holder, metrics),
-                 batch=batch if batch is not None else BatchFeatures(config.batch_features),
-                 online=OnlineFeatures(config.redis_url, config.redis_prefix, config.redis_timeout_ms,
-                                       config.breaker_failures, config.breaker_reset_s),
-                 keys=KeyRing(config.api_keys), limiter=RateLimiter(config.rate_per_s, config.rate_burst),
-                 auth_throttle=FailedAuthThrottle(config.auth_fail_per_s, config.auth_fail_burst),
-                 metrics=metrics, batcher=MicroBatcher(config.micro_batch_rows) if config.micro_batch_rows else None)
+    return State(
+        config=config,
+        holder=make_holder(config, holder, metrics),
+        batch=batch if batch is not None else BatchFeatures(config.batch_features),
+        online=OnlineFeatures(
+            config.redis_url,
+            config.redis_prefix,
+            config.redis_timeout_ms,
+            config.breaker_failures,
+            config.breaker_reset_s,
+        ),
+        keys=KeyRing(config.api_keys),
+        limiter=RateLimiter(config.rate_per_s, config.rate_burst),
+        auth_throttle=FailedAuthThrottle(config.auth_fail_per_s, config.auth_fail_burst),
+        metrics=metrics,
+        batcher=MicroBatcher(config.micro_batch_rows) if config.micro_batch_rows else None,
+    )
 
 
-def create_app(config: ServingConfig | None = None, holder: ModelHolder | None = None,
-               batch: BatchFeatures | None = None, start_holder: bool = True) -> FastAPI:
+def create_app(
+    config: ServingConfig | None = None,
+    holder: ModelHolder | None = None,
+    batch: BatchFeatures | None = None,
+    start_holder: bool = True,
+) -> FastAPI:
     """The serving app. Pass a started ``holder`` (tests) or let the lifespan start one."""
     config = config or ServingConfig.from_params()
     limit_math_threads(config.math_threads)
@@ -131,11 +155,15 @@ def create_app(config: ServingConfig | None = None, holder: ModelHolder | None =
         if start_holder:
             state.holder.stop()
 
-    app = FastAPI(title="churnguard serving", version=API_VERSION, lifespan=lifespan,
-                  description="Churn scores, counterfactual explanations and ranked retention offers from the "
-                              "MLflow champion. Every /v1 route needs an API key (header X-API-Key).")
+    app = FastAPI(
+        title="churnguard serving",
+        version=API_VERSION,
+        lifespan=lifespan,
+        description="Churn scores, counterfactual explanations and ranked retention offers from the "
+        "MLflow champion. Every /v1 route needs an API key (header X-API-Key).",
+    )
     app.state.serving = state
-    app.add_middleware(RequestGuard, state=state)        # inner: runs after ObserveMiddleware started timing
+    app.add_middleware(RequestGuard, state=state)  # inner: runs after ObserveMiddleware started timing
     app.add_middleware(ObserveMiddleware, metrics=state.metrics)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

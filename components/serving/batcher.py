@@ -8,13 +8,15 @@ are grouped by the model snapshot they took, so a swap never mixes versions in o
 Rows travel as :mod:`churnguard.core.columns` (no DataFrame per request).
 Parts score rows independently (the bundle contract), which is what makes this exact.
 """
+
 from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +49,7 @@ class MicroBatcher:
         while True:
             first = self._queue.get()
             items = [first]
-            while len(items) < self.max_rows:   # rows are counted after prepare(); requests here
+            while len(items) < self.max_rows:  # rows are counted after prepare(); requests here
                 try:
                     items.append(self._queue.get_nowait())
                 except queue.Empty:
@@ -58,7 +60,7 @@ class MicroBatcher:
                     continue
                 try:
                     rows = prepare()
-                except Exception as exc:  # noqa: BLE001 - a 404/422 for this request only
+                except Exception as exc:
                     fut.set_exception(exc)
                     continue
                 groups.setdefault(id(model), []).append((model, rows, fut))
@@ -80,15 +82,15 @@ class MicroBatcher:
             self.rows += total
             start = 0
             for _, rows, fut in group:
-                fut.set_result((rows, {k: v[start:start + rows.n] for k, v in scores.items()}))
+                fut.set_result((rows, {k: v[start : start + rows.n] for k, v in scores.items()}))
                 start += rows.n
-        except Exception:   # score each request alone, so one bad request fails only itself
+        except Exception:  # score each request alone, so one bad request fails only itself
             for _, rows, fut in group:
                 if fut.done():
                     continue
                 try:
                     fut.set_result((rows, model.bundle.predict_columns(rows.cols, rows.n)))
-                except Exception as exc:  # noqa: BLE001 - delivered to the waiting request
+                except Exception as exc:
                     fut.set_exception(exc)
 
 
@@ -103,6 +105,9 @@ def concat(parts: list[tuple[Columns, int]]) -> Columns:
             if v is None:
                 v = np.full(n, None, dtype=object)
             pieces.append(v)
-        out[name] = np.concatenate(pieces) if len({p.dtype for p in pieces}) == 1 else \
-            np.concatenate([p.astype(object) for p in pieces])
+        out[name] = (
+            np.concatenate(pieces)
+            if len({p.dtype for p in pieces}) == 1
+            else np.concatenate([p.astype(object) for p in pieces])
+        )
     return out

@@ -12,14 +12,16 @@ For each customer, three layers are merged; a later layer wins field by field:
 Redis is called behind a :class:`CircuitBreaker` with a short socket timeout: when Redis is
 down or slow the request is answered from layers 1 and 3 and flagged ``degraded``.
 """
+
 from __future__ import annotations
 
 import math
 import threading
 import time
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,7 +30,7 @@ from churnguard.core.online_store import DEFAULT_PREFIX, user_key
 
 ID = "customer_id"
 DROP = {"churned", "churn_label", "split", "signup_date"}
-EXTRA_FEATURES = ("is_cold_start",)   # not a model column, read by the cold-start part
+EXTRA_FEATURES = ("is_cold_start",)  # not a model column, read by the cold-start part
 
 
 def _clean(v: Any) -> Any:
@@ -125,14 +127,20 @@ class CircuitBreaker:
             if self._opened_at is not None or self._failures >= self.threshold:
                 if self._opened_at is None:
                     self.opened_count += 1
-                self._opened_at = self._clock()   # (re)open: a failed half-open trial waits again
+                self._opened_at = self._clock()  # (re)open: a failed half-open trial waits again
 
 
 class OnlineFeatures:
     """Reads online feature hashes from Redis behind a circuit breaker."""
 
-    def __init__(self, url: str | None, prefix: str = DEFAULT_PREFIX, timeout_ms: float = 25,
-                 failures: int = 3, reset_after_s: float = 5.0):
+    def __init__(
+        self,
+        url: str | None,
+        prefix: str = DEFAULT_PREFIX,
+        timeout_ms: float = 25,
+        failures: int = 3,
+        reset_after_s: float = 5.0,
+    ):
         self.url = url
         self.prefix = prefix
         self.breaker = CircuitBreaker(failures, reset_after_s)
@@ -145,9 +153,14 @@ class OnlineFeatures:
             from redis.retry import Retry
 
             t = timeout_ms / 1000.0
-            self._client = redis.Redis.from_url(url, socket_timeout=t, socket_connect_timeout=t,
-                                                retry=Retry(NoBackoff(), 0), retry_on_timeout=False,
-                                                health_check_interval=0)
+            self._client = redis.Redis.from_url(
+                url,
+                socket_timeout=t,
+                socket_connect_timeout=t,
+                retry=Retry(NoBackoff(), 0),
+                retry_on_timeout=False,
+                health_check_interval=0,
+            )
 
     @property
     def enabled(self) -> bool:
@@ -179,7 +192,7 @@ class OnlineFeatures:
             self.breaker.failure()
             return [{} for _ in ids], True
         self.breaker.success()
-        self.last_error = None   # Redis answers again: /health must not keep reporting the old error
+        self.last_error = None  # Redis answers again: /health must not keep reporting the old error
         return [_parse_hash(r) for r in raws], False
 
     def probe(self) -> str:

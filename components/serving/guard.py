@@ -12,6 +12,7 @@ Order, cheapest first, all before FastAPI parses anything:
 Refusals close the connection (``Connection: close``): the unread body is not drained.
 The key is handed to the routes in ``scope["state"]["api_key"]``.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,12 @@ class RequestGuard:
         body = await read_limited(receive, self.state.config.max_body_bytes, headers)
         if body is None:
             self.state.metrics.rejected.labels("body_too_large").inc()
-            return await reply(send, HTTP_TOO_LARGE, f"request body larger than {self.state.config.max_body_bytes} "
-                                                     "bytes (serving.max_body_bytes)", {})
+            return await reply(
+                send,
+                HTTP_TOO_LARGE,
+                f"request body larger than {self.state.config.max_body_bytes} bytes (serving.max_body_bytes)",
+                {},
+            )
         if body is Disconnected:
             return None
         await self.app(scope, replay(body, receive), send)
@@ -59,8 +64,10 @@ class RequestGuard:
             return (401, "missing or invalid API key (send header X-API-Key)"), {"www-authenticate": "ApiKey"}
         ok, wait = state.limiter.acquire(key)
         if not ok:
-            return (429, f"rate limit of {state.config.rate_per_s:g}/s (burst {state.config.rate_burst}) "
-                         "exceeded for this key"), {"retry-after": _seconds(wait)}
+            return (
+                429,
+                f"rate limit of {state.config.rate_per_s:g}/s (burst {state.config.rate_burst}) exceeded for this key",
+            ), {"retry-after": _seconds(wait)}
         scope.setdefault("state", {})["api_key"] = key
         return None, headers
 
@@ -69,7 +76,7 @@ class Disconnected:
     """Marker: the client went away while sending the body."""
 
 
-async def read_limited(receive, limit: int, headers: dict[str, str]) -> bytes | None | type[Disconnected]:
+async def read_limited(receive, limit: int, headers: dict[str, str]) -> bytes | type[Disconnected] | None:
     """The whole body, or None as soon as it is (or declares to be) larger than ``limit``."""
     declared = headers.get("content-length")
     if declared is not None and declared.strip().isdigit() and int(declared) > limit:
@@ -104,8 +111,11 @@ def replay(body: bytes, receive):
 
 async def reply(send, status: int, detail: str, headers: dict[str, str]) -> None:
     body = json.dumps({"detail": detail}).encode()
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-           (b"connection", b"close")]   # the body was not (fully) read: do not reuse the connection
+    raw = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]  # the body was not (fully) read: do not reuse the connection
     raw += [(k.encode(), v.encode()) for k, v in headers.items() if k in ("retry-after", "www-authenticate")]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})

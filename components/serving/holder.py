@@ -9,6 +9,7 @@ A version that fails to load is logged, counted and retried on a later poll; the
 keeps serving. A version whose artifacts do not match the digest recorded at registration is
 refused before anything of it is unpickled (:mod:`churnguard.serving.integrity`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,10 +17,11 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from churnguard.serving.integrity import RefusedVersion
 
@@ -39,11 +41,11 @@ class LoadedModel:
     categorical: frozenset[str] = frozenset()
     loaded_at: float = field(default_factory=time.time)
     load_seconds: float = 0.0
-    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)   # training [min, max] per feature
-    unevaluated: tuple[str, ...] = ()    # parts never evaluated on held-out data of this version
-    digest: str | None = None            # verified artifact digest
-    local_dir: str | None = None         # the verified download the bundle was loaded from
-    registered_at: float | None = None   # when the version was registered (epoch seconds)
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)  # training [min, max] per feature
+    unevaluated: tuple[str, ...] = ()  # parts never evaluated on held-out data of this version
+    digest: str | None = None  # verified artifact digest
+    local_dir: str | None = None  # the verified download the bundle was loaded from
+    registered_at: float | None = None  # when the version was registered (epoch seconds)
 
     def part(self, name: str) -> Any | None:
         return self.bundle.part(name)
@@ -63,8 +65,9 @@ def _mlflow_client(tracking_uri: str):
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
-def load_version(tracking_uri: str, uri: str, version: str, require_digest: bool = True,
-                 signing_key: str | None = None) -> LoadedModel:
+def load_version(
+    tracking_uri: str, uri: str, version: str, require_digest: bool = True, signing_key: str | None = None
+) -> LoadedModel:
     """Download one registered version (by a version-pinned URI), verify its digest, load it."""
     import mlflow.artifacts
     import mlflow.pyfunc
@@ -78,33 +81,46 @@ def load_version(tracking_uri: str, uri: str, version: str, require_digest: bool
     try:
         path = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=local))
         digest = verify_artifacts(path, dict(mv.tags) if mv else {}, require_digest, signing_key)
-        bundle = mlflow.pyfunc.load_model(str(path)).unwrap_python_model().bundle   # unpickles: after the check
+        bundle = mlflow.pyfunc.load_model(str(path)).unwrap_python_model().bundle  # unpickles: after the check
         run_metrics = dict(client.get_run(mv.run_id).data.metrics) if mv and mv.run_id else {}
     except BaseException:
         shutil.rmtree(local, ignore_errors=True)
         raise
     schema = getattr(bundle.part("base"), "schema", None)
     base_meta = next((s.meta for s in bundle.specs if s.name == "base"), {})
-    bounds = getattr(schema, "bounds", None) or base_meta.get("bounds") or {}   # old bundles: none
-    return LoadedModel(version=str(version), uri=uri, bundle=bundle, parts=tuple(bundle.part_names),
-                       feature_columns=tuple(getattr(schema, "columns", ()) or ()),
-                       numeric=frozenset(getattr(schema, "numeric", ()) or ()),
-                       categorical=frozenset(getattr(schema, "categorical", ()) or ()),
-                       load_seconds=time.perf_counter() - t0,
-                       bounds={k: (float(v[0]), float(v[1])) for k, v in bounds.items()},
-                       unevaluated=unevaluated_parts(bundle.specs, run_metrics), digest=digest, local_dir=local,
-                       registered_at=mv.creation_timestamp / 1000 if mv and mv.creation_timestamp else None)
+    bounds = getattr(schema, "bounds", None) or base_meta.get("bounds") or {}  # old bundles: none
+    return LoadedModel(
+        version=str(version),
+        uri=uri,
+        bundle=bundle,
+        parts=tuple(bundle.part_names),
+        feature_columns=tuple(getattr(schema, "columns", ()) or ()),
+        numeric=frozenset(getattr(schema, "numeric", ()) or ()),
+        categorical=frozenset(getattr(schema, "categorical", ()) or ()),
+        load_seconds=time.perf_counter() - t0,
+        bounds={k: (float(v[0]), float(v[1])) for k, v in bounds.items()},
+        unevaluated=unevaluated_parts(bundle.specs, run_metrics),
+        digest=digest,
+        local_dir=local,
+        registered_at=mv.creation_timestamp / 1000 if mv and mv.creation_timestamp else None,
+    )
 
 
 class ModelHolder:
     """Holds the current :class:`LoadedModel` and keeps it in step with the alias."""
 
-    def __init__(self, tracking_uri: str, model_name: str, alias: str, poll_interval_s: float,
-                 pinned_uri: str | None = None,
-                 loader: Callable[[str, str, str], LoadedModel] = load_version,
-                 on_swap: Callable[[LoadedModel | None, LoadedModel], None] | None = None,
-                 on_refuse: Callable[[str, str], None] | None = None,
-                 on_fail: Callable[[str, str], None] | None = None):
+    def __init__(
+        self,
+        tracking_uri: str,
+        model_name: str,
+        alias: str,
+        poll_interval_s: float,
+        pinned_uri: str | None = None,
+        loader: Callable[[str, str, str], LoadedModel] = load_version,
+        on_swap: Callable[[LoadedModel | None, LoadedModel], None] | None = None,
+        on_refuse: Callable[[str, str], None] | None = None,
+        on_fail: Callable[[str, str], None] | None = None,
+    ):
         self.tracking_uri = tracking_uri
         self.model_name = model_name
         self.alias = alias
@@ -114,19 +130,19 @@ class ModelHolder:
         self._on_swap = on_swap
         self._on_refuse = on_refuse
         self._on_fail = on_fail
-        self.refused_version: str | None = None   # the alias points at a version refused by the digest check
+        self.refused_version: str | None = None  # the alias points at a version refused by the digest check
         self.refused_reason: str | None = None
         self.refusals = 0
         self._current: LoadedModel | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()          # one load at a time (poller vs. refresh())
-        self.registry_ok: bool | None = None   # last poll reached the registry
+        self._lock = threading.Lock()  # one load at a time (poller vs. refresh())
+        self.registry_ok: bool | None = None  # last poll reached the registry
         self.last_error: str | None = None
         self.last_poll_at: float | None = None
         self.failed_version: str | None = None
         self.swaps = 0
-        self.seen_at: dict[str, float] = {}    # version -> when a poll first saw it behind the alias
+        self.seen_at: dict[str, float] = {}  # version -> when a poll first saw it behind the alias
 
     @property
     def current(self) -> LoadedModel | None:
@@ -169,13 +185,18 @@ class ModelHolder:
                 if self._on_fail:
                     self._on_fail(version, str(exc))
                 return False
-            self._current = loaded        # the atomic swap: one reference assignment
+            self._current = loaded  # the atomic swap: one reference assignment
             self.swaps += 1
             self.failed_version = self.refused_version = self.refused_reason = None
-            if current is not None and current.local_dir:   # in memory now; its download is not needed
+            if current is not None and current.local_dir:  # in memory now; its download is not needed
                 shutil.rmtree(current.local_dir, ignore_errors=True)
-            log.info("serving %s v%s (parts: %s) loaded in %.2fs", self.model_name, version,
-                     ", ".join(loaded.parts), loaded.load_seconds)
+            log.info(
+                "serving %s v%s (parts: %s) loaded in %.2fs",
+                self.model_name,
+                version,
+                ", ".join(loaded.parts),
+                loaded.load_seconds,
+            )
             if self._on_swap:
                 self._on_swap(current, loaded)
             return True
@@ -185,8 +206,13 @@ class ModelHolder:
         self.refusals += 1
         self.failed_version = version
         self.last_error = f"refused v{version}: {reason}"[:500]
-        log.error("refused %s v%s: %s; still serving %s", self.model_name, version, reason,
-                  self._current and self._current.version)
+        log.error(
+            "refused %s v%s: %s; still serving %s",
+            self.model_name,
+            version,
+            reason,
+            self._current and self._current.version,
+        )
         if self._on_refuse:
             self._on_refuse(version, reason)
 

@@ -9,12 +9,14 @@ refuses the version (nothing unpickled) when the tag is missing or differs. With
 with that key, so a registry writer without the key cannot make serving load a version.
 See docs/security.md.
 """
+
 from __future__ import annotations
 
 import hmac
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from churnguard.mlops.registry import DIGEST_TAG, SIGNATURE_TAG, artifact_digest, digest_signature
 
@@ -31,8 +33,9 @@ def registered_version(client: Any, uri: str) -> Any | None:
     return client.get_model_version(m["name"], m["version"]) if m else None
 
 
-def verify_artifacts(local_dir: Path, tags: Mapping[str, str], require_digest: bool = True,
-                     signing_key: str | None = None) -> str | None:
+def verify_artifacts(
+    local_dir: Path, tags: Mapping[str, str], require_digest: bool = True, signing_key: str | None = None
+) -> str | None:
     """Check the downloaded files against the version's tags; raise :class:`RefusedVersion` if they differ.
 
     Returns the digest (None when the version has no tag and ``require_digest`` is off)."""
@@ -43,8 +46,10 @@ def verify_artifacts(local_dir: Path, tags: Mapping[str, str], require_digest: b
         return None
     actual = artifact_digest(local_dir)
     if not hmac.compare_digest(actual, recorded):
-        raise RefusedVersion(f"artifact digest {actual[:12]}… differs from the recorded {recorded[:12]}… "
-                             "(artifacts changed after registration)")
+        raise RefusedVersion(
+            f"artifact digest {actual[:12]}… differs from the recorded {recorded[:12]}… "
+            "(artifacts changed after registration)"
+        )
     if signing_key:
         signature = tags.get(SIGNATURE_TAG, "")
         if not hmac.compare_digest(signature, digest_signature(recorded, signing_key)):

@@ -5,6 +5,7 @@ churnguard_request_seconds, churnguard_scored_rows_total, churnguard_degraded_to
 churnguard_model_version, churnguard_model_swaps_total, churnguard_model_load_seconds,
 churnguard_redis_breaker_open. The full list is in docs/serving.md.
 """
+
 from __future__ import annotations
 
 import time
@@ -12,8 +13,15 @@ from collections import Counter as Tally
 from typing import Any
 
 import numpy as np
-from prometheus_client import (CollectorRegistry, Counter, GCCollector, Gauge, Histogram, PlatformCollector,
-                               ProcessCollector)
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 GUARDED_ROUTES = frozenset({"/v1/predict", "/v1/explain", "/v1/interventions"})
 
@@ -21,49 +29,83 @@ GUARDED_ROUTES = frozenset({"/v1/predict", "/v1/explain", "/v1/interventions"})
 class Metrics:
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
-        ProcessCollector(registry=r)    # process_cpu_seconds_total, process_resident_memory_bytes, fds
-        PlatformCollector(registry=r)   # python_info
-        GCCollector(registry=r)         # python_gc_collections_total, python_gc_objects_collected_total
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, fds
+        PlatformCollector(registry=r)  # python_info
+        GCCollector(registry=r)  # python_gc_collections_total, python_gc_objects_collected_total
         self.requests = Counter("churnguard_requests_total", "HTTP requests", ["route", "method", "status"], registry=r)
-        self.latency = Histogram("churnguard_request_seconds", "HTTP request latency", ["route"], registry=r,
-                                 buckets=(.001, .0025, .005, .0075, .01, .015, .025, .05, .1, .25, .5, 1, 2.5))
+        self.latency = Histogram(
+            "churnguard_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
         self.rows = Counter("churnguard_scored_rows_total", "customers scored", ["endpoint"], registry=r)
         self.degraded = Counter("churnguard_degraded_total", "answers without online features", registry=r)
         self.version = Gauge("churnguard_model_version", "model version being served", registry=r)
         self.swaps = Counter("churnguard_model_swaps_total", "model versions swapped in", registry=r)
-        self.breaker = Gauge("churnguard_redis_breaker_open", "1 while the Redis circuit breaker is not closed (open or half-open)", registry=r)
+        self.breaker = Gauge(
+            "churnguard_redis_breaker_open",
+            "1 while the Redis circuit breaker is not closed (open or half-open)",
+            registry=r,
+        )
         self.load_seconds = Gauge("churnguard_model_load_seconds", "load time of the current version", registry=r)
-        self.score = Histogram("churnguard_churn_probability", "churn_probability answered per customer", registry=r,
-                               buckets=tuple(round(0.1 * i, 1) for i in range(1, 11)))
-        self.verdicts = Counter("churnguard_protection_verdicts_total", "protection part verdicts", ["verdict"], registry=r)
-        self.attacks = Counter("churnguard_attack_types_total", "attack types named by the protection part",
-                               ["attack_type"], registry=r)
-        self.refused = Counter("churnguard_model_refused_total", "load attempts refused by the artifact digest check",
-                               registry=r)
-        self.load_failures = Counter("churnguard_model_load_failures_total", "load attempts that failed (not "
-                                     "counting digest refusals)", registry=r)
-        self.registered_at = Gauge("churnguard_model_registered_timestamp_seconds", "when the served version was "
-                                   "registered", registry=r)
-        self.refused_version = Gauge("churnguard_model_refused_version", "version the alias points at but refused "
-                                     "(0: none)", registry=r)
-        self.auth_failures = Counter("churnguard_auth_failures_total", "requests with a missing or wrong API key",
-                                     registry=r)
-        self.auth_throttled = Counter("churnguard_auth_throttled_total", "requests refused (429) after too many "
-                                      "failed API-key attempts from the client", registry=r)
-        self.rejected = Counter("churnguard_rejected_requests_total", "requests refused before scoring", ["reason"],
-                                registry=r)
-        self.imputed = Counter("churnguard_imputed_features_total", "feature values the model imputed (no batch, "
-                               "online or request value)", ["feature"], registry=r)
-        self.out_of_bounds = Counter("churnguard_out_of_bounds_total", "request values outside the training range",
-                                     ["feature"], registry=r)
+        self.score = Histogram(
+            "churnguard_churn_probability",
+            "churn_probability answered per customer",
+            registry=r,
+            buckets=tuple(round(0.1 * i, 1) for i in range(1, 11)),
+        )
+        self.verdicts = Counter(
+            "churnguard_protection_verdicts_total", "protection part verdicts", ["verdict"], registry=r
+        )
+        self.attacks = Counter(
+            "churnguard_attack_types_total", "attack types named by the protection part", ["attack_type"], registry=r
+        )
+        self.refused = Counter(
+            "churnguard_model_refused_total", "load attempts refused by the artifact digest check", registry=r
+        )
+        self.load_failures = Counter(
+            "churnguard_model_load_failures_total",
+            "load attempts that failed (not counting digest refusals)",
+            registry=r,
+        )
+        self.registered_at = Gauge(
+            "churnguard_model_registered_timestamp_seconds", "when the served version was registered", registry=r
+        )
+        self.refused_version = Gauge(
+            "churnguard_model_refused_version", "version the alias points at but refused (0: none)", registry=r
+        )
+        self.auth_failures = Counter(
+            "churnguard_auth_failures_total", "requests with a missing or wrong API key", registry=r
+        )
+        self.auth_throttled = Counter(
+            "churnguard_auth_throttled_total",
+            "requests refused (429) after too many failed API-key attempts from the client",
+            registry=r,
+        )
+        self.rejected = Counter(
+            "churnguard_rejected_requests_total", "requests refused before scoring", ["reason"], registry=r
+        )
+        self.imputed = Counter(
+            "churnguard_imputed_features_total",
+            "feature values the model imputed (no batch, online or request value)",
+            ["feature"],
+            registry=r,
+        )
+        self.out_of_bounds = Counter(
+            "churnguard_out_of_bounds_total", "request values outside the training range", ["feature"], registry=r
+        )
 
     def observe_scores(self, scores: dict[str, np.ndarray]) -> None:
         """Score histogram and protection counters for one scored request."""
         for p in scores.get("churn_probability", ()):
-            if p == p:   # NaN is not a score
+            if p == p:  # NaN is not a score
                 self.score.observe(float(p))
-        for column, counter, label in (("protection_verdict", self.verdicts, "verdict"),
-                                       ("attack_type", self.attacks, "attack_type")):
+        for column, counter, label in (
+            ("protection_verdict", self.verdicts, "verdict"),
+            ("attack_type", self.attacks, "attack_type"),
+        ):
             values = scores.get(column)
             if values is None:
                 continue
@@ -100,7 +142,7 @@ class ObserveMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             route = getattr(scope.get("route"), "path", None)
-            if route is None:   # answered by the guard before routing: label known routes only (bounded)
+            if route is None:  # answered by the guard before routing: label known routes only (bounded)
                 route = scope["path"] if scope["path"] in GUARDED_ROUTES else "unmatched"
             self.metrics.requests.labels(route, scope["method"], str(status[0])).inc()
             self.metrics.latency.labels(route).observe(time.perf_counter() - t0)

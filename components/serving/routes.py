@@ -5,6 +5,7 @@ before any of this runs; ``require_key`` only documents the scheme in OpenAPI an
 Each scoring route is one span (:mod:`churnguard.core.telemetry`) carrying the model version, the
 parts run, the row count and whether the answer is degraded.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -19,24 +20,46 @@ from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
+from churnguard.core.telemetry import tracer
 from churnguard.serving.holder import LoadedModel
 from churnguard.serving.rows import build_rows
-from churnguard.serving.schemas import (CustomerOffers, ErrorDetail, ExplainResponse, Health, InterventionsRequest,
-                                        InterventionsResponse, MissingPart, ModelInfo, Offer, Prediction,
-                                        PredictRequest, PredictResponse)
-from churnguard.core.telemetry import tracer
+from churnguard.serving.schemas import (
+    CustomerOffers,
+    ErrorDetail,
+    ExplainResponse,
+    Health,
+    InterventionsRequest,
+    InterventionsResponse,
+    MissingPart,
+    ModelInfo,
+    Offer,
+    Prediction,
+    PredictRequest,
+    PredictResponse,
+)
 
-KNOWN = {"churn_probability", "base_probability", "coldstart_probability", "coldstart_source", "protection_verdict",
-         "anomaly_score", "attack_type", "recommended_action", "hardened_probability"}
+KNOWN = {
+    "churn_probability",
+    "base_probability",
+    "coldstart_probability",
+    "coldstart_source",
+    "protection_verdict",
+    "anomaly_score",
+    "attack_type",
+    "recommended_action",
+    "hardened_probability",
+}
 router = APIRouter()
 _tracer = tracer(__name__)
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key from CHURNGUARD_API_KEYS")
-ERRORS = {401: {"model": ErrorDetail, "description": "missing or invalid API key"},
-          413: {"model": ErrorDetail, "description": "body larger than serving.max_body_bytes"},
-          422: {"description": "invalid request; `detail[].loc` names the field, `input_preview` a short preview"},
-          429: {"model": ErrorDetail, "description": "rate limit of this key, or too many failed keys from this client"},
-          404: {"model": ErrorDetail, "description": "unknown customer ids"},
-          503: {"model": ErrorDetail, "description": "no model loaded yet"}}
+ERRORS = {
+    401: {"model": ErrorDetail, "description": "missing or invalid API key"},
+    413: {"model": ErrorDetail, "description": "body larger than serving.max_body_bytes"},
+    422: {"description": "invalid request; `detail[].loc` names the field, `input_preview` a short preview"},
+    429: {"model": ErrorDetail, "description": "rate limit of this key, or too many failed keys from this client"},
+    404: {"model": ErrorDetail, "description": "unknown customer ids"},
+    503: {"model": ErrorDetail, "description": "no model loaded yet"},
+}
 MISSING = {409: {"model": MissingPart, "description": "the served version lacks the 'interventions' part"}}
 
 
@@ -46,13 +69,13 @@ def serving(request: Request) -> Any:
 
 async def require_key(request: Request, _header: str | None = Security(api_key_header)) -> str:
     key = request.scope.get("state", {}).get("api_key")
-    if key is None:   # the guard admits only keyed requests; reaching here without one is a wiring bug
+    if key is None:  # the guard admits only keyed requests; reaching here without one is a wiring bug
         raise HTTPException(401, "missing or invalid API key (send header X-API-Key)")
     return key
 
 
 def current_model(state: Any) -> LoadedModel:
-    model = state.holder.current   # one snapshot per request: the whole answer comes from this version
+    model = state.holder.current  # one snapshot per request: the whole answer comes from this version
     if model is None:
         raise HTTPException(503, "no model loaded yet", headers={"Retry-After": "5"})
     return model
@@ -61,19 +84,31 @@ def current_model(state: Any) -> LoadedModel:
 def needs_part(model: LoadedModel, name: str) -> Any:
     part = model.part(name)
     if part is None:
-        raise HTTPException(409, detail={
-            "msg": f"model version {model.version} has no {name!r} part (loaded parts: "
-                   f"{', '.join(model.parts)}); it arrives when a version with that part is champion",
-            "missing_part": name, "model_version": model.version, "parts": list(model.parts)})
+        raise HTTPException(
+            409,
+            detail={
+                "msg": f"model version {model.version} has no {name!r} part (loaded parts: "
+                f"{', '.join(model.parts)}); it arrives when a version with that part is champion",
+                "missing_part": name,
+                "model_version": model.version,
+                "parts": list(model.parts),
+            },
+        )
     return part
 
 
 def _span_attributes(span, model: LoadedModel, rows, route: str) -> None:
     if span.is_recording():
-        span.set_attributes({"churnguard.route": route, "churnguard.model_version": model.version,
-                             "churnguard.parts": list(model.parts), "churnguard.rows": rows.n,
-                             "churnguard.degraded": rows.degraded,
-                             "churnguard.unevaluated_parts": list(model.unevaluated)})
+        span.set_attributes(
+            {
+                "churnguard.route": route,
+                "churnguard.model_version": model.version,
+                "churnguard.parts": list(model.parts),
+                "churnguard.rows": rows.n,
+                "churnguard.degraded": rows.degraded,
+                "churnguard.unevaluated_parts": list(model.unevaluated),
+            }
+        )
 
 
 async def score(state: Any, model: LoadedModel, req: PredictRequest):
@@ -97,8 +132,13 @@ def predictions(req: PredictRequest, rows, scores: dict[str, np.ndarray]) -> lis
     return out
 
 
-@router.post("/v1/predict", response_model=PredictResponse, responses=ERRORS, tags=["v1"],
-             summary="Churn probability of one customer or a batch, with each part's output")
+@router.post(
+    "/v1/predict",
+    response_model=PredictResponse,
+    responses=ERRORS,
+    tags=["v1"],
+    summary="Churn probability of one customer or a batch, with each part's output",
+)
 async def predict(req: PredictRequest, request: Request, _key: str = Depends(require_key)) -> Response:
     state = serving(request)
     with _tracer.start_as_current_span("churnguard.predict") as span:
@@ -107,30 +147,54 @@ async def predict(req: PredictRequest, request: Request, _key: str = Depends(req
         _span_attributes(span, model, rows, "predict")
         state.metrics.rows.labels("predict").inc(rows.n)
         state.metrics.observe_scores(scores)
-        body = PredictResponse(model_version=model.version, parts=list(model.parts), degraded=rows.degraded,
-                               unevaluated_parts=list(model.unevaluated), predictions=predictions(req, rows, scores))
-        return Response(body.model_dump_json(), media_type="application/json")   # validated above, encoded once
+        body = PredictResponse(
+            model_version=model.version,
+            parts=list(model.parts),
+            degraded=rows.degraded,
+            unevaluated_parts=list(model.unevaluated),
+            predictions=predictions(req, rows, scores),
+        )
+        return Response(body.model_dump_json(), media_type="application/json")  # validated above, encoded once
 
 
-@router.post("/v1/explain", response_model=ExplainResponse, responses={**ERRORS, **MISSING}, tags=["v1"],
-             summary="Counterfactual explanation: the smallest feature changes that flip the prediction")
+@router.post(
+    "/v1/explain",
+    response_model=ExplainResponse,
+    responses={**ERRORS, **MISSING},
+    tags=["v1"],
+    summary="Counterfactual explanation: the smallest feature changes that flip the prediction",
+)
 def explain(req: PredictRequest, request: Request, _key: str = Depends(require_key)) -> ExplainResponse:
     state = serving(request)
     model, rows, result = _run_interventions_part(state, req, "explain", lambda part, frame: part.explain(frame))
-    return ExplainResponse(model_version=model.version, degraded=rows.degraded,
-                           unevaluated_parts=list(model.unevaluated), imputed_features=_imputed(req, rows),
-                           explanations=[_jsonable(e) for e in result])
+    return ExplainResponse(
+        model_version=model.version,
+        degraded=rows.degraded,
+        unevaluated_parts=list(model.unevaluated),
+        imputed_features=_imputed(req, rows),
+        explanations=[_jsonable(e) for e in result],
+    )
 
 
-@router.post("/v1/interventions", response_model=InterventionsResponse, responses={**ERRORS, **MISSING},
-             tags=["v1"], summary="Retention offers ranked by net value, with uplift confidence bounds")
-def interventions(req: InterventionsRequest, request: Request,
-                  _key: str = Depends(require_key)) -> InterventionsResponse:
+@router.post(
+    "/v1/interventions",
+    response_model=InterventionsResponse,
+    responses={**ERRORS, **MISSING},
+    tags=["v1"],
+    summary="Retention offers ranked by net value, with uplift confidence bounds",
+)
+def interventions(
+    req: InterventionsRequest, request: Request, _key: str = Depends(require_key)
+) -> InterventionsResponse:
     state = serving(request)
     model, rows, table = _run_interventions_part(state, req, "interventions", lambda part, frame: part.recommend(frame))
-    return InterventionsResponse(model_version=model.version, degraded=rows.degraded,
-                                 unevaluated_parts=list(model.unevaluated), imputed_features=_imputed(req, rows),
-                                 customers=offers_by_customer(req, table))
+    return InterventionsResponse(
+        model_version=model.version,
+        degraded=rows.degraded,
+        unevaluated_parts=list(model.unevaluated),
+        imputed_features=_imputed(req, rows),
+        customers=offers_by_customer(req, table),
+    )
 
 
 def _run_interventions_part(state, req, endpoint: str, call):
@@ -158,30 +222,48 @@ def offers_by_customer(req: InterventionsRequest, table) -> list[CustomerOffers]
     return [CustomerOffers(customer_id=k, offers=v) for k, v in by_customer.items()]
 
 
-@router.get("/health", response_model=Health, responses={503: {"model": Health, "description": "no model loaded"}},
-            tags=["ops"], summary="Model version, loaded parts, dependencies (no key needed)")
+@router.get(
+    "/health",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "no model loaded"}},
+    tags=["ops"],
+    summary="Model version, loaded parts, dependencies (no key needed)",
+)
 def health(request: Request):
     state = serving(request)
     holder, model = state.holder, state.holder.current
-    redis_state = state.online.probe()   # a trial ping when the breaker allows one: recovers without traffic
+    redis_state = state.online.probe()  # a trial ping when the breaker allows one: recovers without traffic
     state.metrics.breaker.set(1.0 if redis_state in ("down", "degraded") else 0.0)
-    deps = {"registry": {True: "up", False: "down", None: "unknown"}[holder.registry_ok],
-            "redis": redis_state,
-            "batch_features": "up" if len(state.batch) else ("down" if state.batch.error else "disabled")}
+    deps = {
+        "registry": {True: "up", False: "down", None: "unknown"}[holder.registry_ok],
+        "redis": redis_state,
+        "batch_features": "up" if len(state.batch) else ("down" if state.batch.error else "disabled"),
+    }
     healthy = all(v in ("up", "disabled") for v in deps.values()) and holder.refused_version is None
     status = "loading" if model is None else ("ok" if healthy else "degraded")
-    info = ModelInfo(name=holder.model_name, alias=holder.alias, version=model.version if model else None,
-                     uri=model.uri if model else None, parts=list(model.parts) if model else [],
-                     loaded_at=model.loaded_at if model else None, swaps=holder.swaps,
-                     unevaluated_parts=list(model.unevaluated) if model else [],
-                     refused_version=holder.refused_version, refused_reason=holder.refused_reason)
-    body = Health(status=status, dependencies=deps, model=info,
-                  last_error=holder.last_error or state.online.last_error)
+    info = ModelInfo(
+        name=holder.model_name,
+        alias=holder.alias,
+        version=model.version if model else None,
+        uri=model.uri if model else None,
+        parts=list(model.parts) if model else [],
+        loaded_at=model.loaded_at if model else None,
+        swaps=holder.swaps,
+        unevaluated_parts=list(model.unevaluated) if model else [],
+        refused_version=holder.refused_version,
+        refused_reason=holder.refused_reason,
+    )
+    body = Health(status=status, dependencies=deps, model=info, last_error=holder.last_error or state.online.last_error)
     return JSONResponse(body.model_dump(), status_code=200 if model else 503)
 
 
-@router.get("/metrics", tags=["ops"], summary="Prometheus metrics (no key needed)",
-            response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+@router.get(
+    "/metrics",
+    tags=["ops"],
+    summary="Prometheus metrics (no key needed)",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+)
 def prometheus(request: Request) -> Response:
     state = serving(request)
     state.metrics.breaker.set(1.0 if state.online.status() in ("down", "degraded") else 0.0)

@@ -1,5 +1,6 @@
 """One request's feature rows: validate the request's features, merge batch < online < request,
 list what the model will impute, refuse what config requires but nobody supplied."""
+
 from __future__ import annotations
 
 import math
@@ -35,7 +36,7 @@ def ranges_for(state: Any, model: LoadedModel) -> dict[str, tuple[float, float]]
     cached = state.ranges.get(model.uri)
     if cached is None or cached[0] is not model:
         cached = (model, accepted_ranges(model.bounds, state.config.bounds_margin))
-        state.ranges = {model.uri: cached}    # only the version being served is kept
+        state.ranges = {model.uri: cached}  # only the version being served is kept
     return cached[1]
 
 
@@ -64,30 +65,37 @@ def check_request(state: Any, model: LoadedModel, req: PredictRequest, allowed: 
     if errors:
         if any(e["type"] == "out_of_bounds" for e in errors):
             state.metrics.rejected.labels("out_of_bounds").inc()
-        raise unprocessable(errors)   # the handler lists MAX_ERRORS of them and counts all
+        raise unprocessable(errors)  # the handler lists MAX_ERRORS of them and counts all
     return flagged
 
 
 def imputed_and_required(state: Any, model: LoadedModel, rows: list[dict], ids: list[str]) -> list[list[str]]:
     """Per row, the model features nobody supplied (the model imputes them). 422 when config requires one."""
-    features = model.feature_columns   # None or NaN (v != v): the model imputes it; inlined, it runs per value
+    features = model.feature_columns  # None or NaN (v != v): the model imputes it; inlined, it runs per value
     imputed = [[f for f in features if (v := row.get(f)) is None or v != v] for row in rows]
     required = state.config.required_features
     if required:
         need = set(model.feature_columns) if "all" in required else set(required)
-        errors = [error(["body", "customers", i, "features", f], f"required feature {f!r} is missing for customer "
-                        f"{ids[i]!r}: no batch, online or request value (serving.validation.required_features)",
-                        "missing")
-                  for i, names in enumerate(imputed) for f in names if f in need]
+        errors = [
+            error(
+                ["body", "customers", i, "features", f],
+                f"required feature {f!r} is missing for customer "
+                f"{ids[i]!r}: no batch, online or request value (serving.validation.required_features)",
+                "missing",
+            )
+            for i, names in enumerate(imputed)
+            for f in names
+            if f in need
+        ]
         if errors:
             state.metrics.rejected.labels("missing_required").inc()
-            raise unprocessable(errors)   # the handler lists MAX_ERRORS of them and counts all
+            raise unprocessable(errors)  # the handler lists MAX_ERRORS of them and counts all
     return imputed
 
 
 def build_rows(state: Any, model: LoadedModel, req: PredictRequest) -> RequestRows:
     """Merge batch < online < request features per customer; validate request fields against the model."""
-    allowed = model.feature_set | state.batch.names   # a few µs: both sets are built once
+    allowed = model.feature_set | state.batch.names  # a few µs: both sets are built once
     flagged = check_request(state, model, req, allowed)
     online_rows, degraded = state.online.fetch([c.customer_id for c in req.customers])
     rows, meta, unknown = [], [], []
@@ -104,13 +112,25 @@ def build_rows(state: Any, model: LoadedModel, req: PredictRequest) -> RequestRo
             row["referral_ids"] = list(c.referral_ids)
         rows.append(row)
         rt = online.get(ONLINE_SCORE)
-        meta.append({"sources": {"batch": batch is not None, "online_fields": len(used_online),
-                                 "request_fields": len(c.features)},
-                     "realtime_probability": rt if isinstance(rt, float) and math.isfinite(rt) else None,
-                     "out_of_bounds": oob})
+        meta.append(
+            {
+                "sources": {
+                    "batch": batch is not None,
+                    "online_fields": len(used_online),
+                    "request_fields": len(c.features),
+                },
+                "realtime_probability": rt if isinstance(rt, float) and math.isfinite(rt) else None,
+                "out_of_bounds": oob,
+            }
+        )
     if unknown:
-        raise HTTPException(404, detail={"msg": "unknown customer ids: no batch row, no online features and no "
-                                                "request features", "customer_ids": unknown[:50]})
+        raise HTTPException(
+            404,
+            detail={
+                "msg": "unknown customer ids: no batch row, no online features and no request features",
+                "customer_ids": unknown[:50],
+            },
+        )
     imputed = imputed_and_required(state, model, rows, [c.customer_id for c in req.customers])
     for m, names in zip(meta, imputed):
         m["imputed_features"] = names

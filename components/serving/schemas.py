@@ -1,36 +1,49 @@
 """Request and response models: they are the OpenAPI spec (``/openapi.json``, ``/docs``)."""
+
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 CustomerId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 FeatureName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-FeatureValue = Union[Annotated[float, Field(allow_inf_nan=False)], Annotated[str, StringConstraints(max_length=128)], None]
+FeatureValue = Union[  # noqa: UP007  (pydantic reads this alias at run time)
+    Annotated[float, Field(allow_inf_nan=False)], Annotated[str, StringConstraints(max_length=128)], None
+]
 MAX_BATCH = 1000
 
 
 class CustomerIn(BaseModel):
     """One customer to score. Features not sent come from the online store, then batch features."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"customer_id": "C0000001", "features": {"support_tickets_90d": 3, "contract": "month_to_month"}}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"customer_id": "C0000001", "features": {"support_tickets_90d": 3, "contract": "month_to_month"}}
+            ]
+        },
+    )
 
     customer_id: CustomerId = Field(description="customer id (looked up in batch and online features)")
     features: dict[FeatureName, FeatureValue] = Field(
-        default_factory=dict, max_length=200,
+        default_factory=dict,
+        max_length=200,
         description="feature overrides: names must be model features (422 names an unknown one); "
-                    "numeric features take numbers, categorical ones strings. Request fields win.")
-    referral_ids: Optional[list[CustomerId]] = Field(
-        None, max_length=100, description="existing customers who referred this one (cold-start part)")
+        "numeric features take numbers, categorical ones strings. Request fields win.",
+    )
+    referral_ids: list[CustomerId] | None = Field(
+        None, max_length=100, description="existing customers who referred this one (cold-start part)"
+    )
 
 
 class PredictRequest(BaseModel):
     """One customer or a batch: a single customer is a batch of one."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"customers": [{"customer_id": "C0000001"}]}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"customers": [{"customer_id": "C0000001"}]}]}
+    )
 
     customers: list[CustomerIn] = Field(min_length=1, max_length=MAX_BATCH)
 
@@ -48,29 +61,41 @@ class FeatureSources(BaseModel):
 class Prediction(BaseModel):
     customer_id: str
     churn_probability: float = Field(description="the ensemble's final probability (after every part)")
-    base_probability: Optional[float] = None
-    coldstart_probability: Optional[float] = None
-    coldstart_source: Optional[str] = None
-    protection_verdict: Optional[Literal["clean", "suspicious", "attack"]] = None
-    anomaly_score: Optional[float] = None
-    attack_type: Optional[str] = None
-    recommended_action: Optional[str] = None
-    hardened_probability: Optional[float] = None
-    realtime_probability: Optional[float] = Field(None, description="streaming job's last score (online store)")
+    base_probability: float | None = None
+    coldstart_probability: float | None = None
+    coldstart_source: str | None = None
+    protection_verdict: Literal["clean", "suspicious", "attack"] | None = None
+    anomaly_score: float | None = None
+    attack_type: str | None = None
+    recommended_action: str | None = None
+    hardened_probability: float | None = None
+    realtime_probability: float | None = Field(None, description="streaming job's last score (online store)")
     other: dict[str, Any] = Field(default_factory=dict, description="columns of parts not listed above")
     sources: FeatureSources
-    imputed_features: list[str] = Field(default_factory=list, description=(
-        "model features with no batch, online or request value: the model imputed them (training median or "
-        "its missing-value branch), so the score rests on a default there"))
-    out_of_bounds: list[str] = Field(default_factory=list, description=(
-        "request features outside the training range (only when serving.validation.out_of_bounds is 'flag'; "
-        "otherwise such a request is a 422)"))
+    imputed_features: list[str] = Field(
+        default_factory=list,
+        description=(
+            "model features with no batch, online or request value: the model imputed them (training median or "
+            "its missing-value branch), so the score rests on a default there"
+        ),
+    )
+    out_of_bounds: list[str] = Field(
+        default_factory=list,
+        description=(
+            "request features outside the training range (only when serving.validation.out_of_bounds is 'flag'; "
+            "otherwise such a request is a 422)"
+        ),
+    )
 
 
 def _unevaluated() -> Any:
-    return Field(default_factory=list, description=(
-        "parts of this version never evaluated on held-out data (e.g. coldstart with 0 cold-start holdout "
-        "customers): their output is unvalidated"))
+    return Field(
+        default_factory=list,
+        description=(
+            "parts of this version never evaluated on held-out data (e.g. coldstart with 0 cold-start holdout "
+            "customers): their output is unvalidated"
+        ),
+    )
 
 
 class PredictResponse(BaseModel):
@@ -97,15 +122,15 @@ class Offer(BaseModel):
     model_config = ConfigDict(extra="allow")
     offer: str
     rank: int
-    p_before: Optional[float] = None
-    p_after: Optional[float] = None
-    uplift: Optional[float] = None
-    uplift_low: Optional[float] = None
-    uplift_high: Optional[float] = None
-    expected_saved_value: Optional[float] = None
-    cost: Optional[float] = None
-    net_value: Optional[float] = None
-    benefit_cost_ratio: Optional[float] = None
+    p_before: float | None = None
+    p_after: float | None = None
+    uplift: float | None = None
+    uplift_low: float | None = None
+    uplift_high: float | None = None
+    expected_saved_value: float | None = None
+    cost: float | None = None
+    net_value: float | None = None
+    benefit_cost_ratio: float | None = None
 
 
 class CustomerOffers(BaseModel):
@@ -135,19 +160,21 @@ class ErrorDetail(BaseModel):
 class ModelInfo(BaseModel):
     name: str
     alias: str
-    version: Optional[str]
-    uri: Optional[str]
+    version: str | None
+    uri: str | None
     parts: list[str]
-    loaded_at: Optional[float]
+    loaded_at: float | None
     swaps: int
     unevaluated_parts: list[str] = _unevaluated()
-    refused_version: Optional[str] = Field(None, description="version the alias points at but refused by the "
-                                                             "artifact digest check (the previous one serves)")
-    refused_reason: Optional[str] = None
+    refused_version: str | None = Field(
+        None,
+        description="version the alias points at but refused by the artifact digest check (the previous one serves)",
+    )
+    refused_reason: str | None = None
 
 
 class Health(BaseModel):
     status: Literal["ok", "degraded", "loading"]
     model: ModelInfo
     dependencies: dict[str, str] = Field(description="registry, redis, batch_features: up | degraded | down | disabled")
-    last_error: Optional[str] = None
+    last_error: str | None = None

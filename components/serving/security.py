@@ -12,6 +12,7 @@ or wrong key takes a token from the client's bucket; while it is empty *every* r
 client answers 429 (a right key too, so guessing cannot go on at full speed and a 200 cannot
 tell a guess succeeded while throttled).
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -8,10 +8,12 @@
   features stage, ``FeatureSchema.bounds``); out of range -> 422, or listed in the answer's
   ``out_of_bounds`` when ``serving.validation.out_of_bounds: flag``.
 """
+
 from __future__ import annotations
 
 import reprlib
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from fastapi import Request
 from fastapi.exception_handlers import http_exception_handler
@@ -21,11 +23,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 MAX_ERRORS = 20
 PREVIEW_CHARS = 40
-_short = reprlib.Repr()   # bounded repr: a huge value costs no more than a short one
+_short = reprlib.Repr()  # bounded repr: a huge value costs no more than a short one
 _short.maxstring = _short.maxother = PREVIEW_CHARS
 _short.maxlist = _short.maxdict = 4
 _short.maxlevel = 2
-FASTAPI_PARSE_ERROR = "There was an error parsing the body"   # FastAPI's 400 for bodies json cannot decode
+FASTAPI_PARSE_ERROR = "There was an error parsing the body"  # FastAPI's 400 for bodies json cannot decode
 
 
 def preview(value: Any) -> str:
@@ -48,12 +50,18 @@ def safe_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """pydantic/FastAPI errors -> bounded, JSON-safe ones (the raw input is never copied)."""
     out = []
     for e in errors[:MAX_ERRORS]:
-        if "input_preview" in e:   # already ours
+        if "input_preview" in e:  # already ours
             out.append(e)
             continue
         value = e.get("input")
-        out.append(error(e.get("loc", ()), e.get("msg", "invalid"), str(e.get("type", "value_error")),
-                         value if value not in (None, {}) else None))
+        out.append(
+            error(
+                e.get("loc", ()),
+                e.get("msg", "invalid"),
+                str(e.get("type", "value_error")),
+                value if value not in (None, {}) else None,
+            )
+        )
     return out
 
 
@@ -68,8 +76,9 @@ async def http_error(request: Request, exc: StarletteHTTPException):
     recursion limit): that is invalid input like any other, so 422 naming the body."""
     if exc.status_code == 400 and exc.detail == FASTAPI_PARSE_ERROR:
         request.app.state.serving.metrics.rejected.labels("validation").inc()
-        body = [error(["body"], "the body is not parseable JSON (nesting too deep or invalid encoding)",
-                      "json_invalid")]
+        body = [
+            error(["body"], "the body is not parseable JSON (nesting too deep or invalid encoding)", "json_invalid")
+        ]
         return JSONResponse({"detail": body, "error_count": 1}, status_code=422)
     return await http_exception_handler(request, exc)
 
@@ -85,8 +94,9 @@ def accepted_ranges(bounds: dict[str, tuple[float, float]], margin: float) -> di
     return out
 
 
-def check_value(model: Any, ranges: dict[str, tuple[float, float]], loc: list, name: str,
-                value: Any) -> tuple[dict[str, Any] | None, bool]:
+def check_value(
+    model: Any, ranges: dict[str, tuple[float, float]], loc: list, name: str, value: Any
+) -> tuple[dict[str, Any] | None, bool]:
     """(error or None, out of bounds) for one request feature value."""
     if name in model.categorical:
         if not isinstance(value, str):
@@ -96,6 +106,11 @@ def check_value(model: Any, ranges: dict[str, tuple[float, float]], loc: list, n
         return error(loc, f"feature {name!r} is numeric: send a number", value=value), False
     low, high = ranges.get(name, (None, None))
     if low is not None and not low <= value <= high:
-        return error(loc, f"feature {name!r} = {value:g} is outside the accepted range [{low:g}, {high:g}] "
-                          "(training range plus serving.validation.bounds_margin)", "out_of_bounds", value), True
+        return error(
+            loc,
+            f"feature {name!r} = {value:g} is outside the accepted range [{low:g}, {high:g}] "
+            "(training range plus serving.validation.bounds_margin)",
+            "out_of_bounds",
+            value,
+        ), True
     return None, False

@@ -8,6 +8,7 @@ real Kafka cluster instead and never starts this.
     with LocalBroker.start() as broker:
         print(broker.bootstrap)        # "127.0.0.1:PORT"
 """
+
 from __future__ import annotations
 
 import json
@@ -77,14 +78,24 @@ class LocalBroker:
         return f"127.0.0.1:{self.port}"
 
     @classmethod
-    def start(cls, port: int | None = None, log_path: Path | None = None, timeout_s: float = 20.0) -> "LocalBroker":
+    def start(cls, port: int | None = None, log_path: Path | None = None, timeout_s: float = 20.0) -> LocalBroker:
         port = port or free_port()
         url = f"tcp://127.0.0.1:{port}"
         out = open(log_path, "ab") if log_path else subprocess.DEVNULL
         proc = subprocess.Popen(
-            [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                broker_binary(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stopped by group, never by name
         )
         if log_path:
@@ -102,7 +113,7 @@ class LocalBroker:
     def stop(self) -> None:
         stop_group(self.pid)
 
-    def __enter__(self) -> "LocalBroker":
+    def __enter__(self) -> LocalBroker:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -114,7 +125,7 @@ class LocalBroker:
         path.write_text(json.dumps({"pid": self.pid, "port": self.port, "log": self.log_path}))
 
     @classmethod
-    def load(cls, path: Path) -> "LocalBroker":
+    def load(cls, path: Path) -> LocalBroker:
         raw = json.loads(path.read_text())
         return cls(int(raw["pid"]), int(raw["port"]), raw.get("log"))
 
@@ -135,7 +146,7 @@ def create_topics(bootstrap: str, topics: dict[str, int], timeout_s: float = 10.
     new = [NewTopic(t, num_partitions=p, replication_factor=1) for t, p in topics.items() if t not in existing]
     if not new:
         return
-    for topic, fut in admin.create_topics(new, operation_timeout=timeout_s).items():
+    for _topic, fut in admin.create_topics(new, operation_timeout=timeout_s).items():
         try:
             fut.result(timeout=timeout_s)
         except Exception as exc:  # KafkaException TOPIC_ALREADY_EXISTS is fine

@@ -6,9 +6,11 @@ Only what the job, the replayer and the tests need: produce, subscribe with an a
 hook (the job seeks to offsets held in Redis), batch consume, synchronous commit of explicit
 offsets, watermarks (for lag), close.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from churnguard.streaming.config import StreamingConfig
 
@@ -21,8 +23,8 @@ class Record(NamedTuple):
     offset: int
     key: bytes | None
     value: bytes | None
-    timestamp_ms: int   # producer create time
-    headers: list[tuple[str, bytes]] | None = None   # e.g. W3C trace context (traceparent)
+    timestamp_ms: int  # producer create time
+    headers: list[tuple[str, bytes]] | None = None  # e.g. W3C trace context (traceparent)
 
 
 # --- producers ----------------------------------------------------------------------------------
@@ -30,8 +32,14 @@ class Producer:
     """``produce`` may raise (message too large, queue full); ``on_delivery(err, msg)`` is called
     once the broker acknowledged (``err`` None) or the delivery failed."""
 
-    def produce(self, topic: str, value: bytes, key: bytes | str | None = None,
-                headers: list[tuple[str, bytes]] | None = None, on_delivery: Callable | None = None) -> None: ...
+    def produce(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | str | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+        on_delivery: Callable | None = None,
+    ) -> None: ...
     def poll(self) -> None: ...
     def flush(self, timeout_s: float = 30.0) -> int: ...
 
@@ -40,8 +48,17 @@ class ConfluentProducer(Producer):
     def __init__(self, cfg: StreamingConfig, **conf: Any):
         from confluent_kafka import Producer as P
 
-        self._p = P({"bootstrap.servers": cfg.bootstrap_servers, "linger.ms": 5, "batch.num.messages": 10000,
-                     "queue.buffering.max.messages": 1_000_000, "compression.type": "none", **cfg.extra, **conf})
+        self._p = P(
+            {
+                "bootstrap.servers": cfg.bootstrap_servers,
+                "linger.ms": 5,
+                "batch.num.messages": 10000,
+                "queue.buffering.max.messages": 1_000_000,
+                "compression.type": "none",
+                **cfg.extra,
+                **conf,
+            }
+        )
 
     def produce(self, topic, value, key=None, headers=None, on_delivery=None):
         try:
@@ -64,8 +81,7 @@ class KafkaPythonProducer(Producer):
         self._p = KafkaProducer(bootstrap_servers=cfg.bootstrap_servers, linger_ms=5, batch_size=256 * 1024, **conf)
 
     def produce(self, topic, value, key=None, headers=None, on_delivery=None):
-        future = self._p.send(topic, value=value, key=key.encode() if isinstance(key, str) else key,
-                              headers=headers)
+        future = self._p.send(topic, value=value, key=key.encode() if isinstance(key, str) else key, headers=headers)
         if on_delivery is not None:
             future.add_callback(lambda _meta: on_delivery(None, None))
             future.add_errback(lambda exc: on_delivery(exc, None))
@@ -80,8 +96,12 @@ class KafkaPythonProducer(Producer):
 
 # --- consumers ----------------------------------------------------------------------------------
 class Consumer:
-    def subscribe(self, topics: list[str], on_assign: AssignHook | None = None,
-                  on_revoke: Callable[[list[tuple[str, int]]], None] | None = None) -> None: ...
+    def subscribe(
+        self,
+        topics: list[str],
+        on_assign: AssignHook | None = None,
+        on_revoke: Callable[[list[tuple[str, int]]], None] | None = None,
+    ) -> None: ...
     def consume(self, max_records: int, timeout_s: float) -> list[Record]: ...
     def commit(self, offsets: dict[tuple[str, int], int]) -> None: ...
     def assignment(self) -> list[tuple[str, int]]: ...
@@ -92,8 +112,11 @@ class Consumer:
 
 
 def _consumer_conf(cfg: StreamingConfig, group_id: str | None) -> dict[str, Any]:
-    return {"group_id": group_id or cfg.group_id, "session_timeout_ms": int(cfg.session_timeout_ms),
-            "heartbeat_interval_ms": max(100, int(cfg.session_timeout_ms) // 5)}
+    return {
+        "group_id": group_id or cfg.group_id,
+        "session_timeout_ms": int(cfg.session_timeout_ms),
+        "heartbeat_interval_ms": max(100, int(cfg.session_timeout_ms) // 5),
+    }
 
 
 class ConfluentConsumer(Consumer):
@@ -101,15 +124,26 @@ class ConfluentConsumer(Consumer):
         from confluent_kafka import Consumer as C
 
         c = _consumer_conf(cfg, group_id)
-        self._c = C({"bootstrap.servers": cfg.bootstrap_servers, "group.id": c["group_id"],
-                     "session.timeout.ms": c["session_timeout_ms"], "heartbeat.interval.ms": c["heartbeat_interval_ms"],
-                     "enable.auto.commit": False, "enable.auto.offset.store": False,
-                     "auto.offset.reset": "earliest", "fetch.wait.max.ms": 10,
-                     # librdkafka backs off before fetching again after a full local queue or a fetch
-                     # error (defaults 1 s / 500 ms). With the defaults the freshness benchmark saw
-                     # ~60 ms delivery gaps every ~2 s (p99 105-112 ms at 10k/s); with 5 ms, 85-92 ms.
-                     "fetch.error.backoff.ms": 5, "fetch.queue.backoff.ms": 5,
-                     "queued.max.messages.kbytes": 262144, **cfg.extra, **conf})
+        self._c = C(
+            {
+                "bootstrap.servers": cfg.bootstrap_servers,
+                "group.id": c["group_id"],
+                "session.timeout.ms": c["session_timeout_ms"],
+                "heartbeat.interval.ms": c["heartbeat_interval_ms"],
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "fetch.wait.max.ms": 10,
+                # librdkafka backs off before fetching again after a full local queue or a fetch
+                # error (defaults 1 s / 500 ms). With the defaults the freshness benchmark saw
+                # ~60 ms delivery gaps every ~2 s (p99 105-112 ms at 10k/s); with 5 ms, 85-92 ms.
+                "fetch.error.backoff.ms": 5,
+                "fetch.queue.backoff.ms": 5,
+                "queued.max.messages.kbytes": 262144,
+                **cfg.extra,
+                **conf,
+            }
+        )
 
     def subscribe(self, topics, on_assign=None, on_revoke=None):
         def assign_cb(consumer, partitions):
@@ -133,8 +167,9 @@ class ConfluentConsumer(Consumer):
         for m in self._c.consume(max_records, timeout_s):
             if m.error() is not None:
                 continue  # partition EOF and transient errors: librdkafka retries by itself
-            append(new(Record, (m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.timestamp()[1],
-                                m.headers())))
+            append(
+                new(Record, (m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.timestamp()[1], m.headers()))
+            )
         return out
 
     def commit(self, offsets):
@@ -158,7 +193,7 @@ class ConfluentConsumer(Consumer):
     def high_watermark(self, tp, cached=False):
         from confluent_kafka import TopicPartition
 
-        if cached:   # from the last fetch response: no broker round trip (lag metric)
+        if cached:  # from the last fetch response: no broker round trip (lag metric)
             high = self._c.get_watermark_offsets(TopicPartition(*tp), cached=True)[1]
             if high >= 0:
                 return high
@@ -176,11 +211,17 @@ class KafkaPythonConsumer(Consumer):
         from kafka import KafkaConsumer
 
         c = _consumer_conf(cfg, group_id)
-        self._c = KafkaConsumer(bootstrap_servers=cfg.bootstrap_servers, group_id=c["group_id"],
-                                session_timeout_ms=c["session_timeout_ms"],
-                                heartbeat_interval_ms=c["heartbeat_interval_ms"],
-                                enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=10,
-                                max_poll_records=10000, **conf)
+        self._c = KafkaConsumer(
+            bootstrap_servers=cfg.bootstrap_servers,
+            group_id=c["group_id"],
+            session_timeout_ms=c["session_timeout_ms"],
+            heartbeat_interval_ms=c["heartbeat_interval_ms"],
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=10,
+            max_poll_records=10000,
+            **conf,
+        )
 
     def subscribe(self, topics, on_assign=None, on_revoke=None):
         from kafka import ConsumerRebalanceListener, TopicPartition
@@ -202,9 +243,10 @@ class KafkaPythonConsumer(Consumer):
 
     def consume(self, max_records, timeout_s):
         out = []
-        for tp, records in self._c.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records).items():
-            out.extend(Record(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp, r.headers or None)
-                       for r in records)
+        for records in self._c.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records).values():
+            out.extend(
+                Record(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp, r.headers or None) for r in records
+            )
         return out
 
     def commit(self, offsets):
@@ -226,7 +268,7 @@ class KafkaPythonConsumer(Consumer):
         from kafka import TopicPartition
 
         t = TopicPartition(*tp)
-        if cached:   # from the last fetch response: no broker round trip (lag metric)
+        if cached:  # from the last fetch response: no broker round trip (lag metric)
             high = self._c.highwater(t)
             if high is not None:
                 return high
@@ -244,5 +286,8 @@ def make_producer(cfg: StreamingConfig, **conf: Any) -> Producer:
 
 
 def make_consumer(cfg: StreamingConfig, group_id: str | None = None, **conf: Any) -> Consumer:
-    return (ConfluentConsumer(cfg, group_id, **conf) if cfg.client == "confluent"
-            else KafkaPythonConsumer(cfg, group_id, **conf))
+    return (
+        ConfluentConsumer(cfg, group_id, **conf)
+        if cfg.client == "confluent"
+        else KafkaPythonConsumer(cfg, group_id, **conf)
+    )

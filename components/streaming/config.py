@@ -3,6 +3,7 @@
 Environment (wins over params): ``CHURNGUARD_KAFKA_BOOTSTRAP``, ``CHURNGUARD_REDIS_URL``,
 ``CHURNGUARD_KAFKA_CLIENT`` (confluent | kafka-python), ``CHURNGUARD_MODEL_URI``.
 """
+
 from __future__ import annotations
 
 import os
@@ -11,46 +12,50 @@ from typing import Any
 
 from churnguard.core.online_store import DEFAULT_PREFIX
 
-ENV = {"bootstrap_servers": "CHURNGUARD_KAFKA_BOOTSTRAP", "redis_url": "CHURNGUARD_REDIS_URL",
-       "client": "CHURNGUARD_KAFKA_CLIENT", "model_uri": "CHURNGUARD_MODEL_URI"}
+ENV = {
+    "bootstrap_servers": "CHURNGUARD_KAFKA_BOOTSTRAP",
+    "redis_url": "CHURNGUARD_REDIS_URL",
+    "client": "CHURNGUARD_KAFKA_CLIENT",
+    "model_uri": "CHURNGUARD_MODEL_URI",
+}
 
 
 @dataclass(frozen=True)
 class StreamingConfig:
     bootstrap_servers: str = "127.0.0.1:9092"
-    client: str = "confluent"                 # confluent | kafka-python
+    client: str = "confluent"  # confluent | kafka-python
     events_topic: str = "events"
     scores_topic: str = "scores"
     dead_letter_topic: str = "events.dlq"
-    partitions: int = 4                       # used when the project creates the topics
+    partitions: int = 4  # used when the project creates the topics
     group_id: str = "churnguard-features"
-    session_timeout_ms: int = 6000            # Tansu joins after ~half of it (docs/stack.md)
+    session_timeout_ms: int = 6000  # Tansu joins after ~half of it (docs/stack.md)
     redis_url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = DEFAULT_PREFIX
     ttl_s: int = 7 * 86400
-    window_s: float = 60.0                    # click-velocity sliding window (event time)
-    allowed_lateness_s: float = 60.0          # late/out-of-order rule, see features.py
+    window_s: float = 60.0  # click-velocity sliding window (event time)
+    allowed_lateness_s: float = 60.0  # late/out-of-order rule, see features.py
     # Event-time guards against the job's wall clock (0 = off, e.g. to replay history as is):
-    max_future_skew_s: float = 60.0           # ts later than now + this -> dead letter "future"
-    max_event_age_s: float = 7 * 86400.0      # ts older than now - this -> dead letter "too_old"
-    dead_letter_preview_bytes: int = 256      # first bytes of a refused payload kept on its dead letter
+    max_future_skew_s: float = 60.0  # ts later than now + this -> dead letter "future"
+    max_event_age_s: float = 7 * 86400.0  # ts older than now - this -> dead letter "too_old"
+    dead_letter_preview_bytes: int = 256  # first bytes of a refused payload kept on its dead letter
     session_retention_s: float = 1800.0
-    batch_size: int = 5000                    # max events per micro-batch
-    batch_timeout_ms: int = 20                # max wait to fill a micro-batch
-    score: bool = True                        # real-time churn score per micro-batch
+    batch_size: int = 5000  # max events per micro-batch
+    batch_timeout_ms: int = 20  # max wait to fill a micro-batch
+    score: bool = True  # real-time churn score per micro-batch
     model_uri: str = "models:/churnguard@champion"
     batch_features: str = "data/features/customers.parquet"
-    metrics_port: int = 0                     # 0: no HTTP endpoint (metrics still collected)
-    metrics_host: str = "127.0.0.1"           # 0.0.0.0 in a container so Prometheus can scrape it
-    tracing: bool = False                     # OpenTelemetry span per micro-batch
+    metrics_port: int = 0  # 0: no HTTP endpoint (metrics still collected)
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container so Prometheus can scrape it
+    tracing: bool = False  # OpenTelemetry span per micro-batch
     extra: dict[str, Any] = field(default_factory=dict)  # extra confluent-kafka (librdkafka) settings
 
     @classmethod
-    def from_params(cls, section: dict[str, Any] | None = None, **overrides: Any) -> "StreamingConfig":
+    def from_params(cls, section: dict[str, Any] | None = None, **overrides: Any) -> StreamingConfig:
         if section is None:
-            from churnguard.core.config import load_params
+            from churnguard.core.config import service_section
 
-            section = load_params().get("streaming", {})
+            section = service_section("streaming")
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in (section or {}).items() if k in known}
         for name, var in ENV.items():
@@ -69,10 +74,12 @@ class StreamingConfig:
         # An accepted event at most `skew` ahead of the clock then makes the user's next real
         # events at most `skew` older than the watermark: they stay on time only if skew <= lateness.
         if self.max_future_skew_s and self.max_future_skew_s > self.allowed_lateness_s:
-            raise ValueError(f"streaming.max_future_skew_s ({self.max_future_skew_s}) must be <= allowed_lateness_s "
-                             f"({self.allowed_lateness_s}): else one early event makes that user's next events late")
+            raise ValueError(
+                f"streaming.max_future_skew_s ({self.max_future_skew_s}) must be <= allowed_lateness_s "
+                f"({self.allowed_lateness_s}): else one early event makes that user's next events late"
+            )
 
-    def with_(self, **changes: Any) -> "StreamingConfig":
+    def with_(self, **changes: Any) -> StreamingConfig:
         return replace(self, **changes)
 
     def as_dict(self) -> dict[str, Any]:

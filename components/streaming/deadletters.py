@@ -12,6 +12,7 @@ minimal form (no preview); one that still fails is *parked*: returned to the job
 it to a Redis list in its own key space (``online_store.parked_key``) in the same transaction as
 the offsets (``churnguard_stream_dead_letters_parked_total``). Either way the job goes on.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,15 +21,15 @@ from typing import Any
 
 import orjson
 
-KEY_MAX = 256   # bytes of a record key kept on its dead letter
+KEY_MAX = 256  # bytes of a record key kept on its dead letter
 
 
 @dataclass
 class Letter:
-    kind: str                 # invalid | late | future | too_old
+    kind: str  # invalid | late | future | too_old
     key: bytes | None
-    value: bytes              # the full (bounded) letter
-    minimal: bytes            # the same without the preview: the retry
+    value: bytes  # the full (bounded) letter
+    minimal: bytes  # the same without the preview: the retry
     delivered: bool = False
     error: str | None = None
 
@@ -39,9 +40,12 @@ def _digest(raw: bytes) -> str:
 
 def payload_summary(raw: bytes | None, preview_bytes: int) -> dict[str, Any]:
     raw = raw or b""
-    return {"size": len(raw), "sha256": _digest(raw),
-            "preview": raw[:preview_bytes].decode("utf-8", "backslashreplace"),
-            "truncated": len(raw) > preview_bytes}
+    return {
+        "size": len(raw),
+        "sha256": _digest(raw),
+        "preview": raw[:preview_bytes].decode("utf-8", "backslashreplace"),
+        "truncated": len(raw) > preview_bytes,
+    }
 
 
 def _key_fields(key: bytes | str | None) -> tuple[bytes | None, dict[str, Any]]:
@@ -56,8 +60,14 @@ def _key_fields(key: bytes | str | None) -> tuple[bytes | None, dict[str, Any]]:
 def invalid_letter(rec: Any, reason: str, preview_bytes: int) -> Letter:
     """A record that could not be decoded/validated (``rec``: a clients.Record)."""
     key, key_info = _key_fields(rec.key)
-    base = {"kind": "invalid", "reason": reason, "topic": rec.topic, "partition": rec.partition,
-            "offset": rec.offset, **key_info}
+    base = {
+        "kind": "invalid",
+        "reason": reason,
+        "topic": rec.topic,
+        "partition": rec.partition,
+        "offset": rec.offset,
+        **key_info,
+    }
     full = {**base, **payload_summary(rec.value, preview_bytes)}
     minimal = {**base, **payload_summary(rec.value, 0)}
     minimal.pop("preview")
@@ -66,8 +76,15 @@ def invalid_letter(rec: Any, reason: str, preview_bytes: int) -> Letter:
 
 def event_letter(kind: str, reason: str, rec: Any, event: Any, **extra: Any) -> Letter:
     """A valid event the job refuses by time (late, future, too_old): the event itself is small."""
-    body = {"kind": kind, "reason": reason, "topic": rec.topic, "partition": rec.partition,
-            "offset": rec.offset, "event": event._asdict(), **extra}
+    body = {
+        "kind": kind,
+        "reason": reason,
+        "topic": rec.topic,
+        "partition": rec.partition,
+        "offset": rec.offset,
+        "event": event._asdict(),
+        **extra,
+    }
     value = orjson.dumps(body)
     return Letter(kind, event.user_id.encode(), value, value)
 

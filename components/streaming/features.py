@@ -29,6 +29,7 @@ outside it is late by the rule above. So a replay never counts an event twice.
 Sessions idle for more than ``session_retention`` (event time) are forgotten: a session never
 pauses that long in the synthetic world, and a real one that does starts counting afresh.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,22 +41,45 @@ import pandas as pd
 
 from churnguard.streaming.schema import Event
 
-URGENCY_MAX_GAP_S = 5.0        # strictly below
-URGENCY_MIN_CART = 100.0       # strictly above
+URGENCY_MAX_GAP_S = 5.0  # strictly below
+URGENCY_MIN_CART = 100.0  # strictly above
 # Binary fractions only, so sums are exact whatever the order of arrival.
-PAGE_WEIGHTS = {"home": 0.25, "product": 1.0, "search": 0.75, "cart": 1.5, "account": 0.5,
-                "support": -0.5, "cancel": -2.0}
-ONLINE_FEATURES = ["last_event_ms", "session_id", "time_since_last_click_s", "click_velocity_per_min",
-                   "cart_value", "session_urgency", "cart_abandonment_risk", "page_engagement_score",
-                   "session_events", "events_total"]
+PAGE_WEIGHTS = {
+    "home": 0.25,
+    "product": 1.0,
+    "search": 0.75,
+    "cart": 1.5,
+    "account": 0.5,
+    "support": -0.5,
+    "cancel": -2.0,
+}
+ONLINE_FEATURES = [
+    "last_event_ms",
+    "session_id",
+    "time_since_last_click_s",
+    "click_velocity_per_min",
+    "cart_value",
+    "session_urgency",
+    "cart_abandonment_risk",
+    "page_engagement_score",
+    "session_events",
+    "events_total",
+]
 APPLIED, DUPLICATE, LATE = 0, 1, 2
 
 
 class FeatureParams:
     """Window, lateness and session retention, in seconds; the ``*_ms`` integers are precomputed."""
 
-    __slots__ = ("window_s", "allowed_lateness_s", "session_retention_s", "window_ms", "lateness_ms",
-                 "horizon_ms", "retention_ms")
+    __slots__ = (
+        "allowed_lateness_s",
+        "horizon_ms",
+        "lateness_ms",
+        "retention_ms",
+        "session_retention_s",
+        "window_ms",
+        "window_s",
+    )
 
     def __init__(self, window_s: float = 60.0, allowed_lateness_s: float = 60.0, session_retention_s: float = 1800.0):
         self.window_s = float(window_s)
@@ -93,8 +117,18 @@ def page_engagement(weight_sum, n_events):
 class UserState:
     """One user's online state; :meth:`apply` takes events in any order (see the module rule)."""
 
-    __slots__ = ("last_ts", "last_eid", "cart", "session", "prev_ts", "prev_eid", "recent", "ids",
-                 "sessions", "total")
+    __slots__ = (
+        "cart",
+        "ids",
+        "last_eid",
+        "last_ts",
+        "prev_eid",
+        "prev_ts",
+        "recent",
+        "session",
+        "sessions",
+        "total",
+    )
 
     def __init__(self) -> None:
         self.last_ts = -1
@@ -103,7 +137,7 @@ class UserState:
         self.session = -1
         self.prev_ts = -1
         self.prev_eid = -1
-        self.recent: list[tuple[int, int]] = []   # (ts, event_id) within the horizon
+        self.recent: list[tuple[int, int]] = []  # (ts, event_id) within the horizon
         self.ids: set[int] = set()
         # session_id -> [events, adds, removes, checkouts, cancels, weight_sum, max_ts]
         self.sessions: dict[int, list] = {}
@@ -181,11 +215,22 @@ class UserState:
 
     # --- persistence (the Redis field ``_state``): exact, so a restart continues the same state --
     def dumps(self) -> bytes:
-        return orjson.dumps([self.last_ts, self.last_eid, self.cart, self.session, self.prev_ts, self.prev_eid,
-                             self.total, self.recent, [[k, *v] for k, v in self.sessions.items()]])
+        return orjson.dumps(
+            [
+                self.last_ts,
+                self.last_eid,
+                self.cart,
+                self.session,
+                self.prev_ts,
+                self.prev_eid,
+                self.total,
+                self.recent,
+                [[k, *v] for k, v in self.sessions.items()],
+            ]
+        )
 
     @classmethod
-    def loads(cls, raw: bytes) -> "UserState":
+    def loads(cls, raw: bytes) -> UserState:
         v = orjson.loads(raw)
         s = cls()
         s.last_ts, s.last_eid, s.cart, s.session, s.prev_ts, s.prev_eid, s.total = v[:7]
@@ -238,16 +283,19 @@ def batch_features(events: pd.DataFrame, p: FeatureParams, as_of_ms: int | None 
     weights = pd.Series(page).map(PAGE_WEIGHTS).to_numpy(float) * in_sess
     wsum = np.bincount(codes, weights=weights, minlength=users.size)
     cart = last_rows["cart_value"].to_numpy(float)
-    out = pd.DataFrame({
-        "last_event_ms": last_ts,
-        "session_id": last_rows["session_id"].to_numpy(),
-        "time_since_last_click_s": gap,
-        "click_velocity_per_min": click_velocity(count, p.window_s),
-        "cart_value": cart,
-        "session_urgency": session_urgency(gap, cart).astype(int),
-        "cart_abandonment_risk": cart_abandonment_risk(adds, removes, checkouts, cancels, cart),
-        "page_engagement_score": page_engagement(wsum, n),
-        "session_events": n.astype(int),
-        "events_total": np.bincount(codes, minlength=users.size),
-    }, index=pd.Index(users, name="user_id"))
+    out = pd.DataFrame(
+        {
+            "last_event_ms": last_ts,
+            "session_id": last_rows["session_id"].to_numpy(),
+            "time_since_last_click_s": gap,
+            "click_velocity_per_min": click_velocity(count, p.window_s),
+            "cart_value": cart,
+            "session_urgency": session_urgency(gap, cart).astype(int),
+            "cart_abandonment_risk": cart_abandonment_risk(adds, removes, checkouts, cancels, cart),
+            "page_engagement_score": page_engagement(wsum, n),
+            "session_events": n.astype(int),
+            "events_total": np.bincount(codes, minlength=users.size),
+        },
+        index=pd.Index(users, name="user_id"),
+    )
     return out

@@ -19,6 +19,7 @@ Exactly-once effect in Redis: offsets live in the same transaction as the result
 events Redis already counted; the seek skips them (and event-id idempotency would too).
 Scale-out: more partitions and more processes with the same ``group_id``.
 """
+
 from __future__ import annotations
 
 import gc
@@ -39,7 +40,7 @@ from churnguard.streaming.schema import InvalidEvent, decode
 from churnguard.streaming.tracing import child_span, start_batch_span
 
 DEAD_LETTER_KINDS = ("invalid", "future", "too_old", "late")
-PARKED_MAX = 100_000   # parked dead letters kept in Redis (the newest)
+PARKED_MAX = 100_000  # parked dead letters kept in Redis (the newest)
 
 
 def redis_client(url: str):
@@ -49,9 +50,16 @@ def redis_client(url: str):
 
 
 class FeatureJob:
-    def __init__(self, cfg: StreamingConfig, scorer: Any = None, group_id: str | None = None,
-                 metrics: JobMetrics | None = None, record_freshness: bool = False, pause_ms: float = 0.0,
-                 tracing: bool = False):
+    def __init__(
+        self,
+        cfg: StreamingConfig,
+        scorer: Any = None,
+        group_id: str | None = None,
+        metrics: JobMetrics | None = None,
+        record_freshness: bool = False,
+        pause_ms: float = 0.0,
+        tracing: bool = False,
+    ):
         self.cfg = cfg
         self.group_id = group_id or cfg.group_id
         self.params = FeatureParams(cfg.window_s, cfg.allowed_lateness_s, cfg.session_retention_s)
@@ -70,9 +78,9 @@ class FeatureJob:
         self.freshness_ms: list[np.ndarray] = []
         self.pause_s = pause_ms / 1000.0
         self.processed = 0
-        self.first_record_s: float | None = None   # wall clock of the first / last micro-batch
+        self.first_record_s: float | None = None  # wall clock of the first / last micro-batch
         self.last_record_s: float | None = None
-        self.tracing = tracing or cfg.tracing   # spans per micro-batch (exported once telemetry set up an SDK)
+        self.tracing = tracing or cfg.tracing  # spans per micro-batch (exported once telemetry set up an SDK)
         # The model and the batch table live as long as the job: take them out of the cyclic
         # collector's generations so that full collections stay short (freshness tail).
         gc.collect()
@@ -124,8 +132,13 @@ class FeatureJob:
         self.consumer.commit(offsets)
         t5 = time.perf_counter()
         ph = self.metrics.phase_seconds
-        for phase, seconds in (("features", t1 - t0), ("score", t2 - t1), ("publish", t3 - t2),
-                               ("redis", t4 - t3), ("commit", t5 - t4)):
+        for phase, seconds in (
+            ("features", t1 - t0),
+            ("score", t2 - t1),
+            ("publish", t3 - t2),
+            ("redis", t4 - t3),
+            ("commit", t5 - t4),
+        ):
             ph.labels(phase).inc(seconds)
         self.next_offsets.update(offsets)
         self._count(records, len(events), n_dup, letters, len(users) if probs is not None else 0, t0)
@@ -152,7 +165,9 @@ class FeatureJob:
                 letters.append(invalid_letter(r, str(exc), cfg.dead_letter_preview_bytes))
                 continue
             except Exception as exc:  # a decoder bug must not stop the stream: the event is parked as invalid
-                letters.append(invalid_letter(r, f"could not decode ({type(exc).__name__})", cfg.dead_letter_preview_bytes))
+                letters.append(
+                    invalid_letter(r, f"could not decode ({type(exc).__name__})", cfg.dead_letter_preview_bytes)
+                )
                 continue
             if not oldest <= e.ts <= newest:
                 letters.append(self._clock_letter(r, e, now_ms))
@@ -164,10 +179,22 @@ class FeatureJob:
     def _clock_letter(self, r: Record, e, now_ms: float) -> Letter:
         cfg = self.cfg
         if e.ts > now_ms:
-            return event_letter("future", f"field 'ts' is {e.ts - now_ms:.0f} ms ahead of the job's clock "
-                                f"(max_future_skew_s = {cfg.max_future_skew_s:g})", r, e, clock_ms=int(now_ms))
-        return event_letter("too_old", f"field 'ts' is {now_ms - e.ts:.0f} ms older than the job's clock "
-                            f"(max_event_age_s = {cfg.max_event_age_s:g})", r, e, clock_ms=int(now_ms))
+            return event_letter(
+                "future",
+                f"field 'ts' is {e.ts - now_ms:.0f} ms ahead of the job's clock "
+                f"(max_future_skew_s = {cfg.max_future_skew_s:g})",
+                r,
+                e,
+                clock_ms=int(now_ms),
+            )
+        return event_letter(
+            "too_old",
+            f"field 'ts' is {now_ms - e.ts:.0f} ms older than the job's clock "
+            f"(max_event_age_s = {cfg.max_event_age_s:g})",
+            r,
+            e,
+            clock_ms=int(now_ms),
+        )
 
     def _apply(self, events, sources, letters) -> tuple[dict[str, UserState], int]:
         states, params, touched, n_dup = self.states, self.params, {}, 0
@@ -181,8 +208,11 @@ class FeatureJob:
             elif outcome == DUPLICATE:
                 n_dup += 1
             else:
-                letters.append(event_letter("late", "late", r, e, watermark_ms=st.last_ts,
-                                            allowed_lateness_s=self.cfg.allowed_lateness_s))
+                letters.append(
+                    event_letter(
+                        "late", "late", r, e, watermark_ms=st.last_ts, allowed_lateness_s=self.cfg.allowed_lateness_s
+                    )
+                )
         return touched, n_dup
 
     def _count(self, records, n_valid: int, n_dup: int, letters: list[Letter], n_scores: int, t0: float) -> None:
@@ -230,10 +260,20 @@ class FeatureJob:
         if probs is not None:
             for u, row, pr in zip(users, rows, probs):
                 try:
-                    prod.produce(cfg.scores_topic, orjson.dumps(
-                        {"user_id": u, "rt_churn_probability": float(pr), "model_version": version,
-                         "event_ms": row["last_event_ms"], "session_urgency": row["session_urgency"]}), u,
-                        on_delivery=self._score_delivered)
+                    prod.produce(
+                        cfg.scores_topic,
+                        orjson.dumps(
+                            {
+                                "user_id": u,
+                                "rt_churn_probability": float(pr),
+                                "model_version": version,
+                                "event_ms": row["last_event_ms"],
+                                "session_urgency": row["session_urgency"],
+                            }
+                        ),
+                        u,
+                        on_delivery=self._score_delivered,
+                    )
                 except Exception:  # the score is in Redis anyway; the topic copy is best effort, counted
                     self._score_failures += 1
         parked = self.dead_letters.send(letters) if letters else []
@@ -273,7 +313,7 @@ class FeatureJob:
                 self.metrics.redis_errors.inc()
                 if attempt == 5:
                     raise
-                time.sleep(0.2 * 2 ** attempt)
+                time.sleep(0.2 * 2**attempt)
 
     # --- loop ----------------------------------------------------------------------------------------
     def update_lag(self) -> int:
@@ -300,8 +340,13 @@ class FeatureJob:
                 return False
         return True
 
-    def run(self, max_events: int | None = None, until_caught_up: bool = False, timeout_s: float | None = None,
-            stop: Any = None) -> int:
+    def run(
+        self,
+        max_events: int | None = None,
+        until_caught_up: bool = False,
+        timeout_s: float | None = None,
+        stop: Any = None,
+    ) -> int:
         """Consume until ``max_events``, until the whole group is caught up with the high watermarks
         (:meth:`group_caught_up`), until ``timeout_s``, or until ``stop.is_set()``. Returns events consumed."""
         self.start()
@@ -331,4 +376,3 @@ class FeatureJob:
             self.consumer.close()
         finally:
             self.producer.flush(10.0)
-

@@ -3,6 +3,7 @@
 Events are published in event-time order (``ts``, then ``event_id``), keyed by ``user_id`` so a
 user's events stay ordered in one partition, at a chosen rate (events/s; 0 = as fast as possible).
 """
+
 from __future__ import annotations
 
 import time
@@ -39,8 +40,13 @@ def encode_events(ev: pd.DataFrame) -> list[tuple[str, bytes]]:
     return [(u, encode(i, u, s, t, ts, p, c)) for i, u, s, t, ts, p, c in zip(*cols)]
 
 
-def publish(cfg: StreamingConfig, messages: list[tuple[str, bytes]], rate: float = 0.0,
-            topic: str | None = None, trace: bool = False) -> dict[str, float]:
+def publish(
+    cfg: StreamingConfig,
+    messages: list[tuple[str, bytes]],
+    rate: float = 0.0,
+    topic: str | None = None,
+    trace: bool = False,
+) -> dict[str, float]:
     """Publish (key, value) messages at ``rate`` events/s (0: unthrottled); returns timing.
 
     ``trace``: one span ``churnguard.replay`` for the run and a PRODUCER span per message whose W3C
@@ -53,15 +59,16 @@ def publish(cfg: StreamingConfig, messages: list[tuple[str, bytes]], rate: float
     return _publish(cfg, messages, rate, topic or cfg.events_topic, trace)
 
 
-def _publish(cfg: StreamingConfig, messages: list[tuple[str, bytes]], rate: float, topic: str,
-             trace: bool) -> dict[str, float]:
+def _publish(
+    cfg: StreamingConfig, messages: list[tuple[str, bytes]], rate: float, topic: str, trace: bool
+) -> dict[str, float]:
     producer = make_producer(cfg)
     if trace:
         from churnguard.streaming.tracing import produce_span
     t0 = time.perf_counter()
     step = 500 if rate <= 0 else max(1, int(rate / 200))  # pace in slices of ~5 ms
     for i in range(0, len(messages), step):
-        for key, value in messages[i:i + step]:
+        for key, value in messages[i : i + step]:
             if trace:
                 with produce_span(**{"messaging.destination.name": topic}) as headers:
                     producer.produce(topic, value, key, headers=headers)

@@ -10,6 +10,7 @@ The fields are those of ``churnguard.world.EVENT_SCHEMA`` (the events parquet) p
 An event that is not JSON, has another version, misses a field or has a wrong type/value is
 *invalid*: the job sends it to the dead-letter topic with the reason (:class:`InvalidEvent`).
 """
+
 from __future__ import annotations
 
 from typing import Any, NamedTuple
@@ -26,7 +27,8 @@ _TYPES = frozenset(EVENT_TYPES)
 _PAGES = frozenset(PAGES)
 JSON_SCHEMA: dict[str, Any] = {  # documentation / external validators; validate() below is the authority
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "churnguard click event", "type": "object",
+    "title": "churnguard click event",
+    "type": "object",
     "required": ["v", *FIELDS],
     "properties": {
         "v": {"type": "integer", "const": SCHEMA_VERSION},
@@ -34,10 +36,19 @@ JSON_SCHEMA: dict[str, Any] = {  # documentation / external validators; validate
         "user_id": {"type": "string", "pattern": "^[A-Za-z0-9_.@+-]{1,128}$"},
         "session_id": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
         "event_type": {"enum": list(EVENT_TYPES)},
-        "ts": {"type": "integer", "minimum": 946_684_800_000, "exclusiveMaximum": 4_102_444_800_000,
-               "description": "event time, epoch milliseconds (2000-01-01 .. 2100-01-01)"},
+        "ts": {
+            "type": "integer",
+            "minimum": 946_684_800_000,
+            "exclusiveMaximum": 4_102_444_800_000,
+            "description": "event time, epoch milliseconds (2000-01-01 .. 2100-01-01)",
+        },
         "page": {"enum": list(PAGES)},
-        "cart_value": {"type": "number", "minimum": 0, "exclusiveMaximum": 1e12, "description": "cart total after this event"},
+        "cart_value": {
+            "type": "number",
+            "minimum": 0,
+            "exclusiveMaximum": 1e12,
+            "description": "cart total after this event",
+        },
     },
 }
 
@@ -56,14 +67,14 @@ class InvalidEvent(ValueError):
     """Why an event was rejected (the dead-letter reason)."""
 
 
-MAX_EVENT_BYTES = 64 * 1024   # a click event is ~200 bytes; anything this big is refused unparsed
+MAX_EVENT_BYTES = 64 * 1024  # a click event is ~200 bytes; anything this big is refused unparsed
 
 
 INT64_MAX = 2**63 - 1
 # Absolute event-time sanity bounds, whatever the job's clock checks (config) say: refuses ts = 1,
 # 2^63 or year 9999 even when replaying history with the clock checks off.
-TS_MIN_MS = 946_684_800_000      # 2000-01-01
-TS_MAX_MS = 4_102_444_800_000    # 2100-01-01
+TS_MIN_MS = 946_684_800_000  # 2000-01-01
+TS_MAX_MS = 4_102_444_800_000  # 2100-01-01
 _SHOW = 60  # characters of a refused value shown in a reason (reasons stay small)
 
 
@@ -102,7 +113,9 @@ def validate(obj: Any) -> Event:
         raise InvalidEvent(f"unsupported schema version {show(v)} (expected the integer {SCHEMA_VERSION})")
     missing = [f for f in FIELDS if f not in obj]
     if missing:
-        raise InvalidEvent(f"missing field {missing[0]!r}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        raise InvalidEvent(
+            f"missing field {missing[0]!r}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
     user = obj["user_id"]
     problem = user_id_problem(user)
     if problem:
@@ -148,18 +161,42 @@ def decode(raw: bytes | None) -> Event:
     try:
         v, eid, user, sid, etype = obj["v"], obj["event_id"], obj["user_id"], obj["session_id"], obj["event_type"]
         ts, page, cart = obj["ts"], obj["page"], obj["cart_value"]
-        if (type(v) is _INT and v == SCHEMA_VERSION and type(eid) is _INT and 0 <= eid <= INT64_MAX
-                and type(user) is str and _plain_id(user) and type(sid) is _INT and 0 <= sid <= INT64_MAX
-                and type(etype) is str and etype in _TYPES and type(ts) is _INT and TS_MIN_MS <= ts < TS_MAX_MS
-                and type(page) is str and page in _PAGES and type(cart) is _FLOAT and 0.0 <= cart < CART_MAX):
+        if (
+            type(v) is _INT
+            and v == SCHEMA_VERSION
+            and type(eid) is _INT
+            and 0 <= eid <= INT64_MAX
+            and type(user) is str
+            and _plain_id(user)
+            and type(sid) is _INT
+            and 0 <= sid <= INT64_MAX
+            and type(etype) is str
+            and etype in _TYPES
+            and type(ts) is _INT
+            and TS_MIN_MS <= ts < TS_MAX_MS
+            and type(page) is str
+            and page in _PAGES
+            and type(cart) is _FLOAT
+            and 0.0 <= cart < CART_MAX
+        ):
             return _new(Event, (eid, user, sid, etype, ts, page, cart))
     except (KeyError, TypeError):
         pass
     return validate(obj)
 
 
-def encode(event_id: int, user_id: str, session_id: int, event_type: str, ts: int, page: str,
-           cart_value: float) -> bytes:
-    return orjson.dumps({"v": SCHEMA_VERSION, "event_id": int(event_id), "user_id": user_id,
-                         "session_id": int(session_id), "event_type": event_type, "ts": int(ts),
-                         "page": page, "cart_value": float(cart_value)})
+def encode(
+    event_id: int, user_id: str, session_id: int, event_type: str, ts: int, page: str, cart_value: float
+) -> bytes:
+    return orjson.dumps(
+        {
+            "v": SCHEMA_VERSION,
+            "event_id": int(event_id),
+            "user_id": user_id,
+            "session_id": int(session_id),
+            "event_type": event_type,
+            "ts": int(ts),
+            "page": page,
+            "cart_value": float(cart_value),
+        }
+    )

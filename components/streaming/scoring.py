@@ -7,6 +7,7 @@ as columns, and two batch features refreshed from the stream: ``days_since_last_
 The base model was trained on batch features only; the other online columns reach parts that
 read them (none yet) and serving.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,7 +39,7 @@ class RealtimeScorer:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=1)
-        import torch   # not covered by threadpoolctl: the GNN's scatter spins idle threads otherwise
+        import torch  # not covered by threadpoolctl: the GNN's scatter spins idle threads otherwise
 
         torch.set_num_threads(1)
         table = pd.read_parquet(resolve(batch_features))
@@ -46,9 +47,9 @@ class RealtimeScorer:
         # (no DataFrame per batch; pandas costs ~10 ms per batch of 100 users here).
         self.table = columns.from_frame(table)
         self.row_of = {str(c): i for i, c in enumerate(table["customer_id"].astype(str))}
-        self._missing_row = len(table)   # index of an all-missing row appended below
+        self._missing_row = len(table)  # index of an all-missing row appended below
         for name, arr in self.table.items():
-            arr = arr if arr.dtype.kind == "f" else arr.astype(object)   # object columns can hold None
+            arr = arr if arr.dtype.kind == "f" else arr.astype(object)  # object columns can hold None
             self.table[name] = np.append(arr, np.nan if arr.dtype.kind == "f" else None)
 
     @staticmethod
@@ -75,7 +76,8 @@ class RealtimeScorer:
         if "days_since_last_event" in cols:
             cols["days_since_last_event"] = np.zeros(n)
         if "max_cart_value_30d" in cols and "cart_value" in live:
-            cols["max_cart_value_30d"] = np.fmax(columns.numeric(cols, "max_cart_value_30d", n),
-                                                 columns.numeric(live, "cart_value", n))
+            cols["max_cart_value_30d"] = np.fmax(
+                columns.numeric(cols, "max_cart_value_30d", n), columns.numeric(live, "cart_value", n)
+            )
         scores = self.bundle.predict_columns(cols, n, only_probability=True)
         return np.asarray(scores["churn_probability"], dtype=float)

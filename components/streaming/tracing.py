@@ -7,6 +7,7 @@ Only the OpenTelemetry API is used here (:mod:`churnguard.core.telemetry` instal
 trace reads producer -> batch -> score / Redis write) and a span link to every distinct traced
 event context (up to :data:`MAX_LINKS`), the OpenTelemetry messaging convention for batches.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,7 +21,7 @@ from churnguard.core import telemetry
 
 TRACE_HEADERS = ("traceparent", "tracestate")
 MAX_LINKS = 64
-HEADER_MAX = 512   # a longer (hostile) trace header is ignored, not parsed
+HEADER_MAX = 512  # a longer (hostile) trace header is ignored, not parsed
 
 
 def _tracer() -> trace.Tracer:
@@ -59,10 +60,13 @@ def producer_contexts(records: list[Any]) -> list[trace.SpanContext]:
 def start_batch_span(records: list[Any]) -> trace.Span:
     contexts = producer_contexts(records)
     parent = trace.set_span_in_context(NonRecordingSpan(contexts[0])) if contexts else None
-    return _tracer().start_span("churnguard.stream.batch", context=parent, kind=SpanKind.CONSUMER,
-                                links=[Link(c) for c in contexts[:MAX_LINKS]],
-                                attributes={"messaging.batch.message_count": len(records),
-                                            "churnguard.traced_messages": len(contexts)})
+    return _tracer().start_span(
+        "churnguard.stream.batch",
+        context=parent,
+        kind=SpanKind.CONSUMER,
+        links=[Link(c) for c in contexts[:MAX_LINKS]],
+        attributes={"messaging.batch.message_count": len(records), "churnguard.traced_messages": len(contexts)},
+    )
 
 
 @contextlib.contextmanager
@@ -71,8 +75,7 @@ def child_span(batch: trace.Span | None, name: str, **attributes: Any) -> Iterat
     if batch is None:
         yield None
         return
-    with _tracer().start_as_current_span(name, context=trace.set_span_in_context(batch),
-                                         attributes=attributes) as span:
+    with _tracer().start_as_current_span(name, context=trace.set_span_in_context(batch), attributes=attributes) as span:
         yield span
 
 

@@ -22,6 +22,7 @@ Mechanisms (documented in docs/synthetic_world.md, motivated by published churn 
 Labels come from a time split: features use only history before T; the label is a draw
 from the true probability for the window (T, T + label_window_days].
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-OFFERS = ["discount_10", "discount_20", "feature_upgrade", "contract_upgrade", "retention_call"]
-ARMS = ["none", *OFFERS]
+from churnguard.core.numeric import sigmoid
+from churnguard.core.vocabulary import ARMS, OFFERS
+
 REGIONS = np.array(["north", "south", "east", "west", "central"])
 INCOME = np.array(["low", "mid", "high"])
 CHANNELS = np.array(["web", "store", "partner", "referral"])
@@ -46,10 +48,6 @@ PAYMENTS = np.array(["card", "bank_transfer", "electronic_check", "mailed_check"
 EVENT_TYPES = np.array(["page_view", "click", "add_to_cart", "remove_from_cart", "checkout"])
 PAGES = np.array(["home", "product", "search", "cart", "account", "support", "cancel"])
 DAY_MS = 86_400_000
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 def _customer_ids(n: int) -> np.ndarray:
@@ -101,15 +99,14 @@ def _neighbour_exposure(referrer: np.ndarray, former: np.ndarray) -> tuple[np.nd
     has = referrer >= 0
     src, dst = np.nonzero(has)[0], referrer[has]
     deg = np.bincount(src, minlength=n) + np.bincount(dst, minlength=n)
-    churned_nb = np.bincount(src, weights=former[dst], minlength=n) + np.bincount(
-        dst, weights=former[src], minlength=n
-    )
+    churned_nb = np.bincount(src, weights=former[dst], minlength=n) + np.bincount(dst, weights=former[src], minlength=n)
     share = np.divide(churned_nb, deg, out=np.zeros(n), where=deg > 0)
     return share, deg
 
 
-def _referral_onboarding(referrer: np.ndarray, engagement: np.ndarray, active: np.ndarray,
-                         tenure_months: np.ndarray, cfg: dict[str, Any]) -> np.ndarray:
+def _referral_onboarding(
+    referrer: np.ndarray, engagement: np.ndarray, active: np.ndarray, tenure_months: np.ndarray, cfg: dict[str, Any]
+) -> np.ndarray:
     """Churn-logit reduction (before ``contagion_strength``) from an engaged, still active referrer.
 
     Referred customers lean on their referrer while they learn the product, so the referrer's
@@ -128,8 +125,9 @@ def _referral_onboarding(referrer: np.ndarray, engagement: np.ndarray, active: n
     return out
 
 
-def generate_world(cfg: dict[str, Any], seed: int, raw_dir: Path, truth_dir: Path,
-                   progress: bool = True) -> WorldSummary:
+def generate_world(
+    cfg: dict[str, Any], seed: int, raw_dir: Path, truth_dir: Path, progress: bool = True
+) -> WorldSummary:
     """Generate the world described by params ``world`` into ``raw_dir`` and ``truth_dir``."""
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -162,8 +160,8 @@ def generate_world(cfg: dict[str, Any], seed: int, raw_dir: Path, truth_dir: Pat
     m2m_logit = 0.3 + 0.6 * z + 0.5 * young - 0.6 * (income == "high")
     two_year_logit = -1.2 - 0.5 * z + 0.02 * (age - 42)
     u = rng.random(n)
-    p_m2m = _sigmoid(m2m_logit)
-    p_two = (1 - p_m2m) * _sigmoid(two_year_logit)
+    p_m2m = sigmoid(m2m_logit)
+    p_two = (1 - p_m2m) * sigmoid(two_year_logit)
     contract = np.where(u < p_m2m, "month_to_month", np.where(u < p_m2m + p_two, "two_year", "one_year"))
     plan_score = (income == "high") * 1.0 - (income == "low") * 1.0 + rng.normal(0, 1, n)
     plan = PLANS[np.digitize(plan_score, [-0.6, 0.8])]
@@ -173,7 +171,7 @@ def generate_world(cfg: dict[str, Any], seed: int, raw_dir: Path, truth_dir: Pat
     pay_logits = np.stack([np.zeros(n), -0.2 + 0 * z, -0.4 + 0.7 * z, -1.2 + 0.3 * (age > 60)], axis=1)
     pay_p = np.exp(pay_logits) / np.exp(pay_logits).sum(1, keepdims=True)
     payment = PAYMENTS[(rng.random((n, 1)) > pay_p.cumsum(1)).sum(1).clip(0, 3)]
-    paperless = rng.random(n) < _sigmoid(0.5 - 0.02 * (age - 42))
+    paperless = rng.random(n) < sigmoid(0.5 - 0.02 * (age - 42))
 
     # --- behaviour (true, before manipulation) ------------------------------------------
     engagement = -0.7 * z + 0.7 * rng.standard_normal(n)
@@ -181,7 +179,7 @@ def generate_world(cfg: dict[str, Any], seed: int, raw_dir: Path, truth_dir: Pat
     tickets = rng.poisson(np.exp(-0.4 + 0.55 * z + 0.25 * (plan == "premium")))
 
     # --- customers who left before T (nodes of the graph, not rows of the model) --------
-    former = (~cold) & (rng.random(n) < _sigmoid(-2.6 + 0.9 * z + 0.5 * (contract == "month_to_month")))
+    former = (~cold) & (rng.random(n) < sigmoid(-2.6 + 0.9 * z + 0.5 * (contract == "month_to_month")))
     churn_days_ago = rng.uniform(0, 1, n) * days_ago
     exposure, degree = _neighbour_exposure(referrer, former.astype(float))
 
@@ -191,17 +189,19 @@ def generate_world(cfg: dict[str, Any], seed: int, raw_dir: Path, truth_dir: Pat
     established = (~cold).astype(float)
     logit = (
         -2.15
-        + 1.0 * (contract == "month_to_month") - 0.6 * (contract == "two_year")
+        + 1.0 * (contract == "month_to_month")
+        - 0.6 * (contract == "two_year")
         - 0.35 * (np.log1p(tenure_months) - 2.5)
         + 0.02 * (monthly_charges - 65)
         + 0.35 * (payment == "electronic_check")
-        - 0.25 * (income == "high") + 0.15 * young
+        - 0.25 * (income == "high")
+        + 0.15 * young
         + 0.55 * cold  # onboarding risk
         + established * (0.32 * np.minimum(tickets, 6) - 0.45 * engagement)
         + float(cfg["latent_weight"]) * z
         + float(cfg["contagion_strength"]) * (exposure - onboarding)
     )
-    p0 = _sigmoid(logit)
+    p0 = sigmoid(logit)
 
     # --- fraudsters: fake churn signals, low true risk ----------------------------------
     active = ~former
@@ -210,17 +210,17 @@ def generate_world(cfg: dict[str, Any], seed: int, raw_dir: Path, truth_dir: Pat
     obs_tickets = np.where(fraud, tickets + 2 + rng.poisson(3, n), tickets)
     obs_usage = np.where(fraud, usage * rng.uniform(0.15, 0.4, n), usage)
     obs_engagement = np.where(fraud, engagement - 1.5, engagement)
-    abandon = _sigmoid(-1.0 + 0.9 * z + np.where(fraud, 2.5, 0.0))
-    cancel_affinity = _sigmoid(-3.0 + 1.0 * z + np.where(fraud, 3.0, 0.0))
+    abandon = sigmoid(-1.0 + 0.9 * z + np.where(fraud, 2.5, 0.0))
+    cancel_affinity = sigmoid(-3.0 + 1.0 * z + np.where(fraud, 3.0, 0.0))
 
     # --- heterogeneous true effects of each offer (relative churn reduction) ------------
     scale = cfg["offer_effect_scale"]
-    price_sens = _sigmoid((monthly_charges - 70) / 15 + 0.8 * (income == "low") - 0.8 * (income == "high"))
+    price_sens = sigmoid((monthly_charges - 70) / 15 + 0.8 * (income == "low") - 0.8 * (income == "high"))
     usage_z = (np.log(usage) - 2.8) / 0.5
     rel = {
         "discount_10": 0.20 * price_sens,
         "discount_20": 0.38 * price_sens,
-        "feature_upgrade": 0.35 * _sigmoid(-2 * usage_z) * (plan != "premium"),
+        "feature_upgrade": 0.35 * sigmoid(-2 * usage_z) * (plan != "premium"),
         "contract_upgrade": 0.45 * (contract == "month_to_month") + 0.05 * (contract == "one_year"),
         "retention_call": 0.40 * np.minimum(tickets, 5) / 5,
     }
@@ -237,88 +237,123 @@ def generate_world(cfg: dict[str, Any], seed: int, raw_dir: Path, truth_dir: Pat
 
     ids = _customer_ids(n)
     signup_date = (obs - pd.to_timedelta(np.floor(days_ago), unit="D")).normalize()
-    customers = pd.DataFrame({
-        "customer_id": ids,
-        "signup_date": signup_date,
-        "tenure_months": np.round(tenure_months, 2),
-        "age": age,
-        "income_band": income,
-        "region": region,
-        "signup_channel": channel,
-        "plan": plan,
-        "contract": contract,
-        "payment_method": payment,
-        "paperless_billing": paperless,
-        "monthly_charges": monthly_charges,
-        "total_charges": np.round(monthly_charges * np.maximum(tenure_months, 0.03), 2),
-        "support_tickets_90d": np.where(cold, 0, obs_tickets).astype(np.int64),
-        "usage_hours_30d": np.where(cold, np.nan, np.round(obs_usage, 2)),
-        "churn_label": np.where(churned == 1, "Yes", "No"),
-    })
+    customers = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "signup_date": signup_date,
+            "tenure_months": np.round(tenure_months, 2),
+            "age": age,
+            "income_band": income,
+            "region": region,
+            "signup_channel": channel,
+            "plan": plan,
+            "contract": contract,
+            "payment_method": payment,
+            "paperless_billing": paperless,
+            "monthly_charges": monthly_charges,
+            "total_charges": np.round(monthly_charges * np.maximum(tenure_months, 0.03), 2),
+            "support_tickets_90d": np.where(cold, 0, obs_tickets).astype(np.int64),
+            "usage_hours_30d": np.where(cold, np.nan, np.round(obs_usage, 2)),
+            "churn_label": np.where(churned == 1, "Yes", "No"),
+        }
+    )
     customers[active].reset_index(drop=True).to_parquet(raw_dir / "customers.parquet", index=False)
     formers = customers[former].drop(columns=["churn_label", "usage_hours_30d"]).copy()
     formers["churn_date"] = (obs - pd.to_timedelta(np.floor(churn_days_ago[former]), unit="D")).normalize()
     formers.reset_index(drop=True).to_parquet(raw_dir / "former_customers.parquet", index=False)
     has_ref = referrer >= 0
-    pd.DataFrame({
-        "referrer_id": ids[referrer[has_ref]],
-        "referee_id": ids[has_ref],
-        "referral_date": signup_date[has_ref],
-    }).to_parquet(raw_dir / "referrals.parquet", index=False)
-    pd.DataFrame({
-        "customer_id": ids[in_campaign],
-        "offer": offer[in_campaign],
-        "assigned_date": obs,
-    }).to_parquet(raw_dir / "campaign.parquet", index=False)
+    pd.DataFrame(
+        {
+            "referrer_id": ids[referrer[has_ref]],
+            "referee_id": ids[has_ref],
+            "referral_date": signup_date[has_ref],
+        }
+    ).to_parquet(raw_dir / "referrals.parquet", index=False)
+    pd.DataFrame(
+        {
+            "customer_id": ids[in_campaign],
+            "offer": offer[in_campaign],
+            "assigned_date": obs,
+        }
+    ).to_parquet(raw_dir / "campaign.parquet", index=False)
 
-    truth = pd.DataFrame({
-        "customer_id": ids,
-        "active": active,
-        "cold_start": cold,
-        "p_churn": p0,
-        "offer_received": offer,
-        "p_received": p_received,
-        "latent_risk": z,
-        "engagement": engagement,
-        "neighbour_exposure": exposure,
-        "referral_onboarding": onboarding,
-        "is_fraud": fraud,
-        **{f"effect_{k}": v for k, v in effects.items()},
-    })
+    truth = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "active": active,
+            "cold_start": cold,
+            "p_churn": p0,
+            "offer_received": offer,
+            "p_received": p_received,
+            "latent_risk": z,
+            "engagement": engagement,
+            "neighbour_exposure": exposure,
+            "referral_onboarding": onboarding,
+            "is_fraud": fraud,
+            **{f"effect_{k}": v for k, v in effects.items()},
+        }
+    )
     truth[active].reset_index(drop=True).to_parquet(truth_dir / "customers_truth.parquet", index=False)
 
     # --- click-stream, in chunks so 1M customers fit in memory -------------------------
     ev_cfg = cfg["events"]
     has_events = active & ~cold
     n_events = _write_events(
-        rng, raw_dir / "events.parquet", ids, has_events, obs_engagement, abandon, cancel_affinity,
-        obs_ms, ev_cfg, progress=progress,
+        rng,
+        raw_dir / "events.parquet",
+        ids,
+        has_events,
+        obs_engagement,
+        abandon,
+        cancel_affinity,
+        obs_ms,
+        ev_cfg,
+        progress=progress,
     )
 
     summary = WorldSummary(
-        customers=n, active=int(active.sum()), former=int(former.sum()),
-        cold_start=int((active & cold).sum()), referrals=int(has_ref.sum()), events=n_events,
-        churn_rate=float(churned[active].mean()), mean_true_probability=float(p_received[active].mean()),
-        fraudsters=int(fraud.sum()), seconds=round(time.perf_counter() - t0, 2),
+        customers=n,
+        active=int(active.sum()),
+        former=int(former.sum()),
+        cold_start=int((active & cold).sum()),
+        referrals=int(has_ref.sum()),
+        events=n_events,
+        churn_rate=float(churned[active].mean()),
+        mean_true_probability=float(p_received[active].mean()),
+        fraudsters=int(fraud.sum()),
+        seconds=round(time.perf_counter() - t0, 2),
     )
-    (truth_dir / "world.json").write_text(json.dumps({"seed": seed, "params": cfg, "summary": summary.as_dict()},
-                                                     indent=2, default=str))
+    (truth_dir / "world.json").write_text(
+        json.dumps({"seed": seed, "params": cfg, "summary": summary.as_dict()}, indent=2, default=str)
+    )
     return summary
 
 
-EVENT_SCHEMA = pa.schema([
-    ("event_id", pa.int64()),
-    ("user_id", pa.string()),
-    ("session_id", pa.int64()),
-    ("event_type", pa.string()),
-    ("ts", pa.int64()),          # epoch milliseconds
-    ("page", pa.string()),
-    ("cart_value", pa.float64()),  # cart total after this event
-])
+EVENT_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.int64()),
+        ("user_id", pa.string()),
+        ("session_id", pa.int64()),
+        ("event_type", pa.string()),
+        ("ts", pa.int64()),  # epoch milliseconds
+        ("page", pa.string()),
+        ("cart_value", pa.float64()),  # cart total after this event
+    ]
+)
 
 
-def _write_events(rng, path: Path, ids, has_events, engagement, abandon, cancel_affinity,
-                  obs_ms: int, ev_cfg: dict[str, Any], progress: bool) -> int:
+def _write_events(
+    rng,
+    path: Path,
+    ids,
+    has_events,
+    engagement,
+    abandon,
+    cancel_affinity,
+    obs_ms: int,
+    ev_cfg: dict[str, Any],
+    progress: bool,
+) -> int:
     from tqdm import tqdm
 
     chunk = int(ev_cfg["chunk_customers"])
@@ -327,7 +362,7 @@ def _write_events(rng, path: Path, ids, has_events, engagement, abandon, cancel_
     next_event_id, next_session_id, total = 0, 0, 0
     with pq.ParquetWriter(path, EVENT_SCHEMA) as writer:
         for start in tqdm(range(0, users.size, chunk), desc="events", disable=not progress, unit="chunk"):
-            u = users[start:start + chunk]
+            u = users[start : start + chunk]
             lam = ev_cfg["sessions_per_customer"] * np.exp(0.45 * engagement[u] - 0.1)
             n_sess = rng.poisson(lam)
             s_user = np.repeat(u, n_sess)
@@ -355,8 +390,11 @@ def _write_events(rng, path: Path, ids, has_events, engagement, abandon, cancel_
             r = rng.random(n_e)
             p_view, p_click, p_add = 0.45, 0.30, 0.17
             p_remove = 0.03 + 0.10 * a
-            etype = np.where(r < p_view, 0, np.where(r < p_view + p_click, 1,
-                             np.where(r < p_view + p_click + p_add * (1 - 0.3 * a), 2, 3)))
+            etype = np.where(
+                r < p_view,
+                0,
+                np.where(r < p_view + p_click, 1, np.where(r < p_view + p_click + p_add * (1 - 0.3 * a), 2, 3)),
+            )
             checkout = last & (rng.random(n_e) < (1 - a) * 0.6)
             etype = np.where(checkout, 4, np.where(etype == 3, np.where(rng.random(n_e) < p_remove * 4, 3, 0), etype))
             price = np.round(rng.lognormal(3.4, 0.6, n_e), 2)
@@ -365,18 +403,22 @@ def _write_events(rng, path: Path, ids, has_events, engagement, abandon, cancel_
             cart = np.maximum(running - np.repeat(running[offsets] - delta[offsets], s_len), 0.0)
             page_r = rng.random(n_e)
             ca = cancel_affinity[e_user]
-            page = np.where(page_r < ca * 0.5, 6, np.where(page_r < ca * 0.5 + 0.05 + 0.1 * a, 5,
-                            rng.integers(0, 5, n_e)))
+            page = np.where(
+                page_r < ca * 0.5, 6, np.where(page_r < ca * 0.5 + 0.05 + 0.1 * a, 5, rng.integers(0, 5, n_e))
+            )
             page = np.where(etype == 4, 3, np.where(np.isin(etype, [2, 3]), 1, page))
-            table = pa.table({
-                "event_id": np.arange(next_event_id, next_event_id + n_e, dtype=np.int64),
-                "user_id": ids[e_user],
-                "session_id": (e_sess + next_session_id).astype(np.int64),
-                "event_type": EVENT_TYPES[etype],
-                "ts": ts.astype(np.int64),
-                "page": PAGES[page],
-                "cart_value": np.round(cart, 2),
-            }, schema=EVENT_SCHEMA)
+            table = pa.table(
+                {
+                    "event_id": np.arange(next_event_id, next_event_id + n_e, dtype=np.int64),
+                    "user_id": ids[e_user],
+                    "session_id": (e_sess + next_session_id).astype(np.int64),
+                    "event_type": EVENT_TYPES[etype],
+                    "ts": ts.astype(np.int64),
+                    "page": PAGES[page],
+                    "cart_value": np.round(cart, 2),
+                },
+                schema=EVENT_SCHEMA,
+            )
             writer.write_table(table)
             next_event_id += n_e
             next_session_id += n_s

@@ -5,6 +5,7 @@ column filled only because the whole timeline is simulated at once: a consumer m
 labels only from ``label_matures_on`` on, ``timeline.json``); ``<out>/month_MM/truth`` has the
 month's truth (evaluation only). The mechanics are in :mod:`churnguard.world.timeline`.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churnguard.core.numeric import sigmoid
 from churnguard.world import generator as gen
 from churnguard.world import timeline as tl
 
@@ -31,15 +33,28 @@ def _snapshot(slots, beh, cold, p0, arms, p_received, obs, month, scenario) -> d
     customers["usage_hours_30d"] = beh["obs_usage"]
     in_campaign = np.array([a is not None for a in arms])
     affected = tl.affected_segment(slots, scenario) & (tl.concept_term(slots, month, scenario) != 0)
-    truth = pd.DataFrame({
-        "customer_id": slots["customer_id"].to_numpy(), "active": True, "cold_start": cold,
-        "p_churn": p0, "offer_received": np.where(in_campaign, arms, "none"), "p_received": p_received,
-        "latent_risk": slots["z"].to_numpy(), "engagement": beh["engagement"],
-        "is_fraud": slots["fraud"].to_numpy(bool), "concept_affected": affected,
-        "new_channel": slots["new_channel"].to_numpy(bool),
-    })
-    campaign = pd.DataFrame({"customer_id": customers["customer_id"][in_campaign].to_numpy(),
-                             "offer": arms[in_campaign], "assigned_date": obs})
+    truth = pd.DataFrame(
+        {
+            "customer_id": slots["customer_id"].to_numpy(),
+            "active": True,
+            "cold_start": cold,
+            "p_churn": p0,
+            "offer_received": np.where(in_campaign, arms, "none"),
+            "p_received": p_received,
+            "latent_risk": slots["z"].to_numpy(),
+            "engagement": beh["engagement"],
+            "is_fraud": slots["fraud"].to_numpy(bool),
+            "concept_affected": affected,
+            "new_channel": slots["new_channel"].to_numpy(bool),
+        }
+    )
+    campaign = pd.DataFrame(
+        {
+            "customer_id": customers["customer_id"][in_campaign].to_numpy(),
+            "offer": arms[in_campaign],
+            "assigned_date": obs,
+        }
+    )
     return {"customers": customers, "truth": truth, "campaign": campaign}
 
 
@@ -56,8 +71,13 @@ def _referrals(refs0: pd.DataFrame, slot_of: dict[str, int], slots: pd.DataFrame
     referrer, drop_a = current("referrer_id")
     referee, drop_b = current("referee_id")
     keep = ~(drop_a | drop_b)
-    return pd.DataFrame({"referrer_id": referrer[keep], "referee_id": referee[keep],
-                         "referral_date": refs0["referral_date"].to_numpy()[keep]})
+    return pd.DataFrame(
+        {
+            "referrer_id": referrer[keep],
+            "referee_id": referee[keep],
+            "referral_date": refs0["referral_date"].to_numpy()[keep],
+        }
+    )
 
 
 def _write_month(out: Path, month: int, snap: dict, refs: pd.DataFrame, formers: pd.DataFrame) -> None:
@@ -88,8 +108,9 @@ def _draw_churn(rng, slots, month, p_received, churn_of) -> None:
     churn_of.update(dict(zip(slots["customer_id"].to_numpy()[churn], [month + 1] * int(churn.sum()))))
 
 
-def generate_timeline(world_cfg: dict[str, Any], seed: int, timeline_cfg: dict[str, Any], scenario_name: str,
-                      months: int, out: Path) -> dict[str, Any]:
+def generate_timeline(
+    world_cfg: dict[str, Any], seed: int, timeline_cfg: dict[str, Any], scenario_name: str, months: int, out: Path
+) -> dict[str, Any]:
     """Month 0 = ``generate_world(world_cfg, seed)``; then ``months`` monthly steps. Returns timeline.json."""
     out = Path(out)
     scenario = tl.scenario_events(scenario_name, timeline_cfg)
@@ -107,7 +128,7 @@ def generate_timeline(world_cfg: dict[str, Any], seed: int, timeline_cfg: dict[s
     t0 = pd.Timestamp(world_cfg["observation_date"])
     frames = {0: pd.read_parquet(m0 / "raw" / "customers.parquet").drop(columns=["churn_label"])}
     next_id = int(world_cfg["customers"])
-    for m in range(1, months + 2):   # one extra step decides the last exported month's labels
+    for m in range(1, months + 2):  # one extra step decides the last exported month's labels
         obs = t0 + pd.Timedelta(days=tl.MONTH_DAYS * m)
         leave, gone = _leave(slots, m, obs - pd.Timedelta(days=tl.MONTH_DAYS), rng, churn_of)
         formers = pd.concat([formers, gone], ignore_index=True)
@@ -129,28 +150,52 @@ def generate_timeline(world_cfg: dict[str, Any], seed: int, timeline_cfg: dict[s
 
 def _write_events(rng, slots, beh, cold, obs, world_cfg, path: Path) -> None:
     z, fraud = slots["z"].to_numpy(float), slots["fraud"].to_numpy(bool)
-    abandon = tl._sigmoid(-1.0 + 0.9 * z + np.where(fraud, 2.5, 0.0))
-    cancel = tl._sigmoid(-3.0 + 1.0 * z + np.where(fraud, 3.0, 0.0))
+    abandon = sigmoid(-1.0 + 0.9 * z + np.where(fraud, 2.5, 0.0))
+    cancel = sigmoid(-3.0 + 1.0 * z + np.where(fraud, 3.0, 0.0))
     obs_ms = int(obs.value // 1_000_000)
-    gen._write_events(rng, path, slots["customer_id"].to_numpy().astype(str), ~cold, beh["obs_engagement"],
-                      abandon, cancel, obs_ms, world_cfg["events"], progress=False)
+    gen._write_events(
+        rng,
+        path,
+        slots["customer_id"].to_numpy().astype(str),
+        ~cold,
+        beh["obs_engagement"],
+        abandon,
+        cancel,
+        obs_ms,
+        world_cfg["events"],
+        progress=False,
+    )
 
 
 def _write_labels_and_index(out, frames, churn_of, t0, months, name, scenario, seed) -> dict[str, Any]:
-    index = {"scenario": name, "seed": seed, "month_days": tl.MONTH_DAYS, "label_months": tl.LABEL_MONTHS,
-             "events": {k: {**v, "start_date": str((t0 + pd.Timedelta(days=tl.MONTH_DAYS * int(v["start"]))).date())}
-                        for k, v in scenario.items()}, "months": []}
+    index = {
+        "scenario": name,
+        "seed": seed,
+        "month_days": tl.MONTH_DAYS,
+        "label_months": tl.LABEL_MONTHS,
+        "events": {
+            k: {**v, "start_date": str((t0 + pd.Timedelta(days=tl.MONTH_DAYS * int(v["start"]))).date())}
+            for k, v in scenario.items()
+        },
+        "months": [],
+    }
     for m, customers in frames.items():
         churned = customers["customer_id"].map(churn_of).fillna(-1).to_numpy()
         label = np.isin(churned, [m + 1, m + 2])
-        if m > 0:   # month 0 keeps the generator's own file, bit for bit
+        if m > 0:  # month 0 keeps the generator's own file, bit for bit
             customers.assign(churn_label=np.where(label, "Yes", "No")).to_parquet(
-                tl.month_dir(out, m) / "raw" / "customers.parquet", index=False)
+                tl.month_dir(out, m) / "raw" / "customers.parquet", index=False
+            )
         obs = t0 + pd.Timedelta(days=tl.MONTH_DAYS * m)
-        index["months"].append({
-            "month": m, "observation_date": str(obs.date()), "active": int(len(customers)),
-            "label_matures_on": str((obs + pd.Timedelta(days=tl.MONTH_DAYS * tl.LABEL_MONTHS)).date()),
-            "churn_rate": round(float(label.mean()), 4)})
+        index["months"].append(
+            {
+                "month": m,
+                "observation_date": str(obs.date()),
+                "active": len(customers),
+                "label_matures_on": str((obs + pd.Timedelta(days=tl.MONTH_DAYS * tl.LABEL_MONTHS)).date()),
+                "churn_rate": round(float(label.mean()), 4),
+            }
+        )
     (Path(out) / "timeline.json").write_text(json.dumps(index, indent=2, default=str))
     return index
 

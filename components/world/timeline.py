@@ -20,29 +20,35 @@ Dynamics (docs/synthetic_world.md, "A world that moves"):
   refills a share of the leavers from ``start``), ``concept_shift`` (a competitor's price cut adds
   ``strength`` to the churn logit of customers paying ``>= min_charges`` from ``start``), ``stable``.
 """
+
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from churnguard.core.numeric import sigmoid
+from churnguard.core.vocabulary import ARMS, OFFERS
 from churnguard.world import generator as gen
 
-STREAM_OFFSET = 1_000_003      # the roll-forward's own random stream, never the generator's
+STREAM_OFFSET = 1_000_003  # the roll-forward's own random stream, never the generator's
 MONTH_DAYS = 30
-LABEL_MONTHS = 2               # 60-day label window = two monthly steps
+LABEL_MONTHS = 2  # 60-day label window = two monthly steps
 SCENARIOS = ("stable", "covariate_shift", "concept_shift")
 NEW_CHANNEL = "social"
-STATIC = ["age", "income_band", "region", "signup_channel", "plan", "contract", "payment_method",
-          "paperless_billing", "monthly_charges"]
-
-
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
+STATIC = [
+    "age",
+    "income_band",
+    "region",
+    "signup_channel",
+    "plan",
+    "contract",
+    "payment_method",
+    "paperless_billing",
+    "monthly_charges",
+]
 
 
 def month_dir(root: Path, month: int) -> Path:
@@ -80,7 +86,11 @@ def _refill(rng, slots, leave, month, next_id, tenure_pool, cfg, scenario) -> in
         return next_id
     slots.loc[idx, "customer_id"] = [f"C{i:07d}" for i in range(next_id, next_id + idx.size)]
     cold = rng.random(idx.size) < float(cfg["cold_refill"])
-    tenure = np.where(cold, rng.uniform(0.5, 14, idx.size) / 30.44, rng.choice(tenure_pool, idx.size) * float(cfg["refill_tenure_scale"]))
+    tenure = np.where(
+        cold,
+        rng.uniform(0.5, 14, idx.size) / 30.44,
+        rng.choice(tenure_pool, idx.size) * float(cfg["refill_tenure_scale"]),
+    )
     slots.loc[idx, "tenure_months"] = np.round(tenure, 2)
     slots.loc[idx, "eng_noise"] = rng.standard_normal(idx.size)
     slots.loc[idx, "churn_month"] = -1
@@ -118,14 +128,16 @@ def _new_channel_customers(rng, slots, idx, ev) -> None:
 def _behaviour(rng, slots, cold, eng_rho: float) -> dict[str, np.ndarray]:
     """This month's engagement, usage and tickets (fraudsters fake churn signals, as at month 0)."""
     n = len(slots)
-    noise = eng_rho * slots["eng_noise"].to_numpy() + np.sqrt(1 - eng_rho ** 2) * rng.standard_normal(n)
+    noise = eng_rho * slots["eng_noise"].to_numpy() + np.sqrt(1 - eng_rho**2) * rng.standard_normal(n)
     slots["eng_noise"] = noise
     z, fraud = slots["z"].to_numpy(), slots["fraud"].to_numpy(bool)
     engagement = -0.7 * z + 0.7 * noise
     usage = np.exp(2.8 + 0.45 * engagement + rng.normal(0, 0.3, n))
     tickets = rng.poisson(np.exp(-0.4 + 0.55 * z + 0.25 * (slots["plan"].to_numpy() == "premium")))
     return {
-        "engagement": engagement, "tickets": tickets, "usage": usage,
+        "engagement": engagement,
+        "tickets": tickets,
+        "usage": usage,
         "obs_tickets": np.where(cold, 0, np.where(fraud, tickets + 2 + rng.poisson(3, n), tickets)),
         "obs_usage": np.where(cold, np.nan, np.round(np.where(fraud, usage * rng.uniform(0.15, 0.4, n), usage), 2)),
         "obs_engagement": np.where(fraud, engagement - 1.5, engagement),
@@ -136,18 +148,21 @@ def true_probability(slots, beh, cold, cfg_world, concept_term) -> np.ndarray:
     """The generator's 60-day churn probability (no offer) for this month's state."""
     contract, tenure = slots["contract"].to_numpy(), slots["tenure_months"].to_numpy(float)
     logit = (
-        -2.15 + 1.0 * (contract == "month_to_month") - 0.6 * (contract == "two_year")
+        -2.15
+        + 1.0 * (contract == "month_to_month")
+        - 0.6 * (contract == "two_year")
         - 0.35 * (np.log1p(tenure) - 2.5)
         + 0.02 * (slots["monthly_charges"].to_numpy(float) - 65)
         + 0.35 * (slots["payment_method"].to_numpy() == "electronic_check")
-        - 0.25 * (slots["income_band"].to_numpy() == "high") + 0.15 * (slots["age"].to_numpy() < 30)
+        - 0.25 * (slots["income_band"].to_numpy() == "high")
+        + 0.15 * (slots["age"].to_numpy() < 30)
         + 0.55 * cold
         + (~cold) * (0.32 * np.minimum(beh["tickets"], 6) - 0.45 * beh["engagement"])
         + float(cfg_world["latent_weight"]) * slots["z"].to_numpy(float)
         + float(cfg_world["contagion_strength"]) * (slots["exposure"].to_numpy() - slots["onboarding"].to_numpy())
         + concept_term
     )
-    p = _sigmoid(logit)
+    p = sigmoid(logit)
     return np.where(slots["fraud"].to_numpy(bool), p * 0.3, p)
 
 
@@ -157,25 +172,25 @@ def campaign(rng, slots, beh, cold, p0, cfg_world) -> tuple[np.ndarray, np.ndarr
     n = len(slots)
     fraud = slots["fraud"].to_numpy(bool)
     charges, income = slots["monthly_charges"].to_numpy(float), slots["income_band"].to_numpy()
-    price_sens = _sigmoid((charges - 70) / 15 + 0.8 * (income == "low") - 0.8 * (income == "high"))
+    price_sens = sigmoid((charges - 70) / 15 + 0.8 * (income == "low") - 0.8 * (income == "high"))
     usage_z = (np.log(beh["usage"]) - 2.8) / 0.5
     contract = slots["contract"].to_numpy()
     rel = {
         "discount_10": 0.20 * price_sens,
         "discount_20": 0.38 * price_sens,
-        "feature_upgrade": 0.35 * _sigmoid(-2 * usage_z) * (slots["plan"].to_numpy() != "premium"),
+        "feature_upgrade": 0.35 * sigmoid(-2 * usage_z) * (slots["plan"].to_numpy() != "premium"),
         "contract_upgrade": 0.45 * (contract == "month_to_month") + 0.05 * (contract == "one_year"),
         "retention_call": 0.40 * np.minimum(beh["tickets"], 5) / 5,
     }
     scale = cfg_world["offer_effect_scale"]
     in_campaign = ~cold & (rng.random(n) < float(cfg_world["campaign_share"]))
-    arm = np.where(in_campaign, rng.integers(0, len(gen.ARMS), n), 0)
+    arm = np.where(in_campaign, rng.integers(0, len(ARMS), n), 0)
     p_received = p0.copy()
-    for k_i, k in enumerate(gen.OFFERS, start=1):
+    for k_i, k in enumerate(OFFERS, start=1):
         effect = np.where(fraud, 0.0, p0 * np.clip(rel[k] * float(scale[k]), 0, 0.95))
         p_received = np.where(arm == k_i, p0 - effect, p_received)
     # arm "none" is the campaign's control group (listed in campaign.parquet, as at month 0)
-    return np.where(in_campaign, np.asarray(gen.ARMS, dtype=object)[arm], None), p_received
+    return np.where(in_campaign, np.asarray(ARMS, dtype=object)[arm], None), p_received
 
 
 def concept_term(slots, month: int, scenario: dict[str, Any]) -> np.ndarray:

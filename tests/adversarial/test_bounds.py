@@ -1,4 +1,5 @@
 """Unit tests of the threat bounds (pure logic, no workspace)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,25 +7,38 @@ import pandas as pd
 
 from churnguard.adversarial.bounds import FeatureBounds
 
-CFG = {"budget": 1.0, "mutable_categorical": ["payment_method"], "mutable": {
-    "support_tickets_90d": {"up": 3, "integer": True},
-    "usage_hours_30d": {"rel_down": 0.5, "rel_up": 0.3},
-    "cart_abandonment_rate": {"down": 0.3, "up": 0.3},
-}}
+CFG = {
+    "budget": 1.0,
+    "mutable_categorical": ["payment_method"],
+    "mutable": {
+        "support_tickets_90d": {"up": 3, "integer": True},
+        "usage_hours_30d": {"rel_down": 0.5, "rel_up": 0.3},
+        "cart_abandonment_rate": {"down": 0.3, "up": 0.3},
+    },
+}
 
 
 def _train() -> pd.DataFrame:
     rng = np.random.default_rng(0)
     n = 500
-    return pd.DataFrame({"support_tickets_90d": rng.poisson(1, n), "usage_hours_30d": rng.lognormal(2.8, 0.5, n),
-                         "cart_abandonment_rate": rng.random(n), "age": rng.integers(18, 80, n),
-                         "payment_method": rng.choice(["card", "bank_transfer", "electronic_check"], n)})
+    return pd.DataFrame(
+        {
+            "support_tickets_90d": rng.poisson(1, n),
+            "usage_hours_30d": rng.lognormal(2.8, 0.5, n),
+            "cart_abandonment_rate": rng.random(n),
+            "age": rng.integers(18, 80, n),
+            "payment_method": rng.choice(["card", "bank_transfer", "electronic_check"], n),
+        }
+    )
 
 
 def _bounds(train: pd.DataFrame, budget: float = 1.0) -> FeatureBounds:
-    return FeatureBounds.from_params({**CFG, "budget": budget}, train,
-                                     ["support_tickets_90d", "usage_hours_30d", "cart_abandonment_rate", "age"],
-                                     ["payment_method"])
+    return FeatureBounds.from_params(
+        {**CFG, "budget": budget},
+        train,
+        ["support_tickets_90d", "usage_hours_30d", "cart_abandonment_rate", "age"],
+        ["payment_method"],
+    )
 
 
 def test_projection_always_lands_inside_the_box_and_ranges():
@@ -54,8 +68,12 @@ def test_violations_catch_every_kind_of_broken_rule():
     train = _train()
     b = _bounds(train)
     orig = train.head(20).reset_index(drop=True)
-    assert b.violations(orig, orig.copy(), ["age"]) == {"immutable_changed": 0, "out_of_box": 0, "not_integer": 0,
-                                                        "invalid_category": 0}
+    assert b.violations(orig, orig.copy(), ["age"]) == {
+        "immutable_changed": 0,
+        "out_of_box": 0,
+        "not_integer": 0,
+        "invalid_category": 0,
+    }
     bad = orig.copy()
     bad.loc[0, "age"] += 1
     bad.loc[1, "support_tickets_90d"] += 10

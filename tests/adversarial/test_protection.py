@@ -1,4 +1,5 @@
 """The protection part on the tiny pipeline (every dvc.yaml stage run once per session)."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,11 @@ def loaded(tiny_workspace):
 
 
 def _immutable(part) -> list[str]:
-    return [c for c in part.encoder.numeric + part.encoder.categorical
-            if c not in part.bounds.mutable and c not in part.bounds.categorical]
+    return [
+        c
+        for c in part.encoder.numeric + part.encoder.categorical
+        if c not in part.bounds.mutable and c not in part.bounds.categorical
+    ]
 
 
 def _attack_pool(part, holdout, n=200):
@@ -43,7 +47,11 @@ def test_pgd_never_violates_bounds(loaded, target):
     x, oh = pgd(space, getattr(part, target), steps=10, step_frac=0.3, seed=3, random_start=1.0)
     adv = space.materialize(x, oh)
     assert part.bounds.violations(pool, adv, _immutable(part)) == {
-        "immutable_changed": 0, "out_of_box": 0, "not_integer": 0, "invalid_category": 0}
+        "immutable_changed": 0,
+        "out_of_box": 0,
+        "not_integer": 0,
+        "invalid_category": 0,
+    }
     assert (adv[part.bounds.mutable].to_numpy() != pool[part.bounds.mutable].to_numpy()).any(), "PGD moved nothing"
     for col in _immutable(part):
         assert adv[col].equals(pool[col]), col
@@ -57,7 +65,11 @@ def test_gan_never_violates_bounds(loaded):
     x, oh = generate(space, gen, seed=6)
     adv = space.materialize(x, oh)
     assert part.bounds.violations(pool, adv, _immutable(part)) == {
-        "immutable_changed": 0, "out_of_box": 0, "not_integer": 0, "invalid_category": 0}
+        "immutable_changed": 0,
+        "out_of_box": 0,
+        "not_integer": 0,
+        "invalid_category": 0,
+    }
     assert set(adv["payment_method"]) <= set(part.bounds.categorical["payment_method"])
 
 
@@ -70,8 +82,12 @@ def test_corner_attack_never_violates_bounds(loaded, target):
     direction = torch.as_tensor(part.meta["behaviour_directions"], dtype=torch.float32)
     adv = corner_attack(space, direction, score)
     assert part.bounds.violations(pool, adv, _immutable(part)) == {
-        "immutable_changed": 0, "out_of_box": 0, "not_integer": 0, "invalid_category": 0}
-    assert (score(adv) >= score(pool) - 1e-9).mean() > 0.9      # the corner raises almost every score
+        "immutable_changed": 0,
+        "out_of_box": 0,
+        "not_integer": 0,
+        "invalid_category": 0,
+    }
+    assert (score(adv) >= score(pool) - 1e-9).mean() > 0.9  # the corner raises almost every score
 
 
 def test_certified_worst_case_bounds_every_attack_in_the_box(loaded):
@@ -160,7 +176,7 @@ def test_bundle_scores_the_protected_prediction(tiny_workspace, loaded):
     cold = holdout["is_cold_start"].to_numpy() == 1
     if cold.any():
         assert (scores.loc[cold, "protection_verdict"] == "clean").all()
-    one = bundle.predict(holdout.head(1))                       # one customer, as serving sends it
+    one = bundle.predict(holdout.head(1))  # one customer, as serving sends it
     assert one.shape[0] == 1 and not one[COLUMNS].isna().any().any()
     partial = bundle.predict(holdout.head(3).drop(columns=["cancel_page_views_30d"]))  # missing column
     assert partial.shape[0] == 3
@@ -182,7 +198,7 @@ def test_metrics_report_fresh_attacks_and_no_violations(tiny_workspace):
     a = m["attack_success"]
     assert {"corner_base", "corner_hardened"} <= set(m["bounds_violations"])
     assert a["strongest_base"] >= max(a["pgd_base"], a["corner_base"])
-    if a["hardened_certified"]:    # every flip any attack found is also a flip of the exact worst case
+    if a["hardened_certified"]:  # every flip any attack found is also a flip of the exact worst case
         assert a["corner_hardened"] >= max(a["pgd_hardened"], a["gan_hardened"])
         assert a["strongest_hardened"] == a["corner_hardened"]
     d = m["detection"]

@@ -1,4 +1,5 @@
 """A tiny synthetic world and a cold-start part fitted on it (seconds, no DVC)."""
+
 from __future__ import annotations
 
 import copy
@@ -10,17 +11,20 @@ import yaml
 
 from churnguard.coldstart.clusters import fit_clusters
 from churnguard.coldstart.part import fit_coldstart
-from churnguard.features.table import LABEL, SPLIT, build_feature_table
+from churnguard.core.vocabulary import LABEL, SPLIT
+from churnguard.features.table import build_feature_table
 from churnguard.world import generate_world
 from tests.workspace import REPO, deep_merge
 
 
 @pytest.fixture(scope="session")
 def tiny_params() -> dict:
-    params = deep_merge(yaml.safe_load((REPO / "params.yaml").read_text()),
-                        yaml.safe_load((REPO / "tests" / "tiny_params.yaml").read_text()))
+    params = deep_merge(
+        yaml.safe_load((REPO / "params.yaml").read_text()),
+        yaml.safe_load((REPO / "tests" / "tiny_params.yaml").read_text()),
+    )
     params["world"]["customers"] = 1500
-    params["world"]["cold_start_share"] = 0.15      # enough cold-start customers to validate on
+    params["world"]["cold_start_share"] = 0.15  # enough cold-start customers to validate on
     return params
 
 
@@ -29,8 +33,13 @@ def tiny_world(tmp_path_factory, tiny_params):
     root = tmp_path_factory.mktemp("coldstart_world")
     raw, truth = root / "raw", root / "truth"
     generate_world(tiny_params["world"], 7, raw, truth, progress=False)
-    table, _schema = build_feature_table(raw / "customers.parquet", raw, tiny_params["data"],
-                                         tiny_params["features"], tiny_params["world"]["observation_date"])
+    table, _schema = build_feature_table(
+        raw / "customers.parquet",
+        raw,
+        tiny_params["data"],
+        tiny_params["features"],
+        tiny_params["world"]["observation_date"],
+    )
     return table, raw
 
 
@@ -51,9 +60,17 @@ def new_customers(tiny_world) -> pd.DataFrame:
     table, raw = tiny_world
     former = pd.read_parquet(raw / "former_customers.parquet")["customer_id"].tolist()
     known = table.loc[~table["is_cold_start"].astype(bool), "customer_id"].tolist()
-    base = {"age": 31, "income_band": "mid", "region": "north", "plan": "basic", "contract": "month_to_month",
-            "payment_method": "electronic_check", "paperless_billing": 1, "monthly_charges": 52.0,
-            "is_cold_start": 1}
+    base = {
+        "age": 31,
+        "income_band": "mid",
+        "region": "north",
+        "plan": "basic",
+        "contract": "month_to_month",
+        "payment_method": "electronic_check",
+        "paperless_billing": 1,
+        "monthly_charges": 52.0,
+        "is_cold_start": 1,
+    }
     rows = [
         {**base, "customer_id": "NEW1", "signup_channel": "referral", "referral_ids": [known[0], former[0]]},
         {**base, "customer_id": "NEW2", "signup_channel": "referral", "age": 58, "referral_ids": [known[5]]},

@@ -1,4 +1,5 @@
 """Cold start on a tiny synthetic graph: inductive = full graph, fallback flagged, full coverage."""
+
 from __future__ import annotations
 
 import json
@@ -61,7 +62,7 @@ def test_inductive_equals_full_graph_for_each_architecture(fitted, new_customers
         x = torch.cat([g.x, torch.as_tensor(x_new)])
         ei = torch.cat([g.edge_index, undirected(src + g.n, dst)], dim=1)
         with torch.no_grad():
-            want = model(x, ei)[g.n:].numpy()
+            want = model(x, ei)[g.n :].numpy()
         np.testing.assert_allclose(got, want, atol=1e-5)
 
 
@@ -82,11 +83,19 @@ def test_no_edge_customer_falls_back_to_cluster_model_and_is_flagged(fitted, new
 
 def test_every_new_customer_gets_a_score(fitted, new_customers):
     part = fitted[0]
-    messy = pd.concat([new_customers, pd.DataFrame([
-        {"customer_id": "NEW4", "is_cold_start": 1, "referral_ids": ["NOT-A-CUSTOMER"]},   # unknown edge
-        {"customer_id": "NEW5", "is_cold_start": 1, "age": 40, "income_band": "unheard_of"},   # no edge info
-        {"customer_id": "NEW6", "is_cold_start": 1, "referral_ids": ["NEW1"]},              # edge to a new one
-    ])], ignore_index=True)
+    messy = pd.concat(
+        [
+            new_customers,
+            pd.DataFrame(
+                [
+                    {"customer_id": "NEW4", "is_cold_start": 1, "referral_ids": ["NOT-A-CUSTOMER"]},  # unknown edge
+                    {"customer_id": "NEW5", "is_cold_start": 1, "age": 40, "income_band": "unheard_of"},  # no edge info
+                    {"customer_id": "NEW6", "is_cold_start": 1, "referral_ids": ["NEW1"]},  # edge to a new one
+                ]
+            ),
+        ],
+        ignore_index=True,
+    )
     res = part.predict_new(messy)
     assert len(res) == len(messy)
     assert np.isfinite(res["coldstart_probability"]).all()
@@ -117,7 +126,7 @@ def test_known_cold_customer_uses_its_stored_referral_edges(fitted):
     with_edges = cold[cold["customer_id"].isin(part.cold_edges)]
     assert len(with_edges) > 0
     comps = part.components(with_edges)
-    assert (comps["source"] == "gnn").mean() > 0.9   # edges to other, absent cold customers may drop
+    assert (comps["source"] == "gnn").mean() > 0.9  # edges to other, absent cold customers may drop
 
 
 def test_cluster_assignment_of_an_unseen_customer_is_one_call(fitted):
@@ -156,7 +165,7 @@ def test_fast_scoring_paths_match_the_fitted_sklearn_pipelines(fitted, new_custo
 
     part, _metrics, table, _raw = fitted
     rows = pd.concat([table.sample(200, random_state=1), new_customers], ignore_index=True)
-    rows.loc[0, "income_band"] = None                       # a missing value
+    rows.loc[0, "income_band"] = None  # a missing value
     c = part.cluster
     want = c.encoder.transform(demographic_frame(rows, c.categorical, c.numeric))
     np.testing.assert_allclose(c.encode(rows), want, atol=1e-5)
@@ -182,10 +191,10 @@ def test_tenure_stays_visible_when_behaviour_is_hidden(fitted):
     zeros = np.zeros(2, dtype=np.float32)
     x = enc.encode(rows, zeros, zeros)
     tenure_col = enc.behaviour_slice().start - 1
-    assert x[0, tenure_col] < x[1, tenure_col]               # visible and ordered
-    assert not x[:, enc.behaviour_slice()].any()              # behaviour and its flag hidden
+    assert x[0, tenure_col] < x[1, tenure_col]  # visible and ordered
+    assert not x[:, enc.behaviour_slice()].any()  # behaviour and its flag hidden
     old = NodeEncoder(enc.cluster, ["tenure_months", *enc.behaviour], enc.mean, enc.std)
     state = {k: v for k, v in vars(old).items() if k != "signup"}
     restored = NodeEncoder.__new__(NodeEncoder)
-    restored.__setstate__(state)                               # pickled before `signup` existed
+    restored.__setstate__(state)  # pickled before `signup` existed
     assert restored.signup == [] and restored.dim == enc.dim

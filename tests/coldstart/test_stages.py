@@ -1,4 +1,5 @@
 """The cold-start stages through the real entry points in the tiny workspace (every dvc.yaml stage)."""
+
 from __future__ import annotations
 
 import json

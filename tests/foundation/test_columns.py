@@ -1,4 +1,5 @@
 """churnguard.core.columns: the pandas-free row batch every bundle part scores."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Bring-your-own CSV ingest and the Great Expectations suite (real GE, no mocks)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,18 +24,32 @@ def telco_frame(n: int = 300, seed: int = 0) -> pd.DataFrame:
     churn = rng.random(n) < 1 / (1 + np.exp(-logit))
     total = np.round(monthly * tenure, 2).astype(str)
     total[tenure == 0] = " "  # the famous blank TotalCharges of new customers
-    yes_no = lambda: rng.choice(["Yes", "No"], n)  # noqa: E731
-    return pd.DataFrame({
-        "customerID": [f"{i:04d}-ABCD" for i in range(n)], "gender": rng.choice(["Female", "Male"], n),
-        "SeniorCitizen": rng.integers(0, 2, n), "Partner": yes_no(), "Dependents": yes_no(), "tenure": tenure,
-        "PhoneService": yes_no(), "MultipleLines": yes_no(),
-        "InternetService": rng.choice(["DSL", "Fiber optic", "No"], n), "OnlineSecurity": yes_no(),
-        "OnlineBackup": yes_no(), "DeviceProtection": yes_no(), "TechSupport": yes_no(),
-        "StreamingTV": yes_no(), "StreamingMovies": yes_no(), "Contract": contract,
-        "PaperlessBilling": yes_no(),
-        "PaymentMethod": rng.choice(["Electronic check", "Mailed check", "Bank transfer", "Credit card"], n),
-        "MonthlyCharges": monthly, "TotalCharges": total, "Churn": np.where(churn, "Yes", "No"),
-    })
+    yes_no = lambda: rng.choice(["Yes", "No"], n)
+    return pd.DataFrame(
+        {
+            "customerID": [f"{i:04d}-ABCD" for i in range(n)],
+            "gender": rng.choice(["Female", "Male"], n),
+            "SeniorCitizen": rng.integers(0, 2, n),
+            "Partner": yes_no(),
+            "Dependents": yes_no(),
+            "tenure": tenure,
+            "PhoneService": yes_no(),
+            "MultipleLines": yes_no(),
+            "InternetService": rng.choice(["DSL", "Fiber optic", "No"], n),
+            "OnlineSecurity": yes_no(),
+            "OnlineBackup": yes_no(),
+            "DeviceProtection": yes_no(),
+            "TechSupport": yes_no(),
+            "StreamingTV": yes_no(),
+            "StreamingMovies": yes_no(),
+            "Contract": contract,
+            "PaperlessBilling": yes_no(),
+            "PaymentMethod": rng.choice(["Electronic check", "Mailed check", "Bank transfer", "Credit card"], n),
+            "MonthlyCharges": monthly,
+            "TotalCharges": total,
+            "Churn": np.where(churn, "Yes", "No"),
+        }
+    )
 
 
 def test_csv_ingest_maps_columns_reports_duplicates_and_blank_numerics(tmp_path):
@@ -67,7 +82,7 @@ def test_corrupt_batch_names_every_problem(tmp_path):
     path = tmp_path / "bad.csv"
     df.to_csv(path, index=False)
     frame, _ = read_customer_csv(path, CSV_CFG)
-    frame = frame.drop(columns=["contract"])   # ingest now refuses a missing mapped column; validation still names it
+    frame = frame.drop(columns=["contract"])  # ingest now refuses a missing mapped column; validation still names it
     report = validate_frame(frame, VALIDATE, ("Yes", "No"), CSV_COLUMNS)
     assert not report.success
     msg = report.message()

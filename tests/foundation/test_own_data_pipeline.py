@@ -1,6 +1,7 @@
 """Own data end to end: a Telco-style CSV (lowercase, reordered headers, exact duplicate rows) through
 ingest -> validate -> features -> train_base -> evaluate, scored against a plain scikit-learn logistic
 regression on the same split; and the ingest stage's error when a mapped column is missing."""
+
 from __future__ import annotations
 
 import json
@@ -25,9 +26,12 @@ def plain_logistic_regression_auc(table: pd.DataFrame, schema: dict) -> float:
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     cols = schema["categorical"] + schema["numeric"]
-    prep = ColumnTransformer([
-        ("cat", OneHotEncoder(handle_unknown="ignore"), schema["categorical"]),
-        ("num", make_pipeline(SimpleImputer(), StandardScaler()), schema["numeric"])])
+    prep = ColumnTransformer(
+        [
+            ("cat", OneHotEncoder(handle_unknown="ignore"), schema["categorical"]),
+            ("num", make_pipeline(SimpleImputer(), StandardScaler()), schema["numeric"]),
+        ]
+    )
     model = make_pipeline(prep, LogisticRegression(max_iter=2000))
     train, hold = table[table["split"] == "train"], table[table["split"] == "holdout"]
     model.fit(train[cols], train["churned"])
@@ -53,14 +57,15 @@ def test_telco_style_csv_with_duplicates_matches_plain_logistic_regression(tmp_p
     base = json.loads((ws.root / "metrics" / "base.json").read_text())["model"]["roc_auc"]
     plain = plain_logistic_regression_auc(table, schema)
     print(f"base model ROC AUC {base:.4f} vs plain logistic regression {plain:.4f}")
-    assert plain > 0.6          # the generated churn signal is learnable: the comparison means something
+    assert plain > 0.6  # the generated churn signal is learnable: the comparison means something
     assert base >= plain - 0.005, (base, plain)
 
 
 def test_ingest_stage_stops_on_a_missing_mapped_column(tmp_path):
     ws = Workspace.create(tmp_path, CSV)
     telco_frame(80).rename(columns={"MonthlyCharges": "monthly_fee"}).to_csv(
-        ws.root / "data" / "external" / "customers.csv", index=False)
+        ws.root / "data" / "external" / "customers.csv", index=False
+    )
     proc = ws.run_stage("ingest", check=False)
     assert proc.returncode != 0
     assert "data.csv.monthly_charges_column" in proc.stderr and "'monthly_fee'" in proc.stderr

@@ -1,4 +1,5 @@
 """The DVC stages end to end on tiny data, against a real MLflow store (SQLite file)."""
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,9 @@ def test_pipeline_registers_a_champion_with_oracle_metrics(tiny_workspace):
     base = json.loads((ws.root / "metrics" / "base.json").read_text())
     assert base["oracle"]["roc_auc"] > 0.5 and base["model"]["roc_auc"] > 0.5
     # metrics files hold 4 decimals (churnguard.core.metrics.write_metrics)
-    assert base["roc_auc_ratio_to_oracle"] == pytest.approx(base["model"]["roc_auc"] / base["oracle"]["roc_auc"], abs=2e-4)
+    assert base["roc_auc_ratio_to_oracle"] == pytest.approx(
+        base["model"]["roc_auc"] / base["oracle"]["roc_auc"], abs=2e-4
+    )
     reg = json.loads((ws.root / "metrics" / "registration.json").read_text())
     client = _mlflow_client(ws)
     champion = client.get_model_version_by_alias("churnguard", "champion")
@@ -50,8 +53,9 @@ def test_champion_bundle_loads_from_registry_and_scores(tiny_workspace):
         assert s["churn_probability"].between(0, 1).all() and len(s) == 50
         print("OK", b.part_names)
     """)
-    out = subprocess.run([sys.executable, "-c", code], cwd=tiny_workspace.root, env=tiny_workspace.env,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tiny_workspace.root, env=tiny_workspace.env, capture_output=True, text=True
+    )
     assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-2000:]
 
 
@@ -76,8 +80,18 @@ def test_worse_model_is_not_promoted(tiny_workspace):
 
         metrics = {"roc_auc": 0.9, "brier": 0.1, "top_decile_lift": 3.0}  # passes the gates on paper
         assert check_gates(metrics, {"min_roc_auc": 0.7, "max_brier": 0.2}).passed
-        decision = decide(client, "churnguard", "champion", "999", metrics, {"min_roc_auc": 0.7}, 0.0,
-                          RandomBundle(), holdout, holdout["churned"].to_numpy())
+        decision = decide(
+            client,
+            "churnguard",
+            "champion",
+            "999",
+            metrics,
+            {"min_roc_auc": 0.7},
+            0.0,
+            RandomBundle(),
+            holdout,
+            holdout["churned"].to_numpy(),
+        )
         assert not decision.promoted
         assert any("champion" in r for r in decision.reasons)
         assert decision.champion_auc > decision.candidate_auc
@@ -114,8 +128,13 @@ def test_model_stages_never_open_the_truth(tiny_workspace, tmp_path):
     for name in blind:
         out = tmp_path / f"{name}.txt"
         script = AUDIT.replace("sys.argv_stage", repr(f"pipelines.{name}"))
-        proc = subprocess.run([sys.executable, "-c", script], cwd=ws.root, env=dict(ws.env, AUDIT_OUT=str(out)),
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=ws.root,
+            env=dict(ws.env, AUDIT_OUT=str(out)),
+            capture_output=True,
+            text=True,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert out.read_text() == "", f"stage {name} opened ground truth: {out.read_text()}"
 

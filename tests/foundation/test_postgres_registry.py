@@ -1,4 +1,5 @@
 """The registry also runs on PostgreSQL (the machine's server on 127.0.0.1:5432, trust auth)."""
+
 from __future__ import annotations
 
 import json
@@ -31,15 +32,19 @@ def postgres_url():
 
 def test_register_stage_on_postgres(tiny_workspace, postgres_url, tmp_path):
     from mlflow import MlflowClient
-
     from tests.workspace import Workspace
 
     # a private copy, so the shared tiny workspace's registration stays as other tests expect
     root = tmp_path / "ws"
     shutil.copytree(tiny_workspace.root, root, ignore=shutil.ignore_patterns("mlflow.db", "mlartifacts"))
     ws = Workspace(root, tiny_workspace.params)
-    proc = subprocess.run([sys.executable, "-m", "pipelines.register"], cwd=ws.root,
-                          env=dict(ws.env, MLFLOW_TRACKING_URI=postgres_url), capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.register"],
+        cwd=ws.root,
+        env=dict(ws.env, MLFLOW_TRACKING_URI=postgres_url),
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     client = MlflowClient(tracking_uri=postgres_url, registry_uri=postgres_url)
     champion = client.get_model_version_by_alias("churnguard", "champion")

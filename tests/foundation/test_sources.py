@@ -3,6 +3,7 @@
 The SQL test talks to the machine's real PostgreSQL (127.0.0.1:5432, trust auth, database ``test``)
 in a schema of its own that it drops afterwards.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -46,12 +47,12 @@ def test_missing_mapped_column_names_the_setting_lists_columns_and_suggests(tmp_
     msg = str(err.value)
     assert "data.csv.label_column" in msg and "'Churn'" in msg
     assert "Did you mean 'churned'?" in msg
-    assert "'customerID'" in msg and "'PaymentMethod'" in msg    # every column of the file is listed
+    assert "'customerID'" in msg and "'PaymentMethod'" in msg  # every column of the file is listed
 
 
 def test_ambiguous_match_is_refused():
     raw = telco_frame(20).assign(**{"Monthly Charges": 1.0})
-    with pytest.raises(MappingError, match="data.csv.monthly_charges_column.*several columns"):
+    with pytest.raises(MappingError, match=r"data\.csv\.monthly_charges_column.*several columns"):
         prepare_customers(raw, PARAMS["csv"], "csv")
 
 
@@ -60,14 +61,14 @@ def test_exact_duplicates_are_counted_and_dedup_that_cannot_run_says_so():
     raw = pd.concat([raw, raw.iloc[:30]], ignore_index=True)
     df, report = prepare_customers(raw, PARAMS["csv"], "csv")
     assert report.duplicate_ids == 30 and report.exact_duplicate_rows == 30 and len(df) == 100
-    unmapped = raw.rename(columns={"customerID": "customerid"})   # stays "customerid": not an id
+    unmapped = raw.rename(columns={"customerID": "customerid"})  # stays "customerid": not an id
     df, report = prepare_customers(unmapped, dict(PARAMS["csv"], id_column=None), "csv")
     assert report.duplicate_ids is None and report.dedup.startswith("not run")
     assert report.exact_duplicate_rows == 30 and len(df) == 130
 
 
 def test_unknown_source_is_named():
-    with pytest.raises(ValueError, match="data.source must be .*'parquet'.*'sql'"):
+    with pytest.raises(ValueError, match=r"data\.source must be .*'parquet'.*'sql'"):
         reader_for("excel")
 
 

@@ -1,4 +1,5 @@
 """The synthetic world: honest labels, determinism, no future leakage, documented mechanisms."""
+
 from __future__ import annotations
 
 import copy
@@ -60,8 +61,9 @@ def test_no_event_from_the_future_and_cold_start_has_no_history(world):
 def test_referrers_signed_up_before_referees(world):
     _, out = world
     refs = pd.read_parquet(out / "raw" / "referrals.parquet")
-    everyone = pd.concat([pd.read_parquet(out / "raw" / "customers.parquet"),
-                          pd.read_parquet(out / "raw" / "former_customers.parquet")])
+    everyone = pd.concat(
+        [pd.read_parquet(out / "raw" / "customers.parquet"), pd.read_parquet(out / "raw" / "former_customers.parquet")]
+    )
     signup = everyone.set_index("customer_id")["signup_date"]
     assert len(refs) > 0
     assert (signup.reindex(refs["referrer_id"]).to_numpy() <= signup.reindex(refs["referee_id"]).to_numpy()).all()
@@ -96,15 +98,16 @@ def test_contagion_only_moves_exposed_customers(tmp_path):
 def test_referral_onboarding_follows_the_active_referrers_engagement(tmp_path):
     """Onboarding channel alone: an engaged active referrer lowers a young customer's churn, a
     disengaged one raises it, the effect fades with tenure, and nobody else moves."""
-    _, on = _world(tmp_path, seed=5, customers=5000, contagion_strength=1.0, referral_onboarding=0.5,
-                   onboarding_months=6)
+    _, on = _world(
+        tmp_path, seed=5, customers=5000, contagion_strength=1.0, referral_onboarding=0.5, onboarding_months=6
+    )
     _, off = _world(tmp_path / "off", seed=5, customers=5000, contagion_strength=1.0, referral_onboarding=0.0)
     t_on = pd.read_parquet(on / "truth" / "customers_truth.parquet").set_index("customer_id")
     t_off = pd.read_parquet(off / "truth" / "customers_truth.parquet").set_index("customer_id")
     refs = pd.read_parquet(on / "raw" / "referrals.parquet").set_index("referee_id")["referrer_id"]
     customers = pd.read_parquet(on / "raw" / "customers.parquet").set_index("customer_id")
     referrer = refs.reindex(t_on.index)
-    ref_engagement = t_on["engagement"].reindex(referrer.to_numpy()).to_numpy()   # NaN: none or not active
+    ref_engagement = t_on["engagement"].reindex(referrer.to_numpy()).to_numpy()  # NaN: none or not active
     supported = ~np.isnan(ref_engagement)
     assert supported.sum() > 100
     np.testing.assert_allclose(t_on.loc[~supported, "p_churn"], t_off.loc[~supported, "p_churn"])
@@ -119,9 +122,18 @@ def test_referral_onboarding_follows_the_active_referrers_engagement(tmp_path):
 
 
 def test_zeroed_offer_has_no_effect(tmp_path):
-    _, out = _world(tmp_path, seed=3, customers=3000,
-                    offer_effect_scale={"discount_10": 0.0, "discount_20": 1.0, "feature_upgrade": 1.0,
-                                        "contract_upgrade": 1.0, "retention_call": 1.0})
+    _, out = _world(
+        tmp_path,
+        seed=3,
+        customers=3000,
+        offer_effect_scale={
+            "discount_10": 0.0,
+            "discount_20": 1.0,
+            "feature_upgrade": 1.0,
+            "contract_upgrade": 1.0,
+            "retention_call": 1.0,
+        },
+    )
     truth = pd.read_parquet(out / "truth" / "customers_truth.parquet")
     assert (truth["effect_discount_10"] == 0).all()
     assert (truth["effect_contract_upgrade"] > 0).any()

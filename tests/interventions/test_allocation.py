@@ -1,4 +1,5 @@
 """Unit tests of the pure decision logic (no services)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,23 +43,34 @@ def test_rank_offers():
 
 
 def test_scenario_cost_and_what_if():
-    s = Scenario("discount_20", "discount_20", fixed_cost=1.0, share_of_monthly=0.2, months=3,
-                 what_if={"monthly_charges_factor": 0.8, "contract": "upgrade"})
+    s = Scenario(
+        "discount_20",
+        "discount_20",
+        fixed_cost=1.0,
+        share_of_monthly=0.2,
+        months=3,
+        what_if={"monthly_charges_factor": 0.8, "contract": "upgrade"},
+    )
     assert s.cost(np.array([100.0]))[0] == pytest.approx(61.0)
     f = pd.DataFrame({"monthly_charges": [100.0], "contract": ["two_year"], "campaign_offer": ["none"]})
     out = s.apply(f)
     assert out["monthly_charges"][0] == pytest.approx(80.0)
     assert out["contract"][0] == "two_year" and out["campaign_offer"][0] == "discount_20"
-    assert upgrade(pd.Series(["month_to_month", "one_year"]), ["month_to_month", "one_year", "two_year"]).tolist() \
-        == ["one_year", "two_year"]
+    assert upgrade(pd.Series(["month_to_month", "one_year"]), ["month_to_month", "one_year", "two_year"]).tolist() == [
+        "one_year",
+        "two_year",
+    ]
 
 
 def _space() -> ActionSpace:
-    return ActionSpace(features=["contract", "campaign_offer", "region", "age", "monthly_charges"],
-                       categorical=["contract", "campaign_offer", "region"], numeric=["age", "monthly_charges"],
-                       decrease_caps={"monthly_charges": 0.2},
-                       ordered={"contract": ["month_to_month", "one_year", "two_year"]},
-                       free_values={"campaign_offer": ["discount_10", "retention_call"]})
+    return ActionSpace(
+        features=["contract", "campaign_offer", "region", "age", "monthly_charges"],
+        categorical=["contract", "campaign_offer", "region"],
+        numeric=["age", "monthly_charges"],
+        decrease_caps={"monthly_charges": 0.2},
+        ordered={"contract": ["month_to_month", "one_year", "two_year"]},
+        free_values={"campaign_offer": ["discount_10", "retention_call"]},
+    )
 
 
 def test_projection_never_changes_immutables_or_breaks_the_action_space():
@@ -66,15 +78,24 @@ def test_projection_never_changes_immutables_or_breaks_the_action_space():
     assert space.immutable == ["region", "age"]
     rng = np.random.default_rng(0)
     n = 200
-    original = pd.DataFrame({
-        "contract": rng.choice(["month_to_month", "one_year", "two_year"], n),
-        "campaign_offer": rng.choice(["none", "not_in_campaign"], n), "region": rng.choice(["n", "s"], n),
-        "age": rng.integers(18, 80, n).astype(float), "monthly_charges": rng.uniform(20, 120, n).round(2)})
-    proposal = pd.DataFrame({
-        "contract": rng.choice(["month_to_month", "one_year", "two_year", "bogus"], n),
-        "campaign_offer": rng.choice(["discount_10", "retention_call", "contract_upgrade"], n),
-        "region": rng.choice(["n", "s", "e"], n), "age": rng.uniform(0, 100, n),
-        "monthly_charges": rng.uniform(0, 200, n)})
+    original = pd.DataFrame(
+        {
+            "contract": rng.choice(["month_to_month", "one_year", "two_year"], n),
+            "campaign_offer": rng.choice(["none", "not_in_campaign"], n),
+            "region": rng.choice(["n", "s"], n),
+            "age": rng.integers(18, 80, n).astype(float),
+            "monthly_charges": rng.uniform(20, 120, n).round(2),
+        }
+    )
+    proposal = pd.DataFrame(
+        {
+            "contract": rng.choice(["month_to_month", "one_year", "two_year", "bogus"], n),
+            "campaign_offer": rng.choice(["discount_10", "retention_call", "contract_upgrade"], n),
+            "region": rng.choice(["n", "s", "e"], n),
+            "age": rng.uniform(0, 100, n),
+            "monthly_charges": rng.uniform(0, 200, n),
+        }
+    )
     out = space.project(original, proposal)
     assert (space.immutable_changes(original, out) == 0).all()
     assert (out["region"] == original["region"]).all() and (out["age"] == original["age"]).all()

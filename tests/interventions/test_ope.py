@@ -1,4 +1,5 @@
 """Off-policy evaluation and the ship rule on a synthetic randomized experiment with known effects (pure logic)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,10 +35,12 @@ def true_value(p: np.ndarray, c: Campaign, choice: np.ndarray) -> float:
 
 def plans_for(c: Campaign, p: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
     n = len(c.ids)
-    return {"good": np.where(c.value * (p[:, 0] - p[:, 1]) > 60, 0, NONE),
-            "blanket_2": np.where(rng.random(n) < 0.3, 2, NONE),
-            "random": np.where(rng.random(n) < 0.2, rng.integers(0, K, n), NONE),
-            "no_offer": np.full(n, NONE)}
+    return {
+        "good": np.where(c.value * (p[:, 0] - p[:, 1]) > 60, 0, NONE),
+        "blanket_2": np.where(rng.random(n) < 0.3, 2, NONE),
+        "random": np.where(rng.random(n) < 0.2, rng.integers(0, K, n), NONE),
+        "no_offer": np.full(n, NONE),
+    }
 
 
 def test_doubly_robust_is_unbiased_even_with_a_wrong_model():
@@ -68,7 +71,7 @@ def test_intervals_reach_nominal_coverage():
             hits += lo <= true_value(p, c, choice) <= hi
             total += 1
     print(f"OPE coverage on {total} synthetic (experiment, plan) pairs: {hits / total:.2f}")
-    assert hits / total >= 0.83   # 90 % nominal; 90 pairs -> binomial sd 0.03
+    assert hits / total >= 0.83  # 90 % nominal; 90 pairs -> binomial sd 0.03
 
 
 def test_no_offer_is_exactly_zero_and_paired_difference_is_consistent():
@@ -86,12 +89,13 @@ def test_ship_rules_fall_back_only_on_evidence():
     c, p = experiment(5, n=20_000)
     rng = np.random.default_rng(5)
     good = plans_for(c, p, rng)["good"]
-    bad = np.where(rng.random(len(c.ids)) < 0.3, 0, NONE)   # the expensive offer to random customers
+    bad = np.where(rng.random(len(c.ids)) < 0.3, 0, NONE)  # the expensive offer to random customers
     baseline = np.where(c.value * (p[:, 0] - p[:, 3]) > 5, 2, NONE)
     assert true_value(p, c, good) > true_value(p, c, baseline) > true_value(p, c, bad)
     for uplift, expect in ((good, "uplift_plan"), (bad, "risk_based")):
-        est = estimate_plans(c, {"uplift_plan": uplift, "risk_based": baseline, "no_offer": np.full(len(c.ids), NONE)},
-                             0.9, 500, 0)
+        est = estimate_plans(
+            c, {"uplift_plan": uplift, "risk_based": baseline, "no_offer": np.full(len(c.ids), NONE)}, 0.9, 500, 0
+        )
         for rule in ("not_worse", "better"):
             decision = choose_plan(est, ShipConfig(rule=rule, confidence=0.9))
             assert decision.shipped == expect, (rule, decision.reason)

@@ -2,6 +2,7 @@
 currency, a glossary, a recommended budget, top actions with churn probability and a reason (also
 as CSV), a sentence for every offer nobody gets, the same bytes for the same inputs, and it renders
 in a real browser without a single external request."""
+
 from __future__ import annotations
 
 import re
@@ -12,11 +13,25 @@ import pytest
 
 from churnguard.interventions.planning import plan
 from churnguard.interventions.report import build_report
-from churnguard.interventions.report_language import churn_change, money, offer_words, percent, points, recommended_budget
+from churnguard.interventions.report_language import (
+    churn_change,
+    money,
+    offer_words,
+    percent,
+    points,
+    recommended_budget,
+)
 
 OFFERS = ["discount_10", "discount_20", "retention_call"]
-CFG = {"budget_per_customer": 3.0, "budget_total": None, "require_confident_uplift": True, "report_top": 15,
-       "currency": "EUR", "seed": 1, "ship": {"replicates": 50}}
+CFG = {
+    "budget_per_customer": 3.0,
+    "budget_total": None,
+    "require_confident_uplift": True,
+    "report_top": 15,
+    "currency": "EUR",
+    "seed": 1,
+    "ship": {"replicates": 50},
+}
 
 
 def sweep_table(n: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -32,18 +47,37 @@ def sweep_table(n: int = 400, seed: int = 0) -> pd.DataFrame:
     for k, offer in enumerate(OFFERS):
         uplift = {0: 0.6 * base, 1: base, 2: np.full(n, 0.003)}[k]
         low = uplift - 0.02 if k < 2 else np.where(np.arange(n) < 5, 0.001, -0.01)
-        cost = {0: 0.25 * mc * 3, 1: 0.2 * mc * 3, 2: np.full(n, 15.0)}[k]   # 10%: paid over longer
+        cost = {0: 0.25 * mc * 3, 1: 0.2 * mc * 3, 2: np.full(n, 15.0)}[k]  # 10%: paid over longer
         saved = uplift * mc * 24
-        if k == 0:   # 10% discount: positive but always below 20%'s net value
+        if k == 0:  # 10% discount: positive but always below 20%'s net value
             saved = np.minimum(saved, (base * mc * 24 - 0.2 * mc * 3) + cost - 0.5)
-        rows.append(pd.DataFrame({
-            "customer_id": ids, "offer": offer, "p_before": p0, "p_after": p0 - uplift, "uplift": uplift,
-            "uplift_low": low, "uplift_high": uplift + 0.02, "expected_saved_value": saved, "cost": cost,
-            "net_value": saved - cost, "customer_value": mc * 24, "base_probability": p0, "contract": contract, "income_band": "mid",
-            "monthly_charges": mc, "campaign_offer": "not_in_campaign", "churned": (rng.random(n) < p0).astype(int),
-            "is_cold_start": 0}))
-    order = np.argsort(np.tile(np.arange(n), len(OFFERS)) * len(OFFERS) + np.repeat(np.arange(len(OFFERS)), n),
-                       kind="stable")
+        rows.append(
+            pd.DataFrame(
+                {
+                    "customer_id": ids,
+                    "offer": offer,
+                    "p_before": p0,
+                    "p_after": p0 - uplift,
+                    "uplift": uplift,
+                    "uplift_low": low,
+                    "uplift_high": uplift + 0.02,
+                    "expected_saved_value": saved,
+                    "cost": cost,
+                    "net_value": saved - cost,
+                    "customer_value": mc * 24,
+                    "base_probability": p0,
+                    "contract": contract,
+                    "income_band": "mid",
+                    "monthly_charges": mc,
+                    "campaign_offer": "not_in_campaign",
+                    "churned": (rng.random(n) < p0).astype(int),
+                    "is_cold_start": 0,
+                }
+            )
+        )
+    order = np.argsort(
+        np.tile(np.arange(n), len(OFFERS)) * len(OFFERS) + np.repeat(np.arange(len(OFFERS)), n), kind="stable"
+    )
     return pd.concat(rows, ignore_index=True).iloc[order].reset_index(drop=True)
 
 
@@ -64,7 +98,7 @@ def test_words_money_and_percentages():
 
 def test_recommended_budget_is_the_last_point_before_returns_drop_below_one():
     curve = pd.DataFrame({"budget": [0, 100, 200, 300, 400], "saved": [0, 300, 450, 560, 580]})
-    assert recommended_budget(curve) == (300.0, 4)     # 300->400 returns 0.2 per unit: stop at 300
+    assert recommended_budget(curve) == (300.0, 4)  # 300->400 returns 0.2 per unit: stop at 300
     rising = pd.DataFrame({"budget": [0, 100, 200], "saved": [0, 300, 450]})
     assert recommended_budget(rising) == (200.0, None)
 
@@ -74,11 +108,11 @@ def test_report_speaks_a_retention_managers_language(report):
     text = out.read_text()
     for raw in ("mean_uplift_low", "given_in_plan", "net_value", "uplift_low"):
         assert raw not in text, raw
-    assert not re.search(r">\s*-?\d+\.\d{4}\s*<", text)            # no 4-decimal cells
+    assert not re.search(r">\s*-?\d+\.\d{4}\s*<", text)  # no 4-decimal cells
     assert "20% discount" in text and "EUR " in text and "Glossary" in text and "Qini curve" in text
     assert "Off-policy estimate" in text and "Which plan ships, and why" in text
     assert f"Recommended budget: <span class='k'>{money(summary['recommended_budget'], 'EUR')}" in text
-    assert summary["recommended_budget"] > summary["budget"]          # the configured budget is too small here
+    assert summary["recommended_budget"] > summary["budget"]  # the configured budget is too small here
 
 
 def test_every_offer_nobody_gets_has_a_reason(report):
@@ -106,11 +140,13 @@ def test_same_inputs_same_bytes(tmp_path):
         build_report(table, plan(table, CFG, 1), CFG, "2026-06-30", out)
         outs.append(out)
     assert outs[0].read_bytes() == outs[1].read_bytes()
-    assert (outs[0].with_name("interventions_top_actions.csv").read_bytes()
-            == outs[1].with_name("interventions_top_actions.csv").read_bytes())
+    assert (
+        outs[0].with_name("interventions_top_actions.csv").read_bytes()
+        == outs[1].with_name("interventions_top_actions.csv").read_bytes()
+    )
 
 
-def test_report_renders_in_a_real_browser_without_external_requests(page, report):  # noqa: F811
+def test_report_renders_in_a_real_browser_without_external_requests(page, report):
     out, _ = report
     urls: list[str] = []
     page.on("request", lambda req: urls.append(req.url))

@@ -1,13 +1,12 @@
 """The interventions stages in a tiny workspace: real stage entry points, real CLI, real MLflow store."""
+
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pandas as pd
-import pytest
 
 from churnguard.core.bundle import ModelBundle
 from churnguard.interventions.part import RECOMMEND_COLUMNS
@@ -73,18 +72,21 @@ def test_recommend_contract_and_bundle_order(iv_workspace):
     spec = {s.name: s for s in bundle.specs}["interventions"]
     assert spec.order == 30
     rec = bundle.part("interventions").recommend(_features(iv_workspace).head(40))
-    assert list(rec.columns[:len(RECOMMEND_COLUMNS)]) == RECOMMEND_COLUMNS
+    assert list(rec.columns[: len(RECOMMEND_COLUMNS)]) == RECOMMEND_COLUMNS
     assert len(rec) == 40 * 5
     assert set(rec["offer"]) == {"discount_10", "discount_20", "feature_upgrade", "contract_upgrade", "retention_call"}
     assert (rec["uplift_low"] <= rec["uplift"] + 1e-12).all() and (rec["uplift"] <= rec["uplift_high"] + 1e-12).all()
-    assert (rec.groupby("customer_id")["rank"].apply(sorted).apply(list) == pd.Series([[1, 2, 3, 4, 5]] * 40,
-            index=sorted(rec["customer_id"].unique()))).all()
+    assert (
+        rec.groupby("customer_id")["rank"].apply(sorted).apply(list)
+        == pd.Series([[1, 2, 3, 4, 5]] * 40, index=sorted(rec["customer_id"].unique()))
+    ).all()
     assert ((rec["p_before"] - rec["p_after"] - rec["uplift"]).abs() < 1e-9).all()
 
 
 def _cli(ws, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "churnguard.cli", *args], cwd=ws.root, env=ws.env,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "churnguard.cli", *args], cwd=ws.root, env=ws.env, capture_output=True, text=True
+    )
 
 
 def test_cli_sweep_shards_and_deterministic_report(iv_workspace, tmp_path):
@@ -98,8 +100,9 @@ def test_cli_sweep_shards_and_deterministic_report(iv_workspace, tmp_path):
     assert set().union(*ids) == set(_features(iv_workspace)["customer_id"])
     a, b = tmp_path / "a" / "report.html", tmp_path / "b" / "report.html"
     for path in (a, b):
-        proc = _cli(iv_workspace, "report", "--sweep-dir", str(out), "--out", str(path), "--date", "2026-07-01",
-                    "--no-mlflow")
+        proc = _cli(
+            iv_workspace, "report", "--sweep-dir", str(out), "--out", str(path), "--date", "2026-07-01", "--no-mlflow"
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
     assert a.read_bytes() == b.read_bytes()
     text = a.read_text()
@@ -144,4 +147,4 @@ def test_fast_what_if_equals_rescoring_each_scenario(iv_workspace):
     assert np.array_equal(p_now, part.base.predict_proba(feats))
     ref = np.stack([part.base.predict_proba(s.apply(feats)) for s in part.scenarios], axis=1)
     assert np.array_equal(wi, ref)
-    assert (np.abs(wi - p_now[:, None]) > 1e-6).any()   # the scenarios do change the score
+    assert (np.abs(wi - p_now[:, None]) > 1e-6).any()  # the scenarios do change the score

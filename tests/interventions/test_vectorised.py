@@ -1,4 +1,5 @@
 """Unit tests of the vectorised paths: pooled uplift design, sweep layout, repair search, alibi preprocessor."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 
 from churnguard.interventions.counterfactual import ActionSpace, _HEPreprocessor, changed_features, repair
 from churnguard.interventions.sweep import _blocks, wide
-from churnguard.interventions.uplift import (fit_offset_glm, pooled_coefs, pooled_design, pooled_penalty)
+from churnguard.interventions.uplift import fit_offset_glm, pooled_coefs, pooled_design, pooled_penalty
 
 
 def test_pooled_design_gives_each_arm_its_own_linear_predictor():
@@ -21,7 +22,7 @@ def test_pooled_design_gives_each_arm_its_own_linear_predictor():
     expected = np.array([X[i] @ per_arm[arm[i]] for i in range(n)])
     assert np.allclose(Z @ w, expected)
     pen = pooled_penalty(d, K, 5.0, 7.0)
-    assert (pen[:d - 1] == 5.0).all() and (pen[d - 1 + np.arange(K) * d] < 1e-3).all()
+    assert (pen[: d - 1] == 5.0).all() and (pen[d - 1 + np.arange(K) * d] < 1e-3).all()
 
 
 def test_pooled_fit_with_huge_shared_ridge_is_the_separate_fit():
@@ -43,22 +44,30 @@ def test_pooled_fit_with_huge_shared_ridge_is_the_separate_fit():
 def _tidy(n: int, offers: list[str], seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     ids = rng.permutation([f"c{i:05d}" for i in range(n)])
-    return pd.DataFrame({"customer_id": np.repeat(ids, len(offers)), "offer": np.tile(offers, n),
-                         "net_value": rng.normal(size=n * len(offers)), "cost": rng.uniform(1, 9, n * len(offers))})
+    return pd.DataFrame(
+        {
+            "customer_id": np.repeat(ids, len(offers)),
+            "offer": np.tile(offers, n),
+            "net_value": rng.normal(size=n * len(offers)),
+            "cost": rng.uniform(1, 9, n * len(offers)),
+        }
+    )
 
 
 def test_wide_fast_path_matches_pivot():
     offers = ["retention_call", "discount_10", "contract_upgrade"]
     table = _tidy(500, offers, 0)
     assert _blocks(table) is not None
-    from churnguard.interventions.sweep import read_sweep
 
     sorted_table = table.sort_values(["customer_id", "offer"], kind="stable").reset_index(drop=True)
     for col in ("net_value", "cost"):
-        slow = sorted_table.pivot(index="customer_id", columns="offer", values=col).reindex(
-            columns=sorted(offers)).to_numpy()
+        slow = (
+            sorted_table.pivot(index="customer_id", columns="offer", values=col)
+            .reindex(columns=sorted(offers))
+            .to_numpy()
+        )
         assert np.array_equal(wide(sorted_table, col, sorted(offers)), slow)
-        assert np.array_equal(wide(table, col, sorted(offers)), slow)   # unsorted: falls back to the pivot
+        assert np.array_equal(wide(table, col, sorted(offers)), slow)  # unsorted: falls back to the pivot
     broken = table.iloc[1:].reset_index(drop=True)
     assert _blocks(broken) is None
 
@@ -72,7 +81,9 @@ def test_read_sweep_orders_like_the_sort(tmp_path):
     a.to_parquet(tmp_path / "shard-0.parquet", index=False)
     b.to_parquet(tmp_path / "shard-1.parquet", index=False)
     got = read_sweep(tmp_path)
-    want = pd.concat([a, b], ignore_index=True).sort_values(["customer_id", "offer"], kind="stable").reset_index(drop=True)
+    want = (
+        pd.concat([a, b], ignore_index=True).sort_values(["customer_id", "offer"], kind="stable").reset_index(drop=True)
+    )
     pd.testing.assert_frame_equal(got, want)
 
 
@@ -87,14 +98,24 @@ class _ToyPredictor:
 
 
 def test_repair_picks_the_valid_change_with_fewest_features():
-    space = ActionSpace(features=["contract", "campaign_offer", "region", "p", "base_charge", "monthly_charges"],
-                        categorical=["contract", "campaign_offer", "region"],
-                        numeric=["p", "base_charge", "monthly_charges"], decrease_caps={"monthly_charges": 0.2},
-                        ordered={"contract": ["month_to_month", "one_year", "two_year"]},
-                        free_values={"campaign_offer": ["discount_10", "retention_call"]})
-    rows = pd.DataFrame({"contract": ["month_to_month", "month_to_month", "two_year", "one_year"],
-                         "campaign_offer": ["none"] * 4, "region": ["n"] * 4,
-                         "p": [0.6, 0.8, 1.0, 1.2], "base_charge": [50.0] * 4, "monthly_charges": [50.0] * 4})
+    space = ActionSpace(
+        features=["contract", "campaign_offer", "region", "p", "base_charge", "monthly_charges"],
+        categorical=["contract", "campaign_offer", "region"],
+        numeric=["p", "base_charge", "monthly_charges"],
+        decrease_caps={"monthly_charges": 0.2},
+        ordered={"contract": ["month_to_month", "one_year", "two_year"]},
+        free_values={"campaign_offer": ["discount_10", "retention_call"]},
+    )
+    rows = pd.DataFrame(
+        {
+            "contract": ["month_to_month", "month_to_month", "two_year", "one_year"],
+            "campaign_offer": ["none"] * 4,
+            "region": ["n"] * 4,
+            "p": [0.6, 0.8, 1.0, 1.2],
+            "base_charge": [50.0] * 4,
+            "monthly_charges": [50.0] * 4,
+        }
+    )
     out = repair(space, _ToyPredictor(), rows, 0.5)
     # row 0: one feature suffices (one_year 0.4, two_year 0.2, call 0.45): the lowest probability among them
     assert out.loc[0, "contract"] == "two_year" and out.loc[0, "campaign_offer"] == "none"
@@ -113,10 +134,15 @@ def test_fast_he_preprocessor_matches_alibi():
     from alibi.explainers.backends.cfrl_tabular import get_he_preprocessor
 
     rng = np.random.default_rng(0)
-    X = np.column_stack([rng.integers(0, 3, 300), rng.normal(50, 10, 300), rng.integers(0, 4, 300),
-                         rng.integers(18, 80, 300)]).astype(float)
-    pre, _ = get_he_preprocessor(X=X, feature_names=["a", "b", "c", "d"], category_map={0: ["x", "y", "z"],
-                                 2: ["p", "q", "r", "s"]}, feature_types={"d": int})
+    X = np.column_stack(
+        [rng.integers(0, 3, 300), rng.normal(50, 10, 300), rng.integers(0, 4, 300), rng.integers(18, 80, 300)]
+    ).astype(float)
+    pre, _ = get_he_preprocessor(
+        X=X,
+        feature_names=["a", "b", "c", "d"],
+        category_map={0: ["x", "y", "z"], 2: ["p", "q", "r", "s"]},
+        feature_types={"d": int},
+    )
     fast = _HEPreprocessor(pre)
     probe = np.vstack([X, X[:20] + 0.5, -X[:5]])
     assert np.allclose(fast(probe), pre(probe), rtol=0, atol=1e-12)
@@ -132,7 +158,7 @@ def test_bundles_pickle_counterfactual_classes_under_the_package_path():
     for name in ("ActionSpace", "_HEPreprocessor", "_FastCondition"):
         cls = getattr(cf, name)
         assert cls.__module__ == "churnguard.interventions.counterfactual", name
-        old_style = f"cchurnguard.interventions.counterfactual\n{name}\n.".encode()   # protocol 0 GLOBAL
+        old_style = f"cchurnguard.interventions.counterfactual\n{name}\n.".encode()  # protocol 0 GLOBAL
         assert pickle.loads(old_style) is cls
     space = ActionSpace(["a"], [], ["a"], {"a": 0.2}, {}, {})
     assert b"churnguard.interventions.counterfactual\x94" in pickle.dumps(space)
@@ -169,8 +195,7 @@ def test_alibi_whole_module_loading_is_confined_to_alibi_and_restored():
     from churnguard.interventions.counterfactual.alibi_backend import _alibi_loads_whole_modules
 
     torch_load, alibi_load = torch.load, cfrl_tabular.load_model
-    with pytest.raises(RuntimeError, match="inside"):
-        with _alibi_loads_whole_modules():
-            assert cfrl_tabular.load_model is not alibi_load and torch.load is torch_load
-            raise RuntimeError("inside")
+    with pytest.raises(RuntimeError, match="inside"), _alibi_loads_whole_modules():
+        assert cfrl_tabular.load_model is not alibi_load and torch.load is torch_load
+        raise RuntimeError("inside")
     assert cfrl_tabular.load_model is alibi_load and torch.load is torch_load

@@ -1,4 +1,5 @@
 """Pure logic of the monitor: multiple-testing control, effect sizes, CBPE, early outcomes, gauges."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,7 +18,7 @@ def test_forty_null_features_do_not_cry_wolf():
     for _ in range(20):
         res = drift.feature_drift(_frame(rng, 3000), _frame(rng, 3000), [f"x{i}" for i in range(40)], [], 0.01, 0.0)
         alarms += any(r.alarmed for r in res)
-    assert alarms <= 2   # BH at 1 %: without it, 40 tests at 1 % alarm in about a third of the nights
+    assert alarms <= 2  # BH at 1 %: without it, 40 tests at 1 % alarm in about a third of the nights
 
 
 def test_a_real_shift_alarms_and_a_tiny_one_does_not():
@@ -25,8 +26,11 @@ def test_a_real_shift_alarms_and_a_tiny_one_does_not():
     ref, cur = _frame(rng, 5000, cols=5), _frame(rng, 5000, shift=1.0, cols=5)
     res = {r.feature: r for r in drift.feature_drift(ref, cur, list(ref), [], 0.01, 0.2)}
     assert res["x0"].alarmed and not any(res[f"x{i}"].alarmed for i in range(1, 5))
-    tiny = {r.feature: r for r in drift.feature_drift(ref, _frame(rng, 200000, shift=0.05, cols=5), list(ref), [], 0.01, 0.2)}
-    assert tiny["x0"].p_adjusted < 0.01 and not tiny["x0"].alarmed   # significant, but no effect worth acting on
+    tiny = {
+        r.feature: r
+        for r in drift.feature_drift(ref, _frame(rng, 200000, shift=0.05, cols=5), list(ref), [], 0.01, 0.2)
+    }
+    assert tiny["x0"].p_adjusted < 0.01 and not tiny["x0"].alarmed  # significant, but no effect worth acting on
 
 
 def test_new_category_alarms():
@@ -63,11 +67,15 @@ def test_decision_and_prometheus_gauges():
     feat = drift.FeatureDrift("x", "numeric", 0.5, 0.0, 0.0, 0.9, True)
     pred = drift.FeatureDrift("churn_probability", "prediction", 0.0, 1.0, 1.0, 0.0, False)
     res = decision.decide(decision.MonitorResult(3, [feat], pred, 0.70, 0.80, realised_auc=0.79), cfg)
-    assert res.drift_alarm and res.performance_alarm and res.retrain   # estimated AUC 0.70 < 0.80 - 0.05
+    assert res.drift_alarm and res.performance_alarm and res.retrain  # estimated AUC 0.70 < 0.80 - 0.05
     text = decision.prometheus_text(res, {"model": "models:/churnguard@champion"})
-    for gauge in ("churnguard_drift_features_alarmed", "churnguard_drift_alarm", "churnguard_estimated_roc_auc",
-                  "churnguard_realised_roc_auc"):
+    for gauge in (
+        "churnguard_drift_features_alarmed",
+        "churnguard_drift_alarm",
+        "churnguard_estimated_roc_auc",
+        "churnguard_realised_roc_auc",
+    ):
         assert f"# TYPE {gauge} gauge" in text
     assert 'churnguard_drift_features_alarmed{model="models:/churnguard@champion"} 1.0' in text
     only_drift = decision.decide(decision.MonitorResult(3, [feat], pred, 0.80, 0.80), cfg)
-    assert only_drift.drift_alarm and not only_drift.retrain          # drift alone is not in retrain_on here
+    assert only_drift.drift_alarm and not only_drift.retrain  # drift alone is not in retrain_on here

@@ -1,6 +1,7 @@
 """Render a kustomization: `kubectl kustomize` when kubectl is installed, else a small renderer that
 covers what deploy/k8s uses (resources, namespace, labels, images, configMapGenerator literals,
 JSON6902 patches by kind/name). The test compares both where kubectl exists."""
+
 from __future__ import annotations
 
 import copy
@@ -54,7 +55,7 @@ def render(path: Path) -> list[dict]:
         docs += render(target) if target.is_dir() else [d for d in yaml.safe_load_all(target.read_text()) if d]
     docs = copy.deepcopy(docs)
     for gen in k.get("configMapGenerator", []):
-        data = dict(l.split("=", 1) for l in gen.get("literals", []))
+        data = dict(item.split("=", 1) for item in gen.get("literals", []))
         docs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": gen["name"]}, "data": data})
     for patch in k.get("patches", []):
         for doc in docs:

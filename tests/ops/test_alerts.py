@@ -1,5 +1,6 @@
 """Alert rules: promtool checks the file and runs the unit tests; every rule has a firing and a
 silent case (tests/ops/alerts_test.yml, alerts_longrange_test.yml)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -25,8 +26,9 @@ def test_promtool_checks_the_rule_file():
 
 def test_promtool_rule_unit_tests_pass():
     promtool = require_binary("promtool", HINT)
-    out = subprocess.run([promtool, "test", "rules", *map(str, RULE_TESTS)], cwd=HERE,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [promtool, "test", "rules", *map(str, RULE_TESTS)], cwd=HERE, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 

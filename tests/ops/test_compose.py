@@ -3,6 +3,7 @@ its cross-references hold: the environment names the code reads, Prometheus targ
 ports, images built from Dockerfiles that exist (and whose COPY sources exist), Airflow as separate
 components with its Postgres driver pinned, a bootstrap before serving/streaming, no default
 passwords, no `latest` tags, published ports on loopback only."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,10 @@ from tests.ops.tools import DOCKER, REPO, load_yaml, require_binary
 COMPOSE = DOCKER / "compose.yaml"
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|FERNET|_KEYS?$|TOKEN")
 # Variables read by third-party programs, not by churnguard's code.
-THIRD_PARTY = re.compile(r"^(AIRFLOW__|POSTGRES_|GF_|KAFKA_|COLLECTOR_|MLFLOW_TRACKING_(USERNAME|PASSWORD)$"
-                         r"|MLFLOW_AUTH_ADMIN_|MLFLOW_FLASK_SERVER_SECRET_KEY$|OTEL_SERVICE_NAME$)")
+THIRD_PARTY = re.compile(
+    r"^(AIRFLOW__|POSTGRES_|GF_|KAFKA_|COLLECTOR_|MLFLOW_TRACKING_(USERNAME|PASSWORD)$"
+    r"|MLFLOW_AUTH_ADMIN_|MLFLOW_FLASK_SERVER_SECRET_KEY$|OTEL_SERVICE_NAME$)"
+)
 AIRFLOW_SERVICES = ("airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-api-server")
 
 
@@ -32,14 +35,24 @@ def required_vars() -> set[str]:
 
 
 def code_text() -> str:
-    files = [*REPO.glob("components/**/*.py"), *REPO.glob("dags/*.py"), *DOCKER.glob("**/*.sh"), REPO / "mlflow" / "server.sh"]
+    files = [
+        *REPO.glob("components/**/*.py"),
+        *REPO.glob("dags/*.py"),
+        *DOCKER.glob("**/*.sh"),
+        REPO / "mlflow" / "server.sh",
+    ]
     return "\n".join(p.read_text() for p in files)
 
 
 def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess:
     binary = require_binary("docker-compose", "scripts/install-system-packages.sh installs Debian's docker-compose")
-    return subprocess.run([binary, "-f", str(COMPOSE), "config"], env={"PATH": os.environ["PATH"], **env},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [binary, "-f", str(COMPOSE), "config"],
+        env={"PATH": os.environ["PATH"], **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_docker_compose_config_resolves_with_every_required_variable():
@@ -55,8 +68,8 @@ def test_docker_compose_refuses_without_a_secret():
 
 
 def test_env_example_lists_every_required_variable_without_values():
-    lines = [l for l in (REPO / ".env.example").read_text().splitlines() if l and not l.startswith("#")]
-    example = dict(l.split("=", 1) for l in lines)
+    lines = [ln for ln in (REPO / ".env.example").read_text().splitlines() if ln and not ln.startswith("#")]
+    example = dict(ln.split("=", 1) for ln in lines)
     assert required_vars() <= set(example), sorted(required_vars() - set(example))
     assert all(not example[v] for v in required_vars() if SECRET_NAME.search(v)), "a secret has a value"
 
@@ -67,7 +80,11 @@ def test_no_default_or_literal_secrets(compose):
     assert not defaults, f"secrets with a default value: {defaults}"
     for name, service in compose["services"].items():
         for key, value in (service.get("environment") or {}).items():
-            if SECRET_NAME.search(key) and not key.endswith("_FILE") and key != "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS":
+            if (
+                SECRET_NAME.search(key)
+                and not key.endswith("_FILE")
+                and key != "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"
+            ):
                 assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]*\}", str(value)), f"{name}.{key} is not a required variable"
             if "://" in str(value) and "@" in str(value):
                 assert re.search(r":\$\{[A-Z_]+:\?[^}]*\}@", str(value)), f"{name}.{key}: password in URL is a literal"
@@ -90,7 +107,12 @@ def test_airflow_runs_its_components_with_the_project_interpreter(compose):
         assert env["CHURNGUARD_PYTHON_BIN"] == "/app/.venv/bin" and "CHURNGUARD_PYTHON" not in env
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
         assert services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
-    assert {services[n]["command"][1] for n in AIRFLOW_SERVICES} == {"scheduler", "dag-processor", "triggerer", "api-server"}
+    assert {services[n]["command"][1] for n in AIRFLOW_SERVICES} == {
+        "scheduler",
+        "dag-processor",
+        "triggerer",
+        "api-server",
+    }
     assert re.search(r"^psycopg2-binary==", (REPO / "requirements" / "airflow.lock.txt").read_text(), re.M)
     assert 'os.environ.get("CHURNGUARD_PYTHON_BIN")' in (REPO / "dags" / "churn_training.py").read_text()
 
@@ -113,7 +135,9 @@ def test_prometheus_targets_are_services_listening_on_those_ports(compose):
             port_flag = "--metrics-port" if "stream" in cmd else "--port"
             assert cmd[cmd.index(port_flag) + 1] == port, f"{job['job_name']} scrapes {target}, service says {cmd}"
             host_flag = "--metrics-host" if "stream" in cmd else "--host"
-            assert cmd[cmd.index(host_flag) + 1] == "0.0.0.0", f"{host} binds loopback only: Prometheus cannot scrape it"
+            assert cmd[cmd.index(host_flag) + 1] == "0.0.0.0", (
+                f"{host} binds loopback only: Prometheus cannot scrape it"
+            )
 
 
 def test_tracing_reaches_jaeger(compose):

@@ -1,6 +1,7 @@
 """deploy/k8s: both overlays render, validate against the Kubernetes 1.32 schemas (kubernetes-validate,
 strict), follow the security basics, and keep streaming replicas <= the events topic's partitions.
 deploy/helm/airflow-values.yaml uses the project's image and no literal secret."""
+
 from __future__ import annotations
 
 import json
@@ -41,7 +42,9 @@ def test_both_overlays_exist():
 
 def test_manifests_validate_against_the_schemas(overlay):
     _, docs = overlay
-    assert {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "ConfigMap"} <= {d["kind"] for d in docs}
+    assert {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "ConfigMap"} <= {
+        d["kind"] for d in docs
+    }
     for doc in docs:
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
 
@@ -51,8 +54,10 @@ def test_fallback_renderer_matches_kubectl(overlay):
     if kubectl_kustomize(DEPLOY / "k8s" / "overlays" / name) is None:
         pytest.skip("kubectl not installed: the fallback renderer is what the other tests used")
     ours = render(DEPLOY / "k8s" / "overlays" / name)
+
     def normal(doc: dict) -> str:  # the generator's hash suffix is kubectl's; key order is irrelevant
         return re.sub(r"churnguard-config-[a-z0-9]{10}", "churnguard-config", json.dumps(doc, sort_keys=True))
+
     assert sorted(map(normal, docs)) == sorted(map(normal, ours))
 
 
@@ -63,7 +68,9 @@ def test_security_basics(overlay):
         for c in spec["containers"]:
             sc = c["securityContext"]
             assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False, (name, c["name"])
-            assert {"cpu", "memory"} <= set(c["resources"]["requests"]) and {"cpu", "memory"} <= set(c["resources"]["limits"])
+            assert {"cpu", "memory"} <= set(c["resources"]["requests"]) and {"cpu", "memory"} <= set(
+                c["resources"]["limits"]
+            )
             image = c["image"]
             assert ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest"), (name, image)
             for env in c.get("env", []):
@@ -87,7 +94,9 @@ def test_streaming_replicas_never_exceed_partitions(overlay):
     name, docs = overlay
     partitions = int(config(docs)["STREAM_PARTITIONS"])
     (dep,) = [d for d in by_kind(docs, "Deployment") if d["metadata"]["name"] == "churnguard-streaming"]
-    assert dep["spec"]["replicas"] <= partitions, f"{name}: {dep['spec']['replicas']} consumers > {partitions} partitions"
+    assert dep["spec"]["replicas"] <= partitions, (
+        f"{name}: {dep['spec']['replicas']} consumers > {partitions} partitions"
+    )
     assert dep["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 0, "a rollout would add a consumer over the bound"
     for hpa in by_kind(docs, "HorizontalPodAutoscaler"):
         if hpa["spec"]["scaleTargetRef"]["name"] == "churnguard-streaming":
@@ -123,8 +132,13 @@ def test_airflow_helm_values_use_the_project_image_and_no_literal_secret():
     assert values["images"]["airflow"]["tag"] not in ("", "latest")
     env = {e["name"]: e["value"] for e in values["env"]}
     assert env["CHURNGUARD_PYTHON_BIN"] == "/app/.venv/bin"
-    literal = [k for k, v in walk(values) if re.search(r"(?i)password|secret|fernetkey$|jwt", k)
-               and not re.search(r"[sS]ecretName$|^secretKey$|^secret$", k) and v not in (None, "", [], {})]
+    literal = [
+        k
+        for k, v in walk(values)
+        if re.search(r"(?i)password|secret|fernetkey$|jwt", k)
+        and not re.search(r"[sS]ecretName$|^secretKey$|^secret$", k)
+        and v not in (None, "", [], {})
+    ]
     assert not literal, f"literal secrets in the Helm values: {literal}"
 
 

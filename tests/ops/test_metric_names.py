@@ -6,6 +6,7 @@ Names come from the real metric registries: the serving app's ``Metrics`` and th
 `churnguard stream` expose on /metrics). Starting both services for a live scrape needs a
 trained, registered model and a broker (minutes); the registries are what they would serve.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,12 @@ DASHBOARDS = sorted((DOCKER / "grafana" / "dashboards").glob("*.json"))
 RULES = DOCKER / "prometheus" / "alerts.yml"
 # Series Prometheus makes itself (not exported by churnguard).
 PROMETHEUS_BUILTIN = {"up"}
-SUFFIXES = {"counter": ["_total", "_created"], "histogram": ["_bucket", "_sum", "_count", "_created"],
-            "gauge": [""], "summary": ["", "_sum", "_count", "_created"]}
+SUFFIXES = {
+    "counter": ["_total", "_created"],
+    "histogram": ["_bucket", "_sum", "_count", "_created"],
+    "gauge": [""],
+    "summary": ["", "_sum", "_count", "_created"],
+}
 
 
 def exported_names(registry: CollectorRegistry) -> set[str]:
@@ -57,10 +62,13 @@ def metric_names(expr: str) -> set[str]:
     name inside {...} or by/without/on/ignoring (...), nor a function call."""
     stripped = re.sub(r"\{[^}]*\}", "{}", expr)
     stripped = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", stripped)
-    stripped = re.sub(r"\b[a-z_]+\s*\(", "(", stripped)          # function names
-    stripped = re.sub(r"\$\w+|\"[^\"]*\"|\b\d[\w.]*", " ", stripped)   # templates, strings, numbers, durations
-    return {n for n in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", stripped)
-            if n not in {"and", "or", "unless", "bool", "offset", "group_left", "group_right"}}
+    stripped = re.sub(r"\b[a-z_]+\s*\(", "(", stripped)  # function names
+    stripped = re.sub(r"\$\w+|\"[^\"]*\"|\b\d[\w.]*", " ", stripped)  # templates, strings, numbers, durations
+    return {
+        n
+        for n in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", stripped)
+        if n not in {"and", "or", "unless", "bool", "offset", "group_left", "group_right"}
+    }
 
 
 def test_name_extraction_on_a_known_expression():

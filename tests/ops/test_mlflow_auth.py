@@ -3,6 +3,7 @@ real MLflow server on loopback: it refuses to start without its secrets, answers
 with wrong credentials, 200 with the admin's, and the MLflow client authenticates through the
 standard MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD variables (what serving, streaming,
 Airflow and the bootstrap job are given)."""
+
 from __future__ import annotations
 
 import os
@@ -30,19 +31,31 @@ def free_port() -> int:
 
 
 def server_env(tmp: Path, port: int, password: str) -> dict[str, str]:
-    return dict(os.environ, MLFLOW_BACKEND_STORE_URI=f"sqlite:///{tmp / 'mlflow.db'}",
-                MLFLOW_AUTH_ADMIN_USERNAME="admin", MLFLOW_AUTH_ADMIN_PASSWORD=password,
-                MLFLOW_FLASK_SERVER_SECRET_KEY=secrets.token_hex(16),
-                MLFLOW_AUTH_DB_URI=f"sqlite:///{tmp / 'auth.db'}", MLFLOW_ARTIFACTS_DESTINATION=str(tmp / "artifacts"),
-                MLFLOW_HOST="127.0.0.1", MLFLOW_PORT=str(port), MLFLOW_BIN=str(REPO / ".venv" / "bin" / "mlflow"))
+    return dict(
+        os.environ,
+        MLFLOW_BACKEND_STORE_URI=f"sqlite:///{tmp / 'mlflow.db'}",
+        MLFLOW_AUTH_ADMIN_USERNAME="admin",
+        MLFLOW_AUTH_ADMIN_PASSWORD=password,
+        MLFLOW_FLASK_SERVER_SECRET_KEY=secrets.token_hex(16),
+        MLFLOW_AUTH_DB_URI=f"sqlite:///{tmp / 'auth.db'}",
+        MLFLOW_ARTIFACTS_DESTINATION=str(tmp / "artifacts"),
+        MLFLOW_HOST="127.0.0.1",
+        MLFLOW_PORT=str(port),
+        MLFLOW_BIN=str(REPO / ".venv" / "bin" / "mlflow"),
+    )
 
 
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory):
     tmp, port, password = tmp_path_factory.mktemp("mlflow_auth"), free_port(), secrets.token_urlsafe(18)
     log = open(tmp / "server.log", "w")
-    proc = subprocess.Popen(["bash", str(SCRIPT)], env=server_env(tmp, port, password), stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        ["bash", str(SCRIPT)],
+        env=server_env(tmp, port, password),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -81,8 +94,10 @@ def test_registry_needs_credentials(auth_server):
 
 def test_mlflow_client_authenticates_from_environment(auth_server):
     url, password = auth_server
-    code = ("import mlflow; c = mlflow.MlflowClient(); c.create_registered_model('cg-auth-check'); "
-            "print([m.name for m in c.search_registered_models()])")
+    code = (
+        "import mlflow; c = mlflow.MlflowClient(); c.create_registered_model('cg-auth-check'); "
+        "print([m.name for m in c.search_registered_models()])"
+    )
     # nothing MLflow-related from this process (an earlier in-process set_registry_uri() leaves
     # MLFLOW_REGISTRY_URI pointing at some test's SQLite store, which needs no password)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
@@ -90,6 +105,11 @@ def test_mlflow_client_authenticates_from_environment(auth_server):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "cg-auth-check" in out.stdout, out.stderr[-2000:]
     env.pop("MLFLOW_TRACKING_PASSWORD")
-    out = subprocess.run([sys.executable, "-c", code.replace("c.create_registered_model('cg-auth-check'); ", "")],
-                         env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code.replace("c.create_registered_model('cg-auth-check'); ", "")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode != 0 and "401" in out.stderr

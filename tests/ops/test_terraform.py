@@ -2,6 +2,7 @@
 (the few skips carry their reason in the code), `terraform fmt` is clean where a terraform binary
 exists, no output exposes a secret, no password is a variable default. `terraform plan` needs the
 AWS provider and an account: not run here."""
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,16 @@ def test_every_file_parses_and_declares_the_stores():
     docs = parsed()
     assert docs, "no terraform files"
     types = {unquote(t) for doc in docs.values() for r in doc.get("resource", []) for t in r}
-    assert {"aws_msk_cluster", "aws_elasticache_replication_group", "aws_db_instance", "aws_s3_bucket",
-            "aws_eks_cluster", "aws_eks_node_group", "random_password", "aws_secretsmanager_secret"} <= types
+    assert {
+        "aws_msk_cluster",
+        "aws_elasticache_replication_group",
+        "aws_db_instance",
+        "aws_s3_bucket",
+        "aws_eks_cluster",
+        "aws_eks_node_group",
+        "random_password",
+        "aws_secretsmanager_secret",
+    } <= types
 
 
 def test_no_output_exposes_a_secret():
@@ -58,14 +67,27 @@ def test_no_password_variable_has_a_default():
 
 def test_sizes_are_variables():
     names = {name for name, _ in blocks("variable")}
-    assert {"kafka_instance_type", "kafka_broker_count", "redis_node_type", "db_instance_class",
-            "db_storage_gb", "eks_node_instance_types", "eks_nodes_max", "events_partitions"} <= names
+    assert {
+        "kafka_instance_type",
+        "kafka_broker_count",
+        "redis_node_type",
+        "db_instance_class",
+        "db_storage_gb",
+        "eks_node_instance_types",
+        "eks_nodes_max",
+        "events_partitions",
+    } <= names
 
 
 def test_checkov_finds_no_failed_check(tmp_path):
     checkov = ops_venv_binary("checkov")
-    out = subprocess.run([checkov, "-d", str(TF), "--framework", "terraform", "-o", "json", "--quiet"],
-                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    out = subprocess.run(
+        [checkov, "-d", str(TF), "--framework", "terraform", "-o", "json", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     report = json.loads(out.stdout)
     report = report[0] if isinstance(report, list) else report
     failed = [(c["check_id"], c["resource"]) for c in report.get("results", {}).get("failed_checks", [])]
@@ -78,6 +100,11 @@ def test_terraform_fmt_is_clean(tmp_path):
     terraform = shutil.which("terraform")
     if terraform is None:
         pytest.skip("no terraform binary: formatting not checked (parsing and checkov above still ran)")
-    out = subprocess.run([terraform, "fmt", "-check", "-recursive", str(TF)], capture_output=True, text=True,
-                         timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    out = subprocess.run(
+        [terraform, "fmt", "-check", "-recursive", str(TF)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
     assert out.returncode == 0, out.stdout + out.stderr

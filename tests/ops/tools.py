@@ -5,6 +5,7 @@ promtool and docker-compose from Debian (scripts/install-system-packages.sh), ch
 separate ops environment (`make ops-venv`: .venv-ops, requirements/ops.lock.txt, because its
 pins conflict with the project lock). A missing one fails the test with the command to run.
 """
+
 from __future__ import annotations
 
 import shutil

@@ -6,6 +6,7 @@ DAGs' tasks call the project's ``.venv``. Workspaces, MLflow store and reports a
 (CHURNGUARD_RUNS_DIR, MLFLOW_TRACKING_URI, CHURNGUARD_REPORTS_DIR), so the main workspace's DVC
 lock and MLflow store are never touched.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,9 @@ def tiny_overrides() -> dict[str, Any]:
     """tests/tiny_params.yaml (every area's tiny section) plus the orchestration tests' own."""
     from tests.workspace import deep_merge
 
-    return deep_merge(yaml.safe_load((PIPELINE_REPO / "tests" / "tiny_params.yaml").read_text()) or {}, ORCHESTRATION_TINY)
+    return deep_merge(
+        yaml.safe_load((PIPELINE_REPO / "tests" / "tiny_params.yaml").read_text()) or {}, ORCHESTRATION_TINY
+    )
 
 
 def mlflow_versions(db: Path, name: str = "churnguard") -> list[int]:
@@ -80,39 +83,47 @@ class AirflowEnv:
 
     @property
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("AIRFLOW", "CHURNGUARD_", "MLFLOW_")) and k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-        env.update({
-            "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db}",
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            "PATH": f"{AIRFLOW_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "CHURNGUARD_REPO": str(PIPELINE_REPO),
-            "CHURNGUARD_PYTHON_BIN": str(PROJECT_BIN),
-            "CHURNGUARD_RUNS_DIR": str(self.runs_dir),
-            "CHURNGUARD_REPORTS_DIR": str(self.reports_dir),
-            "MLFLOW_TRACKING_URI": f"sqlite:///{self.mlflow_db}",
-            "CHURNGUARD_ARTIFACT_ROOT": (self.root / "mlartifacts").as_uri(),
-        })
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AIRFLOW", "CHURNGUARD_", "MLFLOW_")) and k not in ("PYTHONPATH", "VIRTUAL_ENV")
+        }
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db}",
+                "AIRFLOW__CORE__PARALLELISM": "4",
+                "PATH": f"{AIRFLOW_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+                "CHURNGUARD_REPO": str(PIPELINE_REPO),
+                "CHURNGUARD_PYTHON_BIN": str(PROJECT_BIN),
+                "CHURNGUARD_RUNS_DIR": str(self.runs_dir),
+                "CHURNGUARD_REPORTS_DIR": str(self.reports_dir),
+                "MLFLOW_TRACKING_URI": f"sqlite:///{self.mlflow_db}",
+                "CHURNGUARD_ARTIFACT_ROOT": (self.root / "mlartifacts").as_uri(),
+            }
+        )
         env.update(self.extra)
         return env
 
     def airflow(self, *args: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run([str(AIRFLOW_BIN / "airflow"), *args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+        proc = subprocess.run(
+            [str(AIRFLOW_BIN / "airflow"), *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"airflow {' '.join(args)} exited {proc.returncode}:\n"
-                                 f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+            raise AssertionError(
+                f"airflow {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+            )
         return proc
 
     def migrate(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         self.airflow("db", "migrate", timeout=300)
 
-    def dags_test(self, dag_id: str, conf: dict[str, Any] | None = None, logical_date: str | None = None,
-                  timeout: float = 900) -> "DagRunResult":
+    def dags_test(
+        self, dag_id: str, conf: dict[str, Any] | None = None, logical_date: str | None = None, timeout: float = 900
+    ) -> DagRunResult:
         args = ["dags", "test", dag_id, *([logical_date] if logical_date else [])]
         if conf is not None:
             args += ["-c", json.dumps(conf)]
@@ -124,15 +135,17 @@ class AirflowEnv:
 
     def last_run(self, dag_id: str) -> tuple[str, str]:
         with sqlite3.connect(self.db) as con:
-            row = con.execute("SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1",
-                              (dag_id,)).fetchone()
+            row = con.execute(
+                "SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)
+            ).fetchone()
         assert row is not None, f"no run of {dag_id} in {self.db}"
         return row[0], row[1]
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         with sqlite3.connect(self.db) as con:
-            rows = con.execute("SELECT task_id, map_index, state FROM task_instance WHERE dag_id = ? AND run_id = ?",
-                               (dag_id, run_id)).fetchall()
+            rows = con.execute(
+                "SELECT task_id, map_index, state FROM task_instance WHERE dag_id = ? AND run_id = ?", (dag_id, run_id)
+            ).fetchall()
         return {(t if m < 0 else f"{t}[{m}]"): s for t, m, s in rows}
 
 
@@ -146,8 +159,10 @@ class DagRunResult:
     seconds: float
 
     def explain(self) -> str:
-        return (f"{self.dag_id} run {self.run_id}: {self.state}; tasks {self.tasks}\n"
-                f"--- stdout tail ---\n{self.proc.stdout[-6000:]}\n--- stderr tail ---\n{self.proc.stderr[-6000:]}")
+        return (
+            f"{self.dag_id} run {self.run_id}: {self.state}; tasks {self.tasks}\n"
+            f"--- stdout tail ---\n{self.proc.stdout[-6000:]}\n--- stderr tail ---\n{self.proc.stderr[-6000:]}"
+        )
 
 
 def require_airflow() -> None:

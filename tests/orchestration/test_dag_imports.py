@@ -4,6 +4,7 @@ Both run in Airflow's own environment (a subprocess of .venv-airflow). The impor
 file is measured the way the DAG processor sees it: Airflow itself is already imported, then the
 file is executed; this is where heavy top-level imports (pandas, mlflow, torch) would show.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,11 @@ import pytest
 from tests.orchestration.conftest import AIRFLOW_BIN, PIPELINE_REPO, REPO, AirflowEnv, require_airflow
 
 DAG_FILES = sorted(p.name for p in (REPO / "dags").glob("*.py"))
-EXPECTED = {"churn_training.py": "churn_training", "nightly_scenario_report.py": "nightly_scenario_report",
-            "promote_model.py": "promote_model"}
+EXPECTED = {
+    "churn_training.py": "churn_training",
+    "nightly_scenario_report.py": "nightly_scenario_report",
+    "promote_model.py": "promote_model",
+}
 MAX_IMPORT_SECONDS = 2.0
 
 PROBE = r"""
@@ -47,9 +51,13 @@ def import_probe(tmp_path_factory) -> dict:
     """One Airflow-environment subprocess measures every DAG file (Airflow's own import is paid once)."""
     require_airflow()
     paths = [str(REPO / "dags" / name) for name in DAG_FILES]
-    proc = subprocess.run([str(AIRFLOW_BIN / "python"), "-c", PROBE, *paths], capture_output=True, text=True,
-                          timeout=300, env={"PATH": f"{AIRFLOW_BIN}:/usr/bin:/bin",
-                                            "AIRFLOW_HOME": str(tmp_path_factory.mktemp("probe_home"))})
+    proc = subprocess.run(
+        [str(AIRFLOW_BIN / "python"), "-c", PROBE, *paths],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": f"{AIRFLOW_BIN}:/usr/bin:/bin", "AIRFLOW_HOME": str(tmp_path_factory.mktemp("probe_home"))},
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -66,12 +74,19 @@ def test_dag_file_imports_in_under_two_seconds(name, import_probe):
 
 def test_dag_folder_has_zero_import_errors(airflow_env: AirflowEnv):
     """Airflow's DagBag over dags/ (what the DAG processor does), in Airflow's environment."""
-    code = ("import json, sys; from airflow.dag_processing.dagbag import DagBag;"
-            "b = DagBag(dag_folder=sys.argv[1]);"
-            "print(json.dumps({'errors': {k: str(v)[:2000] for k, v in b.import_errors.items()},"
-            " 'dags': sorted(b.dag_ids)}))")
-    proc = subprocess.run([str(AIRFLOW_BIN / "python"), "-c", code, str(REPO / "dags")], env=airflow_env.env,
-                          capture_output=True, text=True, timeout=300)
+    code = (
+        "import json, sys; from airflow.dag_processing.dagbag import DagBag;"
+        "b = DagBag(dag_folder=sys.argv[1]);"
+        "print(json.dumps({'errors': {k: str(v)[:2000] for k, v in b.import_errors.items()},"
+        " 'dags': sorted(b.dag_ids)}))"
+    )
+    proc = subprocess.run(
+        [str(AIRFLOW_BIN / "python"), "-c", code, str(REPO / "dags")],
+        env=airflow_env.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["errors"] == {}, result["errors"]
@@ -86,8 +101,9 @@ def dvc_dag_edges(tmp_path) -> set[tuple[str, str]]:
     shutil.copy(PIPELINE_REPO / "dvc.yaml", tmp_path / "dvc.yaml")
     dvc = str(REPO / ".venv" / "bin" / "dvc")
     subprocess.run([dvc, "init", "--no-scm", "-q"], cwd=tmp_path, check=True, timeout=120)
-    dot = subprocess.run([dvc, "dag", "--dot"], cwd=tmp_path, capture_output=True, text=True, check=True,
-                         timeout=120).stdout
+    dot = subprocess.run(
+        [dvc, "dag", "--dot"], cwd=tmp_path, capture_output=True, text=True, check=True, timeout=120
+    ).stdout
     return set(re.findall(r'"?([\w.-]+)"?\s*->\s*"?([\w.-]+)"?', dot))
 
 
@@ -97,13 +113,23 @@ def test_training_dag_edges_equal_dvc_dag(tmp_path):
     import yaml
 
     stages = list(yaml.safe_load((PIPELINE_REPO / "dvc.yaml").read_text())["stages"])
-    code = (f"import importlib.util, json; spec = importlib.util.spec_from_file_location('t', {str(REPO / 'dags' / 'churn_training.py')!r});"
-            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); d = m.dag;"
-            "print(json.dumps({'tasks': [t.task_id for t in d.tasks],"
-            " 'upstream': {t.task_id: sorted(t.upstream_task_ids) for t in d.tasks}}))")
-    proc = subprocess.run([str(AIRFLOW_BIN / "python"), "-c", code], capture_output=True, text=True, timeout=300,
-                          env={"PATH": f"{AIRFLOW_BIN}:/usr/bin:/bin", "AIRFLOW_HOME": str(tmp_path / "home"),
-                               "CHURNGUARD_REPO": str(PIPELINE_REPO)})
+    code = (
+        f"import importlib.util, json; spec = importlib.util.spec_from_file_location('t', {str(REPO / 'dags' / 'churn_training.py')!r});"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); d = m.dag;"
+        "print(json.dumps({'tasks': [t.task_id for t in d.tasks],"
+        " 'upstream': {t.task_id: sorted(t.upstream_task_ids) for t in d.tasks}}))"
+    )
+    proc = subprocess.run(
+        [str(AIRFLOW_BIN / "python"), "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={
+            "PATH": f"{AIRFLOW_BIN}:/usr/bin:/bin",
+            "AIRFLOW_HOME": str(tmp_path / "home"),
+            "CHURNGUARD_REPO": str(PIPELINE_REPO),
+        },
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     info = json.loads(proc.stdout.strip().splitlines()[-1])
     assert sorted(info["tasks"]) == sorted(["prepare_workspace", *stages])

@@ -3,6 +3,7 @@
 Needs the `churnguard sweep` / `churnguard report` commands (CONTRIBUTING contract, written by the
 interventions area); skipped with that reason while they are not in components/cli/__init__.py.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,8 +30,10 @@ def _missing() -> list[str]:
 def nightly_env(request, airflow_env: AirflowEnv) -> AirflowEnv:
     missing = _missing()
     if missing:
-        pytest.skip(f"pipeline at {PIPELINE_REPO} lacks {' and '.join(missing)} (interventions area, "
-                    "CONTRIBUTING contract); the nightly DAG cannot run without them")
+        pytest.skip(
+            f"pipeline at {PIPELINE_REPO} lacks {' and '.join(missing)} (interventions area, "
+            "CONTRIBUTING contract); the nightly DAG cannot run without them"
+        )
     trained: DagRunResult = request.getfixturevalue("trained")
     assert trained.state == "success", trained.explain()
     (workspace,) = [p for p in airflow_env.runs_dir.iterdir() if p.is_dir()]
@@ -42,12 +45,15 @@ def test_nightly_report_for_a_date_is_reproducible(nightly_env: AirflowEnv):
     first = nightly_env.dags_test("nightly_scenario_report", {"shards": SHARDS}, logical_date=DATE)
     print(f"nightly run 1: {first.state} in {first.seconds:.0f} s; tasks {first.tasks}")
     assert first.state == "success", first.explain()
-    assert [k for k in first.tasks if k.startswith("sweep[")] == [f"sweep[{i}]" for i in range(SHARDS)] or \
-        sorted(k for k in first.tasks if k.startswith("sweep[")) == [f"sweep[{i}]" for i in range(SHARDS)]
+    assert [k for k in first.tasks if k.startswith("sweep[")] == [f"sweep[{i}]" for i in range(SHARDS)] or sorted(
+        k for k in first.tasks if k.startswith("sweep[")
+    ) == [f"sweep[{i}]" for i in range(SHARDS)]
     day = nightly_env.reports_dir / DATE
     report = day / "report.html"
     assert report.exists(), sorted(p.name for p in day.rglob("*"))
-    assert sorted(p.name for p in (day / "sweep").glob("shard-*.parquet")) == [f"shard-{i}.parquet" for i in range(SHARDS)]
+    assert sorted(p.name for p in (day / "sweep").glob("shard-*.parquet")) == [
+        f"shard-{i}.parquet" for i in range(SHARDS)
+    ]
     pinned = json.loads((day / "champion.json").read_text())
     digest = hashlib.sha256(report.read_bytes()).hexdigest()
     assert DATE in report.read_text()

@@ -1,4 +1,5 @@
 """Pruning of the training DAG's per-run workspaces (pure file logic, no Airflow)."""
+
 from __future__ import annotations
 
 import os
@@ -22,9 +23,9 @@ def test_prunes_only_old_run_workspaces_beyond_the_newest_and_never_the_current(
     runs = tmp_path / "runs"
     ages = {"r0": 0.1, "r1": 1, "r2": 20, "r3": 30, "r4": 40, "r5": 50}
     dirs = {k: _run(runs, k, a, now) for k, a in ages.items()}
-    (runs / "not_a_run").mkdir()                       # no run.json: never touched
+    (runs / "not_a_run").mkdir()  # no run.json: never touched
     (runs / "notes.txt").write_text("keep me")
-    current = dirs["r5"]                               # the oldest, but it is the run being prepared
+    current = dirs["r5"]  # the oldest, but it is the run being prepared
 
     deleted = prune_workspaces(runs, current, keep_last=3, keep_days=14, now=now)
 

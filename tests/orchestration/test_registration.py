@@ -4,6 +4,7 @@ Re-registers that workspace's models in a private copy with the *committed* gate
 registered (signature, input example, description, telling run name, nested stage runs, curve PNGs)
 but never becomes champion (register.gates.min_customers).
 """
+
 from __future__ import annotations
 
 import json
@@ -26,14 +27,25 @@ def _reregister(workspace: Path, home: Path) -> subprocess.CompletedProcess:
     params["register"]["gates"] = yaml.safe_load((PIPELINE_REPO / "params.yaml").read_text())["register"]["gates"]
     (home / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "CHURNGUARD_"))}
-    env.update(CHURNGUARD_HOME=str(home), MLFLOW_TRACKING_URI=f"sqlite:///{home / 'mlflow.db'}",
-               CHURNGUARD_ARTIFACT_ROOT=(home / "artifacts").as_uri(), PYTHONPATH=str(PIPELINE_REPO))
-    return subprocess.run([str(PROJECT_BIN / "python"), "-m", "pipelines.register"], cwd=PIPELINE_REPO, env=env,
-                          capture_output=True, text=True, timeout=900)
+    env.update(
+        CHURNGUARD_HOME=str(home),
+        MLFLOW_TRACKING_URI=f"sqlite:///{home / 'mlflow.db'}",
+        CHURNGUARD_ARTIFACT_ROOT=(home / "artifacts").as_uri(),
+        PYTHONPATH=str(PIPELINE_REPO),
+    )
+    return subprocess.run(
+        [str(PROJECT_BIN / "python"), "-m", "pipelines.register"],
+        cwd=PIPELINE_REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
-def test_small_run_is_registered_with_its_story_but_not_champion(trained: DagRunResult, airflow_env: AirflowEnv,
-                                                                 tmp_path):
+def test_small_run_is_registered_with_its_story_but_not_champion(
+    trained: DagRunResult, airflow_env: AirflowEnv, tmp_path
+):
     assert trained.state == "success", trained.explain()
     (workspace,) = [p for p in airflow_env.runs_dir.iterdir() if (p / "metrics" / "registration.json").exists()][:1]
     home = tmp_path / "home"
@@ -59,11 +71,12 @@ def test_small_run_is_registered_with_its_story_but_not_champion(trained: DagRun
     assert {"base", "cv", "harden"} <= {c.info.run_name for c in children}
     curves = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "curves")}
     assert curves == {"roc.png", "calibration.png", "lift.png"}
-    import mlflow
     from mlflow.models import get_model_info
 
+    import mlflow
+
     before = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")   # get_model_info reads the global store
+    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")  # get_model_info reads the global store
     try:
         info = get_model_info(mv.source)
     finally:

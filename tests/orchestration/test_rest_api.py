@@ -2,6 +2,7 @@
 port; the training DAG is triggered through the REST API v2 with params, runs to success, and the new
 model version is in the (temporary SQLite) MLflow store. Airflow's process group is stopped at the end.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,10 +34,12 @@ class Api:
         self.base, self.token = base, None
 
     def call(self, method: str, path: str, body: dict | None = None, auth: bool = True) -> dict:
-        req = urllib.request.Request(self.base + path, method=method,
-                                     data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json",
-                                              **({"Authorization": f"Bearer {self.token}"} if auth else {})})
+        req = urllib.request.Request(
+            self.base + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {self.token}"} if auth else {})},
+        )
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:
                 return json.loads(resp.read() or b"{}")
@@ -44,7 +47,9 @@ class Api:
             raise AssertionError(f"{method} {path} -> {exc.code}: {exc.read()[:1000]!r}") from exc
 
     def login(self, user: str, password: str) -> None:
-        self.token = self.call("POST", "/auth/token", {"username": user, "password": password}, auth=False)["access_token"]
+        self.token = self.call("POST", "/auth/token", {"username": user, "password": password}, auth=False)[
+            "access_token"
+        ]
 
 
 def _group_members(pgid: int) -> list[str]:
@@ -55,9 +60,9 @@ def _group_members(pgid: int) -> list[str]:
             text = stat.read_text()
         except OSError:
             continue
-        state, _ppid, group = text[text.rindex(")") + 2:].split()[:3]
+        state, _ppid, group = text[text.rindex(")") + 2 :].split()[:3]
         if int(group) == pgid and state != "Z":
-            members.append(f"{stat.parent.name}:{text[text.index('(') + 1:text.rindex(')')]}")
+            members.append(f"{stat.parent.name}:{text[text.index('(') + 1 : text.rindex(')')]}")
     return members
 
 
@@ -100,7 +105,7 @@ def test_trigger_training_over_rest_api_registers_a_version(standalone):
 
     api = Api(f"http://127.0.0.1:{port}")
     user, password = banner.split("login: ", 1)[1].split()[0], banner.split("login: ", 1)[1].split()[2]
-    with pytest.raises(AssertionError, match="401|403"):
+    with pytest.raises(AssertionError, match=r"401|403"):
         api.call("GET", "/api/v2/dags", auth=False)
     api.login(user, password)
     deadline = time.time() + 300

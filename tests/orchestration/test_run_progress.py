@@ -1,4 +1,5 @@
 """`churnguard run` progress (unit: DVC's output lines in, stage lines and spans out), `--version`, flag help."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,8 +10,14 @@ import pytest
 
 from tests.orchestration.conftest import PROJECT_BIN
 
-DVC_OUTPUT = ["Running stage 'ingest':\n", "> .venv/bin/python -m pipelines.ingest\n", "synthetic world: {}\n",
-              "Stage 'validate' didn't change, skipping\n", "Running stage 'features':\n", "done\n"]
+DVC_OUTPUT = [
+    "Running stage 'ingest':\n",
+    "> .venv/bin/python -m pipelines.ingest\n",
+    "synthetic world: {}\n",
+    "Stage 'validate' didn't change, skipping\n",
+    "Running stage 'features':\n",
+    "done\n",
+]
 
 
 def test_progress_numbers_stages_and_opens_one_span_each(capsys):
@@ -33,7 +40,7 @@ def test_progress_numbers_stages_and_opens_one_span_each(capsys):
     assert "[1/3]" in out and "stage ingest" in out
     assert "[2/3]" in out and "validate: up to date" in out
     assert "[3/3]" in out and "stage features still running" in out
-    assert "synthetic world: {}" in out          # the stages' own output passes through
+    assert "synthetic world: {}" in out  # the stages' own output passes through
     assert [s.name for s in exporter.get_finished_spans()] == ["stage ingest", "stage features"]
     assert progress.ran == ["ingest", "features"] and progress.skipped == ["validate"]
 
@@ -64,4 +71,4 @@ def test_progress_bars_off_in_logs_and_with_tqdm_disable(monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     assert progress_bars() is False
     monkeypatch.delenv("TQDM_DISABLE")
-    assert progress_bars() is False   # pytest captures stderr: not a terminal, like a task log
+    assert progress_bars() is False  # pytest captures stderr: not a terminal, like a task log

@@ -1,4 +1,5 @@
 """The training DAG end to end (`airflow dags test`), and a bad batch that must stop before `register`."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,13 @@ def test_training_dag_runs_end_to_end(trained: DagRunResult, airflow_env: Airflo
     import sqlite3
 
     with sqlite3.connect(airflow_env.db) as con:
-        links = dict(con.execute("SELECT key, value FROM xcom WHERE dag_id = 'churn_training' AND run_id = ? "
-                                 "AND task_id = 'register' AND key LIKE '_link_%'", (trained.run_id,)).fetchall())
+        links = dict(
+            con.execute(
+                "SELECT key, value FROM xcom WHERE dag_id = 'churn_training' AND run_id = ? "
+                "AND task_id = 'register' AND key LIKE '_link_%'",
+                (trained.run_id,),
+            ).fetchall()
+        )
     # (the version the register *task* made: later tests may re-register in this workspace)
     linked = re.search(r"/#/models/churnguard/versions/(\d+)", str(links.get("_link_MlflowVersionLink")))
     assert linked and int(linked.group(1)) in mlflow_versions(airflow_env.mlflow_db), links
@@ -47,13 +53,17 @@ def test_corrupt_csv_fails_validate_and_never_registers(airflow_env: AirflowEnv,
     rows = ["customerID,Churn,tenure,MonthlyCharges,Contract"]
     for i in range(300):
         tenure = -5 if i % 10 == 0 else i % 72
-        rows.append(f"C{i:05d},{'Yes' if i % 4 == 0 else 'No'},{tenure},{20 + i % 80}.5,"
-                    f"{['Month-to-month', 'One year', 'Two year'][i % 3]}")
+        rows.append(
+            f"C{i:05d},{'Yes' if i % 4 == 0 else 'No'},{tenure},{20 + i % 80}.5,"
+            f"{['Month-to-month', 'One year', 'Two year'][i % 3]}"
+        )
     csv = tmp_path / "corrupt_customers.csv"
     csv.write_text("\n".join(rows) + "\n")
     mlflow_db = tmp_path / "corrupt_mlflow.db"
-    env = AirflowEnv(airflow_env.root, extra={"MLFLOW_TRACKING_URI": f"sqlite:///{mlflow_db}",
-                                               "CHURNGUARD_RUNS_DIR": str(tmp_path / "runs")})
+    env = AirflowEnv(
+        airflow_env.root,
+        extra={"MLFLOW_TRACKING_URI": f"sqlite:///{mlflow_db}", "CHURNGUARD_RUNS_DIR": str(tmp_path / "runs")},
+    )
     before = mlflow_versions(mlflow_db)
     result = env.dags_test("churn_training", {"source": "csv", "csv_path": str(csv), "overrides": tiny_overrides()})
     print(f"corrupt-data run: {result.state} in {result.seconds:.0f} s; tasks {result.tasks}")
@@ -62,7 +72,7 @@ def test_corrupt_csv_fails_validate_and_never_registers(airflow_env: AirflowEnv,
     assert result.tasks["ingest"] == "success", result.explain()
     assert result.tasks["validate"] == "failed", result.explain()
     assert result.tasks["register"] != "success", result.explain()
-    after_validate = STAGES[STAGES.index("validate") + 1:]
+    after_validate = STAGES[STAGES.index("validate") + 1 :]
     assert all(result.tasks[t] in (None, "upstream_failed") for t in after_validate), result.explain()
     assert mlflow_versions(mlflow_db) == before == []
     (workspace,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]

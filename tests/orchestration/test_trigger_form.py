@@ -5,6 +5,7 @@ Chromium (tests/browser.py) logs in, opens each DAG's trigger form, leaves every
 (optional fields empty), submits, and the new run is checked over the REST API with the params the
 form sent. "Unpause on trigger" is unticked, so the runs stay queued and nothing trains.
 """
+
 from __future__ import annotations
 
 import urllib.parse

@@ -7,6 +7,7 @@ If the shared tiny workspace cannot be built (another area's stage failing), a p
 workspace runs only the stages serving needs (ingest, validate, features, train_base).
 Redis: the machine's Redis, db 2, with a unique key prefix per test session.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")   # one bar per model download otherwise
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per model download otherwise
 
 from churnguard.core.bundle import write_part_spec
 
@@ -35,7 +36,7 @@ class Store:
     uri: str
     features: Path
     customers: list[str]
-    root: Path | None = None    # holds bundle_v1 / bundle_v2 (copies of the workspace bundle)
+    root: Path | None = None  # holds bundle_v1 / bundle_v2 (copies of the workspace bundle)
 
 
 def free_port() -> int:
@@ -55,12 +56,12 @@ def _workspace(request, tmp_path_factory):
         return Workspace(Path(reuse), {})
     try:
         return request.getfixturevalue("tiny_workspace")
-    except Exception as exc:  # noqa: BLE001 - fall back, but say why
+    except Exception as exc:
         import warnings
 
         from tests.workspace import Workspace
 
-        warnings.warn(f"tiny_workspace failed ({str(exc)[:300]}); serving uses a private one")
+        warnings.warn(f"tiny_workspace failed ({str(exc)[:300]}); serving uses a private one", stacklevel=2)
         ws = Workspace.create(tmp_path_factory.mktemp("serving_ws"))
         for stage in SERVING_STAGES:
             ws.run_stage(stage)
@@ -109,8 +110,9 @@ def register(store: Store, bundle_dir: Path, metrics: dict[str, float] | None = 
     saved = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = store.uri
     try:
-        version, _ = log_bundle(bundle_dir, {"test": "serving"}, {"roc_auc": 0.8, **(metrics or {})}, [],
-                                {"parts": bundle_dir.name}, MODEL)
+        version, _ = log_bundle(
+            bundle_dir, {"test": "serving"}, {"roc_auc": 0.8, **(metrics or {})}, [], {"parts": bundle_dir.name}, MODEL
+        )
     finally:
         if saved is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
@@ -120,9 +122,8 @@ def register(store: Store, bundle_dir: Path, metrics: dict[str, float] | None = 
 
 
 def move_champion(store: Store, version: str) -> None:
-    from mlflow import MlflowClient
-
     from churnguard.mlops.promotion import move_alias
+    from mlflow import MlflowClient
 
     move_alias(MlflowClient(store.uri, store.uri), MODEL, "champion", version, why="serving test", who="tests")
 
@@ -142,9 +143,20 @@ def redis_prefix():
 def make_config(store: Store, **overrides):
     from churnguard.serving.config import ServingConfig
 
-    base = dict(model_name=MODEL, alias="champion", poll_interval_s=0, batch_features=store.features,
-                redis_url=REDIS_DB2, redis_prefix="cgtest:none:", redis_timeout_ms=250, api_keys=(API_KEY, OTHER_KEY),
-                rate_per_s=10_000.0, rate_burst=10_000, auth_fail_per_s=10_000.0, auth_fail_burst=10_000)
+    base = dict(
+        model_name=MODEL,
+        alias="champion",
+        poll_interval_s=0,
+        batch_features=store.features,
+        redis_url=REDIS_DB2,
+        redis_prefix="cgtest:none:",
+        redis_timeout_ms=250,
+        api_keys=(API_KEY, OTHER_KEY),
+        rate_per_s=10_000.0,
+        rate_burst=10_000,
+        auth_fail_per_s=10_000.0,
+        auth_fail_burst=10_000,
+    )
     base.update(overrides)
     return ServingConfig.from_params(**base)
 
@@ -165,15 +177,16 @@ class ServerThread:
         import uvicorn
 
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    access_log=False, lifespan="off"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="off")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> "ServerThread":
+    def __enter__(self) -> ServerThread:
         self.thread.start()
         deadline = time.time() + 30
         while not self.server.started:

@@ -1,5 +1,6 @@
 """Raw HTTP/1.1 over a socket, for what httpx will not do: declare a body and not send it,
 stream a chunked body until the server answers, send bytes that are not JSON."""
+
 from __future__ import annotations
 
 import select
@@ -31,31 +32,38 @@ def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     return status, headers, body
 
 
-def declare_only(port: int, path: str, headers: dict[str, str], declared: int,
-                 timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+def declare_only(
+    port: int, path: str, headers: dict[str, str], declared: int, timeout: float = 30
+) -> tuple[int, dict[str, str], bytes]:
     """Send the head of a request declaring ``declared`` body bytes, send none, read the answer."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(_head("POST", path, {**headers, "Content-Type": "application/json",
-                                           "Content-Length": str(declared)}))
+        sock.sendall(
+            _head("POST", path, {**headers, "Content-Type": "application/json", "Content-Length": str(declared)})
+        )
         return read_response(sock)
 
 
-def send_body(port: int, path: str, headers: dict[str, str], body: bytes,
-              timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+def send_body(
+    port: int, path: str, headers: dict[str, str], body: bytes, timeout: float = 30
+) -> tuple[int, dict[str, str], bytes]:
     """One request with exactly these body bytes (need not be JSON or UTF-8)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(_head("POST", path, {"Content-Type": "application/json", **headers,
-                                          "Content-Length": str(len(body))}) + body)
+        sock.sendall(
+            _head("POST", path, {"Content-Type": "application/json", **headers, "Content-Length": str(len(body))})
+            + body
+        )
         return read_response(sock)
 
 
-def stream_until_answered(port: int, path: str, headers: dict[str, str], chunk: bytes, max_bytes: int,
-                          timeout: float = 30) -> tuple[int, int]:
+def stream_until_answered(
+    port: int, path: str, headers: dict[str, str], chunk: bytes, max_bytes: int, timeout: float = 30
+) -> tuple[int, int]:
     """Stream a chunked body until the server answers (or ``max_bytes`` were sent): (status, bytes sent)."""
     sent = 0
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(_head("POST", path, {**headers, "Content-Type": "application/json",
-                                           "Transfer-Encoding": "chunked"}))
+        sock.sendall(
+            _head("POST", path, {**headers, "Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        )
         frame = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
         while sent < max_bytes:
             if select.select([sock], [], [], 0)[0]:

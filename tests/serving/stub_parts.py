@@ -5,6 +5,7 @@ docs/CONTRIBUTING.md) with simple deterministic arithmetic, so serving's routes 
 before the real counterfactual part lands. It is registered as a real part of a real MLflow
 version by tests/serving/conftest.py.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,18 +24,34 @@ class StubInterventions:
             for j, (offer, cost) in enumerate(OFFERS.items()):
                 uplift = p * (0.1 + 0.05 * j)
                 saved = uplift * 500.0
-                rows.append({"customer_id": r["customer_id"], "offer": offer, "p_before": p, "p_after": p - uplift,
-                             "uplift": uplift, "uplift_low": uplift * 0.5, "uplift_high": uplift * 1.5,
-                             "expected_saved_value": saved, "cost": cost, "net_value": saved - cost,
-                             "benefit_cost_ratio": saved / cost})
+                rows.append(
+                    {
+                        "customer_id": r["customer_id"],
+                        "offer": offer,
+                        "p_before": p,
+                        "p_after": p - uplift,
+                        "uplift": uplift,
+                        "uplift_low": uplift * 0.5,
+                        "uplift_high": uplift * 1.5,
+                        "expected_saved_value": saved,
+                        "cost": cost,
+                        "net_value": saved - cost,
+                        "benefit_cost_ratio": saved / cost,
+                    }
+                )
         out = pd.DataFrame(rows)
         out["rank"] = out.groupby("customer_id")["net_value"].rank(ascending=False, method="first").astype(int)
         return out
 
     def explain(self, features: pd.DataFrame) -> list[dict]:
-        return [{"customer_id": r["customer_id"],
-                 "changes": [{"feature": "contract", "old": r.get("contract"), "new": "two_year"}],
-                 "new_probability": 0.05} for _, r in features.iterrows()]
+        return [
+            {
+                "customer_id": r["customer_id"],
+                "changes": [{"feature": "contract", "old": r.get("contract"), "new": "two_year"}],
+                "new_probability": 0.05,
+            }
+            for _, r in features.iterrows()
+        ]
 
 
 def load_part(part_dir: Path) -> StubInterventions:

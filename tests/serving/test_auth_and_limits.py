@@ -1,4 +1,5 @@
 """Integration: API keys (401) and the per-key rate limit (429) on the real app and model."""
+
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
@@ -22,7 +23,7 @@ def test_keys_and_rate_limit(serving_store):
     assert client.get("/metrics").status_code == 200
 
     r = client.post("/v1/predict", json=body, headers={"Authorization": f"Bearer {API_KEY}"})
-    assert r.status_code == 200 and r.json()["degraded"] is False   # no online store configured: not degraded
+    assert r.status_code == 200 and r.json()["degraded"] is False  # no online store configured: not degraded
     assert client.post("/v1/predict", json=body, headers={"X-API-Key": API_KEY}).status_code == 200
     assert client.post("/v1/predict", json=body, headers={"X-API-Key": API_KEY}).status_code == 200
     r = client.post("/v1/predict", json=body, headers={"X-API-Key": API_KEY})
@@ -40,18 +41,24 @@ def test_bad_requests_name_the_field(serving_store):
     cases = [
         ({"customers": []}, ["body", "customers"]),
         ({"customers": [{"customer_id": ""}]}, ["body", "customers", 0, "customer_id"]),
-        ({"customers": [{"customer_id": cid, "features": {"tenure_monthz": 3}}]},
-         ["body", "customers", 0, "features", "tenure_monthz"]),
-        ({"customers": [{"customer_id": cid, "features": {"tenure_months": "long"}}]},
-         ["body", "customers", 0, "features", "tenure_months"]),
-        ({"customers": [{"customer_id": cid, "features": {"contract": 2}}]},
-         ["body", "customers", 0, "features", "contract"]),
+        (
+            {"customers": [{"customer_id": cid, "features": {"tenure_monthz": 3}}]},
+            ["body", "customers", 0, "features", "tenure_monthz"],
+        ),
+        (
+            {"customers": [{"customer_id": cid, "features": {"tenure_months": "long"}}]},
+            ["body", "customers", 0, "features", "tenure_months"],
+        ),
+        (
+            {"customers": [{"customer_id": cid, "features": {"contract": 2}}]},
+            ["body", "customers", 0, "features", "contract"],
+        ),
         ({"customers": [{"customer_id": cid, "colour": "red"}]}, ["body", "customers", 0, "colour"]),
     ]
     for body, loc in cases:
         r = client.post("/v1/predict", json=body)
         assert r.status_code == 422, (body, r.text)
-        assert any(e["loc"][:len(loc)] == loc for e in r.json()["detail"]), (loc, r.json())
+        assert any(e["loc"][: len(loc)] == loc for e in r.json()["detail"]), (loc, r.json())
     r = client.post("/v1/predict", json={"customers": [{"customer_id": "NOPE-1"}]})
     assert r.status_code == 404 and r.json()["detail"]["customer_ids"] == ["NOPE-1"]
     # a new customer known only from the request is scored

@@ -3,6 +3,7 @@
 Real MLflow SQLite store (two registered versions), real Redis (db 2, unique prefix),
 real HTTP (uvicorn on 127.0.0.1).
 """
+
 from __future__ import annotations
 
 import threading
@@ -17,14 +18,14 @@ POLL_S = 1.0
 
 
 def test_promotion_is_followed_without_errors(serving_store, redis_prefix):
-    from mlflow import MlflowClient
-
     from churnguard.mlops.promotion import move_alias
+    from mlflow import MlflowClient
 
     rclient, prefix = redis_prefix
     cid = serving_store.customers[0]
-    rclient.hset(f"{prefix}{cid}", mapping={"support_tickets_90d": "7", "rt_churn_probability": "0.42",
-                                           "updated_ms": "1"})
+    rclient.hset(
+        f"{prefix}{cid}", mapping={"support_tickets_90d": "7", "rt_churn_probability": "0.42", "updated_ms": "1"}
+    )
     cfg = make_config(serving_store, poll_interval_s=POLL_S, redis_prefix=prefix)
     holder = make_holder(serving_store, cfg)
     assert holder.current.version == "1"
@@ -50,8 +51,10 @@ def test_promotion_is_followed_without_errors(serving_store, redis_prefix):
             r = c.post(f"{server.url}/v1/predict", json={"customers": [{"customer_id": cid}]}).json()
             p = r["predictions"][0]
             assert r["degraded"] is False and p["sources"]["online_fields"] == 1 and p["realtime_probability"] == 0.42
-            r2 = c.post(f"{server.url}/v1/predict",
-                        json={"customers": [{"customer_id": cid, "features": {"support_tickets_90d": 0}}]}).json()
+            r2 = c.post(
+                f"{server.url}/v1/predict",
+                json={"customers": [{"customer_id": cid, "features": {"support_tickets_90d": 0}}]},
+            ).json()
             assert r2["predictions"][0]["sources"] == {"batch": True, "online_fields": 1, "request_fields": 1}
             assert r2["predictions"][0]["churn_probability"] != p["churn_probability"]
             # v1 has no interventions part: a clear 409 naming it
@@ -63,8 +66,9 @@ def test_promotion_is_followed_without_errors(serving_store, redis_prefix):
                 t.start()
             time.sleep(2.0)
             moved_at = time.time()
-            move_alias(MlflowClient(serving_store.uri, serving_store.uri), MODEL, "champion", "2",
-                       why="test", who="tests")
+            move_alias(
+                MlflowClient(serving_store.uri, serving_store.uri), MODEL, "champion", "2", why="test", who="tests"
+            )
             deadline = time.time() + 90
             while c.get(f"{server.url}/health").json()["model"]["version"] != "2":
                 assert time.time() < deadline, f"never swapped: {holder.last_error}"
@@ -92,7 +96,7 @@ def test_promotion_is_followed_without_errors(serving_store, redis_prefix):
     flat = [x for slot in results for x in slot]
     errors = [x for x in flat if x[0] != 200]
     assert len(flat) >= 6 and not errors, f"{len(errors)} errors of {len(flat)}: {errors[:5]}"
-    for slot in results:       # each client sees v1 then v2, never back
+    for slot in results:  # each client sees v1 then v2, never back
         versions = [v for _, v in slot]
         assert versions == sorted(versions), versions
     assert {v for _, v in flat} == {"1", "2"}

@@ -1,6 +1,7 @@
 """Every case of tests/serving/hostile_corpus.json against a real uvicorn server (real MLflow version,
 real Redis db 2): each answer has its expected status, none is a 5xx, every error body is strict
 JSON and short. Prints the number of cases and the outcomes by status code."""
+
 from __future__ import annotations
 
 import json
@@ -15,14 +16,21 @@ from tests.serving.conftest import API_KEY, ServerThread, make_config, make_hold
 
 CORPUS = Path(__file__).with_name("hostile_corpus.json")
 LIMIT = 256_000
-HEADERS = {"good": {"X-API-Key": API_KEY}, "none": {}, "wrong": {"X-API-Key": "not-a-key"},
-           "empty": {"X-API-Key": ""}, "long": {"X-API-Key": "k" * 10_000},
-           "bearer": {"Authorization": f"Bearer {API_KEY}"}, "bearer_wrong": {"Authorization": "Bearer nope"}}
+HEADERS = {
+    "good": {"X-API-Key": API_KEY},
+    "none": {},
+    "wrong": {"X-API-Key": "not-a-key"},
+    "empty": {"X-API-Key": ""},
+    "long": {"X-API-Key": "k" * 10_000},
+    "bearer": {"Authorization": f"Bearer {API_KEY}"},
+    "bearer_wrong": {"Authorization": "Bearer nope"},
+}
 
 
 def _strict(text: str):
     def refuse(name):
         raise ValueError(f"non-standard JSON constant {name}")
+
     return json.loads(text, parse_constant=refuse)
 
 
@@ -64,19 +72,21 @@ def test_hostile_corpus(serving_store, redis_prefix):
     cid = serving_store.customers[0]
     outcomes: Counter = Counter()
     wrong: list[str] = []
-    with ServerThread(create_app(cfg, holder=holder, start_holder=False)) as server, \
-            httpx.Client(base_url=server.url, timeout=60) as client:
+    with (
+        ServerThread(create_app(cfg, holder=holder, start_holder=False)) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
         for case in cases:
             status, body = run_case(client, server.port, case, cid)
             outcomes[status] += 1
             if status not in case["expect"]:
                 wrong.append(f"{case['name']}: {status} (expected {case['expect']}) {body[:200]!r}")
             elif status >= 400 and status != 413 and case["mode"] != "stream":
-                detail = _strict(body.decode())["detail"]     # strict JSON, never a NaN echoed back
+                detail = _strict(body.decode())["detail"]  # strict JSON, never a NaN echoed back
                 assert len(body) < 8_000, (case["name"], len(body))
                 if status == 422:
                     assert all("loc" in e and "msg" in e for e in detail), (case["name"], detail)
-        assert client.get("/health").status_code == 200     # still standing after all of it
+        assert client.get("/health").status_code == 200  # still standing after all of it
     print(f"\nhostile corpus: {len(cases)} cases; outcomes by status: {dict(sorted(outcomes.items()))}")
     assert not [s for s in outcomes if s >= 500], outcomes
     assert not wrong, "\n".join(wrong)

@@ -1,5 +1,6 @@
 """Findings 5-8 of the hostile-input review, each reproduced against a real uvicorn server holding a
 real MLflow version (and real Redis where it matters)."""
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,12 @@ def test_5_key_checked_before_the_body_and_bodies_are_limited(serving_store):
         assert status == 413 and sent < 64 << 20
         # a slow upload in progress does not hold /health (or anyone else) up
         with socket.create_connection(("127.0.0.1", port)) as slow:
-            slow.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nX-API-Key: " + API_KEY.encode() +
-                         b"\r\nContent-Type: application/json\r\nContent-Length: 200000\r\n\r\n" + b" " * 1000)
+            slow.sendall(
+                b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nX-API-Key: "
+                + API_KEY.encode()
+                + b"\r\nContent-Type: application/json\r\nContent-Length: 200000\r\n\r\n"
+                + b" " * 1000
+            )
             with httpx.Client(base_url=server.url, timeout=10, headers=KEY) as c:
                 assert c.get("/health").status_code == 200
                 assert c.post("/v1/predict", json=one(serving_store.customers[0])).status_code == 200
@@ -57,7 +62,7 @@ def test_6_non_finite_numbers_are_422_naming_the_field(serving_store, literal):
     with serve(serving_store) as server:
         status, _, body = rawhttp.send_body(server.port, "/v1/predict", KEY, raw)
     assert status == 422, body[:300]
-    detail = json.loads(body)["detail"]   # strict JSON: no NaN came back
+    detail = json.loads(body)["detail"]  # strict JSON: no NaN came back
     assert detail[0]["loc"][:5] == ["body", "customers", 0, "features", "tenure_months"]
 
 
@@ -90,10 +95,12 @@ def test_7_impossible_values_are_refused_or_flagged_and_imputation_is_said(servi
         with_it = c.post("/v1/predict", json=one("NEW-2M", total_charges=160.0, **new)).json()["predictions"][0]
         assert "total_charges" not in with_it["imputed_features"]
         assert c.post("/v1/predict", json=one(cid)).json()["predictions"][0]["out_of_bounds"] == []
-    with serve(serving_store, out_of_bounds="flag", required_features=("total_charges",)) as server, \
-            httpx.Client(base_url=server.url, timeout=30, headers=KEY) as c:
+    with (
+        serve(serving_store, out_of_bounds="flag", required_features=("total_charges",)) as server,
+        httpx.Client(base_url=server.url, timeout=30, headers=KEY) as c,
+    ):
         p = c.post("/v1/predict", json=one(cid, **impossible)).json()["predictions"][0]
-        assert sorted(p["out_of_bounds"]) == sorted(impossible)       # scored, but flagged
+        assert sorted(p["out_of_bounds"]) == sorted(impossible)  # scored, but flagged
         r = c.post("/v1/predict", json=one("NEW-2M", **new))
         assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "total_charges"
         assert r.json()["detail"][0]["type"] == "missing"
@@ -102,12 +109,15 @@ def test_7_impossible_values_are_refused_or_flagged_and_imputation_is_said(servi
 
 def test_8_failed_keys_are_throttled_per_client(serving_store):
     body = one(serving_store.customers[0])
-    with serve(serving_store, auth_fail_per_s=0.01, auth_fail_burst=5) as server, \
-            httpx.Client(base_url=server.url, timeout=30) as c:
-        statuses = [c.post("/v1/predict", json=body, headers={"X-API-Key": f"guess-{i}"}).status_code
-                    for i in range(30)]
+    with (
+        serve(serving_store, auth_fail_per_s=0.01, auth_fail_burst=5) as server,
+        httpx.Client(base_url=server.url, timeout=30) as c,
+    ):
+        statuses = [
+            c.post("/v1/predict", json=body, headers={"X-API-Key": f"guess-{i}"}).status_code for i in range(30)
+        ]
         assert statuses[:5] == [401] * 5 and set(statuses[5:]) == {429}
-        r = c.post("/v1/predict", json=body, headers=KEY)   # while throttled, a right key is no oracle
+        r = c.post("/v1/predict", json=body, headers=KEY)  # while throttled, a right key is no oracle
         assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
         metrics = c.get("/metrics").text
         assert "churnguard_auth_failures_total 5.0" in metrics and "churnguard_auth_throttled_total 26.0" in metrics
@@ -117,11 +127,19 @@ def test_8_health_recovers_when_redis_comes_back(serving_store, tmp_path):
     port = free_port()
     proc = start_redis(port, tmp_path)
     try:
-        cfg = make_config(serving_store, redis_url=f"redis://127.0.0.1:{port}/2", redis_prefix="cg:user:",
-                          redis_timeout_ms=300, breaker_failures=1, breaker_reset_s=0.5)
+        cfg = make_config(
+            serving_store,
+            redis_url=f"redis://127.0.0.1:{port}/2",
+            redis_prefix="cg:user:",
+            redis_timeout_ms=300,
+            breaker_failures=1,
+            breaker_reset_s=0.5,
+        )
         holder = make_holder(serving_store, cfg, pinned="models:/churnguard/1")
-        with ServerThread(create_app(cfg, holder=holder, start_holder=False)) as server, \
-                httpx.Client(base_url=server.url, timeout=30, headers=KEY) as c:
+        with (
+            ServerThread(create_app(cfg, holder=holder, start_holder=False)) as server,
+            httpx.Client(base_url=server.url, timeout=30, headers=KEY) as c,
+        ):
             assert c.get("/health").json()["status"] == "ok"
             stop_redis(proc)
             assert c.post("/v1/predict", json=one(serving_store.customers[0])).json()["degraded"] is True
@@ -129,7 +147,7 @@ def test_8_health_recovers_when_redis_comes_back(serving_store, tmp_path):
             assert down["dependencies"]["redis"] != "up" and "Error" in (down["last_error"] or "")
             proc = start_redis(port, tmp_path)
             deadline = time.time() + 20
-            while (h := c.get("/health").json())["dependencies"]["redis"] != "up":   # no predict traffic needed
+            while (h := c.get("/health").json())["dependencies"]["redis"] != "up":  # no predict traffic needed
                 assert time.time() < deadline, h
                 time.sleep(0.2)
             assert h["status"] == "ok" and h["last_error"] is None

@@ -1,13 +1,14 @@
 """Finding 9: loading a version is code execution, so serving refuses artifacts that do not match
 the digest recorded at registration. Real MLflow store, real versions, real artifact files."""
+
 from __future__ import annotations
 
 import json
 import shutil
 from pathlib import Path
 
-import pytest
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from churnguard.mlops.registry import DIGEST_TAG, SIGNATURE_TAG
@@ -52,7 +53,7 @@ def check_refusal_over_http(serving_store, holder, client, good: str, tampered: 
     try:
         move_champion(serving_store, tampered)
         assert holder.refresh() is False
-        assert holder.current.version == good                     # nothing of the tampered version runs
+        assert holder.current.version == good  # nothing of the tampered version runs
         health = client.get("/health").json()
         assert health["status"] == "degraded" and health["model"]["refused_version"] == tampered
         assert "differs from the recorded" in health["model"]["refused_reason"]
@@ -81,11 +82,11 @@ def test_version_without_digest_or_signature_is_refused(serving_store, monkeypat
     with pytest.raises(RefusedVersion, match=SIGNATURE_TAG):
         load_version(serving_store.uri, uri, version, signing_key="deployment-key")
     client.delete_model_version_tag(MODEL, version, DIGEST_TAG)
-    with pytest.raises(RefusedVersion, match="no churnguard.artifact_sha256 tag"):
+    with pytest.raises(RefusedVersion, match=r"no churnguard\.artifact_sha256 tag"):
         load_version(serving_store.uri, uri, version)
-    assert load_version(serving_store.uri, uri, version, require_digest=False).digest is None   # opt-out works
+    assert load_version(serving_store.uri, uri, version, require_digest=False).digest is None  # opt-out works
 
-    monkeypatch.setenv("CHURNGUARD_MODEL_SIGNING_KEY", "deployment-key")   # the register stage's key
+    monkeypatch.setenv("CHURNGUARD_MODEL_SIGNING_KEY", "deployment-key")  # the register stage's key
     signed = register(serving_store, serving_store.root / "bundle_v1")
     loaded = load_version(serving_store.uri, f"models:/{MODEL}/{signed}", signed, signing_key="deployment-key")
     assert loaded.version == signed and loaded.digest

@@ -1,5 +1,6 @@
 """Issue #17 for serving: a span per request carrying the model version (in-memory exporter), process
 and GC metrics, the score histogram and the protection/attack counters, on a real app and model."""
+
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
@@ -27,12 +28,22 @@ def test_request_span_carries_the_model_version_and_metrics_cover_the_process(se
     assert attrs["churnguard.degraded"] is False and "base" in attrs["churnguard.parts"]
 
     text = client.get("/metrics").text
-    for name in ("process_resident_memory_bytes", "process_cpu_seconds_total", "python_gc_objects_collected_total",
-                 "python_info", "churnguard_churn_probability_count 5.0", "churnguard_model_refused_total 0.0",
-                 "churnguard_auth_throttled_total 0.0", "churnguard_requests_total", "churnguard_request_seconds_bucket",
-                 "churnguard_scored_rows_total", "churnguard_model_version 1.0",
-                 "churnguard_model_load_failures_total 0.0", "churnguard_model_registered_timestamp_seconds 1."):
+    for name in (
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "python_gc_objects_collected_total",
+        "python_info",
+        "churnguard_churn_probability_count 5.0",
+        "churnguard_model_refused_total 0.0",
+        "churnguard_auth_throttled_total 0.0",
+        "churnguard_requests_total",
+        "churnguard_request_seconds_bucket",
+        "churnguard_scored_rows_total",
+        "churnguard_model_version 1.0",
+        "churnguard_model_load_failures_total 0.0",
+        "churnguard_model_registered_timestamp_seconds 1.",
+    ):
         assert name in text, name
-    if "protection" in holder.current.parts:   # every scored row has a verdict
+    if "protection" in holder.current.parts:  # every scored row has a verdict
         verdicts = [line for line in text.splitlines() if line.startswith("churnguard_protection_verdicts_total{")]
         assert sum(float(line.rsplit(" ", 1)[1]) for line in verdicts) == 5.0

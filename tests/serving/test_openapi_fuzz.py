@@ -5,6 +5,7 @@ all, against the real app holding a real MLflow version with every route's part 
 not one may get a 5xx. The generated bodies also get the real customer ids from the spec's
 examples, so the model itself is exercised, not only validation.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,10 +33,15 @@ def test_openapi_fuzz_no_server_errors(serving_store):
     seen: Counter = Counter()
     failures: list[str] = []
 
-    @settings(max_examples=N_REQUESTS, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
-    @given(case=strategy, known=st.sampled_from(ids), mix=st.sampled_from(["as_is", "known_id", "known_plain"]),
-           keyed=st.integers(0, 9))
+    @settings(
+        max_examples=N_REQUESTS, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
+    )
+    @given(
+        case=strategy,
+        known=st.sampled_from(ids),
+        mix=st.sampled_from(["as_is", "known_id", "known_plain"]),
+        keyed=st.integers(0, 9),
+    )
     def run(case, known, mix, keyed):
         body = case.body
         if mix != "as_is" and isinstance(body, dict) and isinstance(body.get("customers"), list):
@@ -44,12 +50,12 @@ def test_openapi_fuzz_no_server_errors(serving_store):
                     c["customer_id"] = known
                     if mix == "known_plain":
                         c.pop("features", None)
-        keyed = keyed != 7   # (not 0: hypothesis favours boundaries) 1 in ~10 keeps the generated key or none
+        keyed = keyed != 7  # (not 0: hypothesis favours boundaries) 1 in ~10 keeps the generated key or none
         headers = {k: v for k, v in (case.headers or {}).items() if not (keyed and k.lower() == "x-api-key")}
         if keyed:
             headers["X-API-Key"] = API_KEY
         case.headers = headers
-        r = case.call()   # schemathesis serializes the body (negative ones too), in-process ASGI
+        r = case.call()  # schemathesis serializes the body (negative ones too), in-process ASGI
         seen[(case.operation.label, r.status_code)] += 1
         if r.status_code >= 500:
             failures.append(f"{case.method} {case.formatted_path} {body!r:.300} -> {r.status_code} {r.text[:200]}")

@@ -3,6 +3,7 @@
 Uses its own redis-server on a free port (started and killed by PID here), never the
 machine's Redis on 6379.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,9 +24,26 @@ pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="re
 
 
 def start_redis(port: int, tmp_path) -> subprocess.Popen:
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path), "--enable-debug-command", "local"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+            "--enable-debug-command",
+            "local",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     client = redis.Redis(port=port)
     deadline = time.time() + 10
     while True:
@@ -52,8 +70,14 @@ def test_redis_slow_or_down_gives_degraded_answers(serving_store, tmp_path):
         url = f"redis://127.0.0.1:{port}/2"
         cid = serving_store.customers[1]
         redis.Redis.from_url(url).hset(f"cg:user:{cid}", mapping={"support_tickets_90d": "9"})
-        cfg = make_config(serving_store, redis_url=url, redis_prefix="cg:user:", redis_timeout_ms=300,
-                          breaker_failures=2, breaker_reset_s=3.0)
+        cfg = make_config(
+            serving_store,
+            redis_url=url,
+            redis_prefix="cg:user:",
+            redis_timeout_ms=300,
+            breaker_failures=2,
+            breaker_reset_s=3.0,
+        )
         holder = make_holder(serving_store, cfg, pinned="models:/churnguard/1")
         client = TestClient(create_app(cfg, holder=holder, start_holder=False), raise_server_exceptions=False)
         h = {"X-API-Key": API_KEY}

@@ -1,4 +1,5 @@
 """Unit tests of pure logic: circuit breaker and token bucket (fake clocks, no services)."""
+
 from __future__ import annotations
 
 from churnguard.serving.features import CircuitBreaker
@@ -23,8 +24,8 @@ def test_breaker_opens_half_opens_and_closes():
     assert b.state == "open" and not b.allow()
     clock.t = 5.0
     assert b.state == "half_open"
-    assert b.allow() and not b.allow()       # one trial at a time
-    b.failure()                              # trial failed: open again for another reset period
+    assert b.allow() and not b.allow()  # one trial at a time
+    b.failure()  # trial failed: open again for another reset period
     assert b.state == "open"
     clock.t = 10.0
     assert b.allow()
@@ -95,7 +96,7 @@ def test_failed_auth_throttle_is_per_client():
     assert t.blocked("a") is None
     t.failed("a")
     t.failed("a")
-    assert t.blocked("a") == 2.0 and t.blocked("b") is None    # another client is not affected
+    assert t.blocked("a") == 2.0 and t.blocked("b") is None  # another client is not affected
     clock.t = 2.0
     assert t.blocked("a") is None
 
@@ -112,7 +113,7 @@ def test_body_is_read_only_up_to_the_limit():
         return {"type": "http.request", "body": b"x" * 1000, "more_body": True}
 
     assert asyncio.run(read_limited(endless, 10_000, {})) is None
-    assert len(pulled) == 11                                  # stopped at the first chunk past the limit
+    assert len(pulled) == 11  # stopped at the first chunk past the limit
     assert asyncio.run(read_limited(endless, 10_000, {"content-length": "10001"})) is None and len(pulled) == 11
 
     async def small():
@@ -125,4 +126,6 @@ def test_accepted_ranges_keep_never_negative_features_non_negative():
     from churnguard.serving.validation import accepted_ranges
 
     r = accepted_ranges({"age": (18.0, 85.0), "delta": (-2.0, 2.0), "flag": (0.0, 0.0)}, margin=0.5)
-    assert r["age"] == (0.0, 118.5) and r["delta"] == (-4.0, 4.0) and r["flag"] == (0.0, 0.5)   # constant in training: span 1
+    assert (
+        r["age"] == (0.0, 118.5) and r["delta"] == (-4.0, 4.0) and r["flag"] == (0.0, 0.5)
+    )  # constant in training: span 1

@@ -1,5 +1,6 @@
 """Streaming fixtures: one real Tansu broker per session (loopback, own process group), real
 Redis db 1 with a unique key prefix per test (deleted afterwards), unique topics per test."""
+
 from __future__ import annotations
 
 import uuid
@@ -31,9 +32,11 @@ def redis_db1():
 
 def delete_prefix(client, prefix: str) -> None:
     """Every user key and job key (offsets, parked dead letters) under a test prefix."""
-    keys = list(client.scan_iter(f"{prefix}*", count=1000)) + list(client.scan_iter(f"{job_space(prefix)}*", count=1000))
+    keys = list(client.scan_iter(f"{prefix}*", count=1000)) + list(
+        client.scan_iter(f"{job_space(prefix)}*", count=1000)
+    )
     for i in range(0, len(keys), 500):
-        client.delete(*keys[i:i + 500])
+        client.delete(*keys[i : i + 500])
 
 
 def make_config(bootstrap: str, tag: str | None = None, partitions: int = 2, **over) -> StreamingConfig:
@@ -41,11 +44,20 @@ def make_config(bootstrap: str, tag: str | None = None, partitions: int = 2, **o
     is off unless asked for: most tests replay fixed 2026-06 event times."""
     tag = tag or uuid.uuid4().hex[:10]
     over.setdefault("max_event_age_s", 0)
-    cfg = StreamingConfig.from_params({}, bootstrap_servers=bootstrap, redis_url=REDIS_URL,
-                                      events_topic=f"events-{tag}", scores_topic=f"scores-{tag}",
-                                      dead_letter_topic=f"dlq-{tag}", group_id=f"g-{tag}",
-                                      key_prefix=f"cgtest:{tag}:", session_timeout_ms=2000,
-                                      partitions=partitions, score=False, **over)
+    cfg = StreamingConfig.from_params(
+        {},
+        bootstrap_servers=bootstrap,
+        redis_url=REDIS_URL,
+        events_topic=f"events-{tag}",
+        scores_topic=f"scores-{tag}",
+        dead_letter_topic=f"dlq-{tag}",
+        group_id=f"g-{tag}",
+        key_prefix=f"cgtest:{tag}:",
+        session_timeout_ms=2000,
+        partitions=partitions,
+        score=False,
+        **over,
+    )
     create_topics(bootstrap, {cfg.events_topic: partitions, cfg.scores_topic: 1, cfg.dead_letter_topic: 1})
     return cfg
 
@@ -70,8 +82,14 @@ def read_topic(bootstrap: str, topic: str, expected: int | None = None, timeout_
 
     from confluent_kafka import Consumer, TopicPartition
 
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex[:6]}",
-                  "enable.auto.commit": False, "fetch.wait.max.ms": 10})
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4().hex[:6]}",
+            "enable.auto.commit": False,
+            "fetch.wait.max.ms": 10,
+        }
+    )
     meta = c.list_topics(topic, timeout=10).topics[topic]
     c.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
     out, deadline = [], time.monotonic() + timeout_s
@@ -94,9 +112,13 @@ def stream_workspace(tmp_path_factory):
     (events, batch features, base model, MLflow registration), so this module stays fast."""
     from tests.workspace import Workspace
 
-    ws = Workspace.create(tmp_path_factory.mktemp("stream_ws"),
-                          {"world": {"customers": 2000, "events": {"chunk_customers": 1000}},
-                           "train_base": {"candidates": ["hist_gradient_boosting"], "cv_folds": 2}})
+    ws = Workspace.create(
+        tmp_path_factory.mktemp("stream_ws"),
+        {
+            "world": {"customers": 2000, "events": {"chunk_customers": 1000}},
+            "train_base": {"candidates": ["hist_gradient_boosting"], "cv_folds": 2},
+        },
+    )
     for stage in STAGES:
         ws.run_stage(stage)
     return ws

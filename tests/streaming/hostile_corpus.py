@@ -6,6 +6,7 @@ rather than stored): :func:`hostile_cases` returns ``Case(name, key, value, kind
 go to the dead-letter topic with a reason containing ``reason``; ``duplicate`` is skipped).
 Times are relative to ``now_ms`` because the job checks event time against its clock.
 """
+
 from __future__ import annotations
 
 import random
@@ -25,8 +26,16 @@ class Case(NamedTuple):
 
 
 def event(now_ms: int, **over) -> dict:
-    base = {"v": 1, "event_id": 900_000, "user_id": "HOSTILE_1", "session_id": 1, "event_type": "click",
-            "ts": now_ms, "page": "home", "cart_value": 10.0}
+    base = {
+        "v": 1,
+        "event_id": 900_000,
+        "user_id": "HOSTILE_1",
+        "session_id": 1,
+        "event_type": "click",
+        "ts": now_ms,
+        "page": "home",
+        "cart_value": 10.0,
+    }
     base.update(over)
     return {k: v for k, v in base.items() if v is not _DROP}
 
@@ -69,8 +78,12 @@ def _field_cases(now_ms: int) -> list[tuple[str, dict, str, str]]:
         ("v string", {"v": "1"}, "invalid", "unsupported schema version '1'"),
         ("v 2", {"v": 2}, "invalid", "unsupported schema version 2"),
         ("v missing", {"v": D}, "invalid", "missing field 'v'"),
-        ("empty object", {k: D for k in ("v", "event_id", "user_id", "session_id", "event_type", "ts", "page",
-                                          "cart_value")}, "invalid", "missing field 'v'"),
+        (
+            "empty object",
+            {k: D for k in ("v", "event_id", "user_id", "session_id", "event_type", "ts", "page", "cart_value")},
+            "invalid",
+            "missing field 'v'",
+        ),
         ("event_type missing", {"event_type": D}, "invalid", "missing field 'event_type'"),
         ("user_id missing", {"user_id": D}, "invalid", "missing field 'user_id'"),
         ("ts missing", {"ts": D}, "invalid", "missing field 'ts'"),
@@ -110,7 +123,7 @@ def _field_cases(now_ms: int) -> list[tuple[str, dict, str, str]]:
 
 
 def _user_id_cases(group: str) -> list[tuple[str, dict, str, str]]:
-    big_user = "U" + "\x0b" * 9_000   # escaped 6x it stays under the size limit: the user-id rule names it
+    big_user = "U" + "\x0b" * 9_000  # escaped 6x it stays under the size limit: the user-id rule names it
     return [
         ("user_id offsets:<group>", {"user_id": f"offsets:{group}"}, "invalid", "got ':' at position 7"),
         ("user_id job key", {"user_id": f".job:offsets:{group}"}, "invalid", "got ':' at position 4"),
@@ -140,7 +153,12 @@ def hostile_cases(now_ms: int, group: str, good: dict, watermark_ms: int) -> lis
     cases += [
         Case("huge key, invalid payload", b"K" * 300_000, b"{nope", "invalid", "not valid JSON"),
         Case("duplicate of a good event", user, orjson.dumps(good), "duplicate", ""),
-        Case("late event (watermark - 61 s)", user,
-             orjson.dumps({**good, "event_id": 990_001, "ts": watermark_ms - 61_000}), "late", "late"),
+        Case(
+            "late event (watermark - 61 s)",
+            user,
+            orjson.dumps({**good, "event_id": 990_001, "ts": watermark_ms - 61_000}),
+            "late",
+            "late",
+        ),
     ]
     return cases

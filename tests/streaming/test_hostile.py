@@ -1,6 +1,7 @@
 """Hostile input against the real broker (Tansu) and real Redis (db 1): nothing stops the job,
 nothing good is lost, every bad event is dead-lettered with a bounded letter and its reason,
 and no user id reaches the job's own keys (issue #14, streaming half)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,7 +17,7 @@ from churnguard.streaming.schema import encode
 from tests.streaming.conftest import read_topic
 from tests.streaming.hostile_corpus import hostile_cases
 
-LETTER_MAX_BYTES = 4096   # a dead letter, whatever came in: size + sha256 + a 256-byte preview
+LETTER_MAX_BYTES = 4096  # a dead letter, whatever came in: size + sha256 + a 256-byte preview
 
 
 def publish_tracked(cfg, items) -> list[tuple[int, int]]:
@@ -24,8 +25,10 @@ def publish_tracked(cfg, items) -> list[tuple[int, int]]:
     p = make_producer(cfg.with_(client="confluent"), **{"message.max.bytes": 10_000_000})
     where: list = [None] * len(items)
     for i, (key, value) in enumerate(items):
+
         def done(err, msg, i=i):
             where[i] = (msg.partition(), msg.offset()) if err is None else err
+
         p.produce(cfg.events_topic, value, key, on_delivery=done)
     assert p.flush(60) == 0
     assert all(isinstance(w, tuple) for w in where), [w for w in where if not isinstance(w, tuple)][:3]
@@ -42,10 +45,18 @@ def good_events(now_ms: int, users: int = 8, per_user: int = 10) -> list[dict]:
     out, eid = [], 1
     for k in range(per_user):
         for u in range(users):
-            out.append({"v": 1, "event_id": eid, "user_id": f"G{u:02d}", "session_id": 1 + k // 6,
-                        "event_type": ("click", "add_to_cart", "page_view", "remove_from_cart")[(k + u) % 4],
-                        "ts": now_ms - 1_800_000 + k * 2_000 + u * 7, "page": ("product", "cart", "home")[k % 3],
-                        "cart_value": float(10 * ((k * 3 + u) % 17))})
+            out.append(
+                {
+                    "v": 1,
+                    "event_id": eid,
+                    "user_id": f"G{u:02d}",
+                    "session_id": 1 + k // 6,
+                    "event_type": ("click", "add_to_cart", "page_view", "remove_from_cart")[(k + u) % 4],
+                    "ts": now_ms - 1_800_000 + k * 2_000 + u * 7,
+                    "page": ("product", "cart", "home")[k % 3],
+                    "cart_value": float(10 * ((k * 3 + u) % 17)),
+                }
+            )
             eid += 1
     return out
 
@@ -55,7 +66,7 @@ def as_messages(events: list[dict]) -> list[tuple[bytes, bytes]]:
 
 
 def user_hashes(client, prefix: str) -> dict:
-    return {k.decode()[len(prefix):]: client.hgetall(k) for k in client.scan_iter(f"{prefix}*", count=1000)}
+    return {k.decode()[len(prefix) :]: client.hgetall(k) for k in client.scan_iter(f"{prefix}*", count=1000)}
 
 
 def test_hostile_corpus_mixed_with_good_events_nothing_lost(stream_cfg, redis_db1, broker):
@@ -72,12 +83,12 @@ def test_hostile_corpus_mixed_with_good_events_nothing_lost(stream_cfg, redis_db
     case_at = {where[half + i]: c for i, c in enumerate(cases)}
     publish_tracked(clean_cfg, as_messages(good))
 
-    mixed = run_job(mixed_cfg)   # one job run over everything: it must come back, not crash
+    mixed = run_job(mixed_cfg)  # one job run over everything: it must come back, not crash
     run_job(clean_cfg)
 
     # every good event applied exactly once: Redis equals a clean run of only the good events
     got, want = user_hashes(redis_db1, mixed_cfg.key_prefix), user_hashes(redis_db1, clean_cfg.key_prefix)
-    assert set(got) == {e["user_id"] for e in good}   # no hostile id got a key
+    assert set(got) == {e["user_id"] for e in good}  # no hostile id got a key
     assert got == want
     assert sum(int(h[b"events_total"]) for h in got.values()) == len(good)
 
@@ -94,7 +105,7 @@ def test_hostile_corpus_mixed_with_good_events_nothing_lost(stream_cfg, redis_db
             assert letter["kind"] == case.kind and case.reason in letter["reason"], (case.name, letter["reason"])
             assert len(letter["reason"]) <= 300, case.name
         outcomes[case.kind] = outcomes.get(case.kind, 0) + 1
-    assert len(letters) == len(cases) - outcomes["duplicate"]   # and nothing else was dead-lettered
+    assert len(letters) == len(cases) - outcomes["duplicate"]  # and nothing else was dead-lettered
     assert max(sizes) <= LETTER_MAX_BYTES
     for x in letters:
         if x["kind"] == "invalid":
@@ -111,9 +122,11 @@ def test_hostile_corpus_mixed_with_good_events_nothing_lost(stream_cfg, redis_db
     assert redis_db1.ttl(okey) == -1
     assert {f.decode() for f in redis_db1.hkeys(okey)} == {f"{mixed_cfg.events_topic}:0", f"{mixed_cfg.events_topic}:1"}
     dead = len(cases) - outcomes["duplicate"]
-    print(f"\nhostile events: {len(cases)} cases, {dead} dead-lettered with reason "
-          f"({', '.join(f'{k} {v}' for k, v in sorted(outcomes.items()))}), 0 crashes; largest dead letter "
-          f"{max(sizes)} bytes; {len(good)} good events applied exactly once")
+    print(
+        f"\nhostile events: {len(cases)} cases, {dead} dead-lettered with reason "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(outcomes.items()))}), 0 crashes; largest dead letter "
+        f"{max(sizes)} bytes; {len(good)} good events applied exactly once"
+    )
 
 
 @pytest.mark.parametrize("client", ["confluent", "kafka-python"])
@@ -124,15 +137,18 @@ def test_poison_pill_dead_letter_too_large_is_retried_minimal(stream_cfg, redis_
     cfg = stream_cfg(client=client, partitions=1, dead_letter_preview_bytes=2_000_000)
     t = 1_782_777_600_000
     pills = [orjson.dumps({"v": 1, "pad": "x" * 5_000_000}), orjson.dumps({"v": 1, "pad": "\x01" * 200_000})]
-    items = [(b"U1", encode(1, "U1", 1, "click", t, "home", 1.0))] + [(b"U1", p) for p in pills] + \
-            [(b"U1", encode(i, "U1", 1, "click", t + i, "home", 1.0)) for i in (2, 3)]
+    items = (
+        [(b"U1", encode(1, "U1", 1, "click", t, "home", 1.0))]
+        + [(b"U1", p) for p in pills]
+        + [(b"U1", encode(i, "U1", 1, "click", t + i, "home", 1.0)) for i in (2, 3)]
+    )
     publish_tracked(cfg, items)
     job = run_job(cfg)
     assert redis_db1.hget(user_key("U1", cfg.key_prefix), "events_total") == b"3"
     assert redis_db1.hget(offsets_key(cfg.group_id, cfg.key_prefix), f"{cfg.events_topic}:0") == b"5"
     letters = [orjson.loads(m.value()) for m in read_topic(broker.bootstrap, cfg.dead_letter_topic, expected=2)]
     assert sorted(x["size"] for x in letters) == sorted(map(len, pills))
-    assert all("preview" not in x and x["sha256"] for x in letters)   # the minimal retry
+    assert all("preview" not in x and x["sha256"] for x in letters)  # the minimal retry
     assert job.metrics.value("churnguard_stream_produce_errors_total", topic="dead_letter") == 2
     assert job.metrics.value("churnguard_stream_dead_letters_parked_total") == 0
 
@@ -140,8 +156,12 @@ def test_poison_pill_dead_letter_too_large_is_retried_minimal(stream_cfg, redis_
 def test_dead_letters_kafka_refuses_are_parked_in_redis_and_the_job_goes_on(stream_cfg, redis_db1):
     cfg = stream_cfg(partitions=1).with_(dead_letter_topic="not a valid topic!")
     t = 1_782_777_600_000
-    items = [(b"U1", b"{bad"), (b"U1", encode(1, "U1", 1, "click", t, "home", 1.0)), (None, b"\xff"),
-             (b"U1", encode(2, "U1", 1, "click", t + 1, "home", 1.0))]
+    items = [
+        (b"U1", b"{bad"),
+        (b"U1", encode(1, "U1", 1, "click", t, "home", 1.0)),
+        (None, b"\xff"),
+        (b"U1", encode(2, "U1", 1, "click", t + 1, "home", 1.0)),
+    ]
     publish_tracked(cfg, items)
     job = run_job(cfg)
     assert redis_db1.hget(user_key("U1", cfg.key_prefix), "events_total") == b"2"
@@ -150,7 +170,7 @@ def test_dead_letters_kafka_refuses_are_parked_in_redis_and_the_job_goes_on(stre
     assert all(p["letter"]["reason"].startswith("not valid JSON") and p["error"] for p in parked)
     m = job.metrics
     assert m.value("churnguard_stream_dead_letters_parked_total") == 2
-    assert m.value("churnguard_stream_produce_errors_total", topic="dead_letter") == 4   # first try + retry
+    assert m.value("churnguard_stream_produce_errors_total", topic="dead_letter") == 4  # first try + retry
 
 
 def test_one_bad_timestamp_never_silences_the_users_later_events(stream_cfg, redis_db1, broker):
@@ -159,8 +179,10 @@ def test_one_bad_timestamp_never_silences_the_users_later_events(stream_cfg, red
     bad = [(9, 253_402_300_799_000), (10, 2**63 - 1), (11, now + 3_600_000), (12, 1), (13, now - 8 * 86_400_000)]
     items = [(b"U1", encode(1, "U1", 1, "click", now - 10_000, "home", 1.0))]
     items += [(b"U1", encode(eid, "U1", 1, "click", ts, "home", 1.0)) for eid, ts in bad]
-    items += [(b"U1", encode(2, "U1", 1, "add_to_cart", now - 5_000, "cart", 50.0)),
-              (b"U1", encode(3, "U1", 1, "add_to_cart", now - 1_000, "cart", 150.0))]
+    items += [
+        (b"U1", encode(2, "U1", 1, "add_to_cart", now - 5_000, "cart", 50.0)),
+        (b"U1", encode(3, "U1", 1, "add_to_cart", now - 1_000, "cart", 150.0)),
+    ]
     publish_tracked(cfg, items)
     job = run_job(cfg)
     h = redis_db1.hgetall(user_key("U1", cfg.key_prefix))
@@ -172,8 +194,17 @@ def test_one_bad_timestamp_never_silences_the_users_later_events(stream_cfg, red
 
 def test_job_keys_are_out_of_reach_of_any_user_id():
     group, prefix = "churnguard-features", "cg:user:"
-    hostile = [f"offsets:{group}", f".job:offsets:{group}", "", ":", "{x}", "a\r\nb", "x" * 100_000, "\x00",
-               f"../user.job:offsets:{group}"]
+    hostile = [
+        f"offsets:{group}",
+        f".job:offsets:{group}",
+        "",
+        ":",
+        "{x}",
+        "a\r\nb",
+        "x" * 100_000,
+        "\x00",
+        f"../user.job:offsets:{group}",
+    ]
     space = job_space(prefix)
     assert offsets_key(group, prefix).startswith(space) and parked_key(group, prefix).startswith(space)
     for uid in hostile:

@@ -1,4 +1,5 @@
 """The feature job against the real broker (Tansu) and real Redis (db 1, unique prefixes)."""
+
 from __future__ import annotations
 
 import math
@@ -44,8 +45,13 @@ def msg(eid, user, ts, cart, etype="add_to_cart", page="product", session=1):
 @pytest.mark.parametrize("client", ["confluent", "kafka-python"])
 def test_urgency_exactly_at_the_5s_and_100_boundaries(stream_cfg, redis_db1, client):
     cfg = stream_cfg(client=client)
-    cases = {"U_on": (4999, 100.01, 1), "U_gap5": (5000, 100.01, 0), "U_cart100": (4999, 100.0, 0),
-             "U_both": (5000, 100.0, 0), "U_fast_big": (10, 250.0, 1)}
+    cases = {
+        "U_on": (4999, 100.01, 1),
+        "U_gap5": (5000, 100.01, 0),
+        "U_cart100": (4999, 100.0, 0),
+        "U_both": (5000, 100.0, 0),
+        "U_fast_big": (10, 250.0, 1),
+    }
     msgs, eid = [], 0
     for user, (gap, cart, _) in cases.items():
         msgs += [msg(eid, user, T0, 30.0), msg(eid + 1, user, T0 + gap, cart)]
@@ -64,10 +70,25 @@ def test_urgency_exactly_at_the_5s_and_100_boundaries(stream_cfg, redis_db1, cli
 def test_dead_letters_with_reason_late_rule_and_replay_idempotency(stream_cfg, redis_db1, broker):
     cfg = stream_cfg(partitions=1)
     good = [msg(i, "U1", T0 + 1000 * i, 10.0 * i) for i in range(5)]
-    bad = [("U1", b"{broken"), ("U1", orjson.dumps({"v": 9, "user_id": "U1"})),
-           ("U1", orjson.dumps({"v": 1, "event_id": 77, "user_id": "U1", "session_id": 1, "event_type": "click",
-                                "ts": T0, "page": "home"})),
-           msg(50, "U1", T0 + 4000 - 60_001, 5.0)]  # older than watermark - 60 s: late
+    bad = [
+        ("U1", b"{broken"),
+        ("U1", orjson.dumps({"v": 9, "user_id": "U1"})),
+        (
+            "U1",
+            orjson.dumps(
+                {
+                    "v": 1,
+                    "event_id": 77,
+                    "user_id": "U1",
+                    "session_id": 1,
+                    "event_type": "click",
+                    "ts": T0,
+                    "page": "home",
+                }
+            ),
+        ),
+        msg(50, "U1", T0 + 4000 - 60_001, 5.0),
+    ]  # older than watermark - 60 s: late
     publish(cfg, good + bad + good)  # the good events a second time: a replay
     job = run_job(cfg)
     row = read_online(redis_db1, "U1", cfg.key_prefix)
@@ -108,9 +129,24 @@ def day_replay(stream_workspace, broker, redis_db1):
 
 
 def stream_cmd(cfg, prefix, group, *extra):
-    return [sys.executable, "-m", "churnguard.cli", "stream", "--bootstrap", cfg.bootstrap_servers,
-            "--group", group, "--redis-url", cfg.redis_url, "--prefix", prefix, "--until-caught-up",
-            "--timeout", "90", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "churnguard.cli",
+        "stream",
+        "--bootstrap",
+        cfg.bootstrap_servers,
+        "--group",
+        group,
+        "--redis-url",
+        cfg.redis_url,
+        "--prefix",
+        prefix,
+        "--until-caught-up",
+        "--timeout",
+        "90",
+        *extra,
+    ]
 
 
 def stream_env(ws, cfg):
@@ -120,24 +156,35 @@ def stream_env(ws, cfg):
 
 def run_cli(ws, cfg, prefix, group, *extra):
     write_topics(ws, cfg)
-    return subprocess.run(stream_cmd(cfg, prefix, cfg.group_id + group, *extra), cwd=REPO, env=stream_env(ws, cfg),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        stream_cmd(cfg, prefix, cfg.group_id + group, *extra),
+        cwd=REPO,
+        env=stream_env(ws, cfg),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def write_topics(ws, cfg):
     import yaml
 
-    params = yaml.safe_load((ws.root / "params.yaml").read_text())
-    params["streaming"].update(events_topic=cfg.events_topic, scores_topic=cfg.scores_topic,
-                               dead_letter_topic=cfg.dead_letter_topic, session_timeout_ms=2000,
-                               max_event_age_s=0)  # the world's fixed 2026-06 event times
-    (ws.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    services = ws.root / "services.yaml"
+    params = yaml.safe_load(services.read_text())
+    params["streaming"].update(
+        events_topic=cfg.events_topic,
+        scores_topic=cfg.scores_topic,
+        dead_letter_topic=cfg.dead_letter_topic,
+        session_timeout_ms=2000,
+        max_event_age_s=0,
+    )  # the world's fixed 2026-06 event times
+    services.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def user_hashes(client, prefix):
     out = {}
     for key in client.scan_iter(f"{prefix}*", count=1000):
-        out[key.decode()[len(prefix):]] = client.hgetall(key)  # job keys are outside the user prefix
+        out[key.decode()[len(prefix) :]] = client.hgetall(key)  # job keys are outside the user prefix
     return out
 
 
@@ -164,9 +211,14 @@ def test_sigkill_mid_stream_then_restart_equals_clean_run(day_replay, redis_db1)
     prefix_b = cfg.key_prefix + "crash:"
     group = cfg.group_id + "crash"
     write_topics(ws, cfg)
-    proc = subprocess.Popen(stream_cmd(cfg, prefix_b, group, "--batch-size", "200", "--pause-ms", "40"), cwd=REPO,
-                            env=stream_env(ws, cfg), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        stream_cmd(cfg, prefix_b, group, "--batch-size", "200", "--pause-ms", "40"),
+        cwd=REPO,
+        env=stream_env(ws, cfg),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     okey, total = offsets_key(group, prefix_b), len(day)
     try:
         deadline = time.monotonic() + 90
@@ -187,14 +239,19 @@ def test_sigkill_mid_stream_then_restart_equals_clean_run(day_replay, redis_db1)
     assert proc.returncode == -signal.SIGKILL
     killed_at = sum(int(v) for v in redis_db1.hvals(okey))
     assert killed_at < total
-    restart = subprocess.run(stream_cmd(cfg, prefix_b, group), cwd=REPO, env=stream_env(ws, cfg),
-                             capture_output=True, text=True, timeout=120)
+    restart = subprocess.run(
+        stream_cmd(cfg, prefix_b, group), cwd=REPO, env=stream_env(ws, cfg), capture_output=True, text=True, timeout=120
+    )
     assert restart.returncode == 0, restart.stdout[-2000:] + restart.stderr[-3000:]
     clean, crashed = user_hashes(redis_db1, prefix_a), user_hashes(redis_db1, prefix_b)
     assert len(clean) == day["user_id"].nunique()
     assert sum(int(h[b"events_total"]) for h in clean.values()) == total
     assert sum(int(h[b"events_total"]) for h in crashed.values()) == total
-    diff = {(u, k): (clean[u].get(k), crashed.get(u, {}).get(k)) for u in clean for k in clean[u]
-            if clean[u].get(k) != crashed.get(u, {}).get(k)}
+    diff = {
+        (u, k): (clean[u].get(k), crashed.get(u, {}).get(k))
+        for u in clean
+        for k in clean[u]
+        if clean[u].get(k) != crashed.get(u, {}).get(k)
+    }
     assert not diff, list(diff.items())[:5]
     assert crashed == clean  # every field, the exact state included: nothing lost, nothing twice

@@ -2,6 +2,7 @@
 message headers, `churnguard stream` continues it, so one trace reads producer -> micro-batch ->
 score and Redis write. Real broker, real Redis, the private workspace's MLflow champion; spans
 from `OTEL_TRACES_EXPORTER=console` on the subprocesses' stdout. Also: /metrics on a chosen host."""
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,19 @@ def test_one_trace_from_producer_to_batch_to_redis_write_and_score(stream_worksp
     cfg = make_config(broker.bootstrap, partitions=1)
     write_topics(ws, cfg)
     try:
-        replay = run([sys.executable, "-m", "churnguard.cli", "replay", "--events", str(path),
-                      "--bootstrap", cfg.bootstrap_servers], env_for(ws, cfg, otel=True))
+        replay = run(
+            [
+                sys.executable,
+                "-m",
+                "churnguard.cli",
+                "replay",
+                "--events",
+                str(path),
+                "--bootstrap",
+                cfg.bootstrap_servers,
+            ],
+            env_for(ws, cfg, otel=True),
+        )
         stream = run(stream_cmd(cfg, cfg.key_prefix, cfg.group_id + "t"), env_for(ws, cfg, otel=True))
         quiet = run(stream_cmd(cfg, cfg.key_prefix + "quiet:", cfg.group_id + "q"), env_for(ws, cfg, otel=False))
     finally:
@@ -67,7 +79,9 @@ def test_one_trace_from_producer_to_batch_to_redis_write_and_score(stream_worksp
     batch = next(s for s in spans if s["name"] == "churnguard.stream.batch")
     assert batch["context"]["trace_id"] == trace_id
     assert batch["parent_id"] in {s["context"]["span_id"] for s in sends}
-    linked = {link["context"]["span_id"] for b in spans if b["name"] == "churnguard.stream.batch" for link in b["links"]}
+    linked = {
+        link["context"]["span_id"] for b in spans if b["name"] == "churnguard.stream.batch" for link in b["links"]
+    }
     assert linked == {s["context"]["span_id"] for s in sends}
     for name in ("churnguard.stream.score", "churnguard.stream.redis_write"):
         child = next(s for s in spans if s["name"] == name and s["parent_id"] == batch["context"]["span_id"])
@@ -81,7 +95,7 @@ def test_one_trace_from_producer_to_batch_to_redis_write_and_score(stream_worksp
 def test_metrics_bind_to_the_configured_host():
     metrics, port = JobMetrics(), free_port()
     metrics.events.labels("applied").inc(3)
-    server, _thread = metrics.serve(port, "127.0.0.2")   # any loopback address, like 0.0.0.0 in compose
+    server, _thread = metrics.serve(port, "127.0.0.2")  # any loopback address, like 0.0.0.0 in compose
     try:
         body = urllib.request.urlopen(f"http://127.0.0.2:{port}/metrics", timeout=5).read().decode()
         assert 'churnguard_stream_events_total{outcome="applied"} 3.0' in body

@@ -20,12 +20,18 @@ before projection and reported (``immutable_changes_raw``). Where the projected 
 invalid, ``repair_search.py`` searches the action space around the original row. ``explainer.py``: the
 facade ``CounterfactualExplainer`` and fit / save / load.
 """
+
 from churnguard.interventions.counterfactual.action_space import ActionSpace, changed_features
 from churnguard.interventions.counterfactual.alibi_backend import AlibiCFRLBackend, _FastCondition, _HEPreprocessor
 from churnguard.interventions.counterfactual.backends import BACKENDS, Backend, backend_class
 from churnguard.interventions.counterfactual.dice_backend import DiceBackend
-from churnguard.interventions.counterfactual.explainer import (SPACE_FILE, CounterfactualExplainer, fit_explainer,
-                                                               load_explainer, save_explainer)
+from churnguard.interventions.counterfactual.explainer import (
+    SPACE_FILE,
+    CounterfactualExplainer,
+    fit_explainer,
+    load_explainer,
+    save_explainer,
+)
 from churnguard.interventions.counterfactual.predictor import _Codec, _Predictor
 from churnguard.interventions.counterfactual.repair_search import repair
 
@@ -36,6 +42,22 @@ from churnguard.interventions.counterfactual.repair_search import repair
 for _cls in (ActionSpace, _HEPreprocessor, _FastCondition):
     _cls.__module__ = __name__
 
-__all__ = ["ActionSpace", "AlibiCFRLBackend", "BACKENDS", "Backend", "CounterfactualExplainer", "DiceBackend",
-           "SPACE_FILE", "_Codec", "_FastCondition", "_HEPreprocessor", "_Predictor", "backend_class",
-           "changed_features", "fit_explainer", "load_explainer", "repair", "save_explainer"]
+__all__ = [
+    "BACKENDS",
+    "SPACE_FILE",
+    "ActionSpace",
+    "AlibiCFRLBackend",
+    "Backend",
+    "CounterfactualExplainer",
+    "DiceBackend",
+    "_Codec",
+    "_FastCondition",
+    "_HEPreprocessor",
+    "_Predictor",
+    "backend_class",
+    "changed_features",
+    "fit_explainer",
+    "load_explainer",
+    "repair",
+    "save_explainer",
+]

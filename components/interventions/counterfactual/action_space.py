@@ -1,5 +1,6 @@
 """The action space of a counterfactual: which model features may change, how, and the projection of
 any backend's proposal onto it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,13 +16,13 @@ from churnguard.features.table import FeatureSchema
 class ActionSpace:
     """Which model features may change, and how."""
 
-    features: list[str]                     # the model's feature order (categorical first)
+    features: list[str]  # the model's feature order (categorical first)
     categorical: list[str]
     numeric: list[str]
-    decrease_caps: dict[str, float]         # numeric feature -> max relative decrease (0.2 = 20 %)
-    ordered: dict[str, list[str]]           # categorical -> order; may only move up
-    free_values: dict[str, list[str]]       # categorical -> values it may be set to
-    medians: dict[str, float] = field(default_factory=dict)   # numeric imputation in the search space
+    decrease_caps: dict[str, float]  # numeric feature -> max relative decrease (0.2 = 20 %)
+    ordered: dict[str, list[str]]  # categorical -> order; may only move up
+    free_values: dict[str, list[str]]  # categorical -> values it may be set to
+    medians: dict[str, float] = field(default_factory=dict)  # numeric imputation in the search space
     categories: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -34,7 +35,7 @@ class ActionSpace:
         return [f for f in self.features if f not in act]
 
     @classmethod
-    def from_params(cls, cfg: dict[str, Any], schema: FeatureSchema, train: pd.DataFrame) -> "ActionSpace":
+    def from_params(cls, cfg: dict[str, Any], schema: FeatureSchema, train: pd.DataFrame) -> ActionSpace:
         decrease, ordered, free = {}, {}, {}
         for name, spec in (cfg.get("actionable") or {}).items():
             if name not in schema.columns:
@@ -54,8 +55,9 @@ class ActionSpace:
         for c in schema.categorical:
             values = sorted(set(train[c].astype(str)) | set(ordered.get(c, [])) | set(free.get(c, [])))
             cats[c] = values
-        return cls(schema.columns, list(schema.categorical), list(schema.numeric), decrease, ordered, free,
-                   medians, cats)
+        return cls(
+            schema.columns, list(schema.categorical), list(schema.numeric), decrease, ordered, free, medians, cats
+        )
 
     def impute(self, frame: pd.DataFrame) -> pd.DataFrame:
         out = frame.reindex(columns=self.features).copy()
@@ -73,7 +75,7 @@ class ActionSpace:
             cond[c] = [v * (1 - cap), v]
         for c, order in self.ordered.items():
             v = str(row[c])
-            cond[c] = order[order.index(v):] if v in order else [v]
+            cond[c] = order[order.index(v) :] if v in order else [v]
         for c, values in self.free_values.items():
             cond[c] = sorted(set(values) | {str(row[c])})
         return cond
@@ -129,7 +131,12 @@ def changed_features(space: ActionSpace, original: pd.DataFrame, cf: pd.DataFram
             diff = pd.Series(o_arr).astype(str).to_numpy() != pd.Series(n_arr).astype(str).to_numpy()
         for i in np.nonzero(diff)[0].tolist():
             o, v = o_arr[i], n_arr[i]
-            out[i].append({"feature": c, "old": o.item() if hasattr(o, "item") else o,
-                           "new": v.item() if hasattr(v, "item") else v})
+            out[i].append(
+                {
+                    "feature": c,
+                    "old": o.item() if hasattr(o, "item") else o,
+                    "new": v.item() if hasattr(v, "item") else v,
+                }
+            )
     order = {c: j for j, c in enumerate(space.actionable)}
     return [sorted(ch, key=lambda d: order[d["feature"]]) if len(ch) > 1 else ch for ch in out]

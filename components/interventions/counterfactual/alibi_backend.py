@@ -1,12 +1,14 @@
 """Backend ``alibi_cfrl``: alibi's ``CounterfactualRLTabular`` (PyTorch), an actor trained by
 reinforcement learning in an autoencoder's latent space; explaining a batch is one forward pass.
 **alibi is under the Business Source License 1.1** (production use restricted)."""
+
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,7 +47,7 @@ class _FastCondition:
         if X_ohe.shape[1] != self.n_num + self.mutable.size:  # alibi's "is conditioning on?" probe
             return np.zeros((size, self.bounds.size + self.mutable.size), dtype=np.float32)
         c_num = np.random.beta(2, 2, size=(size, self.bounds.size)) * self.bounds
-        cat = X_ohe[:, self.n_num:]
+        cat = X_ohe[:, self.n_num :]
         c_cat = ((cat + np.random.rand(*cat.shape) * self.mutable) > 0.5).astype(np.float32)
         return np.concatenate([c_num, c_cat], axis=1)
 
@@ -79,8 +81,9 @@ def _preprocessors(X: np.ndarray, space: ActionSpace, codec: _Codec, seed: int) 
     from alibi.explainers.backends.cfrl_tabular import get_he_preprocessor
 
     feature_types = {i: int for i, c in enumerate(space.features) if c in ("age",)}
-    pre, inv = get_he_preprocessor(X=X, feature_names=space.features, category_map=codec.category_map,
-                                   feature_types=feature_types)
+    pre, inv = get_he_preprocessor(
+        X=X, feature_names=space.features, category_map=codec.category_map, feature_types=feature_types
+    )
     X_ohe = pre(X).astype(np.float32)
     try:
         fast = _HEPreprocessor(pre)
@@ -92,8 +95,9 @@ def _preprocessors(X: np.ndarray, space: ActionSpace, codec: _Codec, seed: int) 
     return pre, inv, X_ohe
 
 
-def _train_autoencoder(X: np.ndarray, X_ohe: np.ndarray, space: ActionSpace, codec: _Codec,
-                       cfg: dict[str, Any], seed: int) -> tuple[Any, Any]:
+def _train_autoencoder(
+    X: np.ndarray, X_ohe: np.ndarray, space: ActionSpace, codec: _Codec, cfg: dict[str, Any], seed: int
+) -> tuple[Any, Any]:
     """Heterogeneous autoencoder, our own loop: MSE on the numeric head, cross-entropy on each
     categorical head (alibi leaves training the autoencoder to the caller)."""
     import torch
@@ -155,7 +159,7 @@ def _alibi_loads_whole_modules() -> Iterator[None]:
 class AlibiCFRLBackend:
     name = "alibi_cfrl"
     licence = "Business Source License 1.1 (alibi): production use restricted"
-    CHUNK = 256    # rows per alibi explain call
+    CHUNK = 256  # rows per alibi explain call
 
     def __init__(self, space: ActionSpace, predictor: _Predictor, explainer: Any):
         self.space, self.predictor, self.explainer = space, predictor, explainer
@@ -166,8 +170,9 @@ class AlibiCFRLBackend:
         return lambda X: predictor.array_two_class(np.asarray(X), codec)
 
     @classmethod
-    def fit(cls, space: ActionSpace, predictor: _Predictor, train: pd.DataFrame, cfg: dict[str, Any],
-            seed: int) -> "AlibiCFRLBackend":
+    def fit(
+        cls, space: ActionSpace, predictor: _Predictor, train: pd.DataFrame, cfg: dict[str, Any], seed: int
+    ) -> AlibiCFRLBackend:
         import torch
         from alibi.explainers import CounterfactualRLTabular
 
@@ -178,13 +183,25 @@ class AlibiCFRLBackend:
         encoder, decoder = _train_autoencoder(X, X_ohe, space, codec, cfg, seed)
         ranges = {c: [-float(cap), 0.0] for c, cap in space.decrease_caps.items()}
         explainer = CounterfactualRLTabular(
-            predictor=cls._predict_fn(predictor, codec), encoder=encoder, decoder=decoder,
-            latent_dim=int(cfg["latent_dim"]), encoder_preprocessor=pre, decoder_inv_preprocessor=inv,
-            coeff_sparsity=float(cfg["coeff_sparsity"]), coeff_consistency=float(cfg["coeff_consistency"]),
-            category_map=codec.category_map, feature_names=space.features, ranges=ranges,
-            immutable_features=space.immutable, train_steps=int(cfg["train_steps"]),
-            batch_size=int(cfg["batch_size"]), backend="pytorch", seed=seed, num_workers=0,
-            conditional_func=_FastCondition(space, codec, ranges))
+            predictor=cls._predict_fn(predictor, codec),
+            encoder=encoder,
+            decoder=decoder,
+            latent_dim=int(cfg["latent_dim"]),
+            encoder_preprocessor=pre,
+            decoder_inv_preprocessor=inv,
+            coeff_sparsity=float(cfg["coeff_sparsity"]),
+            coeff_consistency=float(cfg["coeff_consistency"]),
+            category_map=codec.category_map,
+            feature_names=space.features,
+            ranges=ranges,
+            immutable_features=space.immutable,
+            train_steps=int(cfg["train_steps"]),
+            batch_size=int(cfg["batch_size"]),
+            backend="pytorch",
+            seed=seed,
+            num_workers=0,
+            conditional_func=_FastCondition(space, codec, ranges),
+        )
         explainer.fit(X=X)
         return cls(space, predictor, explainer)
 
@@ -203,7 +220,7 @@ class AlibiCFRLBackend:
             v = str(first[c])
             known = set(self.space.categories.get(c, []))
             if v in order and v in known:  # an unknown value (e.g. missing) stays unconditioned; projection keeps it
-                cond[c] = [x for x in order[order.index(v):] if x in known]
+                cond[c] = [x for x in order[order.index(v) :] if x in known]
         for c, values in self.space.free_values.items():
             cond[c] = [x for x in values if x in set(self.space.categories.get(c, []))]
         for c, cap in self.space.decrease_caps.items():
@@ -219,9 +236,10 @@ class AlibiCFRLBackend:
             cond = self._condition(imp, rows)
             # alibi tiles the per-row conditional vectors once per row of the call (n^2 rows): keep calls small
             for start in range(0, len(rows), self.CHUNK):
-                part = rows[start:start + self.CHUNK]
-                expl = self.explainer.explain(X=X[part], Y_t=np.zeros(len(part), dtype=int), C=[cond],
-                                              batch_size=len(part))
+                part = rows[start : start + self.CHUNK]
+                expl = self.explainer.explain(
+                    X=X[part], Y_t=np.zeros(len(part), dtype=int), C=[cond], batch_size=len(part)
+                )
                 out[part] = expl.data["cf"]["X"]
         return self.codec.decode(out)
 
@@ -229,8 +247,9 @@ class AlibiCFRLBackend:
         self.explainer.save(part_dir / "cfrl")
 
     @classmethod
-    def load(cls, part_dir: Path, space: ActionSpace, predictor: _Predictor, cfg: dict[str, Any],
-             seed: int) -> "AlibiCFRLBackend":
+    def load(
+        cls, part_dir: Path, space: ActionSpace, predictor: _Predictor, cfg: dict[str, Any], seed: int
+    ) -> AlibiCFRLBackend:
         from alibi.saving import load_explainer
 
         with _alibi_loads_whole_modules():

@@ -1,6 +1,7 @@
 """What a counterfactual backend is (``Backend``) and which exist (``BACKENDS``, by the name
 ``fit_counterfactual.backend`` selects). Adding one: docs/CONTRIBUTING.md, "How to add a
 counterfactual backend"."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,26 +19,25 @@ class Backend(Protocol):
     """A counterfactual generator. ``propose`` returns raw proposals (one row per input row, the action
     space's feature columns); the facade projects them onto the action space, repairs and scores."""
 
-    name: ClassVar[str]        # the value of fit_counterfactual.backend; recorded in the bundle
-    licence: ClassVar[str]     # recorded in models/interventions/part.json
+    name: ClassVar[str]  # the value of fit_counterfactual.backend; recorded in the bundle
+    licence: ClassVar[str]  # recorded in models/interventions/part.json
     predictor: _Predictor
 
     @classmethod
-    def fit(cls, space: ActionSpace, predictor: _Predictor, train: pd.DataFrame, cfg: dict[str, Any],
-            seed: int) -> "Backend":
+    def fit(
+        cls, space: ActionSpace, predictor: _Predictor, train: pd.DataFrame, cfg: dict[str, Any], seed: int
+    ) -> Backend:
         """``cfg``: the backend's own params section, ``fit_counterfactual.<name>``."""
         ...
 
-    def propose(self, original: pd.DataFrame) -> pd.DataFrame:
-        ...
+    def propose(self, original: pd.DataFrame) -> pd.DataFrame: ...
 
-    def save(self, part_dir: Path) -> None:
-        ...
+    def save(self, part_dir: Path) -> None: ...
 
     @classmethod
-    def load(cls, part_dir: Path, space: ActionSpace, predictor: _Predictor, cfg: dict[str, Any],
-             seed: int) -> "Backend":
-        ...
+    def load(
+        cls, part_dir: Path, space: ActionSpace, predictor: _Predictor, cfg: dict[str, Any], seed: int
+    ) -> Backend: ...
 
 
 BACKENDS: dict[str, type[Backend]] = {b.name: b for b in (AlibiCFRLBackend, DiceBackend)}

@@ -1,5 +1,6 @@
 """Backend ``dice``: DiCE (``dice-ml``, MIT licence), model-agnostic random search, one customer at a
 time. The backend to deploy where alibi's Business Source License cannot be accepted."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,14 +17,14 @@ class DiceBackend:
     licence = "MIT (dice-ml)"
     SAMPLE_FILE = "dice_sample.parquet"
 
-    def __init__(self, space: ActionSpace, predictor: _Predictor, sample: pd.DataFrame, cfg: dict[str, Any],
-                 seed: int):
+    def __init__(self, space: ActionSpace, predictor: _Predictor, sample: pd.DataFrame, cfg: dict[str, Any], seed: int):
         self.space, self.predictor, self.sample, self.cfg, self.seed = space, predictor, sample, cfg, seed
         self._dice = None
 
     @classmethod
-    def fit(cls, space: ActionSpace, predictor: _Predictor, train: pd.DataFrame, cfg: dict[str, Any],
-            seed: int) -> "DiceBackend":
+    def fit(
+        cls, space: ActionSpace, predictor: _Predictor, train: pd.DataFrame, cfg: dict[str, Any], seed: int
+    ) -> DiceBackend:
         rows = min(len(train), int(cfg.get("data_rows", 2000)))
         sample = space.impute(train.sample(rows, random_state=seed)).reset_index(drop=True)
         return cls(space, predictor, sample, cfg, seed)
@@ -59,10 +60,15 @@ class DiceBackend:
                 lo, hi = permitted[c]
                 permitted[c] = [lo, hi + 1e-6]
             try:
-                res = dice.generate_counterfactuals(row, total_CFs=1, desired_class=0,
-                                                    features_to_vary=self.space.actionable,
-                                                    permitted_range=permitted, random_seed=self.seed,
-                                                    verbose=False)
+                res = dice.generate_counterfactuals(
+                    row,
+                    total_CFs=1,
+                    desired_class=0,
+                    features_to_vary=self.space.actionable,
+                    permitted_range=permitted,
+                    random_seed=self.seed,
+                    verbose=False,
+                )
                 cf = res.cf_examples_list[0].final_cfs_df
                 out.append(cf[self.space.features].iloc[[0]] if cf is not None and len(cf) else row)
             except Exception:  # DiCE raises when it finds nothing: keep the original (invalid)
@@ -73,6 +79,7 @@ class DiceBackend:
         self.sample.to_parquet(part_dir / self.SAMPLE_FILE, index=False)
 
     @classmethod
-    def load(cls, part_dir: Path, space: ActionSpace, predictor: _Predictor, cfg: dict[str, Any],
-             seed: int) -> "DiceBackend":
+    def load(
+        cls, part_dir: Path, space: ActionSpace, predictor: _Predictor, cfg: dict[str, Any], seed: int
+    ) -> DiceBackend:
         return cls(space, predictor, pd.read_parquet(part_dir / cls.SAMPLE_FILE), cfg, seed)

@@ -1,5 +1,6 @@
 """The interface every caller uses, whatever the backend: ``CounterfactualExplainer.explain_frame``
 (propose, project onto the action space, repair, score, bookkeeping) and fit / save / load."""
+
 from __future__ import annotations
 
 import time
@@ -11,7 +12,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from churnguard.features.table import ID
+from churnguard.core.vocabulary import ID
 from churnguard.interventions.counterfactual.action_space import ActionSpace, changed_features
 from churnguard.interventions.counterfactual.backends import Backend, backend_class
 from churnguard.interventions.counterfactual.predictor import _Predictor
@@ -25,13 +26,13 @@ SPACE_FILE = "counterfactual_space.joblib"
 class _Outcome:
     """Per row of one ``explain_frame`` call (arrays aligned with its input)."""
 
-    cf: pd.DataFrame                # the returned counterfactuals (the original where none was needed)
-    need: np.ndarray                # positions of the rows at or above the threshold
+    cf: pd.DataFrame  # the returned counterfactuals (the original where none was needed)
+    need: np.ndarray  # positions of the rows at or above the threshold
     p_before: np.ndarray
-    p_backend: np.ndarray           # after the backend's projected proposal
-    p_after: np.ndarray             # after repair
+    p_backend: np.ndarray  # after the backend's projected proposal
+    p_after: np.ndarray  # after repair
     repaired: np.ndarray
-    raw_violations: np.ndarray      # immutable changes the backend proposed (before projection)
+    raw_violations: np.ndarray  # immutable changes the backend proposed (before projection)
     backend_seconds: float = 0.0
     seconds: float = 0.0
 
@@ -60,7 +61,7 @@ class CounterfactualExplainer:
         return self.backend.predictor
 
     def _put(self, cf: pd.DataFrame, rows: np.ndarray, values: pd.DataFrame) -> None:
-        for c in self.space.actionable:   # projection returns the original for every other feature
+        for c in self.space.actionable:  # projection returns the original for every other feature
             col = cf[c].to_numpy(dtype=float if c in self.space.numeric else object).copy()
             col[rows] = values[c].to_numpy()
             cf[c] = col
@@ -70,15 +71,22 @@ class CounterfactualExplainer:
         p_before = self.predictor.proba(features)
         need = np.nonzero(p_before >= self.threshold)[0]
         t0 = time.perf_counter()
-        o = _Outcome(original.copy(), need, p_before, p_before.copy(), p_before,
-                     np.zeros(len(features), dtype=bool), np.zeros(len(features), dtype=int))
+        o = _Outcome(
+            original.copy(),
+            need,
+            p_before,
+            p_before.copy(),
+            p_before,
+            np.zeros(len(features), dtype=bool),
+            np.zeros(len(features), dtype=int),
+        )
         if len(need):
             orig_need = original.iloc[need].reset_index(drop=True)
             proposal = self.backend.propose(orig_need)
             o.raw_violations[need] = self.space.immutable_changes(orig_need, proposal)
             self._put(o.cf, need, self.space.project(orig_need, proposal))
         o.backend_seconds = time.perf_counter() - t0
-        if len(need):   # rows that need no counterfactual are unchanged
+        if len(need):  # rows that need no counterfactual are unchanged
             o.p_backend[need] = self.predictor.proba(o.cf.iloc[need])
         o.p_after = o.p_backend.copy()
         if self.use_repair:
@@ -96,9 +104,12 @@ class CounterfactualExplainer:
         needed, valid = o.needed, o.p_after < self.threshold
         n = int(needed.sum())
         return {
-            "backend": self.backend.name, "explained": n,
+            "backend": self.backend.name,
+            "explained": n,
             "validity": float(valid[needed].mean()) if needed.any() else float("nan"),
-            "validity_backend_alone": float((o.p_backend < self.threshold)[needed].mean()) if needed.any() else float("nan"),
+            "validity_backend_alone": float((o.p_backend < self.threshold)[needed].mean())
+            if needed.any()
+            else float("nan"),
             "repaired": int(o.repaired.sum()),
             "backend_seconds": o.backend_seconds,
             "backend_per_second": _ratio_or_nan(n, o.backend_seconds),
@@ -106,7 +117,8 @@ class CounterfactualExplainer:
             "immutable_changes": int(final_violations[needed].sum()),
             "immutable_changes_raw": int(o.raw_violations[needed].sum()),
             "mean_probability_drop": float((o.p_before - o.p_after)[needed].mean()) if needed.any() else 0.0,
-            "seconds": o.seconds, "per_second": _ratio_or_nan(n, o.seconds),
+            "seconds": o.seconds,
+            "per_second": _ratio_or_nan(n, o.seconds),
         }
 
     def explain_frame(self, features: pd.DataFrame) -> tuple[list[dict], dict[str, Any]]:
@@ -124,10 +136,26 @@ class CounterfactualExplainer:
         ids = features[ID].astype(str).tolist() if ID in features.columns else [str(i) for i in range(len(features))]
         valid = o.p_after < self.threshold
         name, name_rep = self.backend.name, self.backend.name + "+repair"
-        out = [{"customer_id": cid, "backend": name_rep if rep else name, "needed": nd, "p_before": pb,
-                "new_probability": pa, "valid": ok, "changes": ch}
-               for cid, rep, nd, pb, pa, ok, ch in zip(ids, o.repaired.tolist(), o.needed.tolist(), o.p_before.tolist(),
-                                                       o.p_after.tolist(), valid.tolist(), changes)]
+        out = [
+            {
+                "customer_id": cid,
+                "backend": name_rep if rep else name,
+                "needed": nd,
+                "p_before": pb,
+                "new_probability": pa,
+                "valid": ok,
+                "changes": ch,
+            }
+            for cid, rep, nd, pb, pa, ok, ch in zip(
+                ids,
+                o.repaired.tolist(),
+                o.needed.tolist(),
+                o.p_before.tolist(),
+                o.p_after.tolist(),
+                valid.tolist(),
+                changes,
+            )
+        ]
         return out, self._stats(o, changes, final_violations)
 
 
@@ -149,9 +177,17 @@ def fit_explainer(base: BaseModel, train: pd.DataFrame, cfg: dict[str, Any], see
 
 
 def save_explainer(explainer: CounterfactualExplainer, part_dir: Path, cfg: dict[str, Any], seed: int) -> None:
-    joblib.dump({"space": explainer.space, "threshold": explainer.threshold, "backend": explainer.backend.name,
-                 "repair": explainer.use_repair,
-                 "cfg": cfg, "seed": seed}, part_dir / SPACE_FILE)
+    joblib.dump(
+        {
+            "space": explainer.space,
+            "threshold": explainer.threshold,
+            "backend": explainer.backend.name,
+            "repair": explainer.use_repair,
+            "cfg": cfg,
+            "seed": seed,
+        },
+        part_dir / SPACE_FILE,
+    )
     explainer.backend.save(part_dir)
 
 
@@ -160,6 +196,7 @@ def load_explainer(part_dir: Path, base: BaseModel) -> CounterfactualExplainer:
     space, thr = meta["space"], meta["threshold"]
     backend_cls = backend_class(meta["backend"], where=str(Path(part_dir) / SPACE_FILE))
     predictor = _Predictor(base, space, thr)
-    backend = backend_cls.load(part_dir, space, predictor, (meta.get("cfg") or {}).get(backend_cls.name) or {},
-                               meta["seed"])
+    backend = backend_cls.load(
+        part_dir, space, predictor, (meta.get("cfg") or {}).get(backend_cls.name) or {}, meta["seed"]
+    )
     return CounterfactualExplainer(space, backend, thr, bool(meta.get("repair", True)))

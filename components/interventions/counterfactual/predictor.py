@@ -1,5 +1,6 @@
 """What every backend scores against: the base model's churn probability, shifted so the target
 threshold maps to 0.5 (backends search for class 0 = "stays"), and alibi's array format."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,7 +15,9 @@ class _Codec:
 
     def __init__(self, space: ActionSpace):
         self.space = space
-        self.category_map = {i: list(space.categories[c]) for i, c in enumerate(space.features) if c in space.categorical}
+        self.category_map = {
+            i: list(space.categories[c]) for i, c in enumerate(space.features) if c in space.categorical
+        }
         self.index = {c: {v: j for j, v in enumerate(space.categories[c])} for c in space.categorical}
 
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
@@ -55,9 +58,12 @@ class _Predictor:
             try:
                 pre, clf = pipe.named_steps["pre"], pipe.named_steps["clf"]
                 enc = pre.named_transformers_["cat"]
-                if (type(clf).__name__ == "HistGradientBoostingClassifier" and type(enc).__name__ == "OrdinalEncoder"
-                        and list(pre.transformers_[0][2]) == self.space.categorical
-                        and list(pre.transformers_[1][2]) == self.space.numeric):
+                if (
+                    type(clf).__name__ == "HistGradientBoostingClassifier"
+                    and type(enc).__name__ == "OrdinalEncoder"
+                    and list(pre.transformers_[0][2]) == self.space.categorical
+                    and list(pre.transformers_[1][2]) == self.space.numeric
+                ):
                     maps = []
                     for c, cats in zip(self.space.categorical, enc.categories_):
                         code = {str(v): float(j) for j, v in enumerate(cats)}

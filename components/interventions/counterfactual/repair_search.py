@@ -1,5 +1,6 @@
 """Our own exhaustive search of the small action space around a customer's original row, for rows
 where the backend's (projected) proposal is still invalid."""
+
 from __future__ import annotations
 
 import itertools
@@ -10,7 +11,7 @@ import pandas as pd
 from churnguard.interventions.counterfactual.action_space import ActionSpace, ranks
 from churnguard.interventions.counterfactual.predictor import _Predictor
 
-Axis = tuple[str, np.ndarray, np.ndarray]   # (feature, values (n, m), allowed (n, m)); column 0 = unchanged
+Axis = tuple[str, np.ndarray, np.ndarray]  # (feature, values (n, m), allowed (n, m)); column 0 = unchanged
 
 
 def _categorical_axis(c: str, raw: np.ndarray, levels: list[str], ok_levels: np.ndarray) -> Axis:
@@ -65,7 +66,7 @@ def repair(space: ActionSpace, predictor: _Predictor, original: pd.DataFrame, th
     p = predictor.proba(pd.DataFrame(cand))
     changed = (grid[cidx] != 0).sum(axis=1)
     ok = p < threshold
-    order = np.lexsort((p, changed, ~ok, owners))   # per owner: valid first, fewest changes, lowest p
+    order = np.lexsort((p, changed, ~ok, owners))  # per owner: valid first, fewest changes, lowest p
     first = order[np.r_[True, owners[order][1:] != owners[order][:-1]]]
     first = first[ok[first]]
     for a, (c, vals, _) in enumerate(axes):

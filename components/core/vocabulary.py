@@ -1,0 +1,19 @@
+"""The one vocabulary: column names of the model table and the offers of the retention campaign.
+
+Every area spells these names through this module, so renaming a column or adding an offer is one
+edit here (plus the world's true effect of a new offer, see docs/CONTRIBUTING.md).
+"""
+
+from __future__ import annotations
+
+# Columns of the model table (data/features/customers.parquet) that every stage reads.
+ID = "customer_id"
+LABEL = "churned"
+SPLIT = "split"
+
+# The retention offers of the randomized campaign, in the order reports list them.
+OFFERS: tuple[str, ...] = ("discount_10", "discount_20", "feature_upgrade", "contract_upgrade", "retention_call")
+NO_OFFER = "none"  # the campaign's control arm
+NOT_IN_CAMPAIGN = "not_in_campaign"  # customers the campaign did not reach (also untreated)
+ARMS: tuple[str, ...] = (NO_OFFER, *OFFERS)
+CONTROL_ARMS: tuple[str, ...] = (NO_OFFER, NOT_IN_CAMPAIGN)
