@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from churnguard.core.config import ROOT
 
@@ -70,7 +71,7 @@ class Progress:
             return
         print(text, end="" if text.endswith("\n") else "\n", flush=True)
 
-    _tracer: object = None  # tests pass their own; default: the process tracer (no-op unless OTEL_* says so)
+    _tracer: Any = None  # tests pass their own; default: the process tracer (no-op unless OTEL_* says so)
 
     def _start(self, name: str) -> None:
         from churnguard.core.telemetry import tracer
@@ -113,6 +114,7 @@ def repro(cmd: list[str], env: dict[str, str], progress: Progress) -> int:
 
     threading.Thread(target=heartbeat, daemon=True).start()
     try:
+        assert proc.stdout is not None  # started with stdout=PIPE
         for text in proc.stdout:
             progress.line(text)
         return proc.wait()

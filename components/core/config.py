@@ -162,7 +162,7 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         if value not in args:
             raise ConfigError(f"{where}: {value!r:.60} is not one of {', '.join(map(repr, args))}")
         return value
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return build(tp, value, where)
     if origin in (dict, Mapping):
         if not isinstance(value, Mapping):

@@ -45,6 +45,7 @@ def user_id_problem(user_id: Any) -> str | None:
     if len(user_id) > USER_ID_MAX_LEN:
         return f"field 'user_id' is longer than {USER_ID_MAX_LEN} characters (got {len(user_id)})"
     bad = _BAD_CHAR(user_id)
+    assert bad is not None  # _USER_ID_OK failed and the length is fine, so some character is outside the set
     return f"field 'user_id' may only contain {USER_ID_CHARS}; got {bad.group()!r} at position {bad.start()}"
 
 

@@ -12,6 +12,7 @@ those libraries. So after GE builds the site, ``make_offline``:
   validation page and the suite.
 The browser test (tests/foundation/test_data_docs_browser.py) records every request a page makes.
 """
+
 from __future__ import annotations
 
 import html
@@ -24,7 +25,7 @@ OFFLINE_CSS = "static/styles/churnguard_offline.css"
 _EXTERNAL = r"""(?:https?:)?//"""
 _PATTERNS = [
     re.compile(r"<script[^>]*\bsrc=[\"']" + _EXTERNAL + r"[^>]*>\s*</script>", re.I | re.S),
-    re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>.*?</script>", re.I | re.S),   # inline: needs jQuery/Vega
+    re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>.*?</script>", re.I | re.S),  # inline: needs jQuery/Vega
     re.compile(r"<link[^>]*\bhref=[\"']" + _EXTERNAL + r"[^>]*>", re.I | re.S),
     re.compile(r"<img[^>]*\bsrc=[\"']" + _EXTERNAL + r"[^>]*>", re.I | re.S),
 ]
@@ -81,13 +82,17 @@ def index_html(docs_dir: Path, reports: dict[str, Any]) -> str:
         result = "passed" if rep.success else "failed"
         link = f'<a href="{esc(page)}">validation results</a>' if page else "no page"
         first = esc(str(rep.failures[0])) if rep.failures else ""
-        rows.append(f"<tr class='table-row' data-table='{esc(table)}'><td>{esc(table)}</td>"
-                    f"<td class='{result}'>{result}</td><td>{rep.evaluated}</td><td>{len(rep.failures)}</td>"
-                    f"<td>{link} &middot; <a href='expectations/{esc(table)}_suite.html'>suite</a></td>"
-                    f"<td>{first}</td></tr>")
-    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>churnguard data docs</title>"
-            f"<link rel='stylesheet' href='{OFFLINE_CSS}'></head><body><h1>Data validation</h1>"
-            "<p>One Great Expectations suite per input table. Each row links to the latest validation "
-            "results and to the suite's expectations.</p><table id='tables'><thead><tr><th>table</th>"
-            "<th>result</th><th>expectations</th><th>failed</th><th>pages</th><th>first failure</th></tr>"
-            "</thead><tbody>" + "".join(rows) + "</tbody></table></body></html>\n")
+        rows.append(
+            f"<tr class='table-row' data-table='{esc(table)}'><td>{esc(table)}</td>"
+            f"<td class='{result}'>{result}</td><td>{rep.evaluated}</td><td>{len(rep.failures)}</td>"
+            f"<td>{link} &middot; <a href='expectations/{esc(table)}_suite.html'>suite</a></td>"
+            f"<td>{first}</td></tr>"
+        )
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>churnguard data docs</title>"
+        f"<link rel='stylesheet' href='{OFFLINE_CSS}'></head><body><h1>Data validation</h1>"
+        "<p>One Great Expectations suite per input table. Each row links to the latest validation "
+        "results and to the suite's expectations.</p><table id='tables'><thead><tr><th>table</th>"
+        "<th>result</th><th>expectations</th><th>failed</th><th>pages</th><th>first failure</th></tr>"
+        "</thead><tbody>" + "".join(rows) + "</tbody></table></body></html>\n"
+    )

@@ -7,6 +7,7 @@ Mapping rules (one set for every source, params ``data.<source>``):
   column (difflib) and every column of the table; an unset (null) mapping means "absent";
 - other columns keep their data, renamed to snake_case, and become features.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -40,8 +41,8 @@ class IngestReport:
     # rows dropped because their customer id was already seen (None: no id column, dedup not run)
     duplicate_ids: int | None
     conflicting_duplicate_ids: int | None
-    exact_duplicate_rows: int          # rows identical to an earlier row in every column
-    dedup: str                         # what de-duplication did, in words
+    exact_duplicate_rows: int  # rows identical to an earlier row in every column
+    dedup: str  # what de-duplication did, in words
     blank_numeric_cells: dict[str, int] = field(default_factory=dict)
     source: str = "csv"
 
@@ -55,8 +56,10 @@ def column_key(name: str) -> str:
 
 
 def _snake(name: str) -> str:
-    out = "".join("_" + c.lower() if c.isupper() and i and not name[i - 1].isupper() else c.lower()
-                  for i, c in enumerate(name.strip()))
+    out = "".join(
+        "_" + c.lower() if c.isupper() and i and not name[i - 1].isupper() else c.lower()
+        for i, c in enumerate(name.strip())
+    )
     return re.sub(r"[^0-9a-z]+", "_", out).strip("_")
 
 
@@ -64,9 +67,11 @@ def _missing_message(setting: str, wanted: str, columns: list[str]) -> str:
     keys = {column_key(c): c for c in columns}
     close = difflib.get_close_matches(column_key(wanted), list(keys), n=1, cutoff=0.6)
     hint = f" Did you mean {keys[close[0]]!r}?" if close else ""
-    return (f"{setting} is {wanted!r}, but the table has no such column (matching ignores case and "
-            f"punctuation).{hint} Set {setting} to one of the table's columns, or to null if it has none: "
-            f"{', '.join(map(repr, columns))}")
+    return (
+        f"{setting} is {wanted!r}, but the table has no such column (matching ignores case and "
+        f"punctuation).{hint} Set {setting} to one of the table's columns, or to null if it has none: "
+        f"{', '.join(map(repr, columns))}"
+    )
 
 
 def resolve_mapping(columns: list[str], cfg: dict[str, Any], section: str) -> dict[str, str]:
@@ -83,8 +88,10 @@ def resolve_mapping(columns: list[str], cfg: dict[str, Any], section: str) -> di
         if not found:
             raise MappingError(_missing_message(f"{section}.{key}", str(wanted), columns))
         if len(found) > 1:
-            raise MappingError(f"{section}.{key} is {wanted!r}, which matches several columns {found} when case "
-                               "and punctuation are ignored: rename one of them")
+            raise MappingError(
+                f"{section}.{key} is {wanted!r}, which matches several columns {found} when case "
+                "and punctuation are ignored: rename one of them"
+            )
         rename[found[0]] = name
     return rename
 
@@ -95,8 +102,10 @@ def _rename(df: pd.DataFrame, cfg: dict[str, Any], section: str) -> pd.DataFrame
     clashes = pd.Series(list(rename.values())).value_counts()
     if (clashes > 1).any():
         dup = clashes[clashes > 1].index[0]
-        raise MappingError(f"{section}: several columns become {dup!r} "
-                           f"({[c for c, n in rename.items() if n == dup]}); rename or map one of them")
+        raise MappingError(
+            f"{section}: several columns become {dup!r} "
+            f"({[c for c, n in rename.items() if n == dup]}); rename or map one of them"
+        )
     return df.rename(columns=rename)
 
 
@@ -127,16 +136,23 @@ def _type_columns(df: pd.DataFrame) -> dict[str, int]:
 def _deduplicate(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
     exact = df.astype(str).duplicated(keep="first")
     if ID not in df.columns:
-        return df, {"duplicate_ids": None, "conflicting_duplicate_ids": None, "exact_duplicate_rows": int(exact.sum()),
-                    "dedup": "not run: no customer id column is mapped, so duplicates cannot be recognised"}
+        return df, {
+            "duplicate_ids": None,
+            "conflicting_duplicate_ids": None,
+            "exact_duplicate_rows": int(exact.sum()),
+            "dedup": "not run: no customer id column is mapped, so duplicates cannot be recognised",
+        }
     dup_mask = df.duplicated(ID, keep="first")
     conflicting = 0
     if dup_mask.any():
         dups = df[df[ID].isin(df.loc[dup_mask, ID])].astype(str)
         conflicting = int((dups.drop_duplicates().groupby(ID).size() > 1).sum())
-    info = {"duplicate_ids": int(dup_mask.sum()), "conflicting_duplicate_ids": conflicting,
-            "exact_duplicate_rows": int(exact.sum()),
-            "dedup": f"kept the first row of each customer id; dropped {int(dup_mask.sum())} rows"}
+    info = {
+        "duplicate_ids": int(dup_mask.sum()),
+        "conflicting_duplicate_ids": conflicting,
+        "exact_duplicate_rows": int(exact.sum()),
+        "dedup": f"kept the first row of each customer id; dropped {int(dup_mask.sum())} rows",
+    }
     return df[~dup_mask].reset_index(drop=True), info
 
 
@@ -147,13 +163,15 @@ def prepare_customers(raw: pd.DataFrame, cfg: dict[str, Any], source: str = "csv
         df[ID] = df[ID].astype(str).str.strip()
     if LABEL in df.columns:
         df[LABEL] = _text(df[LABEL])
-        if source != "csv":   # one label convention downstream: features read Yes/No for non-CSV sources
-            df[LABEL] = df[LABEL].replace({str(cfg.get("positive_label", "Yes")): "Yes",
-                                           str(cfg.get("negative_label", "No")): "No"})
+        if source != "csv":  # one label convention downstream: features read Yes/No for non-CSV sources
+            df[LABEL] = df[LABEL].replace(
+                {str(cfg.get("positive_label", "Yes")): "Yes", str(cfg.get("negative_label", "No")): "No"}
+            )
     blanks = _type_columns(df)
     df, dedup = _deduplicate(df)
-    return df, IngestReport(rows_read=len(raw), rows_written=len(df), blank_numeric_cells=blanks, source=source,
-                            **dedup)
+    return df, IngestReport(
+        rows_read=len(raw), rows_written=len(df), blank_numeric_cells=blanks, source=source, **dedup
+    )
 
 
 def read_customer_csv(path: Path, csv_cfg: dict[str, Any]) -> tuple[pd.DataFrame, IngestReport]:

@@ -6,10 +6,12 @@ randomized design. Cross-table facts are added to a copy of the table as explici
 (``user_id_is_customer``, ``days_before_observation``...), so the suite, the failure messages and
 the Data Docs say in words what was checked; the raw tables themselves are never changed.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,10 +25,11 @@ DATETIME = ["datetime64[ns]", "datetime64[us]", "datetime64[ms]", "datetime64[s]
 @dataclass(frozen=True)
 class TableContext:
     """What the cross-table checks need: known ids and the observation date."""
-    customer_ids: pd.Index            # active customers at T
-    former_ids: pd.Index              # churned before T (referral graph nodes)
+
+    customer_ids: pd.Index  # active customers at T
+    former_ids: pd.Index  # churned before T (referral graph nodes)
     observation_date: pd.Timestamp
-    arms: list[str]                   # the campaign's randomized arms (uniform design)
+    arms: list[str]  # the campaign's randomized arms (uniform design)
     share_tolerance: float
 
     @property
@@ -47,6 +50,7 @@ def _days_before(dates: pd.Series, obs: pd.Timestamp) -> np.ndarray:
 
 def events_suite(df: pd.DataFrame, ctx: TableContext) -> tuple[pd.DataFrame, list]:
     import great_expectations as gx
+
     from churnguard.world.generator import EVENT_TYPES, PAGES
 
     E = gx.expectations
@@ -55,8 +59,18 @@ def events_suite(df: pd.DataFrame, ctx: TableContext) -> tuple[pd.DataFrame, lis
         checked["user_id_is_customer"] = df["user_id"].isin(ctx.customer_ids)
     if "ts" in df:
         checked["ms_before_observation"] = ctx.observation_ms - df["ts"].astype("int64")
-    exps = _types(E, {"event_id": INTEGER, "user_id": TEXT, "session_id": INTEGER, "event_type": TEXT,
-                      "ts": INTEGER, "page": TEXT, "cart_value": FLOAT})
+    exps = _types(
+        E,
+        {
+            "event_id": INTEGER,
+            "user_id": TEXT,
+            "session_id": INTEGER,
+            "event_type": TEXT,
+            "ts": INTEGER,
+            "page": TEXT,
+            "cart_value": FLOAT,
+        },
+    )
     exps += [
         E.ExpectColumnValuesToBeUnique(column="event_id"),
         E.ExpectColumnValuesToNotBeNull(column="user_id"),
@@ -85,7 +99,7 @@ def referrals_suite(df: pd.DataFrame, ctx: TableContext) -> tuple[pd.DataFrame, 
         checked["days_before_observation"] = _days_before(df["referral_date"], ctx.observation_date)
     exps = _types(E, {"referrer_id": TEXT, "referee_id": TEXT, "referral_date": DATETIME})
     exps += [
-        E.ExpectColumnValuesToBeUnique(column="referee_id"),      # a customer is referred at most once
+        E.ExpectColumnValuesToBeUnique(column="referee_id"),  # a customer is referred at most once
         E.ExpectColumnValuesToBeInSet(column="referrer_id_is_known_customer", value_set=[True]),
         E.ExpectColumnValuesToBeInSet(column="referee_id_is_known_customer", value_set=[True]),
         E.ExpectColumnValuesToBeInSet(column="is_self_referral", value_set=[False]),
@@ -121,7 +135,9 @@ def campaign_suite(df: pd.DataFrame, ctx: TableContext) -> tuple[pd.DataFrame, l
 
 
 SUITES: dict[str, Callable[[pd.DataFrame, TableContext], tuple[pd.DataFrame, list]]] = {
-    "events": events_suite, "referrals": referrals_suite, "campaign": campaign_suite,
+    "events": events_suite,
+    "referrals": referrals_suite,
+    "campaign": campaign_suite,
 }
 
 
@@ -133,4 +149,6 @@ def table_context(customers: pd.DataFrame, former: pd.DataFrame | None, params: 
         customer_ids=pd.Index(customers["customer_id"].astype(str)),
         former_ids=pd.Index(former["customer_id"].astype(str)) if former is not None else pd.Index([]),
         observation_date=pd.Timestamp(params["world"]["observation_date"]),
-        arms=list(cfg.get("arms") or ARMS), share_tolerance=float(cfg.get("share_tolerance", 0.05)))
+        arms=list(cfg.get("arms") or ARMS),
+        share_tolerance=float(cfg.get("share_tolerance", 0.05)),
+    )

@@ -4,6 +4,7 @@ uniqueness, labels) here, the suites of events, referrals and campaign in compon
 A failure names each failing expectation, its column, the unexpected count and sample values;
 the validate stage then exits non-zero so nothing downstream (and nothing in the registry) runs.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,8 +16,18 @@ import pandas as pd
 # Columns every source must provide after ingest (CSV sources map theirs onto these names).
 REQUIRED = ["customer_id", "churn_label", "tenure_months", "monthly_charges"]
 # Columns the synthetic world always has; a world batch missing one is corrupt.
-WORLD_COLUMNS = REQUIRED + ["age", "income_band", "region", "signup_channel", "plan", "contract",
-                            "payment_method", "support_tickets_90d", "usage_hours_30d"]
+WORLD_COLUMNS = [
+    *REQUIRED,
+    "age",
+    "income_band",
+    "region",
+    "signup_channel",
+    "plan",
+    "contract",
+    "payment_method",
+    "support_tickets_90d",
+    "usage_hours_30d",
+]
 # Nulls allowed by design: a cold-start customer has no usage history yet.
 NULLABLE_BY_DESIGN = {"usage_hours_30d"}
 
@@ -33,8 +44,11 @@ class Failure:
     def __str__(self) -> str:
         where = f"column {self.column!r}" if self.column else "table"
         where = f"{self.table}: {where}"
-        count = "" if self.unexpected_count is None else (
-            f": {self.unexpected_count} unexpected ({self.unexpected_percent:.1f}%)")
+        count = (
+            ""
+            if self.unexpected_count is None
+            else (f": {self.unexpected_count} unexpected ({self.unexpected_percent:.1f}%)")
+        )
         sample = f", e.g. {self.sample[:5]}" if self.sample else ""
         return f"{self.expectation} on {where}{count}{sample}"
 
@@ -64,8 +78,9 @@ def required_columns(data_cfg: dict[str, Any]) -> list[str]:
     return [name for name, key in MAPPED.items() if section.get(key)]
 
 
-def build_expectations(df: pd.DataFrame, cfg: dict[str, Any], labels: tuple[str, str],
-                       expected_columns: list[str]) -> list:
+def build_expectations(
+    df: pd.DataFrame, cfg: dict[str, Any], labels: tuple[str, str], expected_columns: list[str]
+) -> list:
     """The suite, derived from params (ranges, null budget) and the source's label set."""
     import great_expectations as gx
 
@@ -76,10 +91,12 @@ def build_expectations(df: pd.DataFrame, cfg: dict[str, Any], labels: tuple[str,
         E.ExpectColumnValuesToBeUnique(column="customer_id"),
         E.ExpectColumnValuesToNotBeNull(column="customer_id"),
         E.ExpectColumnValuesToBeInSet(column="churn_label", value_set=list(labels)),
-        E.ExpectColumnValuesToBeBetween(column="tenure_months", min_value=cfg["tenure_months"][0],
-                                        max_value=cfg["tenure_months"][1]),
-        E.ExpectColumnValuesToBeBetween(column="monthly_charges", min_value=cfg["monthly_charges"][0],
-                                        max_value=cfg["monthly_charges"][1]),
+        E.ExpectColumnValuesToBeBetween(
+            column="tenure_months", min_value=cfg["tenure_months"][0], max_value=cfg["tenure_months"][1]
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="monthly_charges", min_value=cfg["monthly_charges"][0], max_value=cfg["monthly_charges"][1]
+        ),
     ]
     if "age" in df.columns:
         exps.append(E.ExpectColumnValuesToBeBetween(column="age", min_value=cfg["age"][0], max_value=cfg["age"][1]))
@@ -87,26 +104,33 @@ def build_expectations(df: pd.DataFrame, cfg: dict[str, Any], labels: tuple[str,
     for col in df.columns:
         if col in NULLABLE_BY_DESIGN:
             # nulls only where history is absent (cold start): checked on established rows
-            exps.append(E.ExpectColumnValuesToNotBeNull(column=col, mostly=mostly,
-                                                        row_condition='tenure_months > 1',
-                                                        condition_parser="pandas"))
+            exps.append(
+                E.ExpectColumnValuesToNotBeNull(
+                    column=col, mostly=mostly, row_condition="tenure_months > 1", condition_parser="pandas"
+                )
+            )
         elif col not in ("customer_id",):
             exps.append(E.ExpectColumnValuesToNotBeNull(column=col, mostly=mostly))
     return exps
 
 
-def validate_frame(df: pd.DataFrame, cfg: dict[str, Any], labels: tuple[str, str], expected_columns: list[str],
-                   docs_dir: Path | None = None) -> ValidationReport:
+def validate_frame(
+    df: pd.DataFrame,
+    cfg: dict[str, Any],
+    labels: tuple[str, str],
+    expected_columns: list[str],
+    docs_dir: Path | None = None,
+) -> ValidationReport:
     """Run the customers suite on a frame; optionally write HTML Data Docs to ``docs_dir``."""
     batch = {"customers": (df, build_expectations(df, cfg, labels, expected_columns))}
     return run_suites(batch, docs_dir)["customers"]
 
 
-def run_suites(batches: dict[str, tuple[pd.DataFrame, list]], docs_dir: Path | None = None
-               ) -> dict[str, ValidationReport]:
+def run_suites(
+    batches: dict[str, tuple[pd.DataFrame, list]], docs_dir: Path | None = None
+) -> dict[str, ValidationReport]:
     """One suite per table (``name -> (frame, expectations)``) in one GE context; Data Docs for all."""
     import great_expectations as gx
-
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     from churnguard.core.progress import progress_bars
@@ -116,11 +140,14 @@ def run_suites(batches: dict[str, tuple[pd.DataFrame, list]], docs_dir: Path | N
     context.variables.progress_bars = ProgressBarsConfig(globally=progress_bars())
     if docs_dir is not None:
         docs_dir.mkdir(parents=True, exist_ok=True)
-        context.add_data_docs_site(site_name="churnguard", site_config={
-            "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        })
+        context.add_data_docs_site(
+            site_name="churnguard",
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
     source = context.data_sources.add_pandas("churnguard_source")
     reports = {}
     for name, (df, expectations) in batches.items():
@@ -128,12 +155,18 @@ def run_suites(batches: dict[str, tuple[pd.DataFrame, list]], docs_dir: Path | N
         suite = context.suites.add(gx.ExpectationSuite(name=f"{name}_suite"))
         for exp in expectations:
             suite.add_expectation(exp)
-        vdef = context.validation_definitions.add(gx.ValidationDefinition(name=f"{name}_validation",
-                                                                          data=batch_def, suite=suite))
-        actions = [gx.checkpoint.UpdateDataDocsAction(name="docs")] if docs_dir is not None else []
-        checkpoint = context.checkpoints.add(gx.Checkpoint(name=f"{name}_checkpoint", validation_definitions=[vdef],
-                                                           actions=actions,
-                                                           result_format={"result_format": "SUMMARY"}))
+        vdef = context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"{name}_validation", data=batch_def, suite=suite)
+        )
+        actions: list[Any] = [gx.checkpoint.UpdateDataDocsAction(name="docs")] if docs_dir is not None else []
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name=f"{name}_checkpoint",
+                validation_definitions=[vdef],
+                actions=actions,
+                result_format={"result_format": "SUMMARY"},
+            )
+        )
         result = checkpoint.run(batch_parameters={"dataframe": df})
         reports[name] = _report(next(iter(result.run_results.values())), name)
     return reports
@@ -146,9 +179,14 @@ def _report(run, table: str) -> ValidationReport:
             continue
         cfgx = r.expectation_config
         res = r.result or {}
-        failures.append(Failure(
-            expectation=cfgx.type, column=cfgx.kwargs.get("column"),
-            unexpected_count=res.get("unexpected_count"), unexpected_percent=res.get("unexpected_percent"),
-            sample=[v for v in (res.get("partial_unexpected_list") or [])][:5], table=table,
-        ))
+        failures.append(
+            Failure(
+                expectation=cfgx.type,
+                column=cfgx.kwargs.get("column"),
+                unexpected_count=res.get("unexpected_count"),
+                unexpected_percent=res.get("unexpected_percent"),
+                sample=[v for v in (res.get("partial_unexpected_list") or [])][:5],
+                table=table,
+            )
+        )
     return ValidationReport(success=bool(run.success), evaluated=len(run.results), failures=failures, table=table)

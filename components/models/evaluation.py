@@ -1,4 +1,5 @@
 """Holdout evaluation of the base model, with the oracle's score beside it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,14 +7,15 @@ from typing import Any
 
 import pandas as pd
 
-from churnguard.core.vocabulary import ID, LABEL, SPLIT
 from churnguard.core.metrics import calibration_table, classification_metrics, roc_points
-from churnguard.models.tabular import load_part
 from churnguard.core.truth import has_truth, load_truth
+from churnguard.core.vocabulary import ID, LABEL, SPLIT
+from churnguard.models.tabular import load_part
 
 
-def evaluate_base(features_path: Path, base_dir: Path, truth_dir: Path, cfg: dict[str, Any]
-                  ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+def evaluate_base(
+    features_path: Path, base_dir: Path, truth_dir: Path, cfg: dict[str, Any]
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
     """Metrics on the holdout for the model and (synthetic source) the oracle.
 
     The oracle scores each customer by the true probability of the label it was drawn from.
@@ -89,8 +91,7 @@ def curve_images(y, p, out_dir: Path, bins: int = 10) -> list[Path]:
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot(share, lift, label="model")
     ax.axhline(1.0, linestyle="--", color="grey", label="random")
-    ax.set(xlabel="share of customers targeted (highest scores first)", ylabel="cumulative lift",
-           title="Lift, holdout")
+    ax.set(xlabel="share of customers targeted (highest scores first)", ylabel="cumulative lift", title="Lift, holdout")
     ax.legend(loc="upper right")
     save(fig, "lift.png")
     return paths

@@ -16,10 +16,12 @@ microseconds. :class:`FastHGB` removes that overhead and returns the *same numbe
 ``tests/models/test_fast_gbm.py`` checks equality with ``Pipeline.predict_proba`` on rows with
 missing, unknown and absent values.
 """
+
 from __future__ import annotations
 
 import copy
 from typing import Any
+
 import numpy as np
 from scipy.special import expit
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -40,8 +42,9 @@ class FlatForest:
     in ``cat_table[cat_row]`` (257 entries: codes 0..255, then NaN/out of range).
     """
 
-    def __init__(self, feature, threshold, left, right, is_leaf, missing_left, roots, depth,
-                 cat_row=None, cat_table=None):
+    def __init__(
+        self, feature, threshold, left, right, is_leaf, missing_left, roots, depth, cat_row=None, cat_table=None
+    ):
         idx = np.arange(len(feature))
         self.feature = np.where(is_leaf, 0, feature).astype(np.int64)
         self.threshold = np.asarray(threshold, dtype=np.float64)
@@ -120,7 +123,7 @@ class FastHGB:
         predictors = [p[0] for p in clf._predictors]
         known, f_idx_map = clf._bin_mapper.make_known_categories_bitsets()
         sizes = [len(p.nodes) for p in predictors]
-        offsets = np.cumsum([0] + sizes)[:-1]
+        offsets = np.cumsum([0, *sizes])[:-1]
         bit_offsets = np.cumsum([0] + [len(p.raw_left_cat_bitsets) for p in predictors])[:-1]
         nodes = np.concatenate([p.nodes for p in predictors])
         node_offset = np.repeat(offsets, sizes)
@@ -141,13 +144,22 @@ class FastHGB:
                 # sklearn: left bitset -> left; known -> right; unknown, negative or NaN -> missing side
                 cat_table[row, :256] = np.where(in_left == 1, True, np.where(is_known == 1, False, missing_left[k]))
                 cat_table[row, 256] = missing_left[k]
-        self.forest = FlatForest(nodes["feature_idx"], nodes["num_threshold"], nodes["left"] + node_offset,
-                                 nodes["right"] + node_offset, is_leaf, missing_left, offsets,
-                                 int(nodes["depth"].max()) if len(nodes) else 0, cat_row, cat_table)
+        self.forest = FlatForest(
+            nodes["feature_idx"],
+            nodes["num_threshold"],
+            nodes["left"] + node_offset,
+            nodes["right"] + node_offset,
+            is_leaf,
+            missing_left,
+            offsets,
+            int(nodes["depth"].max()) if len(nodes) else 0,
+            cat_row,
+            cat_table,
+        )
         self.value = nodes["value"].astype(np.float64)
 
     @classmethod
-    def from_pipeline(cls, pipeline: Any) -> "FastHGB":
+    def from_pipeline(cls, pipeline: Any) -> FastHGB:
         """From a fitted ``Pipeline([("pre", ColumnTransformer(cat=OrdinalEncoder, ...)), ("clf", HGB)])``,
         the layout every gradient-boosting pipeline of the project uses (categorical columns first)."""
         pre = pipeline.named_steps["pre"]
@@ -157,8 +169,9 @@ class FastHGB:
         return cls(pipeline.named_steps["clf"], maps)
 
     @staticmethod
-    def fold(clf: HistGradientBoostingClassifier, outer_maps: list[dict[str, float]]
-             ) -> tuple[HistGradientBoostingClassifier, list[dict[str, float]]]:
+    def fold(
+        clf: HistGradientBoostingClassifier, outer_maps: list[dict[str, float]]
+    ) -> tuple[HistGradientBoostingClassifier, list[dict[str, float]]]:
         """(classifier without its internal preprocessor, caller category -> tree code).
 
         scikit-learn >= 1.4 re-encodes categorical columns inside the classifier; composing that
@@ -186,7 +199,7 @@ class FastHGB:
         if n > NUMPY_WALK_MAX_ROWS:
             return self.clf._raw_predict(X)[:, 0]
         values = np.concatenate([np.full((n, 1), self.baseline), self.value[self.forest.leaves(X)]], axis=1)
-        return np.cumsum(values, axis=1)[:, -1]   # sequential sum: the same float result as sklearn
+        return np.cumsum(values, axis=1)[:, -1]  # sequential sum: the same float result as sklearn
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """P(class 1) for each row of the encoded float matrix ``X``."""
@@ -198,5 +211,5 @@ class FastHGB:
         X = np.empty((n, len(categorical) + len(numeric)), dtype=np.float64)
         for j, (col, mapping) in enumerate(zip(categorical, self.category_maps)):
             X[:, j] = [mapping.get(v, np.nan) for v in text(cols, col, n).tolist()]
-        X[:, len(categorical):] = numeric_matrix(cols, numeric, n)
+        X[:, len(categorical) :] = numeric_matrix(cols, numeric, n)
         return X

@@ -1,7 +1,7 @@
 """The base tabular churn model, chosen by cross-validation among candidate families."""
+
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,22 +28,42 @@ MODEL_FILE = "model.joblib"
 def make_candidate(name: str, schema: FeatureSchema, cfg: dict[str, Any], seed: int) -> Pipeline:
     """Build an unfitted pipeline for one candidate family."""
     if name == "logistic_regression":
-        pre = ColumnTransformer([
-            ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=5), schema.categorical),
-            ("num", Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True)),
-                              ("scale", StandardScaler())]), schema.numeric),
-        ])
+        pre = ColumnTransformer(
+            [
+                ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=5), schema.categorical),
+                (
+                    "num",
+                    Pipeline(
+                        [("impute", SimpleImputer(strategy="median", add_indicator=True)), ("scale", StandardScaler())]
+                    ),
+                    schema.numeric,
+                ),
+            ]
+        )
         return Pipeline([("pre", pre), ("clf", LogisticRegression(C=cfg["C"], max_iter=2000))])
     if name == "hist_gradient_boosting":
-        pre = ColumnTransformer([
-            ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
-                                   encoded_missing_value=np.nan), schema.categorical),
-            ("num", "passthrough", schema.numeric),
-        ])
+        pre = ColumnTransformer(
+            [
+                (
+                    "cat",
+                    OrdinalEncoder(
+                        handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
+                    ),
+                    schema.categorical,
+                ),
+                ("num", "passthrough", schema.numeric),
+            ]
+        )
         clf = HistGradientBoostingClassifier(
-            max_iter=cfg["max_iter"], learning_rate=cfg["learning_rate"], max_leaf_nodes=cfg["max_leaf_nodes"],
-            l2_regularization=cfg["l2_regularization"], early_stopping=True, validation_fraction=0.1,
-            categorical_features=list(range(len(schema.categorical))), random_state=seed)
+            max_iter=cfg["max_iter"],
+            learning_rate=cfg["learning_rate"],
+            max_leaf_nodes=cfg["max_leaf_nodes"],
+            l2_regularization=cfg["l2_regularization"],
+            early_stopping=True,
+            validation_fraction=0.1,
+            categorical_features=list(range(len(schema.categorical))),
+            random_state=seed,
+        )
         return Pipeline([("pre", pre), ("clf", clf)])
     raise ValueError(f"unknown model candidate {name!r} (train_base.candidates)")
 
@@ -79,7 +99,7 @@ class BaseModel:
         return fast
 
     def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}   # no scoring caches
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}  # no scoring caches
 
     def score_columns(self, cols: columns.Columns, n: int, scores: columns.Columns) -> columns.Columns:
         p = self.proba_columns(cols, n)
@@ -101,8 +121,9 @@ def prepare(features: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
     return frame
 
 
-def select_and_fit(train: pd.DataFrame, y: np.ndarray, schema: FeatureSchema, cfg: dict[str, Any],
-                   seed: int) -> tuple[BaseModel, dict[str, dict[str, float]]]:
+def select_and_fit(
+    train: pd.DataFrame, y: np.ndarray, schema: FeatureSchema, cfg: dict[str, Any], seed: int
+) -> tuple[BaseModel, dict[str, dict[str, float]]]:
     """Cross-validate every candidate (ROC AUC), refit the best on all training rows."""
     from tqdm import tqdm
 
@@ -110,8 +131,9 @@ def select_and_fit(train: pd.DataFrame, y: np.ndarray, schema: FeatureSchema, cf
     folds = StratifiedKFold(n_splits=int(cfg["cv_folds"]), shuffle=True, random_state=seed)
     cv: dict[str, dict[str, float]] = {}
     for name in tqdm(cfg["candidates"], desc="cross-validating", unit="model"):
-        scores = cross_val_score(make_candidate(name, schema, cfg.get(name, {}), seed), X, y,
-                                 cv=folds, scoring="roc_auc", n_jobs=1)
+        scores = cross_val_score(
+            make_candidate(name, schema, cfg.get(name, {}), seed), X, y, cv=folds, scoring="roc_auc", n_jobs=1
+        )
         cv[name] = {"roc_auc_mean": float(scores.mean()), "roc_auc_std": float(scores.std())}
     best = max(cv, key=lambda k: cv[k]["roc_auc_mean"])
     pipeline = make_candidate(best, schema, cfg.get(best, {}), seed).fit(X, y)
@@ -122,8 +144,9 @@ def save_part(model: BaseModel, part_dir: Path) -> None:
     """Write the base model as bundle part ``base``."""
     part_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, part_dir / MODEL_FILE)
-    write_part_spec(part_dir, "base", 0, "churnguard.models.tabular:load_part", family=model.family,
-                    features=model.schema.columns)
+    write_part_spec(
+        part_dir, "base", 0, "churnguard.models.tabular:load_part", family=model.family, features=model.schema.columns
+    )
 
 
 def load_part(part_dir: Path) -> BaseModel:

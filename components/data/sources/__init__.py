@@ -4,10 +4,12 @@ Each reader takes its params section (``data.<source>``) and the workspace root 
 raw table as a DataFrame; mapping, typing and de-duplication happen afterwards in
 ``churnguard.data.ingest`` so every source gets the same treatment. The ingest stage does the I/O.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 

@@ -1,4 +1,5 @@
 """File sources: a CSV (every cell read as text, typed later) or Parquet (a file or a folder of files)."""
+
 from __future__ import annotations
 
 from pathlib import Path
