@@ -8,7 +8,7 @@ OPS_VENV ?= .venv-ops
 OPS_STAMP := $(OPS_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: ops-venv run test test-fast venv airflow-venv summary clean-data airflow airflow-stop
+.PHONY: ops-venv run test test-fast lint venv airflow-venv summary clean-data airflow airflow-stop
 
 run: $(STAMP)
 	$(VENV)/bin/churnguard run
@@ -50,3 +50,10 @@ airflow: $(STAMP) $(AIRFLOW_STAMP)
 
 airflow-stop:
 	scripts/airflow.sh stop
+
+# Static checks .ci/run runs before the tests: lint, format, import contracts, types.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
