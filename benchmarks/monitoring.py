@@ -1,211 +1,242 @@
-"""Monitoring benchmark: the moving world's scenarios over several seeds, a frozen champion beside the
-adaptive system (monitor -> retrain on the alarm's matured cohort), measured against the truth.
+"""Monitoring benchmark (issue #18): the moving world's scenarios over several seeds, the frozen champion
+beside the adaptive system, measured against the truth.
 
-Writes benchmarks/results/monitoring.json and monitoring.md (the table of docs/monitoring.md).
-Run: ``nice -n 10 .venv/bin/python benchmarks/monitoring.py [--seeds 5] [--customers 12000] [--months 12]``.
+Per world (``generate_timeline``: month 0 = the project's world, then ``--months`` monthly snapshots):
+- the champion is the base model (hist gradient boosting, train_base's settings) fitted on month 0's
+  train split; its reference is those rows, its reference ROC AUC its month-0 holdout;
+- every month runs the nightly cycle (``run_cycle``: drift with BH control, CBPE estimate, early
+  outcomes of last month's cohort, realised AUC of the newest matured cohort) for the frozen champion
+  and for the adaptive system's current champion;
+- adaptive: a retrain decision names the cohort that carried the evidence (drift: tonight's snapshot,
+  early outcomes: last month's, realised AUC: the matured one). Once that cohort's labels matured
+  (two months later) a challenger is fitted on its train split and promoted only through the
+  registry's gates (``register.gates``, ``min_customers`` included) and the fair comparison with the
+  champion on the same holdout rows (``register.champion_tolerance``), as ``churnguard promote`` does;
+- measured each month against the truth: realised ROC AUC of both systems, the oracle's (true
+  probabilities) and the CBPE estimate of both.
+
+Writes benchmarks/results/<name>.json and <name>.md. Run (multi-seed runs take the heavy lock):
+``flock /tmp/churnguard-heavy.lock nice .venv/bin/python benchmarks/monitoring.py --seeds 1-5 --name monitoring_dev``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.monitoring_summary import markdown, summarise
 from churnguard.core.benchmarking import RESULTS, write_result
 from churnguard.core.config import load_params
-from churnguard.core.vocabulary import LABEL, SPLIT
-from churnguard.features.table import FeatureSchema
-from churnguard.models.tabular import select_and_fit
+from churnguard.core.metrics import classification_metrics
+from churnguard.core.truth import load_truth
+from churnguard.core.vocabulary import ID, LABEL, SPLIT
+from churnguard.features.table import NON_FEATURES, FeatureSchema
+from churnguard.mlops.registry import check_gates
+from churnguard.models.tabular import BaseModel, make_candidate, prepare
 from churnguard.monitoring import data, performance
+from churnguard.monitoring.config import MonitorConfig, monitor_config
+from churnguard.monitoring.decision import MonitorResult
 from churnguard.monitoring.monitor import Cohort, run_cycle
 from churnguard.world.rolling import generate_timeline
-from churnguard.world.timeline import SCENARIOS
+from churnguard.world.timeline import LABEL_MONTHS, SCENARIOS
+
+FAMILY = "hist_gradient_boosting"
+
+
+@dataclass
+class World:
+    """One simulated timeline, read once: feature tables, first-month churners, oracle ROC AUC."""
+
+    root: Path
+    tables: dict[int, pd.DataFrame]
+    churned: dict[int, np.ndarray | None]
+    oracle_auc: dict[int, float]
+    affected: dict[int, int]  # customers the concept shift touches (truth; evaluation only)
+
+
+@dataclass
+class Champion:
+    model: BaseModel
+    reference: Cohort
+    reference_auc: float
+    trained_on: int  # month of the cohort it was fitted on
+
+
+def read_world(root: Path, months: int, params: dict[str, Any]) -> World:
+    tables = {m: data.features(root, m, params["data"], params["features"]) for m in range(months + 1)}
+    churned = {m: data.churned_next_month(root, m, t[ID]) for m, t in tables.items()}
+    oracle, affected = {}, {}
+    for m, t in tables.items():
+        truth = load_truth(data.month_dir(root, m) / "truth").loc[t[ID]]
+        oracle[m] = float(performance.realised_roc_auc(t[LABEL].to_numpy(), truth["p_received"].to_numpy()) or 0.0)
+        affected[m] = int(truth["concept_affected"].sum()) if "concept_affected" in truth else 0
+    return World(root, tables, churned, oracle, affected)
 
 
 def schema_of(table: pd.DataFrame) -> FeatureSchema:
-    from churnguard.features.table import NON_FEATURES
-
     feats = [c for c in table.columns if c not in NON_FEATURES]
     cat = [c for c in feats if table[c].dtype == object]
     return FeatureSchema(numeric=[c for c in feats if c not in cat], categorical=cat, sources=[], skipped={})
 
 
-def train(table: pd.DataFrame, params: dict, seed: int):
-    """The base model as train_base fits it (one family, to keep the benchmark affordable)."""
+def fit(table: pd.DataFrame, params: dict[str, Any], seed: int, month: int) -> Champion:
+    """The base model on one cohort's train split (train_base's tree settings, no CV: one family)."""
     schema = schema_of(table)
     rows = table[table[SPLIT] == "train"]
-    cfg = {**params["train_base"], "candidates": ["hist_gradient_boosting"], "cv_folds": 2}
-    model, _cv = select_and_fit(rows, rows[LABEL].to_numpy(), schema, cfg, seed)
+    pipeline = make_candidate(FAMILY, schema, params["train_base"].get(FAMILY, {}), seed)
+    model = BaseModel(pipeline.fit(prepare(rows, schema), rows[LABEL].to_numpy()), schema, FAMILY)
     hold = table[table[SPLIT] == "holdout"]
     auc = performance.realised_roc_auc(hold[LABEL].to_numpy(), model.predict_proba(hold))
-    return model, schema, auc, Cohort(rows, model.predict_proba(rows))
+    return Champion(model, Cohort(rows, model.predict_proba(rows)), float(auc or 0.5), month)
 
 
-def oracle_auc(root: Path, month: int, table: pd.DataFrame) -> float:
-    from churnguard.core.truth import load_truth
-
-    p = load_truth(data.month_dir(root, month) / "truth", ["customer_id", "p_received"]).loc[
-        table["customer_id"], "p_received"
-    ]
-    return performance.realised_roc_auc(table[LABEL].to_numpy(), p.to_numpy())
-
-
-def run_world(root: Path, params: dict, seed: int, months: int) -> list[dict]:
-    cfg = params["monitor"]
-    tables = {m: data.features(root, m, params["data"], params["features"]) for m in range(months + 1)}
-    frozen, schema, ref_auc, reference = train(tables[0], params, seed)
-    adaptive, a_ref, a_reference, pending = frozen, ref_auc, reference, None
-    rows = []
-    for m in range(1, months + 1):
-        if pending is not None and m >= pending + data_label_months():
-            adaptive, _s, a_ref, a_reference = train(tables[pending], params, seed)
-            rows[-1]["retrained_for_next"] = pending
-            pending = None
-        cycle = _cycle(root, tables, m, adaptive, a_reference, schema, cfg, a_ref)
-        frozen_cycle = cycle if adaptive is frozen else _cycle(root, tables, m, frozen, reference, schema, cfg, ref_auc)
-        if cycle.retrain and pending is None and adaptive is frozen:
-            pending = m - 1  # the cohort whose outcomes raised the alarm; trained on once matured
-        y = tables[m][LABEL].to_numpy()
-        rows.append(
-            {
-                "month": m,
-                "alarm": cycle.drift_alarm or cycle.performance_alarm,
-                "frozen_alarm": frozen_cycle.drift_alarm or frozen_cycle.performance_alarm,
-                "drift_alarm": frozen_cycle.drift_alarm,
-                "performance_alarm": frozen_cycle.performance_alarm,
-                "features_alarmed": frozen_cycle.features_alarmed,
-                "reasons": frozen_cycle.reasons[:3],
-                "frozen_auc": performance.realised_roc_auc(y, frozen.predict_proba(tables[m])),
-                "frozen_estimated_auc": frozen_cycle.estimated_auc,
-                "adaptive_auc": performance.realised_roc_auc(y, adaptive.predict_proba(tables[m])),
-                "oracle_auc": oracle_auc(root, m, tables[m]),
-            }
-        )
-    return rows
+def promotion(challenger: Champion, champion: Champion, table: pd.DataFrame, register: dict[str, Any]) -> list[str]:
+    """Reasons the challenger may not become champion (empty: promote): the registry's gates on the
+    cohort's holdout, then the fair comparison with the champion on the same rows."""
+    hold = table[table[SPLIT] == "holdout"]
+    y = hold[LABEL].to_numpy()
+    metrics = {**classification_metrics(y, challenger.model.predict_proba(hold)), "customers": float(len(table))}
+    reasons = check_gates(metrics, register["gates"]).reasons
+    champion_auc = performance.realised_roc_auc(y, champion.model.predict_proba(hold)) or 0.0
+    if metrics["roc_auc"] < champion_auc - float(register["champion_tolerance"]):
+        reasons.append(f"holdout ROC AUC {metrics['roc_auc']:.4f} < champion {champion_auc:.4f}")
+    return reasons
 
 
-def data_label_months() -> int:
-    from churnguard.world.timeline import LABEL_MONTHS
-
-    return LABEL_MONTHS
-
-
-def _cycle(root, tables, m, model, reference, schema, cfg, ref_auc):
+def cycle(world: World, m: int, champ: Champion, cfg: MonitorConfig) -> MonitorResult:
+    """The nightly cycle of month ``m`` for one champion (what `churnguard monitor` computes)."""
+    model, tables = champ.model, world.tables
     current = Cohort(tables[m], model.predict_proba(tables[m]))
     prev = tables[m - 1]
-    previous = Cohort(prev, model.predict_proba(prev), data.churned_next_month(root, m - 1, prev["customer_id"]))
+    previous = Cohort(prev, model.predict_proba(prev), world.churned[m - 1])
     matured = None
-    if m >= 2:
-        t = tables[m - 2]
+    if m >= LABEL_MONTHS:
+        t = tables[m - LABEL_MONTHS]
         matured = Cohort(t, model.predict_proba(t), labels=t[LABEL].to_numpy())
-    return run_cycle(reference, current, previous, matured, schema.numeric, schema.categorical, cfg, ref_auc, m)
+    schema = model.schema
+    return run_cycle(
+        champ.reference, current, previous, matured, schema.numeric, schema.categorical, cfg, champ.reference_auc, m
+    )
 
 
-def summarise(scenario: str, runs: list[list[dict]], start: int | None) -> dict:
-    out: dict = {"seeds": len(runs)}
-    out["any_alarm_share"] = float(np.mean([any(r["frozen_alarm"] for r in rows) for rows in runs]))
-    errors = [
-        abs(r["frozen_estimated_auc"] - r["frozen_auc"])
-        for rows in runs
-        for r in rows
-        if start is None or scenario != "concept_shift" or r["month"] < start
-    ]
-    out["estimate_abs_error_mean"] = float(np.mean(errors))
-    out["estimate_abs_error_max"] = float(np.max(errors))
-    out["estimate_within_0.02_share"] = float(np.mean(np.array(errors) <= 0.02))
-    out["frozen_auc_ratio_to_oracle"] = _by_month(runs, "frozen_auc")
-    out["adaptive_auc_ratio_to_oracle"] = _by_month(runs, "adaptive_auc")
-    if start is not None:
-        firsts = [next((r["month"] for r in rows if r["frozen_alarm"] and r["month"] >= start), None) for rows in runs]
-        early = [any(r["frozen_alarm"] for r in rows if r["month"] < start) for rows in runs]
-        out["alarm_before_change_share"] = float(np.mean(early))
-        out["detected_share"] = float(np.mean([f is not None for f in firsts]))
-        out["detection_delay_days"] = [None if f is None else (f - start) * 30 for f in firsts]
-        retrained = [next((r["month"] + 1 for r in rows if "retrained_for_next" in r), None) for rows in runs]
-        out["retrained_in_month"] = retrained
-        after = [
-            r["adaptive_auc"] / r["oracle_auc"]
-            for rows, k in zip(runs, retrained)
-            if k
-            for r in rows
-            if r["month"] >= k
-        ]
-        out["adaptive_ratio_after_retrain_min"] = float(np.min(after)) if after else None
-        out["adaptive_ratio_after_retrain_mean"] = float(np.mean(after)) if after else None
-        frozen_after = [
-            r["frozen_auc"] / r["oracle_auc"] for rows, k in zip(runs, retrained) if k for r in rows if r["month"] >= k
-        ]
-        out["frozen_ratio_same_months_mean"] = float(np.mean(frozen_after)) if frozen_after else None
+def evidence_month(result: MonitorResult, m: int) -> int:
+    """The oldest cohort that carried this night's evidence (its labels are what a retrain needs)."""
+    months = []
+    if result.drift_alarm or any(r.startswith("estimated") for r in result.reasons):
+        months.append(m)
+    if any(s.alarmed for s in result.early_outcomes):
+        months.append(m - 1)
+    if any(r.startswith("realised") for r in result.reasons):
+        months.append(m - LABEL_MONTHS)
+    return min(months) if months else m
+
+
+def month_row(world: World, m: int, frozen: MonitorResult, adaptive: MonitorResult, models: dict) -> dict[str, Any]:
+    table = world.tables[m]
+    y = table[LABEL].to_numpy()
+    auc = {k: performance.realised_roc_auc(y, c.model.predict_proba(table)) for k, c in models.items()}
+    return {
+        "month": m,
+        "frozen_alarm": frozen.drift_alarm or frozen.performance_alarm,
+        "drift_alarm": frozen.drift_alarm,
+        "performance_alarm": frozen.performance_alarm,
+        "adaptive_alarm": adaptive.drift_alarm or adaptive.performance_alarm,
+        "adaptive_retrain": adaptive.retrain,
+        "features_alarmed": frozen.features_alarmed,
+        "segments_alarmed": [
+            {"segment": s.segment, "n": s.n, "observed": s.observed, "expected": s.expected}
+            for s in frozen.early_outcomes
+            if s.alarmed
+        ],
+        "reasons": frozen.reasons[:4],
+        "frozen_auc": auc["frozen"],
+        "adaptive_auc": auc["adaptive"],
+        "oracle_auc": world.oracle_auc[m],
+        "frozen_estimated_auc": frozen.estimated_auc,
+        "adaptive_estimated_auc": adaptive.estimated_auc,
+        "champion_trained_on": models["adaptive"].trained_on,
+        "concept_affected": world.affected[m],
+    }
+
+
+def run_world(world: World, params: dict[str, Any], cfg: MonitorConfig, seed: int, months: int) -> dict[str, Any]:
+    frozen = adaptive = fit(world.tables[0], params, seed, 0)
+    pending: int | None = None  # evidence cohort waiting for its labels
+    rows, promotions = [], []
+    for m in range(1, months + 1):
+        if pending is not None and m >= pending + LABEL_MONTHS:
+            challenger = fit(world.tables[pending], params, seed, pending)
+            refused = promotion(challenger, adaptive, world.tables[pending], params["register"])
+            promotions.append({"month": m, "cohort": pending, "promoted": not refused, "reasons": refused})
+            adaptive = adaptive if refused else challenger
+            pending = None
+        frozen_result = cycle(world, m, frozen, cfg)
+        adaptive_result = frozen_result if adaptive is frozen else cycle(world, m, adaptive, cfg)
+        if adaptive_result.retrain and pending is None:
+            evidence = evidence_month(adaptive_result, m)
+            pending = evidence if evidence > adaptive.trained_on else None
+        rows.append(month_row(world, m, frozen_result, adaptive_result, {"frozen": frozen, "adaptive": adaptive}))
+    return {"seed": seed, "months": rows, "promotions": promotions}
+
+
+def seeds(spec: str) -> list[int]:
+    """``1-5`` or ``7001,7003``."""
+    out: list[int] = []
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi or lo) + 1))
     return out
 
 
-def _by_month(runs, key) -> list[float]:
-    months = len(runs[0])
-    return [round(float(np.mean([rows[i][key] / rows[i]["oracle_auc"] for rows in runs])), 4) for i in range(months)]
-
-
-def markdown(numbers: dict) -> str:
-    lines = [
-        "| scenario | seeds | any alarm (share of seeds) | detection delay (days) | estimate − realised AUC, mean / max abs | frozen / oracle AUC after retrain | adaptive / oracle AUC after retrain (mean, min) |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for name, s in numbers["scenarios"].items():
-        delay = s.get("detection_delay_days", "–")
-        fz, ad = s.get("frozen_ratio_same_months_mean"), s.get("adaptive_ratio_after_retrain_mean")
-        lines.append(
-            f"| {name} | {s['seeds']} | {s['any_alarm_share']:.2f} | {delay} | "
-            f"{s['estimate_abs_error_mean']:.4f} / {s['estimate_abs_error_max']:.4f} | "
-            f"{'–' if fz is None else f'{fz:.3f}'} | "
-            f"{'–' if ad is None else _pair(ad, s['adaptive_ratio_after_retrain_min'])} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _pair(a: float, b: float) -> str:
-    return f"{a:.3f}, {b:.3f}"
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--customers", type=int, default=12000)
-    ap.add_argument("--months", type=int, default=12)
-    ap.add_argument("--scenarios", nargs="*", default=list(SCENARIOS))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", default="1-5", help="world seeds, e.g. 1-5 or 7001,7002 (default 1-5)")
+    ap.add_argument("--customers", type=int, default=50000, help="world size (default 50000, the project's)")
+    ap.add_argument("--months", type=int, default=12, help="simulated months after month 0 (default 12)")
+    ap.add_argument("--scenarios", nargs="*", default=list(SCENARIOS), choices=SCENARIOS)
+    ap.add_argument("--name", default="monitoring", help="results file stem (default monitoring)")
     args = ap.parse_args()
     params = load_params()
     params["world"]["customers"] = args.customers
-    t0 = time.perf_counter()
-    numbers: dict = {"scenarios": {}, "per_seed": {}}
+    cfg = monitor_config(params["monitor"])
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    numbers: dict[str, Any] = {"scenarios": {}, "per_seed": {}}
     for scenario in args.scenarios:
         runs = []
-        for seed in range(1, args.seeds + 1):
-            with tempfile.TemporaryDirectory() as tmp:
-                generate_timeline(
-                    params["world"], seed, params["monitor"]["timeline"], scenario, args.months, Path(tmp)
-                )
-                runs.append(run_world(Path(tmp), params, seed, args.months))
+        for seed in seeds(args.seeds):
+            with tempfile.TemporaryDirectory(prefix="churnguard-monitoring-") as tmp:
+                generate_timeline(params["world"], seed, cfg.timeline, scenario, args.months, Path(tmp))
+                runs.append(run_world(read_world(Path(tmp), args.months, params), params, cfg, seed, args.months))
+            alarms = [r["month"] for r in runs[-1]["months"] if r["frozen_alarm"]]
             print(
-                f"{scenario} seed {seed}: alarms at months {[r['month'] for r in runs[-1] if r['frozen_alarm']]}",
+                f"[{time.perf_counter() - t0:7.0f} s] {scenario} seed {seed}: frozen alarms in months {alarms}; "
+                f"promotions {[(p['month'], p['promoted']) for p in runs[-1]['promotions']]}",
                 flush=True,
             )
-        start = params["monitor"]["timeline"]["scenarios"].get(scenario, {}).get("start")
-        numbers["scenarios"][scenario] = summarise(scenario, runs, start if scenario != "stable" else None)
+        numbers["scenarios"][scenario] = summarise(scenario, runs, cfg)
         numbers["per_seed"][scenario] = runs
     run = {
         "seeds": args.seeds,
         "customers": args.customers,
         "months": args.months,
         "seconds": round(time.perf_counter() - t0, 1),
+        "cpu_seconds": round(time.process_time() - cpu0, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
-    write_result("monitoring", run, numbers)
-    (RESULTS / "monitoring.md").write_text(markdown(numbers))
+    write_result(args.name, run, numbers)
+    (RESULTS / f"{args.name}.md").write_text(markdown(numbers, run))
+    print(f"done: {len(args.scenarios)} scenarios x {len(seeds(args.seeds))} seeds in {run['seconds']} s")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ export of each night's customers, events and referrals can follow it) and the ch
 rows (``--reference``, default the workspace's data/features/customers.parquet, train split). Writes
 ``OUT/monitor.json`` (the decision: ``retrain`` and its reasons), ``OUT/metrics.prom`` (Prometheus text
 format, for the node-exporter textfile collector) and ``OUT/report.html`` (self-contained), and logs
-the gauges to MLflow (experiment ``churnguard-monitoring``). Exit 0 whatever the decision; 2 when an
-input is missing. Used by dags/monitor.py.
+the gauges and every feature's PSI to MLflow (experiment ``churnguard-monitoring``). Exit 0 whatever
+the decision; 2 when an input is missing or params ``monitor`` is malformed. Used by dags/monitor.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy as np
+    import pandas as pd
+
+    from churnguard.monitoring.config import MonitorConfig
+    from churnguard.monitoring.decision import MonitorResult
+    from churnguard.monitoring.monitor import Cohort
+
+EXPERIMENT = "churnguard-monitoring"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,83 +47,112 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-mlflow", action="store_true", help="do not log the gauges to MLflow")
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """What one cycle reads, checked before anything heavy loads."""
+
+    data: Path
+    month: int
+    available: tuple[int, ...]
+    reference: Path
+    model_uri: str
+    out: Path
+
+
 def _fail(message: str) -> int:
     print(f"monitor: {message}", file=sys.stderr)
     return 2
 
 
-def run(args: argparse.Namespace) -> int:
-    import pandas as pd
+def resolve_inputs(args: argparse.Namespace, register: dict[str, Any]) -> Inputs | str:
+    """The cycle's inputs, or the message naming the missing one."""
+    from churnguard.core.config import PATHS
+    from churnguard.monitoring import data
 
-    from churnguard.core.config import PATHS, load_params
-    from churnguard.core.vocabulary import LABEL, SPLIT
-    from churnguard.mlops.registry import load_bundle
-    from churnguard.monitoring import data, decision, report
-    from churnguard.monitoring.monitor import Cohort, run_cycle
-
-    params = load_params()
-    cfg, reg = params["monitor"], params["register"]
     available = data.months(args.data)
     if not available:
-        return _fail(f"--data {args.data}: no month_MM/raw snapshot there")
+        return f"--data {args.data}: no month_MM/raw snapshot there"
     month = available[-1] if args.month is None else args.month
     if month not in available:
-        return _fail(f"--month {month}: not among the snapshots {available}")
-    reference_path = args.reference or PATHS.features / "customers.parquet"
-    if not reference_path.exists():
-        return _fail(f"--reference {reference_path} does not exist (the champion's training features)")
-    model_uri = args.model_uri or f"models:/{reg['model_name']}@{reg['alias']}"
-    bundle = load_bundle(model_uri)
+        return f"--month {month}: not among the snapshots {available}"
+    reference = args.reference or PATHS.features / "customers.parquet"
+    if not reference.exists():
+        return f"--reference {reference} does not exist (the champion's training features)"
+    model_uri = args.model_uri or f"models:/{register['model_name']}@{register['alias']}"
+    return Inputs(args.data, month, tuple(available), reference, model_uri, args.out or PATHS.reports / "monitor")
 
-    def score(frame: pd.DataFrame):
+
+def run(args: argparse.Namespace) -> int:
+    from churnguard.core.config import ConfigError, load_params
+    from churnguard.mlops.registry import load_bundle
+    from churnguard.monitoring.config import monitor_config
+    from churnguard.monitoring.monitor import run_cycle
+
+    params = load_params()
+    try:
+        cfg = monitor_config(params.get("monitor"))
+    except ConfigError as exc:
+        return _fail(f"params.yaml: {exc}")
+    inputs = resolve_inputs(args, params["register"])
+    if isinstance(inputs, str):
+        return _fail(inputs)
+    bundle = load_bundle(inputs.model_uri)
+
+    def score(frame: pd.DataFrame) -> np.ndarray:
         return bundle.predict(frame)["churn_probability"].to_numpy()
 
-    ref_table = pd.read_parquet(reference_path)
-    ref_rows = ref_table[ref_table[SPLIT] == "train"] if SPLIT in ref_table else ref_table
-    numeric, categorical = _schema(reference_path, ref_rows)
-    reference = Cohort(ref_rows, score(ref_rows))
-    holdout = ref_table[ref_table[SPLIT] == "holdout"] if SPLIT in ref_table else None
-    from churnguard.monitoring.performance import realised_roc_auc
-
-    reference_auc = (
-        realised_roc_auc(holdout[LABEL].to_numpy(), score(holdout)) if holdout is not None and len(holdout) else None
-    )
-
-    def cohort(m: int, with_labels: bool = False) -> Cohort | None:
-        if m not in available:
-            return None
-        table = data.features(args.data, m, params["data"], params["features"])
-        return Cohort(
-            table,
-            score(table),
-            data.churned_next_month(args.data, m, table["customer_id"]),
-            table[LABEL].to_numpy() if with_labels else None,
-        )
-
-    current = cohort(month)
-    result = run_cycle(
-        reference,
-        current,
-        cohort(month - 1),
-        cohort(month - 2, with_labels=True),
-        numeric,
-        categorical,
-        cfg,
-        reference_auc,
-        month,
-    )
-    out = args.out or PATHS.reports / "monitor"
-    _write(out, result, reference, current, cfg, model_uri, month, decision, report)
+    reference, reference_auc, numeric, categorical = reference_cohort(inputs.reference, score)
+    current, previous, matured = cohorts(inputs, params, score)
+    result = run_cycle(reference, current, previous, matured, numeric, categorical, cfg, reference_auc, inputs.month)
+    write_outputs(inputs, result, reference, current, cfg)
     if not args.no_mlflow:
-        _log_mlflow(result, out, model_uri, month)
+        log_mlflow(result, inputs)
     print(
-        f"monitor month {month} ({model_uri}): {'RETRAIN' if result.retrain else 'hold'}"
+        f"monitor month {inputs.month} ({inputs.model_uri}): {'RETRAIN' if result.retrain else 'hold'}"
         + ("" if not result.reasons else " - " + "; ".join(result.reasons))
     )
     return 0
 
 
-def _schema(reference_path: Path, rows) -> tuple[list[str], list[str]]:
+def reference_cohort(
+    path: Path, score: Callable[[pd.DataFrame], np.ndarray]
+) -> tuple[Cohort, float | None, list[str], list[str]]:
+    """The champion's training rows (scored), its holdout ROC AUC, and the feature schema."""
+    import pandas as pd
+
+    from churnguard.core.vocabulary import LABEL, SPLIT
+    from churnguard.monitoring.monitor import Cohort
+    from churnguard.monitoring.performance import realised_roc_auc
+
+    table = pd.read_parquet(path)
+    rows = table[table[SPLIT] == "train"] if SPLIT in table else table
+    holdout = table[table[SPLIT] == "holdout"] if SPLIT in table else table.iloc[:0]
+    auc = realised_roc_auc(holdout[LABEL].to_numpy(), score(holdout)) if len(holdout) else None
+    return (Cohort(rows, score(rows)), auc, *_schema(path, rows))
+
+
+def cohorts(
+    inputs: Inputs, params: dict[str, Any], score: Callable[[pd.DataFrame], np.ndarray]
+) -> tuple[Cohort, Cohort | None, Cohort | None]:
+    """Tonight's snapshot, last month's (its first-month churners known), the newest matured one."""
+    from churnguard.core.vocabulary import ID, LABEL
+    from churnguard.monitoring import data
+    from churnguard.monitoring.monitor import Cohort
+    from churnguard.world.timeline import LABEL_MONTHS
+
+    def cohort(m: int, with_labels: bool = False) -> Cohort | None:
+        if m not in inputs.available:
+            return None
+        table = data.features(inputs.data, m, params["data"], params["features"])
+        churned = data.churned_next_month(inputs.data, m, table[ID])
+        return Cohort(table, score(table), churned, table[LABEL].to_numpy() if with_labels else None)
+
+    current = cohort(inputs.month)
+    assert current is not None  # resolve_inputs checked the month is there
+    return current, cohort(inputs.month - 1), cohort(inputs.month - LABEL_MONTHS, with_labels=True)
+
+
+def _schema(reference_path: Path, rows: pd.DataFrame) -> tuple[list[str], list[str]]:
     from churnguard.features.table import NON_FEATURES, FeatureSchema
 
     schema_file = reference_path.parent / "schema.json"
@@ -121,13 +164,11 @@ def _schema(reference_path: Path, rows) -> tuple[list[str], list[str]]:
     return [c for c in feats if c not in categorical], categorical
 
 
-def _write(out: Path, result, reference, current, cfg, model_uri, month, decision, report) -> None:
-    from dataclasses import asdict
-
-    out.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "month": month,
-        "model_uri": model_uri,
+def decision_record(result: MonitorResult, inputs: Inputs) -> dict[str, Any]:
+    """monitor.json: the decision the DAG's gate reads, with every test behind it."""
+    return {
+        "month": inputs.month,
+        "model_uri": inputs.model_uri,
         "retrain": result.retrain,
         "reasons": result.reasons,
         "drift_alarm": result.drift_alarm,
@@ -139,30 +180,35 @@ def _write(out: Path, result, reference, current, cfg, model_uri, month, decisio
         "early_outcomes": [asdict(s) for s in result.early_outcomes],
         "realised_estimate": result.realised_estimate,
     }
-    (out / "monitor.json").write_text(json.dumps(payload, indent=2, default=str))
-    (out / "metrics.prom").write_text(decision.prometheus_text(result, {"model": model_uri}))
-    (out / "report.html").write_text(
-        report.render(
-            result,
-            reference.scores,
-            current.scores,
-            float(cfg["drift"]["min_psi"]),
-            f"churnguard monitoring, month {month}",
-        )
-    )
 
 
-def _log_mlflow(result, out: Path, model_uri: str, month: int) -> None:
+def write_outputs(
+    inputs: Inputs, result: MonitorResult, reference: Cohort, current: Cohort, cfg: MonitorConfig
+) -> None:
+    from churnguard.monitoring import decision, report
+
+    out = inputs.out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "monitor.json").write_text(json.dumps(decision_record(result, inputs), indent=2, default=str))
+    (out / "metrics.prom").write_text(decision.prometheus_text(result, {"model": inputs.model_uri}))
+    title = f"churnguard monitoring, month {inputs.month}"
+    (out / "report.html").write_text(report.render(result, reference.scores, current.scores, cfg.drift.min_psi, title))
+
+
+def log_mlflow(result: MonitorResult, inputs: Inputs) -> None:
+    """One run per cycle: the gauges, each feature's PSI (``psi.<feature>``), the outputs as artifacts."""
     import math
 
     import mlflow
     from churnguard.mlops.registry import artifact_root, configure
 
     configure()
-    if mlflow.get_experiment_by_name("churnguard-monitoring") is None:
-        mlflow.create_experiment("churnguard-monitoring", artifact_location=artifact_root())
-    mlflow.set_experiment("churnguard-monitoring")
-    with mlflow.start_run(run_name=f"monitor-month{month:02d}"):
-        mlflow.set_tags({"model_uri": model_uri, "retrain": str(result.retrain)})
-        mlflow.log_metrics({k: v for k, v in result.gauges().items() if not math.isnan(v)})
-        mlflow.log_artifacts(str(out), artifact_path="monitor")
+    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        mlflow.create_experiment(EXPERIMENT, artifact_location=artifact_root())
+    mlflow.set_experiment(EXPERIMENT)
+    metrics = {k: v for k, v in result.gauges().items() if not math.isnan(v)}
+    metrics.update({f"psi.{f.feature}": f.psi for f in [*result.features, result.prediction]})
+    with mlflow.start_run(run_name=f"monitor-month{inputs.month:02d}"):
+        mlflow.set_tags({"model_uri": inputs.model_uri, "retrain": str(result.retrain), "month": str(inputs.month)})
+        mlflow.log_metrics(metrics, step=inputs.month)
+        mlflow.log_artifacts(str(inputs.out), artifact_path="monitor")

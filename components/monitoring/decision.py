@@ -10,8 +10,8 @@ retrain (the challenger is never made champion here: promotion decides, componen
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
+from churnguard.monitoring.config import MonitorConfig
 from churnguard.monitoring.drift import FeatureDrift
 from churnguard.monitoring.performance import SegmentOutcome
 
@@ -61,11 +61,11 @@ class MonitorResult:
         }
 
 
-def decide(result: MonitorResult, cfg: dict[str, Any]) -> MonitorResult:
+def decide(result: MonitorResult, cfg: MonitorConfig) -> MonitorResult:
     """Set the alarms, the retrain flag and the reasons from params ``monitor``."""
     reasons = []
     alarmed = result.features_alarmed
-    if len(alarmed) >= int(cfg["drift"]["min_features_alarmed"]):
+    if len(alarmed) >= cfg.drift.min_features_alarmed:
         reasons.append(f"data drift: {len(alarmed)} features alarmed ({', '.join(alarmed[:8])})")
     if result.prediction.alarmed:
         reasons.append(f"prediction drift: PSI {result.prediction.psi:.3f}")
@@ -75,7 +75,7 @@ def decide(result: MonitorResult, cfg: dict[str, Any]) -> MonitorResult:
         for s in result.early_outcomes
         if s.alarmed
     ]
-    drop = float(cfg["max_auc_drop"])
+    drop = cfg.max_auc_drop
     if result.reference_auc is not None:
         if result.realised_auc is not None and result.realised_auc < result.reference_auc - drop:
             perf.append(f"realised ROC AUC {result.realised_auc:.4f} < reference {result.reference_auc:.4f} - {drop}")
@@ -83,7 +83,7 @@ def decide(result: MonitorResult, cfg: dict[str, Any]) -> MonitorResult:
             perf.append(f"estimated ROC AUC {result.estimated_auc:.4f} < reference {result.reference_auc:.4f} - {drop}")
     result.performance_alarm = bool(perf)
     reasons += perf
-    triggers = set(cfg["retrain_on"])
+    triggers = set(cfg.retrain_on)
     result.retrain = ("drift" in triggers and result.drift_alarm) or (
         "performance" in triggers and result.performance_alarm
     )

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from churnguard.monitoring import decision, drift, performance
+from churnguard.monitoring.config import EarlyOutcomesConfig, MonitorConfig
 
 
 @dataclass
@@ -29,20 +29,16 @@ def run_cycle(
     matured: Cohort | None,
     numeric: list[str],
     categorical: list[str],
-    cfg: dict[str, Any],
+    cfg: MonitorConfig,
     reference_auc: float | None,
     month: int | None = None,
 ) -> decision.MonitorResult:
     """``reference``: the champion's training rows; ``current``: tonight's snapshot; ``previous``: the
     snapshot one month back (its first-month churners are known); ``matured``: the newest snapshot whose
     labels matured. Any of the last two may be None early in a model's life."""
-    dcfg = cfg["drift"]
-    features = drift.feature_drift(
-        reference.features, current.features, numeric, categorical, float(dcfg["alpha"]), float(dcfg["min_psi"])
-    )
-    prediction = drift.prediction_drift(
-        reference.scores, current.scores, float(dcfg["alpha"]), float(dcfg["prediction_min_psi"])
-    )
+    dcfg = cfg.drift
+    features = drift.feature_drift(reference.features, current.features, numeric, categorical, dcfg.alpha, dcfg.min_psi)
+    prediction = drift.prediction_drift(reference.scores, current.scores, dcfg.alpha, dcfg.prediction_min_psi)
     result = decision.MonitorResult(
         month=month,
         features=features,
@@ -51,23 +47,22 @@ def run_cycle(
         reference_auc=reference_auc,
     )
     if previous is not None and previous.churned_first_month is not None:
-        ecfg = cfg["early_outcomes"]
-        segments = previous.features[[c for c in ecfg["segments"] if c in previous.features]]
-        segments = segments.assign(
-            **{f"{c}_band": _bands(previous.features[c]) for c in ecfg["numeric_segments"] if c in previous.features}
-        )
-        result.early_outcomes = performance.early_outcome_test(
-            previous.scores,
-            previous.churned_first_month,
-            segments,
-            float(ecfg["alpha"]),
-            float(ecfg["min_ratio"]),
-            float(ecfg["min_expected"]),
-        )
+        result.early_outcomes = early_outcomes(previous, cfg.early_outcomes)
     if matured is not None and matured.labels is not None:
         result.realised_auc = performance.realised_roc_auc(matured.labels, matured.scores)
         result.realised_estimate = performance.expected_roc_auc(matured.scores)
     return decision.decide(result, cfg)
+
+
+def early_outcomes(previous: Cohort, cfg: EarlyOutcomesConfig) -> list[performance.SegmentOutcome]:
+    """The early-outcome test of last month's cohort, overall, per segment and per quartile band."""
+    assert previous.churned_first_month is not None
+    rows = previous.features
+    segments = rows[[c for c in cfg.segments if c in rows]]
+    segments = segments.assign(**{f"{c}_band": _bands(rows[c]) for c in cfg.numeric_segments if c in rows})
+    return performance.early_outcome_test(
+        previous.scores, previous.churned_first_month, segments, cfg.alpha, cfg.min_ratio, cfg.min_expected
+    )
 
 
 def _bands(values: pd.Series) -> pd.Series:

@@ -34,7 +34,7 @@ def _plots(result: MonitorResult, ref_scores: np.ndarray, cur_scores: np.ndarray
     out.append(_png(fig))
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(7, 3))
-    bins = np.linspace(0, 1, 41)
+    bins = np.linspace(0, 1, 41).tolist()
     ax.hist(ref_scores, bins=bins, density=True, alpha=0.5, label="reference (champion's training rows)")
     ax.hist(cur_scores, bins=bins, density=True, alpha=0.5, label="current snapshot")
     ax.set_xlabel("churn probability")

@@ -9,6 +9,7 @@ month's truth (evaluation only). The mechanics are in :mod:`churnguard.world.tim
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,7 @@ def _draw_churn(rng, slots, month, p_received, churn_of) -> None:
 
 
 def generate_timeline(
-    world_cfg: dict[str, Any], seed: int, timeline_cfg: dict[str, Any], scenario_name: str, months: int, out: Path
+    world_cfg: dict[str, Any], seed: int, timeline_cfg: tl.TimelineConfig, scenario_name: str, months: int, out: Path
 ) -> dict[str, Any]:
     """Month 0 = ``generate_world(world_cfg, seed)``; then ``months`` monthly steps. Returns timeline.json."""
     out = Path(out)
@@ -135,7 +136,7 @@ def generate_timeline(
         slots.loc[~leave, "tenure_months"] = np.round(slots.loc[~leave, "tenure_months"] + tl.MONTH_DAYS / 30.44, 2)
         next_id = tl._refill(rng, slots, leave, m, next_id, tenure_pool, timeline_cfg, scenario)
         cold = slots["tenure_months"].to_numpy(float) < 14 / 30.44
-        beh = tl._behaviour(rng, slots, cold, float(timeline_cfg["engagement_persistence"]))
+        beh = tl._behaviour(rng, slots, cold, timeline_cfg.engagement_persistence)
         p0 = tl.true_probability(slots, beh, cold, world_cfg, tl.concept_term(slots, m, scenario))
         arms, p_received = tl.campaign(rng, slots, beh, cold, p0, world_cfg)
         _draw_churn(rng, slots, m, p_received, churn_of)
@@ -174,7 +175,7 @@ def _write_labels_and_index(out, frames, churn_of, t0, months, name, scenario, s
         "month_days": tl.MONTH_DAYS,
         "label_months": tl.LABEL_MONTHS,
         "events": {
-            k: {**v, "start_date": str((t0 + pd.Timedelta(days=tl.MONTH_DAYS * int(v["start"]))).date())}
+            k: {**asdict(v), "start_date": str((t0 + pd.Timedelta(days=tl.MONTH_DAYS * v.start)).date())}
             for k, v in scenario.items()
         },
         "months": [],

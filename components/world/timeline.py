@@ -23,12 +23,15 @@ Dynamics (docs/synthetic_world.md, "A world that moves"):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from churnguard.core.config import build
 from churnguard.core.numeric import sigmoid
 from churnguard.core.vocabulary import ARMS, OFFERS
 from churnguard.world import generator as gen
@@ -49,6 +52,48 @@ STATIC = [
     "paperless_billing",
     "monthly_charges",
 ]
+
+
+@dataclass(frozen=True)
+class CovariateShift:
+    """A new acquisition channel refills ``share`` of the leavers from month ``start``."""
+
+    start: int
+    share: float
+    age_mean: float
+    month_to_month: float
+
+
+@dataclass(frozen=True)
+class ConceptShift:
+    """A competitor's price cut: churn logit + ``strength`` for charges >= ``min_charges`` from ``start``."""
+
+    start: int
+    strength: float
+    min_charges: float
+
+
+@dataclass(frozen=True)
+class Scenarios:
+    covariate_shift: CovariateShift
+    concept_shift: ConceptShift
+
+
+@dataclass(frozen=True)
+class TimelineConfig:
+    """params ``monitor.timeline``."""
+
+    cold_refill: float
+    refill_tenure_scale: float
+    engagement_persistence: float
+    scenarios: Scenarios
+
+
+Event = CovariateShift | ConceptShift
+
+
+def timeline_config(section: Mapping[str, Any], where: str = "monitor.timeline") -> TimelineConfig:
+    return build(TimelineConfig, section, where)
 
 
 def month_dir(root: Path, month: int) -> Path:
@@ -79,17 +124,17 @@ def _first_churn_months(rng, slots: pd.DataFrame) -> None:
     slots["churn_month"] = np.where(yes, np.where(first, 1, 2), -1)
 
 
-def _refill(rng, slots, leave, month, next_id, tenure_pool, cfg, scenario) -> int:
+def _refill(rng, slots, leave, month, next_id, tenure_pool, cfg: TimelineConfig, scenario: dict[str, Event]) -> int:
     """New customers in the leavers' slots; returns the next free id number."""
     idx = np.nonzero(leave)[0]
     if idx.size == 0:
         return next_id
     slots.loc[idx, "customer_id"] = [f"C{i:07d}" for i in range(next_id, next_id + idx.size)]
-    cold = rng.random(idx.size) < float(cfg["cold_refill"])
+    cold = rng.random(idx.size) < cfg.cold_refill
     tenure = np.where(
         cold,
         rng.uniform(0.5, 14, idx.size) / 30.44,
-        rng.choice(tenure_pool, idx.size) * float(cfg["refill_tenure_scale"]),
+        rng.choice(tenure_pool, idx.size) * cfg.refill_tenure_scale,
     )
     slots.loc[idx, "tenure_months"] = np.round(tenure, 2)
     slots.loc[idx, "eng_noise"] = rng.standard_normal(idx.size)
@@ -97,24 +142,24 @@ def _refill(rng, slots, leave, month, next_id, tenure_pool, cfg, scenario) -> in
     slots.loc[idx, "decided_until"] = month
     slots.loc[idx, "new_channel"] = False
     ev = scenario.get("covariate_shift")
-    if ev and month >= int(ev["start"]):
-        new = idx[rng.random(idx.size) < float(ev["share"])]
+    if isinstance(ev, CovariateShift) and month >= ev.start:
+        new = idx[rng.random(idx.size) < ev.share]
         _new_channel_customers(rng, slots, new, ev)
     return next_id + idx.size
 
 
-def _new_channel_customers(rng, slots, idx, ev) -> None:
+def _new_channel_customers(rng, slots, idx, ev: CovariateShift) -> None:
     """A new acquisition channel: younger, poorer, month-to-month, cheap plans, e-check payers."""
     n = idx.size
     if n == 0:
         return
-    age = np.clip(rng.normal(float(ev["age_mean"]), 6, n), 18, 85).round().astype(np.int64)
+    age = np.clip(rng.normal(ev.age_mean, 6, n), 18, 85).round().astype(np.int64)
     slots.loc[idx, "age"] = age
     slots.loc[idx, "income_band"] = gen.INCOME[np.digitize(rng.standard_normal(n) - 0.6, [-0.5, 0.7])]
     slots.loc[idx, "region"] = gen.REGIONS[rng.integers(0, gen.REGIONS.size, n)]
     slots.loc[idx, "signup_channel"] = NEW_CHANNEL
     slots.loc[idx, "plan"] = np.where(rng.random(n) < 0.7, "basic", "standard")
-    m2m = rng.random(n) < float(ev["month_to_month"])
+    m2m = rng.random(n) < ev.month_to_month
     slots.loc[idx, "contract"] = np.where(m2m, "month_to_month", "one_year")
     slots.loc[idx, "payment_method"] = np.where(rng.random(n) < 0.5, "electronic_check", "card")
     slots.loc[idx, "paperless_billing"] = True
@@ -190,26 +235,27 @@ def campaign(rng, slots, beh, cold, p0, cfg_world) -> tuple[np.ndarray, np.ndarr
         effect = np.where(fraud, 0.0, p0 * np.clip(rel[k] * float(scale[k]), 0, 0.95))
         p_received = np.where(arm == k_i, p0 - effect, p_received)
     # arm "none" is the campaign's control group (listed in campaign.parquet, as at month 0)
-    return np.where(in_campaign, np.asarray(ARMS, dtype=object)[arm], None), p_received
+    outside = np.full(n, None, dtype=object)
+    return np.where(in_campaign, np.asarray(ARMS, dtype=object)[arm], outside), p_received
 
 
-def concept_term(slots, month: int, scenario: dict[str, Any]) -> np.ndarray:
+def concept_term(slots, month: int, scenario: dict[str, Event]) -> np.ndarray:
     """Logit shift of the concept-shift event (zero before its start and outside its segment)."""
     ev = scenario.get("concept_shift")
-    if not ev or month < int(ev["start"]):
+    if not isinstance(ev, ConceptShift) or month < ev.start:
         return np.zeros(len(slots))
-    return float(ev["strength"]) * affected_segment(slots, scenario)
+    return ev.strength * affected_segment(slots, scenario)
 
 
-def affected_segment(slots, scenario: dict[str, Any]) -> np.ndarray:
+def affected_segment(slots, scenario: dict[str, Event]) -> np.ndarray:
     ev = scenario.get("concept_shift")
-    if not ev:
+    if not isinstance(ev, ConceptShift):
         return np.zeros(len(slots), dtype=bool)
-    return slots["monthly_charges"].to_numpy(float) >= float(ev["min_charges"])
+    return slots["monthly_charges"].to_numpy(float) >= ev.min_charges
 
 
-def scenario_events(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
-    """{event name: its params} of a named scenario (``monitor.timeline.scenarios`` in params)."""
+def scenario_events(name: str, cfg: TimelineConfig) -> dict[str, Event]:
+    """{event name: its settings} of a named scenario (``monitor.timeline.scenarios`` in params)."""
     if name not in SCENARIOS:
         raise ValueError(f"timeline scenario must be one of {SCENARIOS}, got {name!r}")
-    return {} if name == "stable" else {name: dict(cfg["scenarios"][name])}
+    return {} if name == "stable" else {name: getattr(cfg.scenarios, name)}

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
+import pytest
+import yaml
 
+from churnguard.core.config import ConfigError
 from churnguard.monitoring import decision, drift, performance
+from churnguard.monitoring.config import monitor_config
+from tests.workspace import REPO
+
+
+def _params_monitor() -> dict:
+    return yaml.safe_load((REPO / "params.yaml").read_text())["monitor"]
 
 
 def _frame(rng, n, shift=0.0, cols=40):
@@ -63,7 +74,7 @@ def test_early_outcomes_alarm_on_a_segment_whose_churn_rose():
 
 
 def test_decision_and_prometheus_gauges():
-    cfg = {"drift": {"min_features_alarmed": 1}, "max_auc_drop": 0.05, "retrain_on": ["performance"]}
+    cfg = dataclasses.replace(monitor_config(_params_monitor()), max_auc_drop=0.05, retrain_on=("performance",))
     feat = drift.FeatureDrift("x", "numeric", 0.5, 0.0, 0.0, 0.9, True)
     pred = drift.FeatureDrift("churn_probability", "prediction", 0.0, 1.0, 1.0, 0.0, False)
     res = decision.decide(decision.MonitorResult(3, [feat], pred, 0.70, 0.80, realised_auc=0.79), cfg)
@@ -79,3 +90,15 @@ def test_decision_and_prometheus_gauges():
     assert 'churnguard_drift_features_alarmed{model="models:/churnguard@champion"} 1.0' in text
     only_drift = decision.decide(decision.MonitorResult(3, [feat], pred, 0.80, 0.80), cfg)
     assert only_drift.drift_alarm and not only_drift.retrain  # drift alone is not in retrain_on here
+
+
+def test_monitor_config_names_a_mistyped_key():
+    section = _params_monitor()
+    assert monitor_config(section).drift.alpha == section["drift"]["alpha"]
+    section["drift"]["min_pis"] = 0.3
+    with pytest.raises(ConfigError, match=r"monitor\.drift: unknown key 'min_pis' \(did you mean 'min_psi'\?\)"):
+        monitor_config(section)
+    bad = _params_monitor()
+    bad["retrain_on"] = ["performance", "weather"]
+    with pytest.raises(ConfigError, match=r"monitor\.retrain_on\[1\]"):
+        monitor_config(bad)

@@ -10,6 +10,7 @@ import yaml
 
 from churnguard.world import generate_world
 from churnguard.world.rolling import generate_timeline
+from churnguard.world.timeline import timeline_config
 from tests.workspace import REPO
 
 FILES = ["customers", "former_customers", "referrals", "events", "campaign"]
@@ -23,8 +24,13 @@ def params():
     return p
 
 
-def test_month0_equals_generate_world(tmp_path, params):
-    generate_timeline(params["world"], 11, params["monitor"]["timeline"], "stable", 2, tmp_path / "tl")
+@pytest.fixture(scope="module")
+def timeline(params):
+    return timeline_config(params["monitor"]["timeline"])
+
+
+def test_month0_equals_generate_world(tmp_path, params, timeline):
+    generate_timeline(params["world"], 11, timeline, "stable", 2, tmp_path / "tl")
     generate_world(params["world"], 11, tmp_path / "raw", tmp_path / "truth", progress=False)
     for name in FILES:
         a = pd.read_parquet(tmp_path / "tl" / "month_00" / "raw" / f"{name}.parquet")
@@ -36,8 +42,8 @@ def test_month0_equals_generate_world(tmp_path, params):
     )
 
 
-def test_months_roll_forward_with_maturing_labels(tmp_path, params):
-    index = generate_timeline(params["world"], 3, params["monitor"]["timeline"], "stable", 3, tmp_path)
+def test_months_roll_forward_with_maturing_labels(tmp_path, params, timeline):
+    index = generate_timeline(params["world"], 3, timeline, "stable", 3, tmp_path)
     assert [m["month"] for m in index["months"]] == [0, 1, 2, 3]
     m0 = pd.read_parquet(tmp_path / "month_00" / "raw" / "customers.parquet")
     m2 = pd.read_parquet(tmp_path / "month_02" / "raw" / "customers.parquet")
@@ -53,10 +59,10 @@ def test_months_roll_forward_with_maturing_labels(tmp_path, params):
     assert index["months"][1]["label_matures_on"] == index["months"][3]["observation_date"]
 
 
-def test_concept_shift_raises_churn_only_in_its_segment_after_start(tmp_path, params):
-    cfg = params["monitor"]["timeline"]
-    index = generate_timeline(params["world"], 5, cfg, "concept_shift", 4, tmp_path)
-    start = cfg["scenarios"]["concept_shift"]["start"]
+def test_concept_shift_raises_churn_only_in_its_segment_after_start(tmp_path, params, timeline):
+    index = generate_timeline(params["world"], 5, timeline, "concept_shift", 4, tmp_path)
+    event = timeline.scenarios.concept_shift
+    start = event.start
     assert index["events"]["concept_shift"]["start"] == start
     before = pd.read_parquet(tmp_path / f"month_{start - 1:02d}" / "truth" / "customers_truth.parquet")
     after = pd.read_parquet(tmp_path / f"month_{start:02d}" / "truth" / "customers_truth.parquet")
@@ -67,7 +73,7 @@ def test_concept_shift_raises_churn_only_in_its_segment_after_start(tmp_path, pa
             pd.read_parquet(tmp_path / f"month_{start - 1:02d}" / "raw" / "customers.parquet")[
                 "monthly_charges"
             ].to_numpy()
-            >= cfg["scenarios"]["concept_shift"]["min_charges"],
+            >= event.min_charges,
             "p_churn",
         ].mean()
     )
@@ -75,14 +81,14 @@ def test_concept_shift_raises_churn_only_in_its_segment_after_start(tmp_path, pa
     assert json.loads((tmp_path / "timeline.json").read_text())["scenario"] == "concept_shift"
 
 
-def test_covariate_shift_brings_a_new_channel(tmp_path, params):
-    generate_timeline(params["world"], 6, params["monitor"]["timeline"], "covariate_shift", 4, tmp_path)
+def test_covariate_shift_brings_a_new_channel(tmp_path, params, timeline):
+    generate_timeline(params["world"], 6, timeline, "covariate_shift", 4, tmp_path)
     m4 = pd.read_parquet(tmp_path / "month_04" / "raw" / "customers.parquet")
     m2 = pd.read_parquet(tmp_path / "month_02" / "raw" / "customers.parquet")
     assert (m2["signup_channel"] == "social").sum() == 0
     assert (m4["signup_channel"] == "social").mean() > 0.05
 
 
-def test_unknown_scenario_is_named(tmp_path, params):
+def test_unknown_scenario_is_named(tmp_path, params, timeline):
     with pytest.raises(ValueError, match="scenario"):
-        generate_timeline(params["world"], 1, params["monitor"]["timeline"], "meteor", 1, tmp_path)
+        generate_timeline(params["world"], 1, timeline, "meteor", 1, tmp_path)

@@ -1,0 +1,165 @@
+"""Summary of benchmarks/monitoring.py's worlds: the acceptance numbers of issue #18 over seeds
+(mean, spread, worst world), and the markdown table docs/monitoring.md quotes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from churnguard.monitoring.config import MonitorConfig
+from churnguard.world.timeline import MONTH_DAYS
+
+TOLERANCE = 0.02  # the estimate must track realised ROC AUC within this (issue #18)
+TARGET = 0.97  # adaptive champion / oracle ROC AUC after the retrain
+
+
+def _stats(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    v = np.asarray(values, float)
+    return {
+        "mean": round(float(v.mean()), 4),
+        "sd": round(float(v.std()), 4),
+        "min": round(float(v.min()), 4),
+        "max": round(float(v.max()), 4),
+        "n": int(v.size),
+    }
+
+
+def estimate_errors(runs: list[dict], system: str, months: range | None = None) -> dict[str, Any] | None:
+    """|CBPE estimate - realised ROC AUC| of one system's champion, per world-month."""
+    err = [
+        abs(r[f"{system}_estimated_auc"] - r[f"{system}_auc"])
+        for run in runs
+        for r in run["months"]
+        if months is None or r["month"] in months
+    ]
+    if not err:
+        return None
+    out = _stats(err) or {}
+    out["within_tolerance_share"] = round(float(np.mean(np.asarray(err) <= TOLERANCE)), 4)
+    out["worst_world_max"] = round(
+        max(
+            max(
+                abs(r[f"{system}_estimated_auc"] - r[f"{system}_auc"])
+                for r in run["months"]
+                if months is None or r["month"] in months
+            )
+            for run in runs
+        ),
+        4,
+    )
+    return out
+
+
+def ratio_by_month(runs: list[dict], system: str) -> list[dict[str, float]]:
+    """Per month: mean and worst world of the system's ROC AUC over the oracle's."""
+    out = []
+    for i, first in enumerate(runs[0]["months"]):
+        ratios = [run["months"][i][f"{system}_auc"] / run["months"][i]["oracle_auc"] for run in runs]
+        out.append(
+            {"month": first["month"], "mean": round(float(np.mean(ratios)), 4), "min": round(float(np.min(ratios)), 4)}
+        )
+    return out
+
+
+def alarms(runs: list[dict], start: int | None) -> dict[str, Any]:
+    first = [next((r["month"] for r in run["months"] if r["frozen_alarm"]), None) for run in runs]
+    out: dict[str, Any] = {
+        "no_alarm_share": round(float(np.mean([f is None for f in first])), 4),
+        "no_drift_alarm_share": round(
+            float(np.mean([not any(r["drift_alarm"] for r in run["months"]) for run in runs])), 4
+        ),
+        "alarm_months": [[r["month"] for r in run["months"] if r["frozen_alarm"]] for run in runs],
+    }
+    if start is None:
+        return out
+    out["alarm_before_change_share"] = round(
+        float(np.mean([any(r["frozen_alarm"] for r in run["months"] if r["month"] < start) for run in runs])), 4
+    )
+    detected = [next((r for r in run["months"] if r["frozen_alarm"] and r["month"] >= start), None) for run in runs]
+    out["detected_share"] = round(float(np.mean([d is not None for d in detected])), 4)
+    out["detection_delay_days"] = [None if d is None else (d["month"] - start) * MONTH_DAYS for d in detected]
+    out["evidence_at_detection"] = [
+        None
+        if d is None
+        else {
+            "month": d["month"],
+            "reasons": d["reasons"],
+            "segments": d["segments_alarmed"],
+            "features": d["features_alarmed"],
+            "affected_at_start": run["months"][start - 1]["concept_affected"],
+        }
+        for d, run in zip(detected, runs)
+    ]
+    return out
+
+
+def after_retrain(runs: list[dict], start: int) -> dict[str, Any]:
+    """The adaptive champion from its first promotion on, beside the frozen one in the same months."""
+    promoted = [next((p["month"] for p in run["promotions"] if p["promoted"]), None) for run in runs]
+    adaptive, frozen, worst = [], [], []
+    for run, k in zip(runs, promoted):
+        if k is None:
+            continue
+        rows = [r for r in run["months"] if r["month"] >= k]
+        adaptive += [r["adaptive_auc"] / r["oracle_auc"] for r in rows]
+        frozen += [r["frozen_auc"] / r["oracle_auc"] for r in rows]
+        worst.append(min(r["adaptive_auc"] / r["oracle_auc"] for r in rows))
+    return {
+        "promoted_share": round(float(np.mean([k is not None for k in promoted])), 4),
+        "promoted_in_month": promoted,
+        "days_from_change_to_promotion": [None if k is None else (k - start) * MONTH_DAYS for k in promoted],
+        "refusals": [p for run in runs for p in run["promotions"] if not p["promoted"]],
+        "adaptive_ratio": _stats(adaptive),
+        "frozen_ratio_same_months": _stats(frozen),
+        "adaptive_ratio_worst_world_min": round(min(worst), 4) if worst else None,
+        "adaptive_at_target_share": round(float(np.mean(np.asarray(adaptive) >= TARGET)), 4) if adaptive else None,
+    }
+
+
+def summarise(scenario: str, runs: list[dict], cfg: MonitorConfig) -> dict[str, Any]:
+    start = None if scenario == "stable" else getattr(cfg.timeline.scenarios, scenario).start
+    months = [r["month"] for r in runs[0]["months"]]
+    out: dict[str, Any] = {"seeds": [run["seed"] for run in runs], "months": len(months)}
+    out["alarms"] = alarms(runs, start)
+    out["estimate_error_frozen"] = estimate_errors(runs, "frozen")
+    out["estimate_error_adaptive"] = estimate_errors(runs, "adaptive")
+    if start is not None:
+        out["estimate_error_frozen_before_change"] = estimate_errors(runs, "frozen", range(0, start))
+        out["estimate_error_frozen_after_change"] = estimate_errors(runs, "frozen", range(start, max(months) + 1))
+        out["after_retrain"] = after_retrain(runs, start)
+    out["frozen_ratio_by_month"] = ratio_by_month(runs, "frozen")
+    out["adaptive_ratio_by_month"] = ratio_by_month(runs, "adaptive")
+    return out
+
+
+def _fmt(stats: dict[str, Any] | None, key: str = "mean") -> str:
+    return "–" if not stats else f"{stats[key]:.4f}"
+
+
+def markdown(numbers: dict[str, Any], run: dict[str, Any]) -> str:
+    lines = [
+        f"Seeds {run['seeds']}, {run['customers']} customers, {run['months']} months; "
+        f"{run['seconds']:.0f} s wall, {run['cpu_seconds']:.0f} CPU s, load {run['load_average']}.",
+        "",
+        "| scenario | no alarm (share of seeds) | detection delay (days) | CBPE abs error mean / worst world"
+        " / share within 0.02 | frozen / oracle after retrain | adaptive / oracle after retrain (mean, worst) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, s in numbers["scenarios"].items():
+        err = s["estimate_error_frozen"] if name != "concept_shift" else s["estimate_error_frozen_before_change"]
+        after = s.get("after_retrain") or {}
+        lines.append(
+            f"| {name} | {s['alarms']['no_alarm_share']:.2f} | {s['alarms'].get('detection_delay_days', '–')} | "
+            f"{_fmt(err)} / {_fmt(err, 'worst_world_max')} / {_fmt(err, 'within_tolerance_share')} | "
+            f"{_fmt(after.get('frozen_ratio_same_months'))} | "
+            f"{_fmt(after.get('adaptive_ratio'))}, {after.get('adaptive_ratio_worst_world_min', '–')} |"
+        )
+    lines += ["", "ROC AUC / oracle by month (mean over seeds; worst world in brackets):", ""]
+    for name, s in numbers["scenarios"].items():
+        pairs = zip(s["frozen_ratio_by_month"], s["adaptive_ratio_by_month"])
+        cells = [f"{f['month']}: {f['mean']:.3f} ({f['min']:.3f}) / {a['mean']:.3f} ({a['min']:.3f})" for f, a in pairs]
+        lines.append(f"- {name}, frozen / adaptive: " + "; ".join(cells))
+    return "\n".join(lines) + "\n"
