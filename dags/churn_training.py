@@ -78,6 +78,17 @@ def task_id(stage: str) -> str:
 GRAPH = stage_graph()
 STAGES = list(GRAPH)
 
+
+def cpu_share(graph: dict[str, list[str]], cores: int, parallelism: int) -> int:
+    """Cores per task: the machine's cores over the tasks that can run at once (the widest level of
+    the stage graph, capped by Airflow's parallelism); read by churnguard.core.threads."""
+    depth: dict[str, int] = {}
+    for stage in graph:  # dvc.yaml lists stages in dependency order
+        depth[stage] = 1 + max((depth.get(up, 0) for up in graph[stage]), default=0)
+    widest = max((list(depth.values()).count(d) for d in set(depth.values())), default=1)
+    return max(1, cores // max(1, min(widest, parallelism)))
+
+
 # Every task: the project's interpreter first on PATH; no carriage-return progress bars in task logs.
 ENV = {
     "PATH": f"{PYTHON_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
@@ -86,6 +97,8 @@ ENV = {
     "TQDM_DISABLE": "1",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     "PYTHONUNBUFFERED": "1",
+    "CHURNGUARD_CPU_SHARE": os.environ.get("CHURNGUARD_CPU_SHARE")
+    or str(cpu_share(GRAPH, os.cpu_count() or 1, int(os.environ.get("AIRFLOW__CORE__PARALLELISM") or 32))),
 }
 
 

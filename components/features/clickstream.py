@@ -1,6 +1,13 @@
 """Per-customer behavioural aggregates from click events (batch side).
 
 Only events strictly before the observation date are used: the label window is the future.
+
+The definition is two exact aggregations (per session, then per customer: counts, sums and maxima
+of integers and of stored values) and one shared numeric finish (:func:`finish_clickstream`, the
+only floating-point arithmetic). Every engine (pandas here; DuckDB and Spark SQL in
+:mod:`churnguard.features.engines`) computes the same integer aggregates, so their feature tables
+are equal bit for bit. The mean click gap is the sum of the within-session gaps (which telescopes
+to each session's last minus first timestamp) over their count: session ids belong to one customer.
 """
 
 from __future__ import annotations
@@ -22,51 +29,95 @@ CLICKSTREAM_FEATURES = [
     "days_since_last_event",
     "max_cart_value_30d",
 ]
+# Per-customer aggregates every engine returns (user_id is the key): integers, then the max cart value.
+AGGREGATES = [
+    "sessions",
+    "events",
+    "adds",
+    "removes",
+    "checkouts",
+    "abandoned_sessions",
+    "cart_sessions",
+    "gap_ms",
+    "gaps",
+    "cancels",
+    "supports",
+    "last_ts",
+    "max_cart",
+]
+EVENT_COLUMNS = ["user_id", "session_id", "event_type", "ts", "page", "cart_value"]
 
 
-def aggregate_clickstream(events: pd.DataFrame, observation_ms: int, window_days: int) -> pd.DataFrame:
-    """Aggregate events in [T - window, T) per user; index = user_id."""
-    lo = observation_ms - window_days * DAY_MS
-    ev = events[(events["ts"] >= lo) & (events["ts"] < observation_ms)]
-    if ev.empty:
-        return pd.DataFrame(columns=CLICKSTREAM_FEATURES, dtype=float)
-    ev = ev.sort_values(["session_id", "ts"], kind="stable")
-    etype = ev["event_type"]
-    per_event = pd.DataFrame(
+def window_bounds(observation_ms: int, window_days: int) -> tuple[int, int]:
+    """[lo, hi) of the event window in epoch milliseconds."""
+    return observation_ms - window_days * DAY_MS, observation_ms
+
+
+def session_aggregates(events: pd.DataFrame, observation_ms: int, window_days: int) -> pd.DataFrame:
+    """The per-customer :data:`AGGREGATES` of the events in the window (pandas engine); index user_id."""
+    lo, hi = window_bounds(observation_ms, window_days)
+    ev = events.loc[(events["ts"] >= lo) & (events["ts"] < hi), EVENT_COLUMNS]
+    etype, page = ev["event_type"], ev["page"]
+    flags = pd.DataFrame(
         {
             "user_id": ev["user_id"].to_numpy(),
             "session_id": ev["session_id"].to_numpy(),
-            "add": (etype == "add_to_cart").to_numpy(),
-            "remove": (etype == "remove_from_cart").to_numpy(),
-            "checkout": (etype == "checkout").to_numpy(),
-            "cancel": (ev["page"] == "cancel").to_numpy(),
-            "support": (ev["page"] == "support").to_numpy(),
             "ts": ev["ts"].to_numpy(),
+            "add": (etype == "add_to_cart").to_numpy(np.int64),
+            "remove": (etype == "remove_from_cart").to_numpy(np.int64),
+            "checkout": (etype == "checkout").to_numpy(np.int64),
+            "cancel": (page == "cancel").to_numpy(np.int64),
+            "support": (page == "support").to_numpy(np.int64),
             "cart": ev["cart_value"].to_numpy(),
         }
     )
-    gap = per_event.groupby("session_id")["ts"].diff() / 1000.0
-    per_event["gap"] = gap
-    sessions = per_event.groupby(["user_id", "session_id"]).agg(added=("add", "any"), checked_out=("checkout", "any"))
-    abandoned = (sessions["added"] & ~sessions["checked_out"]).groupby(level=0).sum()
-    with_cart = sessions["added"].groupby(level=0).sum()
-    g = per_event.groupby("user_id")
+    s = flags.groupby(["user_id", "session_id"], sort=False).agg(
+        n=("ts", "size"),
+        t0=("ts", "min"),
+        t1=("ts", "max"),
+        adds=("add", "sum"),
+        removes=("remove", "sum"),
+        checkouts=("checkout", "sum"),
+        cancels=("cancel", "sum"),
+        supports=("support", "sum"),
+        max_cart=("cart", "max"),
+    )
+    s["gap_ms"], s["gaps"] = s["t1"] - s["t0"], s["n"] - 1
+    s["cart_sessions"] = (s["adds"] > 0).astype(np.int64)
+    s["abandoned_sessions"] = s["cart_sessions"] * (s["checkouts"] == 0)
+    g = s.groupby(level="user_id", sort=False)
+    out = g[["adds", "removes", "checkouts", "abandoned_sessions", "cart_sessions", "gap_ms", "gaps"]].sum()
+    out["sessions"], out["events"] = g.size(), g["n"].sum()
+    out["cancels"], out["supports"] = g["cancels"].sum(), g["supports"].sum()
+    out["last_ts"], out["max_cart"] = g["t1"].max(), g["max_cart"].max()
+    return out[AGGREGATES]
+
+
+def finish_clickstream(agg: pd.DataFrame, observation_ms: int) -> pd.DataFrame:
+    """Features from the aggregates (index user_id): the one place with floating-point arithmetic."""
+    if agg.empty:
+        return pd.DataFrame(columns=CLICKSTREAM_FEATURES, dtype=float)
+    num = {c: agg[c].to_numpy(dtype=np.float64) for c in AGGREGATES}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gap = np.where(num["gaps"] > 0, num["gap_ms"] / 1000.0 / num["gaps"], np.nan)
+        abandonment = np.where(num["cart_sessions"] > 0, num["abandoned_sessions"] / num["cart_sessions"], 0.0)
     out = pd.DataFrame(
         {
-            "sessions_30d": g["session_id"].nunique(),
-            "events_30d": g.size(),
-            "add_to_cart_30d": g["add"].sum(),
-            "remove_from_cart_30d": g["remove"].sum(),
-            "checkouts_30d": g["checkout"].sum(),
-            "mean_click_gap_s": g["gap"].mean(),
-            "cancel_page_views_30d": g["cancel"].sum(),
-            "support_page_views_30d": g["support"].sum(),
-            "days_since_last_event": (observation_ms - g["ts"].max()) / DAY_MS,
-            "max_cart_value_30d": g["cart"].max(),
-        }
+            "sessions_30d": num["sessions"],
+            "events_30d": num["events"],
+            "add_to_cart_30d": num["adds"],
+            "remove_from_cart_30d": num["removes"],
+            "checkouts_30d": num["checkouts"],
+            "cart_abandonment_rate": abandonment,
+            "mean_click_gap_s": gap,
+            "cancel_page_views_30d": num["cancels"],
+            "support_page_views_30d": num["supports"],
+            "days_since_last_event": (observation_ms - agg["last_ts"].to_numpy(np.int64)) / DAY_MS,
+            "max_cart_value_30d": num["max_cart"],
+        },
+        index=pd.Index(agg.index, name="user_id"),
     )
-    out["cart_abandonment_rate"] = (abandoned / with_cart.replace(0, np.nan)).reindex(out.index).fillna(0.0)
-    return out[CLICKSTREAM_FEATURES].astype(float)
+    return out[CLICKSTREAM_FEATURES]
 
 
 def fill_inactive(features: pd.DataFrame, has_history: pd.Series, window_days: int) -> pd.DataFrame:

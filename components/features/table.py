@@ -1,22 +1,27 @@
 """The model table: one row per active customer, features as of T, label, split.
 
-Writes ``data/features/customers.parquet`` and ``data/features/schema.json`` (which columns
-are numeric or categorical features), so every model reads the same definition.
+The features stage writes it to ``data/features/customers.parquet`` with ``data/features/schema.json``
+(which columns are numeric or categorical features), so every model reads the same definition.
+The click-stream aggregates run on the engine of ``features.engine`` (:mod:`churnguard.features.engines`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from churnguard.core.config import build
 from churnguard.core.vocabulary import ID, LABEL, NOT_IN_CAMPAIGN, SPLIT
-from churnguard.features.clickstream import aggregate_clickstream, fill_inactive
+from churnguard.features.clickstream import fill_inactive, finish_clickstream
+from churnguard.features.engines import clickstream_aggregates
+from churnguard.features.engines.settings import DuckDBSettings, SparkSettings
 from churnguard.features.graph import referral_features
 
 NON_FEATURES = {ID, LABEL, SPLIT, "churn_label", "signup_date", "is_cold_start"}
@@ -66,15 +71,90 @@ def label_values(data_cfg: dict[str, Any]) -> tuple[str, str]:
     return "Yes", "No"
 
 
+@dataclass(frozen=True)
+class FeaturesConfig:
+    """Params ``features``: the event window and the engine that aggregates the click-stream."""
+
+    event_window_days: int = 30
+    engine: Literal["pandas", "duckdb", "spark"] = "duckdb"
+    duckdb: DuckDBSettings = field(default_factory=DuckDBSettings)
+    spark: SparkSettings = field(default_factory=SparkSettings)
+
+
+@dataclass
+class RawTables:
+    """What the feature table is built from (the stage reads them; ``events`` stays on disk for the engine)."""
+
+    customers: pd.DataFrame  # validated customers
+    events: Path | None = None  # click events Parquet, scanned by the engine; None: the source has none
+    referrals: pd.DataFrame | None = None
+    former_ids: pd.Series | None = None
+    campaign: pd.DataFrame | None = None  # customer_id, offer
+
+    @classmethod
+    def read(cls, customers_path: Path, raw_dir: Path) -> RawTables:
+        """The tables a data source has in ``raw_dir`` (absent files stay None)."""
+        refs, former = raw_dir / "referrals.parquet", raw_dir / "former_customers.parquet"
+        has_graph = refs.exists() and former.exists()
+        campaign = raw_dir / "campaign.parquet"
+        return cls(
+            customers=pd.read_parquet(customers_path),
+            events=raw_dir / "events.parquet" if (raw_dir / "events.parquet").exists() else None,
+            referrals=pd.read_parquet(refs) if has_graph else None,
+            former_ids=pd.read_parquet(former, columns=[ID])[ID] if has_graph else None,
+            campaign=pd.read_parquet(campaign, columns=[ID, "offer"]) if campaign.exists() else None,
+        )
+
+
+def features_config(cfg: FeaturesConfig | Mapping[str, Any]) -> FeaturesConfig:
+    return cfg if isinstance(cfg, FeaturesConfig) else build(FeaturesConfig, cfg, "features")
+
+
 def build_feature_table(
     customers_path: Path,
     raw_dir: Path,
     data_cfg: dict[str, Any],
-    feat_cfg: dict[str, Any],
+    feat_cfg: FeaturesConfig | Mapping[str, Any],
+    observation_date: str | None,
+) -> tuple[pd.DataFrame, FeatureSchema]:
+    """:func:`assemble_feature_table` of the files in ``raw_dir`` (for callers that hold paths)."""
+    return assemble_feature_table(RawTables.read(customers_path, raw_dir), data_cfg, feat_cfg, observation_date)
+
+
+def assemble_feature_table(
+    raw: RawTables,
+    data_cfg: dict[str, Any],
+    feat_cfg: FeaturesConfig | Mapping[str, Any],
     observation_date: str | None,
 ) -> tuple[pd.DataFrame, FeatureSchema]:
     """Join validated customers with clickstream and referral features; add label and split."""
-    customers = pd.read_parquet(customers_path)
+    cfg = features_config(feat_cfg)
+    table = _base_table(raw.customers, data_cfg)
+    sources, skipped = ["customers"], {}
+    if raw.events is not None and observation_date:
+        table = _with_clickstream(table, raw.events, observation_date, cfg)
+        sources.append("events")
+    else:
+        skipped["events"] = "no click events in this data source: behavioural click features skipped"
+    if raw.referrals is not None and raw.former_ids is not None:
+        table = table.join(referral_features(table[ID], raw.referrals, raw.former_ids).reset_index(drop=True))
+        sources.append("referrals")
+    else:
+        skipped["referrals"] = "no referral graph in this data source: graph features skipped"
+    if raw.campaign is not None:
+        # The offer given at T is known at T and changes the label's odds: a legitimate feature.
+        offers = raw.campaign.set_index(ID)["offer"]
+        table["campaign_offer"] = offers.reindex(table[ID]).fillna(NOT_IN_CAMPAIGN).to_numpy()
+        sources.append("campaign")
+    else:
+        skipped["campaign"] = "no retention campaign in this data source: campaign features skipped"
+    table[SPLIT] = np.where(
+        holdout_mask(table[ID], float(data_cfg["holdout_share"]), int(data_cfg["seed"])), "holdout", "train"
+    )
+    return _typed_table(table, sources, skipped)
+
+
+def _base_table(customers: pd.DataFrame, data_cfg: dict[str, Any]) -> pd.DataFrame:
     pos, _neg = label_values(data_cfg)
     table = customers.copy()
     table[LABEL] = (table["churn_label"].astype(str) == pos).astype(np.int8)
@@ -82,40 +162,21 @@ def build_feature_table(
     for col in table.columns:
         if table[col].dtype == bool:
             table[col] = table[col].astype(np.int8)
-    sources, skipped = ["customers"], {}
+    return table
 
-    events_path = raw_dir / "events.parquet"
-    if events_path.exists() and observation_date:
-        obs_ms = int(pd.Timestamp(observation_date).value // 1_000_000)
-        events = pd.read_parquet(events_path)
-        window = int(feat_cfg["event_window_days"])
-        clicks = aggregate_clickstream(events, obs_ms, window).reindex(table[ID]).reset_index(drop=True)
-        table = table.join(fill_inactive(clicks, ~table["is_cold_start"], window))
-        sources.append("events")
-    else:
-        skipped["events"] = "no click events in this data source: behavioural click features skipped"
 
-    refs_path, former_path = raw_dir / "referrals.parquet", raw_dir / "former_customers.parquet"
-    if refs_path.exists() and former_path.exists():
-        refs = pd.read_parquet(refs_path)
-        former = pd.read_parquet(former_path, columns=[ID])[ID]
-        table = table.join(referral_features(table[ID], refs, former).reset_index(drop=True))
-        sources.append("referrals")
-    else:
-        skipped["referrals"] = "no referral graph in this data source: graph features skipped"
+def _with_clickstream(table: pd.DataFrame, events: Path, observation_date: str, cfg: FeaturesConfig) -> pd.DataFrame:
+    obs_ms = int(pd.Timestamp(observation_date).value // 1_000_000)
+    window = int(cfg.event_window_days)
+    aggregates = clickstream_aggregates(events, obs_ms, window, cfg)
+    clicks = finish_clickstream(aggregates, obs_ms).reindex(table[ID]).reset_index(drop=True)
+    return table.join(fill_inactive(clicks, ~table["is_cold_start"], window))
 
-    campaign_path = raw_dir / "campaign.parquet"
-    if campaign_path.exists():
-        # The offer given at T is known at T and changes the label's odds: a legitimate feature.
-        offers = pd.read_parquet(campaign_path, columns=[ID, "offer"]).set_index(ID)["offer"]
-        table["campaign_offer"] = offers.reindex(table[ID]).fillna(NOT_IN_CAMPAIGN).to_numpy()
-        sources.append("campaign")
-    else:
-        skipped["campaign"] = "no retention campaign in this data source: campaign features skipped"
 
-    table[SPLIT] = np.where(
-        holdout_mask(table[ID], float(data_cfg["holdout_share"]), int(data_cfg["seed"])), "holdout", "train"
-    )
+def _typed_table(
+    table: pd.DataFrame, sources: list[str], skipped: dict[str, str]
+) -> tuple[pd.DataFrame, FeatureSchema]:
+    """Categorical columns as text ("missing" for gaps); the schema with the training rows' bounds."""
     features = [c for c in table.columns if c not in NON_FEATURES]
     categorical = [c for c in features if table[c].dtype == object or str(table[c].dtype) == "category"]
     numeric = [c for c in features if c not in categorical and pd.api.types.is_numeric_dtype(table[c])]
