@@ -7,6 +7,8 @@ AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 OPS_VENV ?= .venv-ops
 OPS_STAMP := $(OPS_VENV)/.installed
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist); groups keep each expensive shared fixture on one worker (tests/conftest.py).
+PYTEST_WORKERS ?= 2
 
 .PHONY: ops-venv run test test-fast lint venv airflow-venv summary clean-data airflow airflow-stop
 
@@ -15,7 +17,7 @@ run: $(STAMP)
 
 test: $(STAMP) $(AIRFLOW_STAMP) $(OPS_STAMP)
 	scripts/install-system-packages.sh
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # Minutes, not the better part of an hour: skips tests marked slow (a whole tiny pipeline run, Airflow,
 # a browser) and integration. One area: make test PYTEST_ARGS=tests/orchestration

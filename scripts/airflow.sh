@@ -79,7 +79,8 @@ stop() {
     if ! running; then echo "Airflow is not running"; rm -f "$PIDFILE"; return 0; fi
     local pgid; pgid=$(cat "$PIDFILE")
     kill -TERM -- "-$pgid" 2>/dev/null || true
-    for _ in $(seq 60); do group_alive "$pgid" || break; sleep 0.5; done
+    # a graceful drain gets AIRFLOW_STOP_GRACE_S (default 30 s), then the group is killed
+    for _ in $(seq $((${AIRFLOW_STOP_GRACE_S:-30} * 2))); do group_alive "$pgid" || break; sleep 0.5; done
     if group_alive "$pgid"; then kill -KILL -- "-$pgid" 2>/dev/null || true; sleep 1; fi
     if group_alive "$pgid"; then echo "process group $pgid still has live processes" >&2; exit 1; fi
     rm -f "$PIDFILE"

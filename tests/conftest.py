@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from tests.workspace import Workspace
+
+# A pytest-xdist worker's __main__ (execnet) has neither __spec__ nor __file__, which pyspark reads as
+# "running doctests": importing pyspark.sql.connect (great_expectations does) then calls sys.exit(0).
+# Give the worker's __main__ a file name, as any script has.
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = "<pytest-xdist worker>"
 
 # The real-browser fixtures (`browser`, `page`) are registered once for the whole session: importing
 # them into several test modules would start one Playwright per module, and Playwright's sync API
@@ -18,3 +28,55 @@ def tiny_workspace(tmp_path_factory) -> Workspace:
     ws = Workspace.create(tmp_path_factory.mktemp("tiny_ws"))
     ws.run_until()
     return ws
+
+
+# Parallel runs (`make test` uses pytest-xdist with --dist loadgroup): each test runs in a group,
+# and a group runs on one worker, so an expensive session fixture is built once, not once per worker.
+# Tests sharing such a fixture form one group; every other test is grouped with its area (tests/<area>),
+# whose conftest fixtures it shares.
+SHARED_FIXTURE_GROUPS = {
+    "tiny_workspace": "tiny-workspace",
+    "standalone": "airflow-standalone",
+    "airflow_env": "airflow-dags-test",
+    "trained": "airflow-dags-test",
+}
+TESTS = Path(__file__).resolve().parent
+
+
+def xdist_group_of(item: pytest.Item) -> str:
+    names = set(getattr(item, "fixturenames", ()))
+    for fixture, group in SHARED_FIXTURE_GROUPS.items():
+        if fixture in names:
+            return group
+    rel = Path(str(item.fspath)).resolve().relative_to(TESTS)
+    return rel.parts[0] if len(rel.parts) > 1 else "top"
+
+
+# Fixtures that start or talk to a real service (Kafka-protocol broker, Redis, an MLflow store, Airflow,
+# a browser) or run pipeline stages as subprocesses: a test using one is an integration test, which
+# `make test-fast` (the inner loop: -m "not slow and not integration") leaves to `make test`.
+INTEGRATION_FIXTURES = {
+    "broker",
+    "redis_db1",
+    "stream_cfg",
+    "stream_workspace",  # tests/streaming
+    "serving_store",
+    "redis_prefix",  # tests/serving
+    "iv_workspace",
+    "zero_effect_workspace",  # tests/interventions
+    "tiny_workspace",
+    "airflow_env",
+    "standalone",
+    "trained",  # whole pipelines, Airflow
+    "browser",
+    "page",  # Chromium
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(xdist_group_of(item)))
+        if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+    # The longest groups (Airflow) first, so they do not start last on a worker that is already busy.
+    items.sort(key=lambda item: not xdist_group_of(item).startswith("airflow"))

@@ -19,6 +19,25 @@ import yaml
 from churnguard.core.config import deep_merge
 
 REPO = Path(__file__).resolve().parents[1]
+TRUTH_AUDIT_DIR = "truth_audit"
+# Runs a stage module as `python -m` does, recording each open() of a path under data/truth.
+TRUTH_AUDIT = """
+import os, runpy, sys
+stage, record = sys.argv[1], sys.argv[2]
+opened = []
+def hook(event, args):
+    if event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
+        path = os.fsdecode(args[0])
+        if os.sep + "data" + os.sep + "truth" in path:
+            opened.append(path)
+sys.addaudithook(hook)
+sys.argv = [stage]
+try:
+    runpy.run_module(stage, run_name="__main__", alter_sys=True)
+finally:
+    with open(record, "w") as fh:
+        fh.write("\\n".join(opened))
+"""
 
 
 def stage_names() -> list[str]:
@@ -55,9 +74,21 @@ class Workspace:
             PYTHONPATH=str(REPO),
         )
 
+    def truth_opened(self, stage: str) -> list[str] | None:
+        """Files under data/truth the stage's last run opened (None: the stage has not run here)."""
+        record = self.root / TRUTH_AUDIT_DIR / f"{stage}.txt"
+        return [p for p in record.read_text().split("\n") if p] if record.exists() else None
+
     def run_stage(self, name: str, check: bool = True) -> subprocess.CompletedProcess:
+        """``python -m pipelines.<name>`` as DVC runs it, under an audit hook that records every file of
+        ``data/truth`` the stage opens (tests/foundation/test_pipeline.py checks only evaluation stages do)."""
+        (self.root / TRUTH_AUDIT_DIR).mkdir(exist_ok=True)
         proc = subprocess.run(
-            [sys.executable, "-m", f"pipelines.{name}"], cwd=self.root, env=self.env, capture_output=True, text=True
+            [sys.executable, "-c", TRUTH_AUDIT, f"pipelines.{name}", str(self.root / TRUTH_AUDIT_DIR / f"{name}.txt")],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
         )
         self.log.append(f"$ {name} (exit {proc.returncode})\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         if check and proc.returncode != 0:

@@ -191,6 +191,14 @@ def airflow_env(tmp_path_factory) -> AirflowEnv:
 
 
 @pytest.fixture(scope="session")
+def standalone(tmp_path_factory):
+    """One Airflow standalone (scripts/airflow.sh) for the session's REST and browser tests."""
+    from tests.orchestration.airflow_api import start_standalone
+
+    yield from start_standalone(tmp_path_factory.mktemp("standalone"))
+
+
+@pytest.fixture(scope="session")
 def trained(airflow_env: AirflowEnv) -> DagRunResult:
     """The training DAG run once end to end on tiny params (shared by the training and nightly tests)."""
     conf = {"source": "synthetic", "seed": 7, "overrides": tiny_overrides()}

@@ -12,7 +12,7 @@ import urllib.parse
 
 import pytest
 
-from tests.orchestration.test_rest_api import Api, standalone  # noqa: F401  (standalone is a fixture)
+from tests.orchestration.airflow_api import Api
 
 # dag_id -> params the form must send when nothing is touched (None = optional field left empty)
 DEFAULTS = {
@@ -49,7 +49,7 @@ def dag_runs(api: Api, dag_id: str) -> list[dict]:
     return api.call("GET", f"/api/v2/dags/{urllib.parse.quote(dag_id)}/dagRuns")["dag_runs"]
 
 
-def test_every_dag_triggers_from_the_form_with_defaults(standalone, page):  # noqa: F811
+def test_every_dag_triggers_from_the_form_with_defaults(standalone, page):
     env_obj, port, banner, _pgid = standalone
     base = f"http://127.0.0.1:{port}"
     user, password = banner.split("login: ", 1)[1].split()[0], banner.split("login: ", 1)[1].split()[2]
@@ -64,6 +64,9 @@ def test_every_dag_triggers_from_the_form_with_defaults(standalone, page):  # no
         conf = new[0]["conf"]
         assert {k: conf.get(k) for k in expected} == expected, f"{dag_id}: form sent {conf}"
         assert api.call("GET", f"/api/v2/dags/{dag_id}")["is_paused"], f"{dag_id} was unpaused by the test"
+        # Airflow is shared by the session: a queued default run must not start when a later test unpauses
+        run_id = urllib.parse.quote(new[0]["dag_run_id"], safe="")
+        api.call("DELETE", f"/api/v2/dags/{urllib.parse.quote(dag_id)}/dagRuns/{run_id}")
 
 
 @pytest.mark.parametrize("dag_id", sorted(DEFAULTS))
