@@ -1,0 +1,132 @@
+"""The calls of the Python API, written once for both clients.
+
+:class:`ChurnguardAPI` holds every public method. A client supplies four primitives (score rows,
+rank offers, explain, health) and inherits the rest, so the in-process client
+(:class:`churnguard.api.local.Churnguard`) and the HTTP client (:class:`churnguard.api.http.HttpClient`)
+have the same signatures and derive scenarios, protected and cold-start predictions the same way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from churnguard.api.errors import InvalidInput, MissingPart
+from churnguard.api.inputs import Customer, CustomersLike, FeatureValue, as_customers
+from churnguard.api.replay import EventsLike, feature_params, replay
+from churnguard.api.results import (
+    PROTECTION_COLUMNS,
+    Explanation,
+    FeatureReplay,
+    Health,
+    NewCustomerPrediction,
+    ScenarioAnalysis,
+    scenario_analysis,
+)
+
+MAX_TOP_K = 20  # serving's limit for /v1/interventions
+COLD_START = "is_cold_start"
+
+
+class ChurnguardAPI(ABC):
+    """predict, explain, interventions, analyze_scenario, predict_new_customer, protected_predict,
+    online_features, health: docs/python_api.md describes each call and its result's columns."""
+
+    # --- what a client provides -------------------------------------------------------------------
+    @abstractmethod
+    def _predict(self, customers: list[Customer]) -> tuple[pd.DataFrame, tuple[str, ...]]:
+        """(predictions frame, the parts of the version that answered)."""
+
+    @abstractmethod
+    def _offers(self, customers: list[Customer], top_k: int) -> pd.DataFrame:
+        """The best ``top_k`` offers per customer (offers frame)."""
+
+    @abstractmethod
+    def _explain(self, customers: list[Customer]) -> list[Explanation]: ...
+
+    @abstractmethod
+    def health(self) -> Health:
+        """Model version, parts and dependencies (registry, redis, batch features)."""
+
+    # --- the API ------------------------------------------------------------------------------------
+    def predict(self, customers: CustomersLike) -> pd.DataFrame:
+        """Churn probability and every part's columns, one row per customer, in request order."""
+        return self._predict(as_customers(customers))[0]
+
+    def explain(self, customers: CustomersLike) -> list[Explanation]:
+        """A counterfactual per customer (needs the ``interventions`` part)."""
+        return self._explain(as_customers(customers))
+
+    def interventions(self, customers: CustomersLike, top_k: int = 3) -> pd.DataFrame:
+        """The ``top_k`` retention offers per customer, best expected net value first (``rank`` 1)."""
+        return self._offers(as_customers(customers), _top_k(top_k))
+
+    def analyze_scenario(self, customers: CustomersLike, scenario: str) -> ScenarioAnalysis:
+        """One scenario (offer) for these customers: cost, expected saved value, net value and its
+        interval, per customer and in total."""
+        chosen = as_customers(customers)
+        offers = self._offers(chosen, MAX_TOP_K)
+        known = list(dict.fromkeys(offers["offer"].tolist()))
+        if scenario not in known:
+            raise InvalidInput.one("scenario", f"unknown scenario {scenario!r}; this model's: {', '.join(known)}")
+        return scenario_analysis(offers, scenario, [c.customer_id for c in chosen])
+
+    def protected_predict(self, customers: CustomersLike) -> pd.DataFrame:
+        """Score with the protection part's verdict (clean | suspicious | attack), attack class and action."""
+        frame, parts = self._predict(as_customers(customers))
+        _require("protection", parts, frame)
+        extra = [c for c in ("offer_eligible",) if c in frame.columns]
+        return frame[[*PROTECTION_COLUMNS, *extra]].copy()
+
+    def predict_new_customer(
+        self,
+        features: Mapping[str, FeatureValue],
+        referral_ids: Sequence[str] = (),
+        customer_id: str | None = None,
+    ) -> NewCustomerPrediction:
+        """Cold-start prediction for a customer not in the batch table, from their sign-up features and the
+        existing customers who referred them (needs the ``coldstart`` part)."""
+        cid = customer_id or f"new-{uuid.uuid4().hex[:12]}"
+        customer = Customer(cid, {**features, COLD_START: 1}, tuple(referral_ids))
+        frame, parts = self._predict(as_customers([customer]))
+        _require("coldstart", parts, frame)
+        row = frame.iloc[0]
+        if bool(row["batch_row"]):
+            raise InvalidInput.one("customer_id", f"{cid!r} is an existing customer: use predict()")
+        return NewCustomerPrediction(
+            customer_id=cid,
+            churn_probability=float(row["churn_probability"]),
+            coldstart_probability=float(row["coldstart_probability"]),
+            coldstart_source=row["coldstart_source"],
+            base_probability=float(row["base_probability"]),
+            referral_ids=tuple(referral_ids),
+            imputed_features=tuple(row["imputed_features"]),
+            model_version=str(row["model_version"]),
+        )
+
+    def online_features(
+        self,
+        events: EventsLike,
+        window_s: float | None = None,
+        allowed_lateness_s: float | None = None,
+        session_retention_s: float | None = None,
+    ) -> FeatureReplay:
+        """The streaming job's online features after replaying ``events`` in-process (no broker, no model).
+        Settings default to services.yaml ``streaming:``."""
+        return replay(events, feature_params(window_s, allowed_lateness_s, session_retention_s))
+
+
+def _top_k(top_k: Any) -> int:
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
+        raise InvalidInput.one("top_k", f"an integer from 1 to {MAX_TOP_K}, not {top_k!r}")
+    return top_k
+
+
+def _require(part: str, parts: Sequence[str], frame: pd.DataFrame) -> None:
+    if part not in parts:
+        version = str(frame["model_version"].iloc[0]) if len(frame) else None
+        raise MissingPart(part, version, parts)
