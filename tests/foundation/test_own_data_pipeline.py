@@ -8,10 +8,13 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tests.foundation.test_ingest_validation import telco_frame
 from tests.foundation.test_sources import lowercase_shuffled
 from tests.workspace import Workspace
+
+pytestmark = pytest.mark.integration  # runs pipeline stages as subprocesses
 
 CSV = {"data": {"source": "csv", "csv": {"path": "data/external/customers.csv"}}}
 

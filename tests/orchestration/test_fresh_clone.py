@@ -12,6 +12,8 @@ import subprocess
 import pytest
 import yaml
 
+pytestmark = pytest.mark.integration  # runs dvc and the pipeline in a copied repository
+
 from tests.orchestration.conftest import PIPELINE_REPO, REPO
 
 
