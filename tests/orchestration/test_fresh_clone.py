@@ -12,9 +12,9 @@ import subprocess
 import pytest
 import yaml
 
-pytestmark = pytest.mark.integration  # runs dvc and the pipeline in a copied repository
-
 from tests.orchestration.conftest import PIPELINE_REPO, REPO
+
+pytestmark = pytest.mark.integration  # runs dvc and the pipeline in a copied repository
 
 
 @pytest.fixture
