@@ -43,9 +43,10 @@ def main() -> None:
     shutil.rmtree(PATHS.truth, ignore_errors=True)
     if data["source"] == "synthetic":
         from churnguard.core.progress import progress_bars
-        from churnguard.world import generate_world
+        from churnguard.world import draw_world, write_world
 
-        summary = generate_world(params["world"], int(data["seed"]), PATHS.raw, PATHS.truth, progress=progress_bars())
+        world = draw_world(params["world"], int(data["seed"]))
+        summary = write_world(world, PATHS.raw, PATHS.truth, progress=progress_bars())
         print("synthetic world:", json.dumps(summary.as_dict()))
     else:
         ingest_own_table(data)

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from churnguard.core.progress import progress_bars
-    from churnguard.world import generate_world
+    from churnguard.world import draw_world, write_world
 
     params = load_params()
     cfg = copy.deepcopy(params["world"])
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
         t0 = time.perf_counter()
-        summary = generate_world(cfg, seed, out / "raw", out / "truth", progress=progress_bars())
+        summary = write_world(draw_world(cfg, seed), out / "raw", out / "truth", progress=progress_bars())
         seconds = time.perf_counter() - t0
         size_mb = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1e6
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -21,23 +21,25 @@ Mechanisms (documented in docs/synthetic_world.md, motivated by published churn 
   unhappy ones to a retention call...).
 Labels come from a time split: features use only history before T; the label is a draw
 from the true probability for the window (T, T + label_window_days].
+
+:func:`draw_world` is pure: it returns the tables and a lazy stream of event chunks (one random
+stream, drawn in a fixed order, so a seed gives the same world bit for bit); :func:`write_world`
+lays them out as files (the ingest stage and ``churnguard generate``); :func:`generate_world` is both.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from churnguard.core.numeric import sigmoid
 from churnguard.core.vocabulary import ARMS, OFFERS
+from churnguard.world.events import EVENT_SCHEMA, EVENT_TYPES, PAGES, chunk_count, event_chunks, write_events
+from churnguard.world.tables import Arrays, World, WorldSummary, raw_tables, truth_table, write_world
 
 REGIONS = np.array(["north", "south", "east", "west", "central"])
 INCOME = np.array(["low", "mid", "high"])
@@ -45,30 +47,11 @@ CHANNELS = np.array(["web", "store", "partner", "referral"])
 PLANS = np.array(["basic", "standard", "premium"])
 CONTRACTS = np.array(["month_to_month", "one_year", "two_year"])
 PAYMENTS = np.array(["card", "bank_transfer", "electronic_check", "mailed_check"])
-EVENT_TYPES = np.array(["page_view", "click", "add_to_cart", "remove_from_cart", "checkout"])
-PAGES = np.array(["home", "product", "search", "cart", "account", "support", "cancel"])
 DAY_MS = 86_400_000
 
 
 def _customer_ids(n: int) -> np.ndarray:
     return np.char.add("C", np.char.zfill(np.arange(n).astype(str), 7))
-
-
-@dataclass
-class WorldSummary:
-    customers: int
-    active: int
-    former: int
-    cold_start: int
-    referrals: int
-    events: int
-    churn_rate: float
-    mean_true_probability: float
-    fraudsters: int
-    seconds: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def _referrals(rng: np.random.Generator, n: int, cfg: dict[str, Any], region: np.ndarray):
@@ -125,19 +108,8 @@ def _referral_onboarding(
     return out
 
 
-def generate_world(
-    cfg: dict[str, Any], seed: int, raw_dir: Path, truth_dir: Path, progress: bool = True
-) -> WorldSummary:
-    """Generate the world described by params ``world`` into ``raw_dir`` and ``truth_dir``."""
-    t0 = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    n = int(cfg["customers"])
-    obs = pd.Timestamp(cfg["observation_date"])
-    obs_ms = int(obs.value // 1_000_000)
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    truth_dir.mkdir(parents=True, exist_ok=True)
-
-    # --- signup timeline (index order == signup order) --------------------------------
+def _signups(rng: np.random.Generator, n: int, cfg: dict[str, Any]) -> Arrays:
+    """Signup timeline (index order == signup order); the cold-start cohort signed up last."""
     cold = rng.random(n) < cfg["cold_start_share"]
     days_ago = np.where(
         cold,
@@ -146,16 +118,22 @@ def generate_world(
     )
     order = np.argsort(-days_ago, kind="stable")
     days_ago, cold = days_ago[order], cold[order]
-    tenure_months = days_ago / 30.44
+    return {"cold": cold, "days_ago": days_ago, "tenure_months": days_ago / 30.44}
 
-    # --- demographics, referral graph, latent risk -------------------------------------
+
+def _people(rng: np.random.Generator, n: int, cfg: dict[str, Any]) -> Arrays:
+    """Demographics, the referral graph and the (homophilous) latent risk z."""
     age = np.clip(rng.normal(42, 14, n), 18, 85).round().astype(np.int64)
     income = INCOME[np.digitize(rng.standard_normal(n) + (age - 42) / 30, [-0.5, 0.7])]
     region = REGIONS[rng.integers(0, REGIONS.size, n)]
     referrer, z, region = _referrals(rng, n, cfg, region)
     channel = np.where(referrer >= 0, "referral", CHANNELS[rng.integers(0, 3, n)])
+    return {"age": age, "income": income, "region": region, "referrer": referrer, "z": z, "channel": channel}
 
-    # --- account ---------------------------------------------------------------------
+
+def _account(rng: np.random.Generator, n: int, w: Arrays) -> Arrays:
+    """Contract, plan, charges, payment method and paperless billing."""
+    z, age, income = w["z"], w["age"], w["income"]
     young = (age < 30).astype(float)
     m2m_logit = 0.3 + 0.6 * z + 0.5 * young - 0.6 * (income == "high")
     two_year_logit = -1.2 - 0.5 * z + 0.02 * (age - 42)
@@ -172,255 +150,165 @@ def generate_world(
     pay_p = np.exp(pay_logits) / np.exp(pay_logits).sum(1, keepdims=True)
     payment = PAYMENTS[(rng.random((n, 1)) > pay_p.cumsum(1)).sum(1).clip(0, 3)]
     paperless = rng.random(n) < sigmoid(0.5 - 0.02 * (age - 42))
+    return {
+        "young": young,
+        "contract": contract,
+        "plan": plan,
+        "monthly_charges": monthly_charges,
+        "payment": payment,
+        "paperless": paperless,
+    }
 
-    # --- behaviour (true, before manipulation) ------------------------------------------
-    engagement = -0.7 * z + 0.7 * rng.standard_normal(n)
+
+def _behaviour(rng: np.random.Generator, n: int, w: Arrays) -> Arrays:
+    """True behaviour before any manipulation: engagement, usage, support tickets."""
+    engagement = -0.7 * w["z"] + 0.7 * rng.standard_normal(n)
     usage = np.exp(2.8 + 0.45 * engagement + rng.normal(0, 0.3, n))
-    tickets = rng.poisson(np.exp(-0.4 + 0.55 * z + 0.25 * (plan == "premium")))
+    tickets = rng.poisson(np.exp(-0.4 + 0.55 * w["z"] + 0.25 * (w["plan"] == "premium")))
+    return {"engagement": engagement, "usage": usage, "tickets": tickets}
 
-    # --- customers who left before T (nodes of the graph, not rows of the model) --------
-    former = (~cold) & (rng.random(n) < sigmoid(-2.6 + 0.9 * z + 0.5 * (contract == "month_to_month")))
-    churn_days_ago = rng.uniform(0, 1, n) * days_ago
-    exposure, degree = _neighbour_exposure(referrer, former.astype(float))
 
-    onboarding = _referral_onboarding(referrer, engagement, ~former, tenure_months, cfg)
+def _history(rng: np.random.Generator, n: int, w: Arrays, cfg: dict[str, Any]) -> Arrays:
+    """Who left before T (nodes of the graph, not rows of the model) and the contagion it exposes."""
+    former = (~w["cold"]) & (rng.random(n) < sigmoid(-2.6 + 0.9 * w["z"] + 0.5 * (w["contract"] == "month_to_month")))
+    churn_days_ago = rng.uniform(0, 1, n) * w["days_ago"]
+    exposure, _degree = _neighbour_exposure(w["referrer"], former.astype(float))
+    onboarding = _referral_onboarding(w["referrer"], w["engagement"], ~former, w["tenure_months"], cfg)
+    return {"former": former, "churn_days_ago": churn_days_ago, "exposure": exposure, "onboarding": onboarding}
 
-    # --- true churn probability at T, without any offer ---------------------------------
-    established = (~cold).astype(float)
+
+def _true_probability(w: Arrays, cfg: dict[str, Any]) -> np.ndarray:
+    """True churn probability at T without any offer (docs/synthetic_world.md, Mechanisms)."""
+    established = (~w["cold"]).astype(float)
     logit = (
         -2.15
-        + 1.0 * (contract == "month_to_month")
-        - 0.6 * (contract == "two_year")
-        - 0.35 * (np.log1p(tenure_months) - 2.5)
-        + 0.02 * (monthly_charges - 65)
-        + 0.35 * (payment == "electronic_check")
-        - 0.25 * (income == "high")
-        + 0.15 * young
-        + 0.55 * cold  # onboarding risk
-        + established * (0.32 * np.minimum(tickets, 6) - 0.45 * engagement)
-        + float(cfg["latent_weight"]) * z
-        + float(cfg["contagion_strength"]) * (exposure - onboarding)
+        + 1.0 * (w["contract"] == "month_to_month")
+        - 0.6 * (w["contract"] == "two_year")
+        - 0.35 * (np.log1p(w["tenure_months"]) - 2.5)
+        + 0.02 * (w["monthly_charges"] - 65)
+        + 0.35 * (w["payment"] == "electronic_check")
+        - 0.25 * (w["income"] == "high")
+        + 0.15 * w["young"]
+        + 0.55 * w["cold"]  # onboarding risk
+        + established * (0.32 * np.minimum(w["tickets"], 6) - 0.45 * w["engagement"])
+        + float(cfg["latent_weight"]) * w["z"]
+        + float(cfg["contagion_strength"]) * (w["exposure"] - w["onboarding"])
     )
-    p0 = sigmoid(logit)
+    return sigmoid(logit)
 
-    # --- fraudsters: fake churn signals, low true risk ----------------------------------
-    active = ~former
-    fraud = active & ~cold & (rng.random(n) < cfg["fraud_share"])
-    p0 = np.where(fraud, p0 * 0.3, p0)
-    obs_tickets = np.where(fraud, tickets + 2 + rng.poisson(3, n), tickets)
-    obs_usage = np.where(fraud, usage * rng.uniform(0.15, 0.4, n), usage)
-    obs_engagement = np.where(fraud, engagement - 1.5, engagement)
-    abandon = sigmoid(-1.0 + 0.9 * z + np.where(fraud, 2.5, 0.0))
-    cancel_affinity = sigmoid(-3.0 + 1.0 * z + np.where(fraud, 3.0, 0.0))
 
-    # --- heterogeneous true effects of each offer (relative churn reduction) ------------
-    scale = cfg["offer_effect_scale"]
-    price_sens = sigmoid((monthly_charges - 70) / 15 + 0.8 * (income == "low") - 0.8 * (income == "high"))
-    usage_z = (np.log(usage) - 2.8) / 0.5
+def _fraud(rng: np.random.Generator, n: int, w: Arrays, cfg: dict[str, Any]) -> Arrays:
+    """Fraudsters fake churn signals while their true risk is low; what everyone shows on the outside."""
+    active = ~w["former"]
+    fraud = active & ~w["cold"] & (rng.random(n) < cfg["fraud_share"])
+    return {
+        "active": active,
+        "fraud": fraud,
+        "p0": np.where(fraud, w["p0"] * 0.3, w["p0"]),
+        "obs_tickets": np.where(fraud, w["tickets"] + 2 + rng.poisson(3, n), w["tickets"]),
+        "obs_usage": np.where(fraud, w["usage"] * rng.uniform(0.15, 0.4, n), w["usage"]),
+        "obs_engagement": np.where(fraud, w["engagement"] - 1.5, w["engagement"]),
+        "abandon": sigmoid(-1.0 + 0.9 * w["z"] + np.where(fraud, 2.5, 0.0)),
+        "cancel_affinity": sigmoid(-3.0 + 1.0 * w["z"] + np.where(fraud, 3.0, 0.0)),
+    }
+
+
+def _offer_effects(w: Arrays, cfg: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Heterogeneous true effect of each offer (absolute churn-probability reduction); none for fraudsters."""
+    scale, income, plan = cfg["offer_effect_scale"], w["income"], w["plan"]
+    price_sens = sigmoid((w["monthly_charges"] - 70) / 15 + 0.8 * (income == "low") - 0.8 * (income == "high"))
+    usage_z = (np.log(w["usage"]) - 2.8) / 0.5
     rel = {
         "discount_10": 0.20 * price_sens,
         "discount_20": 0.38 * price_sens,
         "feature_upgrade": 0.35 * sigmoid(-2 * usage_z) * (plan != "premium"),
-        "contract_upgrade": 0.45 * (contract == "month_to_month") + 0.05 * (contract == "one_year"),
-        "retention_call": 0.40 * np.minimum(tickets, 5) / 5,
+        "contract_upgrade": 0.45 * (w["contract"] == "month_to_month") + 0.05 * (w["contract"] == "one_year"),
+        "retention_call": 0.40 * np.minimum(w["tickets"], 5) / 5,
     }
-    effects = {k: np.where(fraud, 0.0, p0 * np.clip(rel[k] * float(scale[k]), 0, 0.95)) for k in OFFERS}
+    return {k: np.where(w["fraud"], 0.0, w["p0"] * np.clip(rel[k] * float(scale[k]), 0, 0.95)) for k in OFFERS}
 
-    # --- the randomized campaign at T, and the realised labels -------------------------
-    in_campaign = active & ~cold & (rng.random(n) < cfg["campaign_share"])
+
+def _campaign(rng: np.random.Generator, n: int, w: Arrays, cfg: dict[str, Any]) -> Arrays:
+    """The randomized campaign at T (uniform arms) and the realised labels."""
+    in_campaign = w["active"] & ~w["cold"] & (rng.random(n) < cfg["campaign_share"])
     arm = np.where(in_campaign, rng.integers(0, len(ARMS), n), 0)
-    offer = np.asarray(ARMS, dtype=object)[arm]
-    p_received = p0.copy()
+    p_received = w["p0"].copy()
     for k_i, k in enumerate(OFFERS, start=1):
-        p_received = np.where(arm == k_i, p0 - effects[k], p_received)
+        p_received = np.where(arm == k_i, w["p0"] - w["effects"][k], p_received)
     churned = (rng.random(n) < p_received).astype(np.int8)
+    offer = np.asarray(ARMS, dtype=object)[arm]
+    return {"in_campaign": in_campaign, "offer": offer, "p_received": p_received, "churned": churned}
 
+
+def _draw(rng: np.random.Generator, n: int, cfg: dict[str, Any]) -> Arrays:
+    """Every per-customer array, in the one order the random stream is consumed."""
+    w = _signups(rng, n, cfg)
+    w.update(_people(rng, n, cfg))
+    w.update(_account(rng, n, w))
+    w.update(_behaviour(rng, n, w))
+    w.update(_history(rng, n, w, cfg))
+    w["p0"] = _true_probability(w, cfg)
+    w.update(_fraud(rng, n, w, cfg))
+    w["effects"] = _offer_effects(w, cfg)
+    w.update(_campaign(rng, n, w, cfg))
+    return w
+
+
+def draw_world(cfg: dict[str, Any], seed: int) -> World:
+    """The world described by params ``world`` for ``seed`` (pure: nothing is written)."""
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    n = int(cfg["customers"])
+    obs = pd.Timestamp(cfg["observation_date"])
+    w = _draw(rng, n, cfg)
     ids = _customer_ids(n)
-    signup_date = (obs - pd.to_timedelta(np.floor(days_ago), unit="D")).normalize()
-    customers = pd.DataFrame(
-        {
-            "customer_id": ids,
-            "signup_date": signup_date,
-            "tenure_months": np.round(tenure_months, 2),
-            "age": age,
-            "income_band": income,
-            "region": region,
-            "signup_channel": channel,
-            "plan": plan,
-            "contract": contract,
-            "payment_method": payment,
-            "paperless_billing": paperless,
-            "monthly_charges": monthly_charges,
-            "total_charges": np.round(monthly_charges * np.maximum(tenure_months, 0.03), 2),
-            "support_tickets_90d": np.where(cold, 0, obs_tickets).astype(np.int64),
-            "usage_hours_30d": np.where(cold, np.nan, np.round(obs_usage, 2)),
-            "churn_label": np.where(churned == 1, "Yes", "No"),
-        }
-    )
-    customers[active].reset_index(drop=True).to_parquet(raw_dir / "customers.parquet", index=False)
-    formers = customers[former].drop(columns=["churn_label", "usage_hours_30d"]).copy()
-    formers["churn_date"] = (obs - pd.to_timedelta(np.floor(churn_days_ago[former]), unit="D")).normalize()
-    formers.reset_index(drop=True).to_parquet(raw_dir / "former_customers.parquet", index=False)
-    has_ref = referrer >= 0
-    pd.DataFrame(
-        {
-            "referrer_id": ids[referrer[has_ref]],
-            "referee_id": ids[has_ref],
-            "referral_date": signup_date[has_ref],
-        }
-    ).to_parquet(raw_dir / "referrals.parquet", index=False)
-    pd.DataFrame(
-        {
-            "customer_id": ids[in_campaign],
-            "offer": offer[in_campaign],
-            "assigned_date": obs,
-        }
-    ).to_parquet(raw_dir / "campaign.parquet", index=False)
-
-    truth = pd.DataFrame(
-        {
-            "customer_id": ids,
-            "active": active,
-            "cold_start": cold,
-            "p_churn": p0,
-            "offer_received": offer,
-            "p_received": p_received,
-            "latent_risk": z,
-            "engagement": engagement,
-            "neighbour_exposure": exposure,
-            "referral_onboarding": onboarding,
-            "is_fraud": fraud,
-            **{f"effect_{k}": v for k, v in effects.items()},
-        }
-    )
-    truth[active].reset_index(drop=True).to_parquet(truth_dir / "customers_truth.parquet", index=False)
-
-    # --- click-stream, in chunks so 1M customers fit in memory -------------------------
-    ev_cfg = cfg["events"]
-    has_events = active & ~cold
-    n_events = _write_events(
+    raw, truth = raw_tables(w, ids, obs), truth_table(w, ids)
+    active, has_events = w["active"], w["active"] & ~w["cold"]
+    events = event_chunks(
         rng,
-        raw_dir / "events.parquet",
         ids,
         has_events,
-        obs_engagement,
-        abandon,
-        cancel_affinity,
-        obs_ms,
-        ev_cfg,
-        progress=progress,
+        w["obs_engagement"],
+        w["abandon"],
+        w["cancel_affinity"],
+        int(obs.value // 1_000_000),
+        cfg["events"],
     )
-
-    summary = WorldSummary(
-        customers=n,
-        active=int(active.sum()),
-        former=int(former.sum()),
-        cold_start=int((active & cold).sum()),
-        referrals=int(has_ref.sum()),
-        events=n_events,
-        churn_rate=float(churned[active].mean()),
-        mean_true_probability=float(p_received[active].mean()),
-        fraudsters=int(fraud.sum()),
-        seconds=round(time.perf_counter() - t0, 2),
-    )
-    (truth_dir / "world.json").write_text(
-        json.dumps({"seed": seed, "params": cfg, "summary": summary.as_dict()}, indent=2, default=str)
-    )
-    return summary
+    counts = {
+        "customers": n,
+        "active": int(active.sum()),
+        "former": int(w["former"].sum()),
+        "cold_start": int((active & w["cold"]).sum()),
+        "referrals": int((w["referrer"] >= 0).sum()),
+        "churn_rate": float(w["churned"][active].mean()),
+        "mean_true_probability": float(w["p_received"][active].mean()),
+        "fraudsters": int(w["fraud"].sum()),
+    }
+    return World(seed, cfg, raw, truth, events, chunk_count(has_events, cfg["events"]), counts, started)
 
 
-EVENT_SCHEMA = pa.schema(
-    [
-        ("event_id", pa.int64()),
-        ("user_id", pa.string()),
-        ("session_id", pa.int64()),
-        ("event_type", pa.string()),
-        ("ts", pa.int64()),  # epoch milliseconds
-        ("page", pa.string()),
-        ("cart_value", pa.float64()),  # cart total after this event
-    ]
-)
+def generate_world(
+    cfg: dict[str, Any], seed: int, raw_dir: Path, truth_dir: Path, progress: bool = True
+) -> WorldSummary:
+    """Draw the world of params ``world`` and write it into ``raw_dir`` and ``truth_dir``."""
+    return write_world(draw_world(cfg, seed), raw_dir, truth_dir, progress)
 
 
 def _write_events(
-    rng,
-    path: Path,
-    ids,
-    has_events,
-    engagement,
-    abandon,
-    cancel_affinity,
-    obs_ms: int,
-    ev_cfg: dict[str, Any],
-    progress: bool,
+    rng, path: Path, ids, has_events, engagement, abandon, cancel_affinity, obs_ms: int, ev_cfg, progress: bool
 ) -> int:
-    from tqdm import tqdm
+    """Events of the given customers into ``path`` (the rolling world's months call this)."""
+    chunks = event_chunks(rng, ids, has_events, engagement, abandon, cancel_affinity, obs_ms, ev_cfg)
+    return write_events(path, chunks, chunk_count(has_events, ev_cfg), progress)
 
-    chunk = int(ev_cfg["chunk_customers"])
-    window_ms = int(ev_cfg["window_days"]) * DAY_MS
-    users = np.nonzero(has_events)[0]
-    next_event_id, next_session_id, total = 0, 0, 0
-    with pq.ParquetWriter(path, EVENT_SCHEMA) as writer:
-        for start in tqdm(range(0, users.size, chunk), desc="events", disable=not progress, unit="chunk"):
-            u = users[start : start + chunk]
-            lam = ev_cfg["sessions_per_customer"] * np.exp(0.45 * engagement[u] - 0.1)
-            n_sess = rng.poisson(lam)
-            s_user = np.repeat(u, n_sess)
-            n_s = s_user.size
-            if n_s == 0:
-                continue
-            s_len = 1 + rng.poisson(ev_cfg["events_per_session"] - 1, n_s)
-            # sessions start in the window; events must end before T (no future leakage)
-            s_start = obs_ms - window_ms + (rng.random(n_s) * (window_ms - 3_600_000)).astype(np.int64)
-            e_sess = np.repeat(np.arange(n_s), s_len)
-            e_user = s_user[e_sess]
-            n_e = e_sess.size
-            first = np.zeros(n_e, dtype=bool)
-            offsets = np.cumsum(s_len) - s_len
-            first[offsets] = True
-            last = np.zeros(n_e, dtype=bool)
-            last[offsets + s_len - 1] = True
-            mean_gap = np.exp(2.0 - 0.3 * engagement[e_user])  # seconds
-            gap_ms = (rng.exponential(1.0, n_e) * mean_gap * 1000).astype(np.int64)
-            gap_ms[first] = 0
-            cum = np.cumsum(gap_ms)
-            ts = s_start[e_sess] + cum - np.repeat(cum[offsets], s_len)
-            ts = np.minimum(ts, obs_ms - 1)
-            a = abandon[e_user]
-            r = rng.random(n_e)
-            p_view, p_click, p_add = 0.45, 0.30, 0.17
-            p_remove = 0.03 + 0.10 * a
-            etype = np.where(
-                r < p_view,
-                0,
-                np.where(r < p_view + p_click, 1, np.where(r < p_view + p_click + p_add * (1 - 0.3 * a), 2, 3)),
-            )
-            checkout = last & (rng.random(n_e) < (1 - a) * 0.6)
-            etype = np.where(checkout, 4, np.where(etype == 3, np.where(rng.random(n_e) < p_remove * 4, 3, 0), etype))
-            price = np.round(rng.lognormal(3.4, 0.6, n_e), 2)
-            delta = np.where(etype == 2, price, np.where(etype == 3, -price, 0.0))
-            running = np.cumsum(delta)
-            cart = np.maximum(running - np.repeat(running[offsets] - delta[offsets], s_len), 0.0)
-            page_r = rng.random(n_e)
-            ca = cancel_affinity[e_user]
-            page = np.where(
-                page_r < ca * 0.5, 6, np.where(page_r < ca * 0.5 + 0.05 + 0.1 * a, 5, rng.integers(0, 5, n_e))
-            )
-            page = np.where(etype == 4, 3, np.where(np.isin(etype, [2, 3]), 1, page))
-            table = pa.table(
-                {
-                    "event_id": np.arange(next_event_id, next_event_id + n_e, dtype=np.int64),
-                    "user_id": ids[e_user],
-                    "session_id": (e_sess + next_session_id).astype(np.int64),
-                    "event_type": EVENT_TYPES[etype],
-                    "ts": ts.astype(np.int64),
-                    "page": PAGES[page],
-                    "cart_value": np.round(cart, 2),
-                },
-                schema=EVENT_SCHEMA,
-            )
-            writer.write_table(table)
-            next_event_id += n_e
-            next_session_id += n_s
-            total += n_e
-    return total
+
+__all__ = [
+    "EVENT_SCHEMA",
+    "EVENT_TYPES",
+    "PAGES",
+    "World",
+    "WorldSummary",
+    "draw_world",
+    "generate_world",
+    "write_world",
+]
