@@ -1,4 +1,4 @@
-"""Benchmark: protected prediction (base model + robust model + 3 detectors + classification).
+"""Benchmark: protected prediction (base model + robust model + 5 detectors + classification + the protected decision).
 
 Side by side with the peer it wraps, the base model alone, on the same customers:
 one customer per call (p50 / p99 latency, target p99 < 20 ms) and batch throughput.

@@ -26,9 +26,16 @@ HEADLINES: dict[str, tuple[str, bool]] = {
     "uplift_decile_coverage": ("uplift intervals: deciles whose mean interval holds the true mean effect", True),
     "harden_auc_drop": ("hardened model: clean ROC AUC drop", False),
     "harden_pgd_ratio": ("hardened model: PGD success / base", False),
+    "decision_auc_drop": ("protected decision: score's clean ROC AUC drop vs base", False),
+    "protected_attack_ratio": ("protected decision: strongest adaptive attack / base under PGD", False),
     "legit_flagged": ("detection: legitimate customers flagged", False),
+    "legit_offer_ratio": ("legitimate customers offered: protected / base", True),
     "fraud_flagged": ("detection: real fraudsters flagged", True),
     "fraud_offer_ratio": ("real fraudsters offered: protected / base", False),
+    "fraud_offer_ratio_frontier": ("real fraudsters offered: protected / base, worst on the frontier", False),
+    "fraud_tpr_1pct": ("detection: real fraudsters at 1 % FPR", True),
+    "fraud_tpr_2pct": ("detection: real fraudsters at 2 % FPR", True),
+    "fraud_tpr_2pct_vs_ceiling": ("detection at 2 % FPR / supervised ceiling", True),
     "cf_validity": ("counterfactual validity", True),
 }
 
@@ -68,24 +75,36 @@ def _policy_metrics(policy: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _adversarial_metrics(harden: dict[str, Any]) -> dict[str, Any]:
+    fraud = _get(harden, "detection", "real_fraudsters") or {}
+    outcomes = _get(harden, "protected_decision", "outcomes") or {}
+    return {
+        "harden_auc_drop": _get(harden, "clean", "roc_auc_drop"),
+        "harden_pgd_ratio": _get(harden, "attack_success", "pgd_ratio_hardened_to_base"),
+        "decision_auc_drop": outcomes.get("roc_auc_drop_vs_base"),
+        "protected_attack_ratio": _get(harden, "protected_decision", "attack_success", "strongest_ratio_to_base_pgd"),
+        "legit_flagged": _get(harden, "detection", "legitimate", "fpr"),
+        "legit_offer_ratio": outcomes.get("legitimate_offer_ratio"),
+        "fraud_flagged": fraud.get("flagged"),
+        "fraud_offer_ratio": outcomes.get("fraud_offer_ratio"),
+        "fraud_offer_ratio_frontier": _get(harden, "protected_decision", "fraud_offer_ratio_worst_on_frontier"),
+        "fraud_tpr_1pct": _get(fraud, "tpr_at_1pct_fpr", "combined"),
+        "fraud_tpr_2pct": _get(fraud, "tpr_at_2pct_fpr", "combined"),
+        "fraud_tpr_2pct_vs_ceiling": _get(harden, "detection", "shipped_to_ceiling_tpr_at_2pct_fpr"),
+    }
+
+
 def collect_world_metrics(metrics_dir: Path) -> dict[str, float | None]:
     base, cold = _read(metrics_dir, "base"), _read(metrics_dir, "coldstart")
     harden, cf = _read(metrics_dir, "harden"), _read(metrics_dir, "fit_counterfactual")
     interventions = _read(metrics_dir, "evaluate_interventions") or _read(metrics_dir, "interventions")
-    fraud = _get(harden, "detection", "real_fraudsters") or {}
     out = {
         "base_auc_ratio": base.get("roc_auc_ratio_to_oracle"),
         "coldstart_ratio": cold.get("ensemble_to_oracle_auc"),
         "coldstart_gain": cold.get("ensemble_minus_best_single_auc"),
         "uplift_offer_mean_coverage": ("uplift intervals: offers whose mean interval holds the true mean effect", True),
         "uplift_decile_coverage": ("uplift intervals: deciles whose mean interval holds the true mean effect", True),
-        "harden_auc_drop": _get(harden, "clean", "roc_auc_drop"),
-        "harden_pgd_ratio": _get(harden, "attack_success", "pgd_ratio_hardened_to_base"),
-        "legit_flagged": _get(harden, "detection", "legitimate", "fpr"),
-        "fraud_flagged": fraud.get("flagged"),
-        "fraud_offer_ratio": (
-            fraud["offer_rate_protected"] / fraud["offer_rate_base"] if fraud.get("offer_rate_base") else None
-        ),
+        **_adversarial_metrics(harden),
         "cf_validity": _get(cf, "counterfactual", "validity"),
         **_policy_metrics(interventions.get("policy") or {}),
     }

@@ -11,9 +11,10 @@ import time
 
 import pandas as pd
 
+from churnguard.adversarial.config import load_harden_config
 from churnguard.adversarial.protection import save_part
 from churnguard.adversarial.training import fit_protection
-from churnguard.core.config import PATHS, load_params
+from churnguard.core.config import PATHS
 from churnguard.core.skips import skip_part
 from churnguard.core.vocabulary import SPLIT
 from churnguard.features.table import FeatureSchema
@@ -22,17 +23,17 @@ from churnguard.models.tabular import load_part as load_base
 
 def main() -> None:
     t0 = time.perf_counter()
-    cfg = load_params()["harden"]
+    cfg = load_harden_config()
     table = pd.read_parquet(PATHS.features / "customers.parquet")
     schema = FeatureSchema.load(PATHS.features / "schema.json")
     part_dir = PATHS.models / "protection"
-    manipulable = [c for c in cfg["mutable"] if c in schema.numeric]
+    manipulable = [c for c in cfg.mutable if c in schema.numeric]
     if not manipulable:
         # e.g. a Telco CSV: no usage/tickets/click behaviour, nothing an attacker could fake here
         skip_part(
             part_dir,
             "this data source has none of the manipulable behaviour features "
-            f"({', '.join(cfg['mutable'])}); the bundle gets no protection part",
+            f"({', '.join(cfg.mutable)}); the bundle gets no protection part",
         )
         return
     base = load_base(PATHS.models / "base")

@@ -16,13 +16,14 @@ from torch import nn
 
 from churnguard.adversarial.bounds import FeatureBounds
 from churnguard.adversarial.encoding import TabularEncoder
+from churnguard.core.columns import Columns
 
 
 @dataclass
 class AttackSpace:
     """Rows under attack, in raw units, with the box each may move in."""
 
-    frame: pd.DataFrame
+    frame: pd.DataFrame  # (Columns when built for scoring only)
     enc: TabularEncoder
     bounds: FeatureBounds
     num: torch.Tensor  # (n, p) raw numeric
@@ -34,15 +35,27 @@ class AttackSpace:
 
     @classmethod
     def build(
-        cls, frame: pd.DataFrame, enc: TabularEncoder, bounds: FeatureBounds, budget: float | None = None
+        cls, frame: pd.DataFrame | Columns, enc: TabularEncoder, bounds: FeatureBounds, budget: float | None = None
     ) -> AttackSpace:
-        frame = frame.reset_index(drop=True)
+        """``frame``: a DataFrame (attacks), or Columns where only ``encode`` is needed (scoring)."""
+        if isinstance(frame, pd.DataFrame):
+            frame = frame.reset_index(drop=True)
         num = enc.raw_numeric(frame)
         mut_idx = [enc.numeric.index(c) for c in bounds.mutable]
         low, high = bounds.box(num[:, mut_idx], budget)
         blocks = [(c, enc.cat_block(c)) for c in bounds.categorical if c in enc.categorical]
         f = lambda a: torch.as_tensor(a, dtype=torch.float32)
-        return cls(frame, enc, bounds, f(num), f(enc.onehot(frame)), torch.as_tensor(mut_idx), f(low), f(high), blocks)
+        return cls(
+            frame,
+            enc,
+            bounds,
+            f(num),
+            f(enc.onehot(frame)),
+            torch.as_tensor(mut_idx),
+            f(low),
+            f(high),
+            blocks,
+        )
 
     @property
     def x0(self) -> torch.Tensor:

@@ -9,10 +9,13 @@ listed as mutable is immutable: an attack never changes it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from churnguard.adversarial.config import HardenConfig
 
 NATURAL_RANGES = {"cart_abandonment_rate": (0.0, 1.0), "paperless_billing": (0.0, 1.0)}
 
@@ -34,10 +37,10 @@ class FeatureBounds:
 
     @classmethod
     def from_params(
-        cls, cfg: dict[str, Any], train: pd.DataFrame, numeric: list[str], categorical: list[str]
+        cls, cfg: HardenConfig, train: pd.DataFrame, numeric: list[str], categorical: list[str]
     ) -> FeatureBounds:
-        mutable = [c for c in cfg["mutable"] if c in numeric]
-        spec = [cfg["mutable"][c] or {} for c in mutable]
+        mutable = [c for c in cfg.mutable if c in numeric]
+        spec = [cfg.limit(c) for c in mutable]
         lo, hi = [], []
         for c in mutable:
             col = pd.to_numeric(train[c], errors="coerce")
@@ -47,21 +50,20 @@ class FeatureBounds:
             hi.append(min(b, nb))
         cats = {
             c: sorted(map(str, train[c].dropna().astype(str).unique()))
-            for c in (cfg.get("mutable_categorical") or [])
+            for c in cfg.mutable_categorical
             if c in categorical
         }
-        arr = lambda key: np.array([float(s.get(key, 0.0)) for s in spec])
         return cls(
             mutable,
-            arr("up"),
-            arr("down"),
-            arr("rel_up"),
-            arr("rel_down"),
-            np.array([bool(s.get("integer", False)) for s in spec]),
+            np.array([s.up for s in spec], dtype=float),
+            np.array([s.down for s in spec], dtype=float),
+            np.array([s.rel_up for s in spec], dtype=float),
+            np.array([s.rel_down for s in spec], dtype=float),
+            np.array([s.integer for s in spec], dtype=bool),
             np.array(lo),
             np.array(hi),
             cats,
-            float(cfg["budget"]),
+            float(cfg.budget),
         )
 
     def box(self, x: np.ndarray, budget: float | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ no gradients, only the churn-ward direction of each feature.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable
 
@@ -25,6 +26,7 @@ import torch
 from torch import nn
 
 from churnguard.adversarial.attacks import AttackSpace
+from churnguard.adversarial.bounds import FeatureBounds
 
 
 def label_directions(z_mutable: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -76,7 +78,8 @@ def corner_attack(
     """Black-box attack: every row at its churn-ward corner, with the categorical values that
     give the highest ``score`` (any model: a probability or a logit per row)."""
     x = corner(space, direction, up=True)
-    best, best_score = None, None
+    best: pd.DataFrame | None = None
+    best_score = np.zeros(0)
     for combo in _category_choices(space):
         adv = space.materialize(x, _with_categories(space.onehot, combo))
         s = np.asarray(score(adv), dtype=float)
@@ -86,4 +89,49 @@ def corner_attack(
             better = s > best_score
             best = best.where(~pd.Series(better, index=best.index), adv, axis=0)
             best_score = np.where(better, s, best_score)
+    assert best is not None  # _category_choices always yields at least one combination
     return best
+
+
+def reverse_bounds(bounds: FeatureBounds) -> FeatureBounds:
+    """The box of values a customer may have had before one manipulation that ended at the
+    observed values: every limit mirrored (an attacker who may add 3 tickets may have started 3
+    lower; a 30 % rise from x0 means x0 = x / 1.3)."""
+    return dataclasses.replace(
+        bounds,
+        up=bounds.down,
+        down=bounds.up,
+        rel_up=bounds.rel_down / np.maximum(1.0 - bounds.rel_down, 1e-9),
+        rel_down=bounds.rel_up / (1.0 + bounds.rel_up),
+    )
+
+
+def lowest_logit_before_manipulation(
+    model: nn.Module, space: AttackSpace, direction: torch.Tensor, x: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The monotone model's lowest logit over the customers who could have been manipulated into
+    each row (``space`` built on :func:`reverse_bounds`): the anti-churn corner of the reverse
+    box, with every valid value of the mutable categoricals. For an attack within that box it is
+    at most the logit of the customer before the attack, whatever the attack did. ``x``: raw
+    mutable values to take instead of the space's own (differentiable, for attacks)."""
+    if x is None:
+        low, high = space.low, space.high
+    else:
+        low, high = reverse_box_t(space, x)
+    corner_x = torch.where(direction > 0, low, high)
+    logits = torch.stack(
+        [model(space.encode(corner_x, _with_categories(space.onehot, combo))) for combo in _category_choices(space)],
+        dim=1,
+    )
+    return logits.min(1).values
+
+
+def reverse_box_t(space: AttackSpace, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:meth:`FeatureBounds.box` in torch (differentiable in ``x``; counts not rounded)."""
+    b = space.bounds
+    t = lambda a: torch.as_tensor(np.asarray(a, dtype=float), dtype=torch.float32)
+    low = x - b.budget * (t(b.down) + t(b.rel_down) * x.abs())
+    high = x + b.budget * (t(b.up) + t(b.rel_up) * x.abs())
+    low = torch.maximum(low, torch.minimum(t(b.lo), x))
+    high = torch.minimum(high, torch.maximum(t(b.hi), x))
+    return low, high

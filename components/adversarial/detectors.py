@@ -1,4 +1,5 @@
-"""Anomaly detection: IsolationForest + one-sided robust z-score + kNN distance + churn signal, combined.
+"""Anomaly detection: IsolationForest, one-sided robust z-score, kNN distance, churn signal and
+context gap, combined.
 
 The detectors look at a *behaviour view* of a customer: the mutable features (log-scaled
 counts) plus activity-normalised rates (cancel-page share of events, support-page share,
@@ -11,7 +12,9 @@ offer-seeking attacker must move.
 The fourth detector, ``churn_signal``, is a linear model of the log behaviour fitted on the
 training customers' churn labels: how loudly the behaviour *alone* says "churn". Faking churn
 is the attacker's goal, so the loudest behaviour is where fakes concentrate (real churners'
-behaviour is noisier and less extreme).
+behaviour is noisier and less extreme). The fifth, ``context_gap``, is the churn signal minus
+what the customer's immutable context predicts for it (``ContextModel``): an attacker can fake
+behaviour but not the contract, charges and history that real churners' behaviour goes with.
 
 Each detector's raw score becomes a tail probability against calibration customers (never
 the ones it was fitted on); the tail probabilities are combined by a weighted Fisher's method,
@@ -34,140 +37,31 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.ensemble import IsolationForest
-from sklearn.ensemble._iforest import _average_path_length
 from sklearn.linear_model import LogisticRegression
 
 from churnguard.adversarial.certify import label_directions
-from churnguard.core.columns import Columns, as_columns, numeric_matrix
-from churnguard.models.fast_trees import FlatForest
+from churnguard.adversarial.config import DetectConfig
+from churnguard.adversarial.detector_parts import (  # noqa: F401  (FastForest, RATES: names older pickles use)
+    RATES,
+    BehaviourView,
+    ContextModel,
+    FastForest,
+    TailCalibrator,
+)
+from churnguard.core.columns import Columns, as_columns
 
-DETECTORS = ("isolation_forest", "robust_z", "knn", "churn_signal")
-RATES = {  # name: (numerator, denominator); +1 smoothing on the denominator
-    "cancel_page_share": ("cancel_page_views_30d", "events_30d"),
-    "support_page_share": ("support_page_views_30d", "events_30d"),
-    "checkouts_per_session": ("checkouts_30d", "sessions_30d"),
-    "events_per_session": ("events_30d", "sessions_30d"),
-}
+DETECTORS = ("isolation_forest", "robust_z", "knn", "churn_signal", "context_gap")
 
 
 @dataclass
-class BehaviourView:
-    """Mutable features + activity-normalised rates, standardised on training customers."""
+class DetectorData:
+    """The customers a detector is fitted and calibrated on (disjoint sets of training customers)."""
 
-    mutable: list[str]
-    rates: list[str]
-    fill: np.ndarray
-    log_cols: np.ndarray
-    median: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    scale: np.ndarray = field(default_factory=lambda: np.ones(0))
-
-    @property
-    def names(self) -> list[str]:
-        return self.mutable + self.rates
-
-    @classmethod
-    def fit(cls, frame: pd.DataFrame, mutable: list[str]) -> BehaviourView:
-        x = frame[mutable].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-        rates = [r for r, (a, b) in RATES.items() if a in mutable and b in mutable]
-        log_cols = (np.nanmin(x, 0) >= 0) & (np.nanmax(x, 0) > 1.5)
-        view = cls(list(mutable), rates, np.nan_to_num(np.nanmedian(x, 0)), log_cols)
-        v = view._raw(frame)
-        view.median = np.median(v, 0)
-        q75, q25 = np.percentile(v, [75, 25], 0)
-        view.scale = np.maximum((q75 - q25) / 1.349, 0.5 * v.std(0) + 1e-6)
-        return view
-
-    def _raw(self, data: pd.DataFrame | Columns) -> np.ndarray:
-        cols, n = as_columns(data)
-        x = numeric_matrix(cols, self.mutable, n)
-        x = np.where(np.isnan(x), self.fill, x)
-        cols = [np.where(self.log_cols, np.log1p(np.maximum(x, 0)), x)]
-        for r in self.rates:
-            a, b = RATES[r]
-            cols.append((x[:, self.mutable.index(a)] / (x[:, self.mutable.index(b)] + 1.0))[:, None])
-        return np.concatenate(cols, 1)
-
-    def transform(self, data: pd.DataFrame | Columns) -> np.ndarray:
-        return (self._raw(data) - self.median) / self.scale
-
-    def log_mutable(self, data: pd.DataFrame | Columns) -> np.ndarray:
-        """log1p of every mutable feature (missing -> training median): the churn signal's input."""
-        cols, n = as_columns(data)
-        x = numeric_matrix(cols, self.mutable, n)
-        return np.log1p(np.maximum(np.where(np.isnan(x), self.fill, x), 0))
-
-
-class FastForest:
-    """IsolationForest scoring without per-tree Python/joblib overhead (same numbers as
-    ``IsolationForest.score_samples``): all trees walked at once (:class:`FlatForest`), then
-    each leaf's depth + average path length of its remaining samples."""
-
-    def __init__(self, forest: IsolationForest):
-        self._build(
-            [e.tree_ for e in forest.estimators_],
-            forest.estimators_features_,
-            float(_average_path_length([forest.max_samples_])[0]),
-        )
-
-    def __setstate__(self, state: dict) -> None:
-        if "walker" in state:
-            self.__dict__.update(state)
-        else:  # pickled by the earlier per-tree version: rebuild from its trees
-            self._build(state["trees"], state["features"], state["norm"])
-
-    def _build(self, trees: list, features: list, norm: float) -> None:
-        parts, roots, leaf_value, offset, depth = [], [], [], 0, 0
-        for t, feats in zip(trees, features):
-            d = np.zeros(t.node_count)
-            for node in range(t.node_count):  # children always come after their parent
-                for child in (t.children_left[node], t.children_right[node]):
-                    if child != -1:
-                        d[child] = d[node] + 1
-            leaf = t.children_left == -1
-            parts.append(
-                (
-                    np.where(leaf, 0, np.asarray(feats)[np.maximum(t.feature, 0)]),
-                    t.threshold,
-                    t.children_left + offset,
-                    t.children_right + offset,
-                    leaf,
-                )
-            )
-            leaf_value.append(d + _average_path_length(t.n_node_samples))
-            roots.append(offset)
-            offset += t.node_count
-            depth = max(depth, int(d.max()))
-        feature, threshold, left, right, leaf = (np.concatenate(c) for c in zip(*parts))
-        self.walker = FlatForest(feature, threshold, left, right, leaf, np.zeros(len(leaf), bool), roots, depth)
-        self.leaf_value = np.concatenate(leaf_value)
-        self.n_trees = len(roots)
-        self.norm = norm
-
-    def score_samples(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float32).astype(np.float64)  # sklearn's trees compare in float32
-        total = np.cumsum(self.leaf_value[self.walker.leaves(x)], axis=1)[:, -1]
-        return -(2.0 ** (-total / self.n_trees / self.norm))
-
-
-TAIL_FLOOR = 1e-16
-
-
-class TailCalibrator:
-    """Empirical upper-tail probability, extrapolated exponentially beyond the largest value."""
-
-    def __init__(self, scores: np.ndarray):
-        self.sorted = np.sort(np.asarray(scores, dtype=float))
-        top = self.sorted[int(0.99 * len(self.sorted)) :]
-        self.scale = float(max(top.std(), 1e-6))
-
-    def tail(self, s: np.ndarray) -> np.ndarray:
-        n = len(self.sorted)
-        above = n - np.searchsorted(self.sorted, s, side="left")
-        p = (1.0 + above) / (n + 1.0)
-        beyond = s > self.sorted[-1]
-        # floored so that -log stays finite: far beyond the calibration data every score is
-        # "extreme" anyway, and an infinite term would swamp the weighted combination
-        return np.maximum(np.where(beyond, p * np.exp(-(s - self.sorted[-1]) / self.scale), p), TAIL_FLOOR)
+    fit: pd.DataFrame
+    cal_a: pd.DataFrame  # tail calibration + combination weights
+    cal_b: pd.DataFrame  # thresholds
+    labels_fit: np.ndarray
+    manipulated_a: pd.DataFrame | None = None  # manipulated copies of cal_a customers (threat model)
 
 
 @dataclass
@@ -182,67 +76,76 @@ class AnomalyDetector:
     calibration: np.ndarray  # sorted combined scores of presumed-legitimate calibration customers
     churn_coef: np.ndarray = field(default_factory=lambda: np.zeros(0))  # churn signal on log1p(mutable)
     weights: dict[str, float] = field(default_factory=dict)  # combination weights (empty: Fisher)
+    context: ContextModel | None = None  # context_gap detector (None: pickled before it)
+    chunk_rows: int = 8192  # kNN distances are computed this many rows at a time
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        # detectors pickled before the churn signal: three detectors, plain Fisher
-        self.__dict__.update({"churn_coef": np.zeros(0), "weights": {}} | state)
+        # detectors pickled before the churn signal / context gap: fewer detectors, same scores
+        self.__dict__.update({"churn_coef": np.zeros(0), "weights": {}, "context": None, "chunk_rows": 8192} | state)
 
     @classmethod
     def fit(
-        cls,
-        fit: pd.DataFrame,
-        cal_a: pd.DataFrame,
-        cal_b: pd.DataFrame,
-        labels_fit: np.ndarray,
-        mutable: list[str],
-        cfg: dict[str, Any],
-        seed: int,
-        manipulated_a: pd.DataFrame | None = None,
+        cls, data: DetectorData, mutable: list[str], categorical: list[str], encoder, cfg: DetectConfig, seed: int
     ) -> AnomalyDetector:
-        """``manipulated_a``: manipulated copies of (some of) the ``cal_a`` customers, from which
-        the combination weights are learnt; without it the combination is plain Fisher."""
+        """Fit every detector on ``data.fit``, calibrate tails (and learn the combination weights
+        from ``data.manipulated_a``; plain Fisher without it) on ``cal_a``, thresholds on ``cal_b``."""
+        det = cls._fit_detectors(data, mutable, categorical, encoder, cfg, seed)
+        _, raw_a = det.scores(data.cal_a)
+        det.calibrators = {k: TailCalibrator(s) for k, s in raw_a.items()}
+        manipulated = data.manipulated_a
+        if cfg.combine == "learned" and manipulated is not None and len(manipulated):
+            det.weights = det._learn_weights(raw_a, det.scores(manipulated)[1], cfg.min_weight)
+        det._set_thresholds(det.scores(data.cal_b)[1], cfg)
+        return det
+
+    @classmethod
+    def _fit_detectors(
+        cls, data: DetectorData, mutable: list[str], categorical: list[str], encoder, cfg: DetectConfig, seed: int
+    ) -> AnomalyDetector:
         rng = np.random.default_rng(seed)
-        view = BehaviourView.fit(fit, mutable)
-        v = view.transform(fit)
+        view = BehaviourView.fit(data.fit, mutable)
+        v = view.transform(data.fit)
         forest = IsolationForest(
-            n_estimators=int(cfg["isolation_forest"]["n_estimators"]),
-            max_samples=int(cfg["isolation_forest"]["max_samples"]),
+            n_estimators=cfg.isolation_forest.n_estimators,
+            max_samples=cfg.isolation_forest.max_samples,
             random_state=seed,
             n_jobs=1,
         ).fit(v)
-        direction = label_directions(v, labels_fit)
-        ref_n = min(int(cfg["knn"]["reference"]), len(v))
+        ref_n = min(cfg.knn.reference, len(v))
         reference = v[rng.choice(len(v), ref_n, replace=False)].astype(np.float32)
-        churn = LogisticRegression(max_iter=2000).fit(view.log_mutable(fit), labels_fit)
-        det = cls(
-            view,
-            FastForest(forest),
-            direction,
-            reference,
-            int(cfg["knn"]["k"]),
-            {},
-            {},
-            np.zeros(0),
-            np.append(churn.coef_[0], churn.intercept_[0]),
-        )
-        _, raw_a = det.scores(cal_a)
-        det.calibrators = {k: TailCalibrator(s) for k, s in raw_a.items()}
-        if cfg.get("combine", "learned") == "learned" and manipulated_a is not None and len(manipulated_a):
-            det.weights = det._learn_weights(raw_a, det.scores(manipulated_a)[1], float(cfg.get("min_weight", 0.0)))
-        _, raw_b = det.scores(cal_b)
-        combined = det.combined(raw_b)
-        keep = 1.0 - float(cfg["expected_contamination"])
-        trim = lambda s: np.sort(s)[: max(1, int(keep * len(s)))]
-        fp, fp_attack = float(cfg["fp_budget"]), float(cfg["attack_fp_budget"])
-        det.thresholds = {
-            "suspicious": float(np.quantile(trim(combined), 1 - fp)),
-            "attack": float(np.quantile(trim(combined), 1 - fp_attack)),
-            "isolation_forest": float(np.quantile(trim(raw_b["isolation_forest"]), 1 - fp)),
-        }
-        det.calibration = trim(combined)
-        return det
+        log_fit = view.log_mutable(data.fit)
+        churn = LogisticRegression(max_iter=2000).fit(log_fit, data.labels_fit)
+        coef = np.append(churn.coef_[0], churn.intercept_[0])
+        signal = log_fit @ coef[:-1] + coef[-1]
+        context = ContextModel.fit(encoder, mutable, categorical, data.fit, signal) if encoder is not None else None
+        direction = label_directions(v, data.labels_fit)
+        return cls(
+            view, FastForest(forest), direction, reference, cfg.knn.k, {}, {}, np.zeros(0), coef, {}, context,
+            cfg.knn.chunk_rows,
+        )  # fmt: skip
 
-    def _evidence(self, raw: dict[str, np.ndarray], names: tuple[str, ...] | list[str] = DETECTORS) -> np.ndarray:
+    def _set_thresholds(self, raw_b: dict[str, np.ndarray], cfg: DetectConfig) -> None:
+        """Thresholds at the FP budgets of presumed-legitimate set-B customers (the top
+        ``expected_contamination`` left out: real data holds fraudsters nobody labelled)."""
+        combined = self.combined(raw_b)
+        keep = 1.0 - cfg.expected_contamination
+
+        def trim(s: np.ndarray) -> np.ndarray:
+            return np.sort(s)[: max(1, int(keep * len(s)))]
+
+        self.thresholds = {
+            "suspicious": float(np.quantile(trim(combined), 1 - cfg.fp_budget)),
+            "attack": float(np.quantile(trim(combined), 1 - cfg.attack_fp_budget)),
+            "isolation_forest": float(np.quantile(trim(raw_b["isolation_forest"]), 1 - cfg.fp_budget)),
+        }
+        self.calibration = trim(combined)
+
+    @property
+    def names(self) -> list[str]:
+        """The detectors this instance has (older pickles lack the later ones)."""
+        return [k for k in DETECTORS if k in self.calibrators] if self.calibrators else list(DETECTORS)
+
+    def _evidence(self, raw: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
         """-2 log tail probability per detector (columns in ``names`` order)."""
         return np.stack([-2.0 * np.log(self.calibrators[k].tail(raw[k])) for k in names], axis=1)
 
@@ -252,45 +155,69 @@ class AnomalyDetector:
         """Non-negative weights that best separate manipulated copies from clean customers,
         scaled to sum to the number of detectors (so equal weights = plain Fisher); every
         detector keeps at least ``min_weight`` so that none is switched off by one sample."""
-        x = np.concatenate([self._evidence(clean), self._evidence(manipulated)])
-        y = np.r_[np.zeros(len(clean[DETECTORS[0]])), np.ones(len(manipulated[DETECTORS[0]]))]
+        names = self.names
+        x = np.concatenate([self._evidence(clean, names), self._evidence(manipulated, names)])
+        y = np.r_[np.zeros(len(clean[names[0]])), np.ones(len(manipulated[names[0]]))]
         w = np.clip(LogisticRegression(max_iter=2000, class_weight="balanced").fit(x, y).coef_[0], 0, None)
         if w.sum() <= 0:
             return {}
-        w = np.maximum(w * len(DETECTORS) / w.sum(), min_weight)
-        w = w * len(DETECTORS) / w.sum()
-        return {k: float(v) for k, v in zip(DETECTORS, w)}
+        w = np.maximum(w * len(names) / w.sum(), min_weight)
+        w = w * len(names) / w.sum()
+        return {k: float(v) for k, v in zip(names, w)}
 
     def deviations(self, v: np.ndarray) -> np.ndarray:
         """Churn-ward deviation per view feature (robust units)."""
         return v * self.direction
 
-    def raw_scores(self, v: np.ndarray, log_mutable: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        dev = np.clip(self.deviations(v) - 1.0, 0, None)
-        vf = v.astype(np.float32)
+    def knn_distance(self, v: np.ndarray) -> np.ndarray:
+        """Mean distance to the k nearest reference customers, ``chunk_rows`` rows at a time
+        (never a full rows x reference matrix: memory stays bounded at any row count)."""
         ref_sq = self.__dict__.get("_ref_sq")
         if ref_sq is None:  # the reference set never changes: its squared norms once per process
             ref_sq = self.__dict__["_ref_sq"] = (self.reference**2).sum(1)[None, :]
-        d2 = (vf**2).sum(1)[:, None] + ref_sq - 2 * vf @ self.reference.T
         k = min(self.k, self.reference.shape[0] - 1)
-        # the k smallest distances per row: torch.topk is ~3x faster than np.partition here
-        nearest = torch.topk(torch.from_numpy(np.ascontiguousarray(d2)), k, dim=1, largest=False).values.numpy()
-        knn = np.sqrt(np.maximum(nearest, 0)).mean(1)
-        out = {"isolation_forest": -self.forest.score_samples(v), "robust_z": (dev**2).sum(1), "knn": knn.astype(float)}
+        out = np.empty(len(v))
+        for start in range(0, len(v), max(1, self.chunk_rows)):
+            vf = v[start : start + self.chunk_rows].astype(np.float32)
+            d2 = (vf**2).sum(1)[:, None] + ref_sq - 2 * vf @ self.reference.T
+            # the k smallest distances per row: torch.topk is ~3x faster than np.partition here
+            nearest = torch.topk(torch.from_numpy(np.ascontiguousarray(d2)), k, dim=1, largest=False).values.numpy()
+            out[start : start + len(vf)] = np.sqrt(np.maximum(nearest, 0)).mean(1)
+        return out
+
+    def raw_scores(
+        self, v: np.ndarray, log_mutable: np.ndarray | None = None, context: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        dev = np.clip(self.deviations(v) - 1.0, 0, None)
+        out = {
+            "isolation_forest": -self.forest.score_samples(v),
+            "robust_z": (dev**2).sum(1),
+            "knn": self.knn_distance(v),
+        }
         if len(self.churn_coef) and log_mutable is not None:
             out["churn_signal"] = log_mutable @ self.churn_coef[:-1] + self.churn_coef[-1]
+            if context is not None:
+                out["context_gap"] = out["churn_signal"] - context
         return out
 
     def scores(self, data: pd.DataFrame | Columns) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The behaviour view of ``data`` and every detector's raw score on it."""
-        v = self.view.transform(data)
-        return v, self.raw_scores(v, self.view.log_mutable(data))
+        cols, _ = as_columns(data)
+        v = self.view.transform(cols)
+        context = self.context.predict(cols) if self.context is not None else None
+        return v, self.raw_scores(v, self.view.log_mutable(cols), context)
 
     def combined(self, raw: dict[str, np.ndarray]) -> np.ndarray:
-        """Weighted Fisher combination of the detectors' tail probabilities (higher = more
-        anomalous). Detectors this instance lacks (pickled before churn_signal) are skipped."""
-        names = [k for k in DETECTORS if k in self.calibrators]
+        """Weighted Fisher combination of the detectors' tail probabilities (higher = more anomalous)."""
+        names = self.names
         return self._evidence(raw, names) @ np.array([self.weights.get(k, 1.0) for k in names])
+
+    def verdict(self, combined: np.ndarray) -> np.ndarray:
+        return np.where(
+            combined > self.thresholds["attack"],
+            "attack",
+            np.where(combined > self.thresholds["suspicious"], "suspicious", "clean"),
+        )
 
     def assess(self, data: pd.DataFrame | Columns) -> dict[str, np.ndarray]:
         cols, n = as_columns(data)
@@ -302,20 +229,14 @@ class AnomalyDetector:
                 "verdict": np.zeros(0, dtype=object),
                 "deviations": np.zeros((0, len(self.view.names))),
                 "isolation_forest_flag": np.zeros(0, bool),
-                **{k: empty for k in DETECTORS},
+                **{k: empty for k in self.names},
             }
         v, raw = self.scores(cols)
         comb = self.combined(raw)
-        pct = np.searchsorted(self.calibration, comb, side="right") / len(self.calibration)
-        verdict = np.where(
-            comb > self.thresholds["attack"],
-            "attack",
-            np.where(comb > self.thresholds["suspicious"], "suspicious", "clean"),
-        )
         return {
             "combined": comb,
-            "anomaly_score": pct,
-            "verdict": verdict,
+            "anomaly_score": np.searchsorted(self.calibration, comb, side="right") / len(self.calibration),
+            "verdict": self.verdict(comb),
             "deviations": self.deviations(v),
             "isolation_forest_flag": raw["isolation_forest"] > self.thresholds["isolation_forest"],
             **raw,

@@ -37,6 +37,9 @@ class Surrogate(nn.Module):
 
 
 class FeatureDenoiser(nn.Module):
+    mut: torch.Tensor
+    ctx: torch.Tensor
+
     def __init__(self, d_in: int, mutable_pos: list[int], cap: float = 2.5, trust: float = 2.0):
         super().__init__()
         self.register_buffer("mut", torch.as_tensor(mutable_pos, dtype=torch.long))
@@ -67,6 +70,8 @@ class MonotoneAdditive(nn.Module):
     """Sum over mutable features of monotone bounded functions g_i (K tanh units, one direction
     per feature): no interaction between manipulable features, so the worst bounded move is a
     corner of the box and its effect on the logit is bounded by design."""
+
+    direction: torch.Tensor
 
     def __init__(self, direction: list[float], units: int = 3):
         super().__init__()
@@ -100,7 +105,7 @@ class RobustNet(nn.Module):
         self.denoise = FeatureDenoiser(d_in, mutable_pos, cap, trust)
         m = len(mutable_pos)
         self.monotone = direction is not None
-        if self.monotone:
+        if direction is not None:
             self.context_net = mlp(d_in - m, hidden)
             self.behaviour = MonotoneAdditive(direction)
         else:

@@ -1,29 +1,39 @@
-"""Fit the protection part: surrogate, GAN seed, adversarial training, detectors, classifier.
+"""Fit the protection part: surrogate, GAN seed, adversarial training, detectors, decision.
 
-Reads no ground truth: only the feature table (with labels) and the base model.
+Reads no ground truth: only the feature table (with labels) and the base model. The part is
+fitted on at most ``harden.fit_rows`` training customers (a sample stratified by label and
+cold start beyond that), and every trainer runs a number of steps that does not grow with
+the customer count beyond that sample, so the stage's cost is bounded at any size.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
-from churnguard.adversarial.attacks import AttackSpace, apply_move, generate, train_generator
+from churnguard.adversarial.attacks import AttackSpace, Generator, generate, train_generator
 from churnguard.adversarial.bounds import FeatureBounds
-from churnguard.adversarial.certify import corner, label_directions, worst_case_logit
+from churnguard.adversarial.certify import corner, label_directions, reverse_bounds
 from churnguard.adversarial.classify import AttackClassifier
-from churnguard.adversarial.detectors import AnomalyDetector
+from churnguard.adversarial.config import HardenConfig
+from churnguard.adversarial.decision import ProtectedDecision
+from churnguard.adversarial.detectors import AnomalyDetector, DetectorData
 from churnguard.adversarial.encoding import TabularEncoder
-from churnguard.adversarial.models import RobustNet, distill, predict_logit
+from churnguard.adversarial.models import RobustNet, Surrogate, distill, predict_logit
 from churnguard.adversarial.protection import ProtectionPart
+from churnguard.adversarial.robust_training import RobustTrainer
 from churnguard.core.numeric import logit
 from churnguard.core.vocabulary import LABEL
 from churnguard.features.table import FeatureSchema
+
+Log = Callable[[str], Any]
 
 
 def established_mask(frame: pd.DataFrame) -> np.ndarray:
@@ -33,6 +43,17 @@ def established_mask(frame: pd.DataFrame) -> np.ndarray:
 def attackable_mask(frame: pd.DataFrame, mutable: list[str]) -> np.ndarray:
     """Established customers with every mutable feature observed (attacks change values, not gaps)."""
     return established_mask(frame) & frame[mutable].notna().all(axis=1).to_numpy()
+
+
+def fit_sample(train: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+    """At most ``rows`` training customers, stratified by label and cold start (all of them when fewer)."""
+    train = train.reset_index(drop=True)
+    if len(train) <= rows:
+        return train
+    strata = train[LABEL].astype(str) + "/" + pd.Series(established_mask(train)).astype(str)
+    share = rows / len(train)
+    picked = train.groupby(strata, group_keys=False).sample(frac=share, random_state=seed)
+    return picked.sort_index().reset_index(drop=True)
 
 
 def manipulated_copies(
@@ -50,7 +71,7 @@ def manipulated_copies(
     if rows.empty:
         return rows
     space = AttackSpace.build(rows, enc, bounds)
-    x_gan, oh_gan = generate(space, gen, seed + 17)
+    x_gan, oh_gan = generate(space, gen, seed + 17)  # type: ignore[arg-type]
     g = torch.Generator().manual_seed(seed + 19)
     frac = torch.rand(len(rows), 1, generator=g) ** 0.5
     x_dir = space.round(space.x0 + frac * (corner(space, direction) - space.x0))
@@ -61,182 +82,119 @@ def manipulated_copies(
     )
 
 
-def fit_protection(
-    train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: dict[str, Any], log=print
-) -> ProtectionPart:
-    t0 = time.perf_counter()
-    seed = int(cfg["seed"])
-    torch.set_num_threads(int(cfg["torch_threads"]))
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    train = train.reset_index(drop=True)
-    y = train[LABEL].to_numpy().astype(np.float32)
-    enc = TabularEncoder.fit(train, schema.numeric, schema.categorical)
-    bounds = FeatureBounds.from_params(cfg, train, schema.numeric, schema.categorical)
-    mut_pos = [enc.numeric.index(c) for c in bounds.mutable]
-    z = enc.encode(train)
-    share = float(cfg["offer_share"])
+@dataclass
+class _Fitting:
+    """What the steps of :func:`fit_protection` share."""
 
-    # 1. a differentiable copy of the base model
-    base_p = base.predict_proba(train)
-    sur_cfg = cfg["surrogate"]
-    surrogate = distill(z, logit(base_p), list(sur_cfg["hidden"]), int(sur_cfg["epochs"]), seed)
-    sur_logit = predict_logit(surrogate, z)
+    train: pd.DataFrame
+    cfg: HardenConfig
+    enc: TabularEncoder
+    bounds: FeatureBounds
+    z: torch.Tensor
+    y: np.ndarray
+    t0: float
+    log: Log
+
+    def progress(self, what: str) -> None:
+        self.log(f"{what} ({time.perf_counter() - self.t0:.1f}s, cpu {time.process_time():.1f}s)")
+
+
+def _fit_surrogate(f: _Fitting, base: Any) -> tuple[Surrogate, dict[str, float]]:
+    """A differentiable copy of the base model, and both offer thresholds."""
+    base_p = base.predict_proba(f.train)
+    sur = distill(f.z, logit(base_p), list(f.cfg.surrogate.hidden), f.cfg.surrogate.epochs, f.cfg.seed)
+    sur_logit = predict_logit(sur, f.z)
+    share = f.cfg.offer_share
     thresholds = {
         "base_probability": float(np.quantile(base_p, 1 - share)),
         "surrogate_logit": float(np.quantile(sur_logit, 1 - share)),
     }
-    log(
-        f"surrogate distilled: corr with base logit {np.corrcoef(sur_logit, logit(base_p))[0, 1]:.4f} "
-        f"({time.perf_counter() - t0:.1f}s, cpu {time.process_time():.1f}s)"
-    )
+    f.progress(f"surrogate distilled: corr with base logit {np.corrcoef(sur_logit, logit(base_p))[0, 1]:.4f}")
+    return sur, thresholds
 
-    # 2. GAN seed: a generator that flips the base model (through its surrogate)
-    est = established_mask(train)
-    att = attackable_mask(train, bounds.mutable)
-    space = AttackSpace.build(train[att], enc, bounds)
-    real = z[torch.as_tensor(att)]
-    gcfg = cfg["gan"]
+
+def _seed_generator(f: _Fitting, space: AttackSpace, surrogate: Surrogate, thr: float, real) -> Generator:
+    """GAN seed: a generator that flips the base model (through its surrogate)."""
+    g = f.cfg.gan
     gen = train_generator(
-        space,
-        surrogate,
-        thresholds["surrogate_logit"],
-        int(gcfg["steps"]),
-        int(gcfg["hidden"]),
-        int(gcfg["noise_dim"]),
-        float(gcfg["realism_weight"]),
-        seed,
-        real=real,
-    )
-    log(f"GAN seed trained ({time.perf_counter() - t0:.1f}s, cpu {time.process_time():.1f}s)")
+        space, surrogate, thr, g.steps, g.hidden, g.noise_dim, g.realism_weight, f.cfg.seed, real=real
+    )  # fmt: skip
+    f.progress("GAN seed trained")
+    return gen
 
-    # 3. adversarial training of the robust model on clean + generated customers
-    rcfg = cfg["robust"]
-    # churn-ward direction of each mutable feature (training labels), for the monotone terms
-    direction = label_directions(z[torch.as_tensor(att)][:, mut_pos].numpy(), y[att])
-    dir_t = torch.as_tensor(direction, dtype=torch.float32)
-    robust = RobustNet(
-        enc.width,
-        mut_pos,
-        list(rcfg["hidden"]),
-        float(rcfg["cap"]),
-        float(rcfg["trust"]),
-        direction.tolist() if rcfg["architecture"] == "monotone" else None,
-    )
-    opt = torch.optim.Adam(robust.parameters(), lr=float(rcfg["lr"]), weight_decay=1e-5)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=float(gcfg["lr"]))
-    bce = nn.functional.binary_cross_entropy_with_logits
-    yt = torch.as_tensor(y)
-    # Manipulated copies of attackable customers: half from the generator (adapting to the robust
-    # model), half moved a random fraction of the way to the churn-ward corner of their box (the
-    # directions come from the training labels). Penalty (params robust.penalty): "consistency",
-    # cross-entropy towards the customer's own clean probability, or "gain", the rise of the
-    # logit over the clean logit: either way a bounded move must not raise the score.
-    x_all = space.x0
-    churnward = corner(space, dir_t)
-    cat_best = []
-    for col, block in space.cat_blocks:
-        rates = train[att].groupby(train[att][col].astype(str))[LABEL].mean()
-        cat_best.append(
-            (block, enc.categories[col].index(rates.idxmax()) if rates.idxmax() in enc.categories[col] else 0)
-        )
-    w_adv, w_rec = float(rcfg["adversarial_weight"]), float(rcfg["reconstruction_weight"])
-    # Exact worst case (certify.py): the box corner against each attackable customer's own label
-    # (an offer hunter's best move for non-churners, a risk hider's for churners). Certified only
-    # for the monotone architecture; for the MLP it is one more strong manipulated example.
-    w_worst = float(rcfg.get("worst_case_weight", 0.0))
-    y_att = yt[torch.as_tensor(att)]
-    bs = int(rcfg["batch_size"])
-    g = torch.Generator().manual_seed(seed)
-    thr = thresholds["surrogate_logit"]
-    n_att = len(x_all)
-    half = bs // 2
-    for epoch in range(int(rcfg["epochs"])):
-        robust.train()
-        perm = torch.randperm(len(z), generator=g)
-        n_batches = max(1, len(perm) // bs)
-        for b in range(n_batches):
-            idx = perm[b * bs : (b + 1) * bs]
-            arows = torch.randint(0, n_att, (half,), generator=g)
-            drows = torch.randint(0, n_att, (half,), generator=g)
-            for _ in range(int(gcfg["updates_per_batch"])):  # the generator keeps adapting to the robust model
-                for p in robust.parameters():
-                    p.requires_grad_(False)
-                u, cl = gen(real[arows], torch.randn(len(arows), gen.noise_dim, generator=g))
-                x_adv, oh_adv = apply_move(space, u, cl, arows, hard=False)
-                g_loss = nn.functional.softplus(-(robust(space.encode(x_adv, oh_adv, arows)) - thr - 0.5)).mean()
-                opt_g.zero_grad()
-                g_loss.backward()
-                opt_g.step()
-                for p in robust.parameters():
-                    p.requires_grad_(True)
-            with torch.no_grad():
-                u, cl = gen(real[arows], torch.randn(len(arows), gen.noise_dim, generator=g))
-                x_gan, oh_gan = apply_move(space, u, cl, arows, hard=True)
-                frac = torch.rand(len(drows), 1, generator=g) ** 0.5
-                x_dir = x_all[drows] + frac * (churnward[drows] - x_all[drows])
-                oh_dir = space.onehot[drows].clone()
-                switch = torch.rand(len(drows), generator=g) < 0.5
-                for block, k in cat_best:
-                    oh_dir[switch, block] = 0.0
-                    oh_dir[switch, block.start + k] = 1.0
-                z_adv = torch.cat([space.encode(x_gan, oh_gan, arows), space.encode(x_dir, oh_dir, drows)])
-                both = torch.cat([arows, drows])
-            if rcfg["penalty"] == "gain":  # rise of the logit over the customer's own clean logit
-                adv_loss = torch.relu(robust(z_adv) - robust(real[both]).detach()).mean()
-            else:  # consistency (TRADES-like): keep the clean probability
-                adv_loss = bce(robust(z_adv), torch.sigmoid(robust(real[both])).detach())
-            loss = bce(robust(z[idx]), yt[idx]) + w_adv * adv_loss + w_rec * robust.denoise.reconstruction_loss(z[idx])
-            if w_worst > 0:
-                wrows = torch.randint(0, n_att, (half,), generator=g)
-                yw = y_att[wrows]
-                worst = torch.where(
-                    yw < 0.5,
-                    worst_case_logit(robust, space, dir_t, wrows, up=True),
-                    worst_case_logit(robust, space, dir_t, wrows, up=False),
-                )
-                loss = loss + w_worst * bce(worst, yw)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        rl = predict_logit(robust, z)
-        thr = float(np.quantile(rl, 1 - share))
-        log(
-            f"robust epoch {epoch + 1}: loss {loss.item():.4f} ({time.perf_counter() - t0:.1f}s, cpu {time.process_time():.1f}s)"
-        )
-    robust.eval()
-    thresholds["hardened_probability"] = float(1 / (1 + np.exp(-thr)))
 
-    # 4. detectors on established customers: fit / calibrate-A / calibrate-B, disjoint
-    dcfg = cfg["detect"]
-    te = train[est]
+def _fit_detectors(f: _Fitting, gen: Generator, direction: torch.Tensor) -> tuple[AnomalyDetector, AttackClassifier]:
+    """Detectors on established customers: fit / calibrate-A / calibrate-B, disjoint 60/20/20."""
+    rng = np.random.default_rng(f.cfg.seed)
+    est = established_mask(f.train)
+    te = f.train[est]
     order = rng.permutation(len(te))
     n_fit, n_a = int(0.6 * len(te)), int(0.2 * len(te))
     fit_i, a_i, b_i = order[:n_fit], order[n_fit : n_fit + n_a], order[n_fit + n_a :]
-    manipulated = manipulated_copies(te.iloc[a_i], enc, bounds, gen, dir_t, seed)
+    manipulated = manipulated_copies(te.iloc[a_i], f.enc, f.bounds, gen, direction, f.cfg.seed)
+    data = DetectorData(te.iloc[fit_i], te.iloc[a_i], te.iloc[b_i], f.y[est][fit_i], manipulated)
     detector = AnomalyDetector.fit(
-        te.iloc[fit_i], te.iloc[a_i], te.iloc[b_i], y[est][fit_i], bounds.mutable, dcfg, seed, manipulated_a=manipulated
+        data, f.bounds.mutable, list(f.bounds.categorical), f.enc, f.cfg.detect, f.cfg.seed
+    )  # fmt: skip
+    patterns = {k: list(v) for k, v in f.cfg.patterns.items()}
+    classifier = AttackClassifier.fit(detector.view.names, patterns, f.cfg.detect.raised_deviation)
+    f.progress(f"detectors calibrated: thresholds {detector.thresholds}, weights {detector.weights}")
+    return detector, classifier
+
+
+def fit_protection(
+    train: pd.DataFrame, schema: FeatureSchema, base: Any, cfg: HardenConfig, log: Log = print
+) -> ProtectionPart:
+    t0 = time.perf_counter()
+    torch.set_num_threads(cfg.torch_threads)
+    torch.manual_seed(cfg.seed)
+    n_train = len(train)
+    train = fit_sample(train, cfg.fit_rows, cfg.seed)
+    enc = TabularEncoder.fit(train, schema.numeric, schema.categorical)
+    bounds = FeatureBounds.from_params(cfg, train, schema.numeric, schema.categorical)
+    f = _Fitting(train, cfg, enc, bounds, enc.encode(train), train[LABEL].to_numpy().astype(np.float32), t0, log)
+    surrogate, thresholds = _fit_surrogate(f, base)
+    att = attackable_mask(train, bounds.mutable)
+    space = AttackSpace.build(train[att], enc, bounds)
+    real = f.z[torch.as_tensor(att)]
+    gen = _seed_generator(f, space, surrogate, thresholds["surrogate_logit"], real)
+    mut_pos = [enc.numeric.index(c) for c in bounds.mutable]
+    direction = label_directions(real[:, mut_pos].numpy(), f.y[att])  # churn-ward, from the training labels
+    robust = RobustNet(
+        enc.width,
+        mut_pos,
+        list(cfg.robust.hidden),
+        cfg.robust.cap,
+        cfg.robust.trust,
+        direction.tolist() if cfg.robust.architecture == "monotone" else None,
     )
-    classifier = AttackClassifier.fit(detector.view.names, cfg["patterns"], float(dcfg["raised_deviation"]))
-    log(
-        f"detectors calibrated: thresholds {detector.thresholds} ({time.perf_counter() - t0:.1f}s, cpu {time.process_time():.1f}s)"
-    )
+    trainer = RobustTrainer.build(robust, gen, space, real, f.z, f.y, train[att], att, direction, cfg)
+    thresholds["hardened_probability"] = trainer.train(thresholds["surrogate_logit"], f.progress)
+    detector, classifier = _fit_detectors(f, gen, torch.as_tensor(direction, dtype=torch.float32))
     for p in list(robust.parameters()) + list(surrogate.parameters()):
         p.requires_grad_(False)
-    return ProtectionPart(
-        enc,
-        bounds,
-        robust,
-        surrogate,
-        detector,
-        classifier,
-        thresholds,
-        {
-            "trained_on": len(train),
-            "established": int(est.sum()),
-            "behaviour_directions": direction.tolist(),
-            "certified": rcfg["architecture"] == "monotone",
-            "fit_seconds": round(time.perf_counter() - t0, 1),
-            "seed_generator": gen,
-        },
+    part = ProtectionPart(enc, bounds, robust, surrogate, detector, classifier, thresholds)
+    part.meta = {
+        "trained_on": len(train),
+        "training_customers": n_train,
+        "established": int(established_mask(train).sum()),
+        "behaviour_directions": direction.tolist(),
+        "certified": cfg.robust.architecture == "monotone",
+        "fit_seconds": round(time.perf_counter() - t0, 1),
+        "seed_generator": gen,
+    }
+    _fit_decision(part, train, base, cfg)
+    return part
+
+
+def _fit_decision(part: ProtectionPart, train: pd.DataFrame, base: Any, cfg: HardenConfig) -> None:
+    """The protected decision's thresholds from the fitted customers (no truth: scores and verdicts)."""
+    if cfg.decision.reverse_budget > 0 and part.meta["certified"]:
+        part.reverse = dataclasses.replace(reverse_bounds(part.bounds), budget=cfg.decision.reverse_budget * cfg.budget)
+    part.decision = ProtectedDecision.fit(
+        cfg.decision.score,
+        base.predict_proba(train),
+        part.decision_probability(train),
+        part.protect(train)["protection_verdict"].to_numpy() == "clean",
+        cfg.offer_share,
     )

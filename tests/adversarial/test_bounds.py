@@ -6,8 +6,12 @@ import numpy as np
 import pandas as pd
 
 from churnguard.adversarial.bounds import FeatureBounds
+from churnguard.adversarial.config import harden_config
 
 CFG = {
+    "seed": 0,
+    "torch_threads": 1,
+    "offer_share": 0.25,
     "budget": 1.0,
     "mutable_categorical": ["payment_method"],
     "mutable": {
@@ -34,7 +38,7 @@ def _train() -> pd.DataFrame:
 
 def _bounds(train: pd.DataFrame, budget: float = 1.0) -> FeatureBounds:
     return FeatureBounds.from_params(
-        {**CFG, "budget": budget},
+        harden_config({**CFG, "budget": budget}),
         train,
         ["support_tickets_90d", "usage_hours_30d", "cart_abandonment_rate", "age"],
         ["payment_method"],

@@ -90,6 +90,20 @@ def test_corner_attack_never_violates_bounds(loaded, target):
     assert (score(adv) >= score(pool) - 1e-9).mean() > 0.9  # the corner raises almost every score
 
 
+def _moves_in_the_box(part, space: AttackSpace, seed: int, random_points: int) -> list[pd.DataFrame]:
+    """White-box PGD on the hardened model, then random points of each box with every payment method."""
+    x, oh = pgd(space, part.robust, steps=15, step_frac=0.2, seed=seed, random_start=1.0)
+    moves = [space.materialize(x, oh)]
+    gen = torch.Generator().manual_seed(seed)
+    values = part.bounds.categorical["payment_method"]
+    for k in range(random_points):
+        u = torch.rand(space.x0.shape, generator=gen)
+        moved = space.materialize(space.low + u * (space.high - space.low), space.onehot)
+        moved["payment_method"] = [values[(i + k) % len(values)] for i in range(len(moved))]
+        moves.append(moved)
+    return moves
+
+
 def test_certified_worst_case_bounds_every_attack_in_the_box(loaded):
     """For the monotone hardened model the corner is the exact worst case: no PGD move, GAN move
     or random point of the box (with any valid payment method) gets a higher logit."""
@@ -106,16 +120,7 @@ def test_certified_worst_case_bounds_every_attack_in_the_box(loaded):
         with torch.no_grad():
             return part.robust(part.encoder.encode(frame)).numpy()
 
-    x, oh = pgd(space, part.robust, steps=15, step_frac=0.2, seed=4, random_start=1.0)
-    candidates = [pool, space.materialize(x, oh)]
-    gen = torch.Generator().manual_seed(9)
-    values = part.bounds.categorical["payment_method"]
-    for k in range(5):
-        u = torch.rand(space.x0.shape, generator=gen)
-        moved = space.materialize(space.low + u * (space.high - space.low), space.onehot)
-        moved["payment_method"] = [values[(i + k) % len(values)] for i in range(len(moved))]
-        candidates.append(moved)
-    for frame in candidates:
+    for frame in [pool, *_moves_in_the_box(part, space, seed=9, random_points=5)]:
         reached = logit(frame)
         assert (reached <= bound + 1e-4).all()
         assert (reached >= lowest - 1e-4).all()
@@ -144,24 +149,37 @@ def test_detectors_flag_a_planted_manipulation_and_pass_clean_data(loaded):
 
 
 def test_detector_combination_weights_come_from_manipulated_copies(loaded):
-    """Four detectors, weights learnt from the threat model's moves (no fraud label): all kept,
-    non-negative, summing to 4; the churn signal rises with churn-like behaviour."""
+    """Five detectors, weights learnt from the threat model's moves (no fraud label): all kept,
+    non-negative, summing to 5; the churn signal and the context gap rise with churn-like behaviour."""
     part, _base, holdout = loaded
     det = part.detector
-    assert set(det.weights) == {"isolation_forest", "robust_z", "knn", "churn_signal"}
-    assert abs(sum(det.weights.values()) - 4.0) < 1e-9 and min(det.weights.values()) > 0
+    assert set(det.weights) == {"isolation_forest", "robust_z", "knn", "churn_signal", "context_gap"}
+    assert abs(sum(det.weights.values()) - 5.0) < 1e-9 and min(det.weights.values()) > 0
     clean = holdout[attackable_mask(holdout, part.bounds.mutable)].head(100).reset_index(drop=True)
     louder = clean.copy()
     louder["cancel_page_views_30d"] += 3
     louder["support_tickets_90d"] += 3
     a, b = det.assess(clean), det.assess(louder)
-    assert (b["churn_signal"] > a["churn_signal"]).all()
+    assert (b["churn_signal"] > a["churn_signal"]).all() and (b["context_gap"] > a["context_gap"]).all()
     # a detector pickled before the churn signal still scores (three detectors, plain Fisher)
-    old = {k: v for k, v in vars(det).items() if k not in ("churn_coef", "weights")}
-    old["calibrators"] = {k: v for k, v in det.calibrators.items() if k != "churn_signal"}
+    old = {k: v for k, v in vars(det).items() if k not in ("churn_coef", "weights", "context", "chunk_rows")}
+    old["calibrators"] = {k: v for k, v in det.calibrators.items() if k not in ("churn_signal", "context_gap")}
     restored = type(det).__new__(type(det))
     restored.__setstate__(old)
     assert "churn_signal" not in restored.assess(clean) and np.isfinite(restored.assess(clean)["combined"]).all()
+
+
+def test_decision_input_is_certified_against_any_manipulation_in_the_box(loaded):
+    """The hardened model's input to the protected decision, after any manipulation inside the
+    box (random points, every payment method, white-box PGD), never exceeds the hardened
+    probability of the customer before it: an attack cannot buy the hardened half of an offer."""
+    part, _base, holdout = loaded
+    pool = _attack_pool(part, holdout)
+    before = part.hardened_probability(pool)
+    space = AttackSpace.build(pool, part.encoder, part.bounds)
+    for moved in _moves_in_the_box(part, space, seed=11, random_points=4):
+        assert (part.decision_probability(moved) <= before + 1e-6).all()
+    assert (part.decision_probability(pool) < before - 1e-4).mean() > 0.9, "the reverse box is not empty"
 
 
 def test_bundle_scores_the_protected_prediction(tiny_workspace, loaded):
@@ -171,6 +189,8 @@ def test_bundle_scores_the_protected_prediction(tiny_workspace, loaded):
     scores = bundle.predict(holdout)
     for col in COLUMNS:
         assert col in scores
+    # the protected decision: an offer only with a clean verdict
+    assert not (scores["offer_eligible"] & (scores["protection_verdict"] != "clean")).any()
     assert set(scores["protection_verdict"]) <= {"clean", "suspicious", "attack"}
     assert scores["hardened_probability"].between(0, 1).all() and scores["anomaly_score"].between(0, 1).all()
     cold = holdout["is_cold_start"].to_numpy() == 1
@@ -204,3 +224,19 @@ def test_metrics_report_fresh_attacks_and_no_violations(tiny_workspace):
     d = m["detection"]
     assert "real_fraudsters" in d and "fpr_isolation_forest_alone" in d["legitimate"]
     assert np.isfinite(d["legitimate"]["fpr"])
+    for f in ("tpr_at_1pct_fpr", "tpr_at_2pct_fpr"):
+        assert set(d["real_fraudsters"][f]) >= {"combined", "context_gap", "isolation_forest"}
+    assert "tpr_at_2pct_fpr" in d["supervised_ceiling"]
+    # the protected decision under adaptive attacks: every attack valid, the strongest is the union
+    p = m["protected_decision"]
+    s = p["attack_success"]
+    assert {f"protected_{k}" for k in ("corner", "pgd_unaware", "detector_aware", "minimal", "decision_based")} <= set(
+        m["bounds_violations"]
+    )
+    assert s["strongest"] >= max(s[k] for k in ("corner", "pgd_unaware", "detector_aware", "minimal")) - 1e-12
+    assert s["strongest_any"] >= s["strongest_on_decision_based_customers"] - 1e-12
+    ratio = s["strongest_any"] / max(s["pgd_base_unprotected"], 1e-9)
+    assert s["strongest_ratio_to_base_pgd"] == pytest.approx(ratio, rel=1e-3, abs=1e-3)  # metrics: 4 decimals
+    assert {r["score"] for r in p["frontier"]} == {"gate", "base", "hardened"}
+    o = p["outcomes"]
+    assert 0.0 <= o["legitimate_offer_ratio"] <= 2.0 and abs(o["offer_share"] - 0.25) < 0.06
