@@ -119,11 +119,12 @@ def lowest_logit_before_manipulation(
     else:
         low, high = reverse_box_t(space, x)
     corner_x = torch.where(direction > 0, low, high)
-    logits = torch.stack(
-        [model(space.encode(corner_x, _with_categories(space.onehot, combo))) for combo in _category_choices(space)],
-        dim=1,
-    )
-    return logits.min(1).values
+    combos = _category_choices(space)
+    # encode once, swap the one-hot tail per payment-method variant, one forward pass over all of them
+    codes = space.encode(corner_x)
+    tail = codes.shape[1] - space.onehot.shape[1]
+    variants = [torch.cat([codes[:, :tail], _with_categories(space.onehot, combo)], 1) for combo in combos]
+    return model(torch.cat(variants)).reshape(len(combos), -1).min(0).values
 
 
 def reverse_box_t(space: AttackSpace, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
