@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +29,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="load versions without an artifact digest tag (registered before digests existed); "
         "a version whose digest differs is still refused (docs/security.md)",
     )
+    parser.add_argument(
+        "--challenger",
+        choices=("none", "shadow", "ab"),
+        help="champion/challenger traffic (serving.challenger.mode): shadow scores the challenger off the hot path, "
+        "ab answers a sticky share of customers with it",
+    )
+    parser.add_argument("--ab-share", type=float, help="share of customers the challenger answers in ab mode")
     parser.add_argument("--log-level", default="info", help="uvicorn log level (debug, info, warning, error)")
+
+
+def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags given, as a nested mapping like services.yaml's ``serving:`` section (flags win)."""
+    out: dict[str, Any] = {}
+    for flag, key in (
+        ("host", "host"),
+        ("port", "port"),
+        ("poll_interval", "poll_interval_s"),
+        ("model_uri", "model_uri"),
+    ):
+        if getattr(args, flag) is not None:
+            out[key] = getattr(args, flag)
+    if args.redis_url:
+        out.setdefault("redis", {})["url"] = None if args.redis_url.lower() == "none" else args.redis_url
+    if args.redis_prefix:
+        out.setdefault("redis", {})["prefix"] = args.redis_prefix
+    if args.rate_limit:
+        out["rate_limit"] = {"per_second": args.rate_limit, "burst": max(1, int(2 * args.rate_limit))}
+    if args.max_body_bytes:
+        out["max_body_bytes"] = args.max_body_bytes
+    if args.allow_unverified_model:
+        out["integrity"] = {"require_digest": False}
+    if args.challenger:
+        out["challenger"] = {"mode": args.challenger}
+    if args.ab_share is not None:
+        out.setdefault("challenger", {})["ab_share"] = args.ab_share
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,32 +83,12 @@ def run(args: argparse.Namespace) -> int:
     from churnguard.serving.config import ServingConfig
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    overrides = {}
-    if args.host:
-        overrides["host"] = args.host
-    if args.port:
-        overrides["port"] = args.port
-    if args.poll_interval is not None:
-        overrides["poll_interval_s"] = args.poll_interval
-    if args.model_uri:
-        overrides["model_uri"] = args.model_uri
-    if args.redis_url:
-        overrides["redis_url"] = None if args.redis_url.lower() == "none" else args.redis_url
-    if args.redis_prefix:
-        overrides["redis_prefix"] = args.redis_prefix
-    if args.rate_limit:
-        overrides["rate_per_s"] = args.rate_limit
-        overrides["rate_burst"] = max(1, int(2 * args.rate_limit))
-    if args.max_body_bytes:
-        overrides["max_body_bytes"] = args.max_body_bytes
-    if args.allow_unverified_model:
-        overrides["require_digest"] = False
-    cfg = ServingConfig.from_params(**overrides)
-    if not cfg.require_digest:
+    cfg = ServingConfig.from_params(overrides=overrides_from(args))
+    if not cfg.integrity.require_digest:
         logging.getLogger("churnguard.serving").warning(
             "versions without an artifact digest will be loaded unverified (serving.integrity.require_digest off)"
         )
-    if not cfg.api_keys:
+    if not cfg.auth.api_keys:
         logging.getLogger("churnguard.serving").warning(
             "no API keys configured (CHURNGUARD_API_KEYS or serving.auth.api_keys): every /v1 route answers 401"
         )

@@ -1,6 +1,6 @@
 """The serving job: a FastAPI app that follows ``models:/churnguard@champion``.
 
-- :mod:`churnguard.serving.config`     the ``serving:`` section of services.yaml + environment overrides
+- :mod:`churnguard.serving.config`     the ``serving:`` section of services.yaml (typed, frozen) + environment
 - :mod:`churnguard.serving.holder`     loads the champion, polls the alias, swaps atomically
 - :mod:`churnguard.serving.integrity`  artifact digest check before a version is unpickled
 - :mod:`churnguard.serving.features`   batch features (parquet) + online features (Redis) behind a circuit breaker
@@ -9,6 +9,9 @@
 - :mod:`churnguard.serving.validation` feature bounds, 422 bodies that never echo the input
 - :mod:`churnguard.serving.rows`       merge batch < online < request features; imputed and required features
 - :mod:`churnguard.serving.routes`     the HTTP routes (spans per request)
+- :mod:`churnguard.serving.traffic`    champion/challenger: none, shadow or A/B; per-arm metrics
+- :mod:`churnguard.serving.shadow`     the shadow process scoring the challenger off the hot path
+- :mod:`churnguard.serving.arms`       sticky A/B assignment, the arm log
 - :mod:`churnguard.serving.metrics`    Prometheus metrics and the request-timing middleware
 - :mod:`churnguard.serving.schemas`    pydantic request/response models (the OpenAPI spec)
 - :mod:`churnguard.serving.app`        ``create_app``: wires the above

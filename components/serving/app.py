@@ -21,14 +21,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from churnguard.mlops.registry import tracking_uri
 from churnguard.serving.batcher import MicroBatcher
 from churnguard.serving.config import ServingConfig
 from churnguard.serving.features import BatchFeatures, OnlineFeatures
 from churnguard.serving.guard import RequestGuard
-from churnguard.serving.holder import ModelHolder, load_version
+from churnguard.serving.holder import ModelHolder, limit_math_threads, load_version
 from churnguard.serving.metrics import Metrics, ObserveMiddleware
 from churnguard.serving.routes import router
 from churnguard.serving.security import FailedAuthThrottle, KeyRing, RateLimiter
+from churnguard.serving.traffic import Traffic
 from churnguard.serving.validation import http_error, validation_error
 
 log = logging.getLogger("churnguard.serving")
@@ -45,21 +47,9 @@ class State:
     limiter: RateLimiter
     auth_throttle: FailedAuthThrottle
     metrics: Metrics
+    traffic: Traffic
     batcher: MicroBatcher | None = None
     ranges: dict[str, Any] = field(default_factory=dict)  # model uri -> accepted feature ranges
-
-
-def limit_math_threads(threads: int | None) -> None:
-    """One BLAS/OpenMP thread per process: single-row scoring gains nothing from more and, on a
-    shared box, thread oversubscription costs milliseconds per request. Scale with processes."""
-    if not threads:
-        return
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(threads)
-    import torch  # its intra-op pool is not covered by threadpoolctl (GNN scatter: 1 ms -> 50 ms)
-
-    torch.set_num_threads(threads)
 
 
 def model_events(metrics: Metrics) -> tuple[Any, Any, Any]:
@@ -91,11 +81,9 @@ def model_events(metrics: Metrics) -> tuple[Any, Any, Any]:
 
 
 def make_holder(config: ServingConfig, holder: ModelHolder | None, metrics: Metrics) -> ModelHolder:
-    from churnguard.mlops.registry import tracking_uri
-
     on_swap, on_refuse, on_fail = model_events(metrics)
     if holder is None:
-        loader = partial(load_version, require_digest=config.require_digest, signing_key=config.signing_key)
+        loader = partial(load_version, require_digest=config.integrity.require_digest, signing_key=config.signing_key)
         return ModelHolder(
             tracking_uri(),
             config.model_name,
@@ -117,21 +105,20 @@ def make_holder(config: ServingConfig, holder: ModelHolder | None, metrics: Metr
 
 def make_state(config: ServingConfig, holder: ModelHolder | None, batch: BatchFeatures | None) -> State:
     metrics = Metrics()
+    redis = config.redis
+    champion = make_holder(config, holder, metrics)
     return State(
         config=config,
-        holder=make_holder(config, holder, metrics),
-        batch=batch if batch is not None else BatchFeatures(config.batch_features),
+        holder=champion,
+        batch=batch if batch is not None else BatchFeatures(config.batch_features_path),
         online=OnlineFeatures(
-            config.redis_url,
-            config.redis_prefix,
-            config.redis_timeout_ms,
-            config.breaker_failures,
-            config.breaker_reset_s,
+            config.redis_url, redis.prefix, redis.timeout_ms, redis.failure_threshold, redis.reset_after_s
         ),
-        keys=KeyRing(config.api_keys),
-        limiter=RateLimiter(config.rate_per_s, config.rate_burst),
-        auth_throttle=FailedAuthThrottle(config.auth_fail_per_s, config.auth_fail_burst),
+        keys=KeyRing(config.auth.api_keys),
+        limiter=RateLimiter(config.rate_limit.per_second, config.rate_limit.burst),
+        auth_throttle=FailedAuthThrottle(config.auth.failed_per_second, config.auth.failed_burst),
         metrics=metrics,
+        traffic=Traffic(config, metrics, champion.tracking_uri),  # the challenger: same registry
         batcher=MicroBatcher(config.micro_batch_rows) if config.micro_batch_rows else None,
     )
 
@@ -151,7 +138,9 @@ def create_app(
     async def lifespan(app: FastAPI):
         if start_holder and state.holder.current is None and state.holder._thread is None:
             state.holder.start(wait=True)
+        state.traffic.start()  # the challenger (A/B holder or shadow process), when configured
         yield
+        state.traffic.stop()
         if start_holder:
             state.holder.stop()
 

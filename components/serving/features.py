@@ -146,7 +146,7 @@ class OnlineFeatures:
         self.breaker = CircuitBreaker(failures, reset_after_s)
         self.last_error: str | None = None
         self.errors = 0
-        self._client = None
+        self._client: Any = None  # redis.Redis when a url is configured
         if url:
             import redis
             from redis.backoff import NoBackoff

@@ -66,7 +66,7 @@ class RequestGuard:
         if not ok:
             return (
                 429,
-                f"rate limit of {state.config.rate_per_s:g}/s (burst {state.config.rate_burst}) exceeded for this key",
+                f"rate limit of {state.config.rate_limit.per_second:g}/s (burst {state.config.rate_limit.burst}) exceeded for this key",
             ), {"retry-after": _seconds(wait)}
         scope.setdefault("state", {})["api_key"] = key
         return None, headers

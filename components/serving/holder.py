@@ -8,6 +8,8 @@ end, so every answer comes from exactly one version and no request is dropped or
 A version that fails to load is logged, counted and retried on a later poll; the old one
 keeps serving. A version whose artifacts do not match the digest recorded at registration is
 refused before anything of it is unpickled (:mod:`churnguard.serving.integrity`).
+An ``optional`` holder (the challenger) serves nothing while its alias does not exist, and drops
+its version when the alias is removed (a promoted challenger).
 """
 
 from __future__ import annotations
@@ -65,6 +67,25 @@ def _mlflow_client(tracking_uri: str):
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
+def alias_missing(exc: Exception) -> bool:
+    """The registry answered that the model or alias does not exist (not: the registry is down)."""
+    code = getattr(exc, "error_code", "")
+    return code in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST") and "not found" in str(exc)
+
+
+def limit_math_threads(threads: int) -> None:
+    """One BLAS/OpenMP thread per process: single-row scoring gains nothing from more and, on a
+    shared box, thread oversubscription costs milliseconds per request. Scale with processes."""
+    if not threads:
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+    import torch  # its intra-op pool is not covered by threadpoolctl (GNN scatter: 1 ms -> 50 ms)
+
+    torch.set_num_threads(threads)
+
+
 def load_version(
     tracking_uri: str, uri: str, version: str, require_digest: bool = True, signing_key: str | None = None
 ) -> LoadedModel:
@@ -87,7 +108,7 @@ def load_version(
         shutil.rmtree(local, ignore_errors=True)
         raise
     schema = getattr(bundle.part("base"), "schema", None)
-    base_meta = next((s.meta for s in bundle.specs if s.name == "base"), {})
+    base_meta: dict[str, Any] = next((s.meta for s in bundle.specs if s.name == "base"), {})
     bounds = getattr(schema, "bounds", None) or base_meta.get("bounds") or {}  # old bundles: none
     return LoadedModel(
         version=str(version),
@@ -120,6 +141,8 @@ class ModelHolder:
         on_swap: Callable[[LoadedModel | None, LoadedModel], None] | None = None,
         on_refuse: Callable[[str, str], None] | None = None,
         on_fail: Callable[[str, str], None] | None = None,
+        optional: bool = False,
+        on_clear: Callable[[], None] | None = None,
     ):
         self.tracking_uri = tracking_uri
         self.model_name = model_name
@@ -130,6 +153,8 @@ class ModelHolder:
         self._on_swap = on_swap
         self._on_refuse = on_refuse
         self._on_fail = on_fail
+        self.optional = optional
+        self._on_clear = on_clear
         self.refused_version: str | None = None  # the alias points at a version refused by the digest check
         self.refused_reason: str | None = None
         self.refusals = 0
@@ -164,6 +189,9 @@ class ModelHolder:
                 version, uri = self.target()
                 self.registry_ok = True
             except Exception as exc:  # registry down or alias missing: keep serving what we have
+                if self.optional and alias_missing(exc):
+                    self._clear()
+                    return False
                 self.registry_ok = False
                 self.last_error = f"registry: {exc}"[:500]
                 log.warning("alias lookup failed: %s", exc)
@@ -200,6 +228,17 @@ class ModelHolder:
             if self._on_swap:
                 self._on_swap(current, loaded)
             return True
+
+    def _clear(self) -> None:
+        """No alias (an optional holder): serve nothing, free the old version's download."""
+        self.registry_ok, self.last_error = True, None
+        current, self._current = self._current, None
+        if current is not None:
+            log.info("alias %s of %s removed: v%s no longer served", self.alias, self.model_name, current.version)
+            if current.local_dir:
+                shutil.rmtree(current.local_dir, ignore_errors=True)
+            if self._on_clear:
+                self._on_clear()
 
     def _refuse(self, version: str, reason: str) -> None:
         self.refused_version, self.refused_reason = version, reason

@@ -26,35 +26,39 @@ from prometheus_client import (
 GUARDED_ROUTES = frozenset({"/v1/predict", "/v1/explain", "/v1/interventions"})
 
 
+PROBABILITY_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
+SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+ARM_LABELS = ["arm", "version", "traffic"]  # champion | challenger; model version; served | shadow
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
         ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, fds
         PlatformCollector(registry=r)  # python_info
         GCCollector(registry=r)  # python_gc_collections_total, python_gc_objects_collected_total
+        self._requests(r)
+        self._model(r)
+        self._guard(r)
+        self._arms(r)
+
+    def _requests(self, r: CollectorRegistry) -> None:
         self.requests = Counter("churnguard_requests_total", "HTTP requests", ["route", "method", "status"], registry=r)
         self.latency = Histogram(
-            "churnguard_request_seconds",
-            "HTTP request latency",
-            ["route"],
-            registry=r,
-            buckets=(0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            "churnguard_request_seconds", "HTTP request latency", ["route"], registry=r, buckets=SECONDS_BUCKETS
         )
         self.rows = Counter("churnguard_scored_rows_total", "customers scored", ["endpoint"], registry=r)
         self.degraded = Counter("churnguard_degraded_total", "answers without online features", registry=r)
-        self.version = Gauge("churnguard_model_version", "model version being served", registry=r)
-        self.swaps = Counter("churnguard_model_swaps_total", "model versions swapped in", registry=r)
         self.breaker = Gauge(
             "churnguard_redis_breaker_open",
             "1 while the Redis circuit breaker is not closed (open or half-open)",
             registry=r,
         )
-        self.load_seconds = Gauge("churnguard_model_load_seconds", "load time of the current version", registry=r)
         self.score = Histogram(
             "churnguard_churn_probability",
             "churn_probability answered per customer",
             registry=r,
-            buckets=tuple(round(0.1 * i, 1) for i in range(1, 11)),
+            buckets=PROBABILITY_BUCKETS,
         )
         self.verdicts = Counter(
             "churnguard_protection_verdicts_total", "protection part verdicts", ["verdict"], registry=r
@@ -62,6 +66,20 @@ class Metrics:
         self.attacks = Counter(
             "churnguard_attack_types_total", "attack types named by the protection part", ["attack_type"], registry=r
         )
+        self.imputed = Counter(
+            "churnguard_imputed_features_total",
+            "feature values the model imputed (no batch, online or request value)",
+            ["feature"],
+            registry=r,
+        )
+        self.out_of_bounds = Counter(
+            "churnguard_out_of_bounds_total", "request values outside the training range", ["feature"], registry=r
+        )
+
+    def _model(self, r: CollectorRegistry) -> None:
+        self.version = Gauge("churnguard_model_version", "model version being served", registry=r)
+        self.swaps = Counter("churnguard_model_swaps_total", "model versions swapped in", registry=r)
+        self.load_seconds = Gauge("churnguard_model_load_seconds", "load time of the current version", registry=r)
         self.refused = Counter(
             "churnguard_model_refused_total", "load attempts refused by the artifact digest check", registry=r
         )
@@ -76,6 +94,8 @@ class Metrics:
         self.refused_version = Gauge(
             "churnguard_model_refused_version", "version the alias points at but refused (0: none)", registry=r
         )
+
+    def _guard(self, r: CollectorRegistry) -> None:
         self.auth_failures = Counter(
             "churnguard_auth_failures_total", "requests with a missing or wrong API key", registry=r
         )
@@ -87,15 +107,67 @@ class Metrics:
         self.rejected = Counter(
             "churnguard_rejected_requests_total", "requests refused before scoring", ["reason"], registry=r
         )
-        self.imputed = Counter(
-            "churnguard_imputed_features_total",
-            "feature values the model imputed (no batch, online or request value)",
-            ["feature"],
+
+    def _arms(self, r: CollectorRegistry) -> None:
+        """Champion/challenger: every scored customer by arm, version and traffic (served or shadow)."""
+        self.arm_rows = Counter("churnguard_arm_scored_rows_total", "customers scored per arm", ARM_LABELS, registry=r)
+        self.arm_score = Histogram(
+            "churnguard_arm_churn_probability",
+            "churn_probability per arm",
+            ARM_LABELS,
             registry=r,
+            buckets=PROBABILITY_BUCKETS,
         )
-        self.out_of_bounds = Counter(
-            "churnguard_out_of_bounds_total", "request values outside the training range", ["feature"], registry=r
+        self.arm_seconds = Histogram(
+            "churnguard_arm_score_seconds",
+            "time to score one call per arm (served: the request's scoring; shadow: one batched call)",
+            ARM_LABELS,
+            registry=r,
+            buckets=SECONDS_BUCKETS,
         )
+        self.challenger_version = Gauge(
+            "churnguard_challenger_version", "challenger version being compared (0: none)", registry=r
+        )
+        self.shadow_dropped = Counter(
+            "churnguard_shadow_dropped_total", "customers not shadow-scored: the shadow queue was full", registry=r
+        )
+        self.shadow_errors = Counter(
+            "churnguard_shadow_errors_total", "challenger load or scoring failures in the shadow process", registry=r
+        )
+        self.shadow_lag = Histogram(
+            "churnguard_shadow_lag_seconds",
+            "from the answer to the challenger's shadow score",
+            registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.shadow_difference = Histogram(
+            "churnguard_shadow_score_difference",
+            "challenger minus champion churn_probability of the same customer",
+            registry=r,
+            buckets=(-0.5, -0.2, -0.1, -0.05, -0.01, 0.01, 0.05, 0.1, 0.2, 0.5),
+        )
+
+    def observe_served(self, arm: str, version: str, probability: np.ndarray, seconds: float) -> None:
+        self.arm_rows.labels(arm, version, "served").inc(len(probability))
+        self.arm_seconds.labels(arm, version, "served").observe(seconds)
+        histogram = self.arm_score.labels(arm, version, "served")
+        for p in probability.tolist():
+            if p == p:
+                histogram.observe(p)
+
+    def observe_shadow(self, report: dict[str, Any]) -> None:
+        """One batched shadow call of the challenger (a report of the shadow process)."""
+        version, challenger, champion = report["version"], report["challenger"], report["champion"]
+        self.arm_rows.labels("challenger", version, "shadow").inc(len(challenger))
+        self.arm_seconds.labels("challenger", version, "shadow").observe(report["seconds"])
+        histogram = self.arm_score.labels("challenger", version, "shadow")
+        for p, q in zip(challenger.tolist(), champion.tolist()):
+            if p == p:
+                histogram.observe(p)
+                if q == q:
+                    self.shadow_difference.observe(p - q)
+        for lag in report["lag_s"]:
+            self.shadow_lag.observe(lag)
 
     def observe_scores(self, scores: dict[str, np.ndarray]) -> None:
         """Score histogram and protection counters for one scored request."""

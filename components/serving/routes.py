@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request, Security
@@ -24,6 +25,7 @@ from churnguard.core.telemetry import tracer
 from churnguard.serving.holder import LoadedModel
 from churnguard.serving.rows import build_rows
 from churnguard.serving.schemas import (
+    ChallengerInfo,
     CustomerOffers,
     ErrorDetail,
     ExplainResponse,
@@ -37,6 +39,7 @@ from churnguard.serving.schemas import (
     PredictRequest,
     PredictResponse,
 )
+from churnguard.serving.traffic import Arm, merge_arm_scores, take_rows
 
 KNOWN = {
     "churn_probability",
@@ -52,7 +55,7 @@ KNOWN = {
 router = APIRouter()
 _tracer = tracer(__name__)
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key from CHURNGUARD_API_KEYS")
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorDetail, "description": "missing or invalid API key"},
     413: {"model": ErrorDetail, "description": "body larger than serving.max_body_bytes"},
     422: {"description": "invalid request; `detail[].loc` names the field, `input_preview` a short preview"},
@@ -60,7 +63,9 @@ ERRORS = {
     404: {"model": ErrorDetail, "description": "unknown customer ids"},
     503: {"model": ErrorDetail, "description": "no model loaded yet"},
 }
-MISSING = {409: {"model": MissingPart, "description": "the served version lacks the 'interventions' part"}}
+MISSING: dict[int | str, dict[str, Any]] = {
+    409: {"model": MissingPart, "description": "the served version lacks the 'interventions' part"}
+}
 
 
 def serving(request: Request) -> Any:
@@ -97,7 +102,7 @@ def needs_part(model: LoadedModel, name: str) -> Any:
     return part
 
 
-def _span_attributes(span, model: LoadedModel, rows, route: str) -> None:
+def _span_attributes(span, model: LoadedModel, rows, route: str, arms: list[Arm] | None = None) -> None:
     if span.is_recording():
         span.set_attributes(
             {
@@ -107,6 +112,8 @@ def _span_attributes(span, model: LoadedModel, rows, route: str) -> None:
                 "churnguard.rows": rows.n,
                 "churnguard.degraded": rows.degraded,
                 "churnguard.unevaluated_parts": list(model.unevaluated),
+                "churnguard.arms": [a.name for a in arms] if arms else ["champion"],
+                "churnguard.arm_versions": [a.model.version for a in arms] if arms else [model.version],
             }
         )
 
@@ -120,15 +127,39 @@ async def score(state: Any, model: LoadedModel, req: PredictRequest):
     return rows, await run_in_threadpool(model.bundle.predict_columns, rows.cols, rows.n)
 
 
-def predictions(req: PredictRequest, rows, scores: dict[str, np.ndarray]) -> list[Prediction]:
+async def score_arms(state: Any, champion: LoadedModel, req: PredictRequest, arms: list[Arm]):
+    """A batch split across A/B arms: rows merged and checked once (against the champion), each arm's rows
+    scored by its model, the score columns put back in request order."""
+    rows = await run_in_threadpool(build_rows, state, champion, req)
+    parts = []
+    for arm in arms:
+        cols = take_rows(rows.cols, arm.positions)
+        parts.append(
+            (arm.positions, await run_in_threadpool(arm.model.bundle.predict_columns, cols, len(arm.positions)))
+        )
+    return rows, merge_arm_scores(rows.n, parts)
+
+
+def predictions(req: PredictRequest, rows, scores: dict[str, np.ndarray], arms: list[Arm]) -> list[Prediction]:
     names = list(scores)
     values = [scores[k].tolist() for k in names]
+    arm_of = {i: arm for arm in arms for i in arm.positions}
     out = []
     for i in range(rows.n):
         rec = {k: _num(v[i]) for k, v in zip(names, values)}
         known = {k: rec[k] for k in KNOWN if k in rec}
         other = {k: v for k, v in rec.items() if k not in KNOWN}
-        out.append(Prediction(customer_id=req.customers[i].customer_id, other=other, **known, **rows.meta[i]))
+        arm = arm_of[i]
+        out.append(
+            Prediction(
+                customer_id=req.customers[i].customer_id,
+                arm=arm.name,
+                model_version=arm.model.version,
+                other=other,
+                **known,
+                **rows.meta[i],
+            )
+        )
     return out
 
 
@@ -142,9 +173,14 @@ def predictions(req: PredictRequest, rows, scores: dict[str, np.ndarray]) -> lis
 async def predict(req: PredictRequest, request: Request, _key: str = Depends(require_key)) -> Response:
     state = serving(request)
     with _tracer.start_as_current_span("churnguard.predict") as span:
-        model = current_model(state)
-        rows, scores = await score(state, model, req)
-        _span_attributes(span, model, rows, "predict")
+        champion = current_model(state)
+        ids = [c.customer_id for c in req.customers]
+        arms = state.traffic.assign(champion, ids)
+        model = arms[0].model if len(arms) == 1 else champion  # the answer's version; split batches: per customer
+        t0 = time.perf_counter()
+        rows, scores = await (score(state, model, req) if len(arms) == 1 else score_arms(state, champion, req, arms))
+        state.traffic.record(champion, arms, ids, rows, scores, time.perf_counter() - t0)
+        _span_attributes(span, model, rows, "predict", arms)
         state.metrics.rows.labels("predict").inc(rows.n)
         state.metrics.observe_scores(scores)
         body = PredictResponse(
@@ -152,7 +188,7 @@ async def predict(req: PredictRequest, request: Request, _key: str = Depends(req
             parts=list(model.parts),
             degraded=rows.degraded,
             unevaluated_parts=list(model.unevaluated),
-            predictions=predictions(req, rows, scores),
+            predictions=predictions(req, rows, scores, arms),
         )
         return Response(body.model_dump_json(), media_type="application/json")  # validated above, encoded once
 
@@ -240,7 +276,7 @@ def health(request: Request):
         "batch_features": "up" if len(state.batch) else ("down" if state.batch.error else "disabled"),
     }
     healthy = all(v in ("up", "disabled") for v in deps.values()) and holder.refused_version is None
-    status = "loading" if model is None else ("ok" if healthy else "degraded")
+    status: Literal["ok", "degraded", "loading"] = "loading" if model is None else ("ok" if healthy else "degraded")
     info = ModelInfo(
         name=holder.model_name,
         alias=holder.alias,
@@ -253,7 +289,13 @@ def health(request: Request):
         refused_version=holder.refused_version,
         refused_reason=holder.refused_reason,
     )
-    body = Health(status=status, dependencies=deps, model=info, last_error=holder.last_error or state.online.last_error)
+    body = Health(
+        status=status,
+        dependencies=deps,
+        model=info,
+        challenger=ChallengerInfo(**state.traffic.info()),
+        last_error=holder.last_error or state.online.last_error,
+    )
     return JSONResponse(body.model_dump(), status_code=200 if model else 503)
 
 

@@ -4,6 +4,7 @@ list what the model will impute, refuse what config requires but nobody supplied
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +36,7 @@ def ranges_for(state: Any, model: LoadedModel) -> dict[str, tuple[float, float]]
     """Accepted ranges of the model's features (computed once per loaded version)."""
     cached = state.ranges.get(model.uri)
     if cached is None or cached[0] is not model:
-        cached = (model, accepted_ranges(model.bounds, state.config.bounds_margin))
+        cached = (model, accepted_ranges(model.bounds, state.config.validation.bounds_margin))
         state.ranges = {model.uri: cached}  # only the version being served is kept
     return cached[1]
 
@@ -45,7 +46,7 @@ def check_request(state: Any, model: LoadedModel, req: PredictRequest, allowed: 
     Returns, per customer, the features flagged out of bounds."""
     if len(req.customers) > state.config.max_batch:
         raise unprocessable([error(["body", "customers"], f"at most {state.config.max_batch} customers per request")])
-    ranges, flag = ranges_for(state, model), state.config.out_of_bounds == "flag"
+    ranges, flag = ranges_for(state, model), state.config.validation.out_of_bounds == "flag"
     errors, flagged = [], []
     for i, c in enumerate(req.customers):
         out = []
@@ -73,7 +74,7 @@ def imputed_and_required(state: Any, model: LoadedModel, rows: list[dict], ids: 
     """Per row, the model features nobody supplied (the model imputes them). 422 when config requires one."""
     features = model.feature_columns  # None or NaN (v != v): the model imputes it; inlined, it runs per value
     imputed = [[f for f in features if (v := row.get(f)) is None or v != v] for row in rows]
-    required = state.config.required_features
+    required = state.config.validation.required_features
     if required:
         need = set(model.feature_columns) if "all" in required else set(required)
         errors = [
@@ -137,4 +138,5 @@ def build_rows(state: Any, model: LoadedModel, req: PredictRequest) -> RequestRo
     if degraded:
         state.metrics.degraded.inc()
     state.metrics.count_features(meta)
-    return RequestRows(columns.from_records(rows), len(rows), meta, degraded)
+    records: list[Mapping[str, Any]] = list(rows)
+    return RequestRows(columns.from_records(records), len(rows), meta, degraded)

@@ -60,6 +60,10 @@ class FeatureSources(BaseModel):
 
 class Prediction(BaseModel):
     customer_id: str
+    arm: Literal["champion", "challenger"] = Field(
+        "champion", description="which arm answered (serving.challenger.mode ab: a sticky share of customers)"
+    )
+    model_version: str | None = Field(None, description="the version that answered this customer")
     churn_probability: float = Field(description="the ensemble's final probability (after every part)")
     base_probability: float | None = None
     coldstart_probability: float | None = None
@@ -173,8 +177,20 @@ class ModelInfo(BaseModel):
     refused_reason: str | None = None
 
 
+class ChallengerInfo(BaseModel):
+    mode: Literal["none", "shadow", "ab"] = Field(description="serving.challenger.mode")
+    alias: str
+    version: str | None = Field(None, description="the challenger version being compared (None: no alias)")
+    share: float | None = Field(None, description="ab: share of customers answered by the challenger")
+    state: str | None = Field(None, description="shadow process: starting | ready | no_challenger | failed | stopped")
+    scored_rows: int | None = Field(None, description="shadow: customers scored by the challenger so far")
+    dropped: int | None = Field(None, description="shadow: customers not shadow-scored (queue full)")
+    last_error: str | None = None
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded", "loading"]
     model: ModelInfo
+    challenger: ChallengerInfo | None = None
     dependencies: dict[str, str] = Field(description="registry, redis, batch_features: up | degraded | down | disabled")
     last_error: str | None = None

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 MAX_ERRORS = 20
@@ -65,15 +65,18 @@ def safe_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """Registered for RequestValidationError (Starlette types every handler with ``Exception``)."""
+    assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
     request.app.state.serving.metrics.rejected.labels("validation").inc()
     return JSONResponse({"detail": safe_errors(errors), "error_count": len(errors)}, status_code=422)
 
 
-async def http_error(request: Request, exc: StarletteHTTPException):
-    """FastAPI answers 400 when ``json`` raises on a body (e.g. nesting deeper than the parser's
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Registered for HTTPException. FastAPI answers 400 when ``json`` raises on a body (e.g. nesting deeper than the parser's
     recursion limit): that is invalid input like any other, so 422 naming the body."""
+    assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400 and exc.detail == FASTAPI_PARSE_ERROR:
         request.app.state.serving.metrics.rejected.labels("validation").inc()
         body = [

@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,22 @@ def free_port() -> int:
 SERVING_STAGES = ("ingest", "validate", "features", "train_base")
 
 
+@contextmanager
+def store_environment(root: Path, uri: str):
+    """MLFLOW_TRACKING_URI and CHURNGUARD_ARTIFACT_ROOT pointing at a test store while the block runs."""
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "CHURNGUARD_ARTIFACT_ROOT")}
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    os.environ["CHURNGUARD_ARTIFACT_ROOT"] = (root / "artifacts").as_uri()
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _workspace(request, tmp_path_factory):
     reuse = os.environ.get("CHURNGUARD_SERVING_WS")  # developer shortcut: an already built tiny workspace
     if reuse:
@@ -77,10 +94,7 @@ def serving_store(request, tmp_path_factory) -> Store:
 
     root = tmp_path_factory.mktemp("serving_store")
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "CHURNGUARD_ARTIFACT_ROOT")}
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    os.environ["CHURNGUARD_ARTIFACT_ROOT"] = (root / "artifacts").as_uri()
-    try:
+    with store_environment(root, uri):
         ws = _workspace(request, tmp_path_factory)
         v1_dir, v2_dir = root / "bundle_v1", root / "bundle_v2"
         shutil.copytree(ws.root / "models", v2_dir)
@@ -91,12 +105,6 @@ def serving_store(request, tmp_path_factory) -> Store:
         for d in (v1_dir, v2_dir):
             log_bundle(d, {"test": "serving"}, {"roc_auc": 0.8}, [], {"parts": d.name}, MODEL)
         move_alias(configure(), MODEL, "champion", "1", why="serving tests", who="tests")
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     features = ws.root / "data" / "features" / "customers.parquet"
     ids = pd.read_parquet(features, columns=["customer_id"])["customer_id"].astype(str).tolist()
     return Store(uri=uri, features=features, customers=ids[:50], root=root)
@@ -141,24 +149,21 @@ def redis_prefix():
 
 
 def make_config(store: Store, **overrides):
+    """A ServingConfig for the test store; ``overrides`` are nested like services.yaml's ``serving:``
+    (``redis={"url": None}``) and laid over the test defaults."""
+    from churnguard.core.config import deep_merge
     from churnguard.serving.config import ServingConfig
 
     base = dict(
         model_name=MODEL,
         alias="champion",
         poll_interval_s=0,
-        batch_features=store.features,
-        redis_url=REDIS_DB2,
-        redis_prefix="cgtest:none:",
-        redis_timeout_ms=250,
-        api_keys=(API_KEY, OTHER_KEY),
-        rate_per_s=10_000.0,
-        rate_burst=10_000,
-        auth_fail_per_s=10_000.0,
-        auth_fail_burst=10_000,
+        batch_features=str(store.features),
+        redis={"url": REDIS_DB2, "prefix": "cgtest:none:", "timeout_ms": 250},
+        auth={"api_keys": [API_KEY, OTHER_KEY], "failed_per_second": 10_000.0, "failed_burst": 10_000},
+        rate_limit={"per_second": 10_000.0, "burst": 10_000},
     )
-    base.update(overrides)
-    return ServingConfig.from_params(**base)
+    return ServingConfig.from_params(env={}, overrides=deep_merge(base, overrides))
 
 
 def make_holder(store: Store, cfg, pinned: str | None = None):
@@ -198,3 +203,20 @@ class ServerThread:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
+
+
+GATE_METRICS = {"roc_auc": 0.8, "brier": 0.1, "top_decile_lift": 3.0, "customers": 25_000}  # pass register.gates
+
+
+def private_store(root: Path, bundles: list[Path], metrics: dict[str, float] | None = None) -> str:
+    """A fresh MLflow SQLite store under ``root`` holding ``bundles`` as versions 1, 2, ... (through
+    log_bundle, digest tags included); v1 is champion. Returns its URI. The session store is left alone."""
+    from churnguard.mlops.promotion import move_alias
+    from churnguard.mlops.registry import configure, log_bundle
+
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with store_environment(root, uri):
+        for bundle in bundles:
+            log_bundle(bundle, {"test": "serving"}, metrics or GATE_METRICS, [], {"parts": bundle.name}, MODEL)
+        move_alias(configure(), MODEL, "champion", "1", why="serving tests", who="tests")
+    return uri

@@ -1,4 +1,5 @@
-"""A contract stub of the `interventions` part (order 30) for serving tests.
+"""Contract stubs of bundle parts for serving tests: the `interventions` part (order 30), and a noisy
+final part that makes a worse challenger for the champion/challenger tests.
 
 It implements exactly the methods serving calls (``recommend`` and ``explain``, columns per
 docs/CONTRIBUTING.md) with simple deterministic arithmetic, so serving's routes can be tested
@@ -8,8 +9,10 @@ version by tests/serving/conftest.py.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 OFFERS = {"discount_10": 10.0, "retention_call": 5.0, "contract_upgrade": 20.0}
@@ -56,3 +59,24 @@ class StubInterventions:
 
 def load_part(part_dir: Path) -> StubInterventions:
     return StubInterventions()
+
+
+def noise(customer_ids) -> np.ndarray:
+    """A fixed pseudo-random number in [0, 1) per customer id (no information about churn)."""
+    return np.array([int(hashlib.sha256(str(c).encode()).hexdigest()[:8], 16) / 2**32 for c in customer_ids])
+
+
+class NoisyChallenger:
+    """A deliberately worse challenger (order 90, after every real part): half of its churn_probability
+    is noise, so its ROC AUC is clearly below the champion's on the same customers."""
+
+    def score_columns(self, cols, n, scores):
+        out = dict(scores)
+        out["churn_probability"] = 0.5 * np.asarray(scores["churn_probability"], float) + 0.5 * noise(
+            cols["customer_id"]
+        )
+        return out
+
+
+def load_noisy_part(part_dir: Path) -> NoisyChallenger:
+    return NoisyChallenger()

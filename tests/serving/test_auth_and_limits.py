@@ -9,7 +9,7 @@ from tests.serving.conftest import API_KEY, OTHER_KEY, make_config, make_holder
 
 
 def test_keys_and_rate_limit(serving_store):
-    cfg = make_config(serving_store, rate_per_s=0.5, rate_burst=3, redis_url=None)
+    cfg = make_config(serving_store, rate_limit={"per_second": 0.5, "burst": 3}, redis={"url": None})
     holder = make_holder(serving_store, cfg, pinned="models:/churnguard/1")
     client = TestClient(create_app(cfg, holder=holder, start_holder=False))
     body = {"customers": [{"customer_id": serving_store.customers[0]}]}
@@ -34,7 +34,7 @@ def test_keys_and_rate_limit(serving_store):
 
 
 def test_bad_requests_name_the_field(serving_store):
-    cfg = make_config(serving_store, redis_url=None)
+    cfg = make_config(serving_store, redis={"url": None})
     holder = make_holder(serving_store, cfg, pinned="models:/churnguard/1")
     client = TestClient(create_app(cfg, holder=holder, start_holder=False), headers={"X-API-Key": API_KEY})
     cid = serving_store.customers[0]

@@ -26,7 +26,7 @@ def test_promotion_is_followed_without_errors(serving_store, redis_prefix):
     rclient.hset(
         f"{prefix}{cid}", mapping={"support_tickets_90d": "7", "rt_churn_probability": "0.42", "updated_ms": "1"}
     )
-    cfg = make_config(serving_store, poll_interval_s=POLL_S, redis_prefix=prefix)
+    cfg = make_config(serving_store, poll_interval_s=POLL_S, redis={"prefix": prefix})
     holder = make_holder(serving_store, cfg)
     assert holder.current.version == "1"
     app = create_app(cfg, holder=holder)

@@ -67,7 +67,7 @@ def test_hostile_corpus(serving_store, redis_prefix):
     cases = json.loads(CORPUS.read_text())["cases"]
     assert len(cases) >= 60
     _, prefix = redis_prefix
-    cfg = make_config(serving_store, redis_prefix=prefix, max_body_bytes=LIMIT)
+    cfg = make_config(serving_store, redis={"prefix": prefix}, max_body_bytes=LIMIT)
     holder = make_holder(serving_store, cfg, pinned="models:/churnguard/1")
     cid = serving_store.customers[0]
     outcomes: Counter = Counter()

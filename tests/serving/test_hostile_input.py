@@ -20,7 +20,7 @@ LIMIT = 256_000
 
 
 def serve(store, **overrides):
-    cfg = make_config(store, redis_url=None, max_body_bytes=LIMIT, **overrides)
+    cfg = make_config(store, redis={"url": None}, max_body_bytes=LIMIT, **overrides)
     holder = make_holder(store, cfg, pinned="models:/churnguard/1")
     return ServerThread(create_app(cfg, holder=holder, start_holder=False))
 
@@ -96,7 +96,7 @@ def test_7_impossible_values_are_refused_or_flagged_and_imputation_is_said(servi
         assert "total_charges" not in with_it["imputed_features"]
         assert c.post("/v1/predict", json=one(cid)).json()["predictions"][0]["out_of_bounds"] == []
     with (
-        serve(serving_store, out_of_bounds="flag", required_features=("total_charges",)) as server,
+        serve(serving_store, validation={"out_of_bounds": "flag", "required_features": ["total_charges"]}) as server,
         httpx.Client(base_url=server.url, timeout=30, headers=KEY) as c,
     ):
         p = c.post("/v1/predict", json=one(cid, **impossible)).json()["predictions"][0]
@@ -110,7 +110,7 @@ def test_7_impossible_values_are_refused_or_flagged_and_imputation_is_said(servi
 def test_8_failed_keys_are_throttled_per_client(serving_store):
     body = one(serving_store.customers[0])
     with (
-        serve(serving_store, auth_fail_per_s=0.01, auth_fail_burst=5) as server,
+        serve(serving_store, auth={"failed_per_second": 0.01, "failed_burst": 5}) as server,
         httpx.Client(base_url=server.url, timeout=30) as c,
     ):
         statuses = [
@@ -129,11 +129,13 @@ def test_8_health_recovers_when_redis_comes_back(serving_store, tmp_path):
     try:
         cfg = make_config(
             serving_store,
-            redis_url=f"redis://127.0.0.1:{port}/2",
-            redis_prefix="cg:user:",
-            redis_timeout_ms=300,
-            breaker_failures=1,
-            breaker_reset_s=0.5,
+            redis={
+                "url": f"redis://127.0.0.1:{port}/2",
+                "prefix": "cg:user:",
+                "timeout_ms": 300,
+                "failure_threshold": 1,
+                "reset_after_s": 0.5,
+            },
         )
         holder = make_holder(serving_store, cfg, pinned="models:/churnguard/1")
         with (

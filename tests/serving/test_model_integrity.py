@@ -40,7 +40,7 @@ def test_tampered_version_is_refused_and_the_previous_keeps_serving(serving_stor
     part.write_text(json.dumps({**spec, "note": "changed after registration"}))
 
     move_champion(serving_store, good)
-    cfg = make_config(serving_store, redis_url=None)
+    cfg = make_config(serving_store, redis={"url": None})
     holder = ModelHolder(serving_store.uri, MODEL, "champion", 0)
     app = create_app(cfg, holder=holder, start_holder=False)
     holder.start(wait=True)
@@ -98,7 +98,7 @@ def test_part_never_evaluated_is_marked_in_every_answer(serving_store):
     if not (bundle / "coldstart" / "part.json").exists():
         pytest.skip("this workspace's bundle has no coldstart part")
     version = register(serving_store, bundle, metrics={"coldstart.n_holdout_cold_start": 0.0})
-    cfg = make_config(serving_store, redis_url=None)
+    cfg = make_config(serving_store, redis={"url": None})
     holder = ModelHolder(serving_store.uri, MODEL, "champion", 0, pinned_uri=f"models:/{MODEL}/{version}")
     holder.start(wait=True)
     client = TestClient(create_app(cfg, holder=holder, start_holder=False), headers={"X-API-Key": API_KEY})

@@ -14,7 +14,7 @@ from tests.serving.conftest import API_KEY, make_config, make_holder
 def test_request_span_carries_the_model_version_and_metrics_cover_the_process(serving_store):
     exporter = InMemorySpanExporter()
     assert telemetry.init_tracing("churnguard-serve", exporter=exporter)
-    cfg = make_config(serving_store, redis_url=None)
+    cfg = make_config(serving_store, redis={"url": None})
     holder = make_holder(serving_store, cfg, pinned="models:/churnguard/1")
     client = TestClient(create_app(cfg, holder=holder, start_holder=False), headers={"X-API-Key": API_KEY})
     ids = serving_store.customers[:5]

@@ -23,7 +23,7 @@ N_REQUESTS = int(os.environ.get("CHURNGUARD_FUZZ_REQUESTS", "1000"))
 
 
 def test_openapi_fuzz_no_server_errors(serving_store):
-    cfg = make_config(serving_store, redis_url=None)
+    cfg = make_config(serving_store, redis={"url": None})
     holder = make_holder(serving_store, cfg, pinned="models:/churnguard/2")
     app = create_app(cfg, holder=holder, start_holder=False)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)

@@ -72,11 +72,7 @@ def test_redis_slow_or_down_gives_degraded_answers(serving_store, tmp_path):
         redis.Redis.from_url(url).hset(f"cg:user:{cid}", mapping={"support_tickets_90d": "9"})
         cfg = make_config(
             serving_store,
-            redis_url=url,
-            redis_prefix="cg:user:",
-            redis_timeout_ms=300,
-            breaker_failures=2,
-            breaker_reset_s=3.0,
+            redis={"url": url, "prefix": "cg:user:", "timeout_ms": 300, "failure_threshold": 2, "reset_after_s": 3.0},
         )
         holder = make_holder(serving_store, cfg, pinned="models:/churnguard/1")
         client = TestClient(create_app(cfg, holder=holder, start_holder=False), raise_server_exceptions=False)
