@@ -7,7 +7,8 @@
    ``monitor``); otherwise the run ends green with the rest skipped.
 3. ``trigger_training``: triggers ``churn_training`` with ``register.challenger`` set, so the new version
    gets alias ``challenger`` and never ``champion``; ``churnguard promote`` (promote_model DAG) moves
-   champion later through the gates, on matured labels (docs/monitoring.md).
+   champion later through the gates, on matured labels (docs/monitoring.md). Which DAG and which
+   alias: params.yaml ``monitor.trigger`` (read when the DAG is parsed).
 
 Param values reach the command through environment variables, never pasted into the shell line.
 Configuration as dags/churn_training.py (CHURNGUARD_REPO, CHURNGUARD_PYTHON_BIN, MLFLOW_TRACKING_URI,
@@ -21,6 +22,7 @@ import json
 import os
 from pathlib import Path
 
+import yaml
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.providers.standard.operators.python import ShortCircuitOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
@@ -40,14 +42,23 @@ ENV = {
 }
 
 
+def trigger_settings(params_file: Path = REPO / "params.yaml") -> tuple[str, str]:
+    """(DAG to trigger, alias the retrained version gets) from params ``monitor.trigger``."""
+    trigger = yaml.safe_load(params_file.read_text())["monitor"]["trigger"]
+    return str(trigger["dag_id"]), str(trigger["alias"])
+
+
+TRAINING_DAG, CHALLENGER_ALIAS = trigger_settings()
+
+
 def monitor_dir(run_id: str) -> Path:
     return REPORTS / "monitor" / run_id.replace(":", "_").replace("+", "_")
 
 
 def challenger_conf(training: dict | None) -> str:
-    """churn_training's conf: the form's ``training`` plus ``register.challenger`` (always), as JSON."""
+    """The training DAG's conf: the form's ``training`` plus ``register.challenger`` (always), as JSON."""
     conf = dict(training or {})
-    conf["overrides"] = {**(conf.get("overrides") or {}), "register.challenger": "challenger"}
+    conf["overrides"] = {**(conf.get("overrides") or {}), "register.challenger": CHALLENGER_ALIAS}
     return json.dumps(conf)
 
 
@@ -75,6 +86,12 @@ with DAG(
             description="folder with month_MM/raw snapshots (absolute, or relative to CHURNGUARD_HOME)",
         ),
         "month": Param(None, type=["null", "integer"], minimum=0, title="Snapshot (empty: newest)"),
+        "model_uri": Param(
+            None,
+            type=["null", "string"],
+            title="Model to monitor (empty: the champion)",
+            description="e.g. models:/churnguard/3; empty: models:/<register.model_name>@<register.alias>",
+        ),
         "training": Param(
             {},
             type=["object", "null"],
@@ -87,12 +104,13 @@ with DAG(
         task_id="monitor",
         bash_command=(
             f'cd "$CHURNGUARD_HOME" && "{PYTHON_BIN}/churnguard" monitor --data "$CG_DATA" '
-            '--out "$CG_OUT" ${CG_MONTH:+--month "$CG_MONTH"}'
+            '--out "$CG_OUT" ${CG_MONTH:+--month "$CG_MONTH"} ${CG_MODEL_URI:+--model-uri "$CG_MODEL_URI"}'
         ),
         env={
             **ENV,
             "CG_DATA": "{{ params.data }}",
             "CG_MONTH": "{{ params.month if params.month is not none else '' }}",
+            "CG_MODEL_URI": "{{ params.model_uri or '' }}",
             "CG_OUT": str(REPORTS / "monitor") + "/{{ run_id | replace(':', '_') | replace('+', '_') }}",
         },
         append_env=True,
@@ -103,7 +121,7 @@ with DAG(
     )
     trigger = TriggerDagRunOperator(
         task_id="trigger_training",
-        trigger_dag_id="churn_training",
+        trigger_dag_id=TRAINING_DAG,
         conf="{{ params.training | challenger_conf }}",
         wait_for_completion=False,
     )

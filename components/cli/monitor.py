@@ -96,7 +96,10 @@ def run(args: argparse.Namespace) -> int:
     inputs = resolve_inputs(args, params["register"])
     if isinstance(inputs, str):
         return _fail(inputs)
-    bundle = load_bundle(inputs.model_uri)
+    try:
+        bundle = load_bundle(inputs.model_uri)
+    except Exception as exc:  # MlflowException (unknown version/alias, missing artifacts), broken part
+        return _fail(f"--model-uri {inputs.model_uri}: cannot load the model ({type(exc).__name__}: {exc})")
 
     def score(frame: pd.DataFrame) -> np.ndarray:
         return bundle.predict(frame)["churn_probability"].to_numpy()

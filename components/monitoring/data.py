@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnguard.core.vocabulary import ID, LABEL
+from churnguard.core.vocabulary import ID
 from churnguard.features.table import build_feature_table
 
 
@@ -43,7 +43,3 @@ def churned_next_month(root: Path, month: int, ids: pd.Series) -> np.ndarray | N
         return None
     gone = set(pd.read_parquet(nxt, columns=[ID])[ID])
     return ids.isin(gone).to_numpy()
-
-
-def matured_labels(table: pd.DataFrame) -> np.ndarray:
-    return table[LABEL].to_numpy()

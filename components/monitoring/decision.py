@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
 from churnguard.monitoring.config import MonitorConfig
 from churnguard.monitoring.drift import FeatureDrift
 from churnguard.monitoring.performance import SegmentOutcome
@@ -91,14 +93,19 @@ def decide(result: MonitorResult, cfg: MonitorConfig) -> MonitorResult:
     return result
 
 
+def registry(result: MonitorResult | None = None, labels: dict[str, str] | None = None) -> CollectorRegistry:
+    """The gauges as a prometheus_client registry (every name of :data:`GAUGES`, labelled ``labels``);
+    without a result, the names alone (what alert rules and dashboards may refer to)."""
+    reg = CollectorRegistry()
+    names = sorted(labels or {})
+    values = result.gauges() if result is not None else {}
+    for name, doc in GAUGES.items():
+        gauge = Gauge(name, doc, names, registry=reg)
+        if name in values:
+            (gauge.labels(**(labels or {})) if names else gauge).set(values[name])
+    return reg
+
+
 def prometheus_text(result: MonitorResult, labels: dict[str, str] | None = None) -> str:
-    """The gauges in Prometheus text exposition format (node-exporter textfile collector)."""
-    label = ",".join(f'{k}="{v}"' for k, v in sorted((labels or {}).items()))
-    lines = []
-    for name, value in result.gauges().items():
-        lines += [
-            f"# HELP {name} {GAUGES[name]}",
-            f"# TYPE {name} gauge",
-            f"{name}{{{label}}} {'NaN' if value != value else repr(float(value))}",
-        ]
-    return "\n".join(lines) + "\n"
+    """The gauges in Prometheus text exposition format (node-exporter textfile collector, Pushgateway)."""
+    return generate_latest(registry(result, labels)).decode()

@@ -91,7 +91,7 @@ def _write_month(out: Path, month: int, snap: dict, refs: pd.DataFrame, formers:
     snap["truth"].to_parquet(truth / "customers_truth.parquet", index=False)
 
 
-def _leave(slots, month, obs_prev, rng, churn_of) -> tuple[np.ndarray, pd.DataFrame]:
+def _leave(slots, month, obs_prev, rng) -> tuple[np.ndarray, pd.DataFrame]:
     leave = slots["churn_month"].to_numpy() == month
     ids = slots["customer_id"].to_numpy()[leave]
     days = np.floor(rng.uniform(0, tl.MONTH_DAYS, ids.size))
@@ -120,7 +120,7 @@ def generate_timeline(
     rng = np.random.default_rng(seed + tl.STREAM_OFFSET)
     slots = tl.load_month0(m0 / "raw", m0 / "truth")
     slots["new_channel"] = False
-    tl._first_churn_months(rng, slots)
+    tl.first_churn_months(rng, slots)
     churn_of = dict(zip(slots["customer_id"], slots["churn_month"]))
     slot_of = {cid: i for i, cid in enumerate(slots["customer_id"])}
     tenure_pool = slots["tenure_months"].to_numpy()[slots["tenure_months"].to_numpy() >= 14 / 30.44]
@@ -131,12 +131,12 @@ def generate_timeline(
     next_id = int(world_cfg["customers"])
     for m in range(1, months + 2):  # one extra step decides the last exported month's labels
         obs = t0 + pd.Timedelta(days=tl.MONTH_DAYS * m)
-        leave, gone = _leave(slots, m, obs - pd.Timedelta(days=tl.MONTH_DAYS), rng, churn_of)
+        leave, gone = _leave(slots, m, obs - pd.Timedelta(days=tl.MONTH_DAYS), rng)
         formers = pd.concat([formers, gone], ignore_index=True)
         slots.loc[~leave, "tenure_months"] = np.round(slots.loc[~leave, "tenure_months"] + tl.MONTH_DAYS / 30.44, 2)
-        next_id = tl._refill(rng, slots, leave, m, next_id, tenure_pool, timeline_cfg, scenario)
+        next_id = tl.refill(rng, slots, leave, m, next_id, tenure_pool, timeline_cfg, scenario)
         cold = slots["tenure_months"].to_numpy(float) < 14 / 30.44
-        beh = tl._behaviour(rng, slots, cold, timeline_cfg.engagement_persistence)
+        beh = tl.behaviour(rng, slots, cold, timeline_cfg.engagement_persistence)
         p0 = tl.true_probability(slots, beh, cold, world_cfg, tl.concept_term(slots, m, scenario))
         arms, p_received = tl.campaign(rng, slots, beh, cold, p0, world_cfg)
         _draw_churn(rng, slots, m, p_received, churn_of)
@@ -199,13 +199,3 @@ def _write_labels_and_index(out, frames, churn_of, t0, months, name, scenario, s
         )
     (Path(out) / "timeline.json").write_text(json.dumps(index, indent=2, default=str))
     return index
-
-
-def churn_months(out: Path, month: int) -> pd.Series:
-    """customer_id -> the month in which each customer of snapshot ``month`` churned (NaN: not within the
-    label window). Evaluation/monitoring replay only: it reads the label and the monthly churn events."""
-    customers = pd.read_parquet(tl.month_dir(out, month) / "raw" / "customers.parquet", columns=["customer_id"])
-    nxt = tl.month_dir(out, month + 1) / "raw" / "former_customers.parquet"
-    gone = pd.read_parquet(nxt).set_index("customer_id")["churn_date"] if nxt.exists() else pd.Series(dtype=object)
-    first = customers["customer_id"].isin(gone.index)
-    return pd.Series(np.where(first, month + 1, np.nan), index=customers["customer_id"])

@@ -116,7 +116,7 @@ def load_month0(raw: Path, truth: Path) -> pd.DataFrame:
     return s.reset_index(drop=True)
 
 
-def _first_churn_months(rng, slots: pd.DataFrame) -> None:
+def first_churn_months(rng, slots: pd.DataFrame) -> None:
     """Month-0 churners leave in month 1 or 2: P(month 1 | churn within two) = 1 / (2 − h)."""
     h = 1.0 - np.sqrt(np.clip(1.0 - slots["p_received"].to_numpy(), 0, 1))
     yes = slots["churn_month"].to_numpy() == 0
@@ -124,7 +124,7 @@ def _first_churn_months(rng, slots: pd.DataFrame) -> None:
     slots["churn_month"] = np.where(yes, np.where(first, 1, 2), -1)
 
 
-def _refill(rng, slots, leave, month, next_id, tenure_pool, cfg: TimelineConfig, scenario: dict[str, Event]) -> int:
+def refill(rng, slots, leave, month, next_id, tenure_pool, cfg: TimelineConfig, scenario: dict[str, Event]) -> int:
     """New customers in the leavers' slots; returns the next free id number."""
     idx = np.nonzero(leave)[0]
     if idx.size == 0:
@@ -170,7 +170,7 @@ def _new_channel_customers(rng, slots, idx, ev: CovariateShift) -> None:
     slots.loc[idx, "new_channel"] = True
 
 
-def _behaviour(rng, slots, cold, eng_rho: float) -> dict[str, np.ndarray]:
+def behaviour(rng, slots, cold, eng_rho: float) -> dict[str, np.ndarray]:
     """This month's engagement, usage and tickets (fraudsters fake churn signals, as at month 0)."""
     n = len(slots)
     noise = eng_rho * slots["eng_noise"].to_numpy() + np.sqrt(1 - eng_rho**2) * rng.standard_normal(n)
