@@ -29,11 +29,11 @@ def run(args: argparse.Namespace) -> int:
 
     current = LocalBroker.load(STATE) if STATE.exists() else None
     if args.action == "status":
-        alive = bool(current and current.alive())
-        print(
-            f"broker {'running on ' + current.bootstrap + ' (pid ' + str(current.pid) + ')' if alive else 'not running'}"
-        )
-        return 0 if alive else 1
+        if current is not None and current.alive():
+            print(f"broker running on {current.bootstrap} (pid {current.pid})")
+            return 0
+        print("broker not running")
+        return 1
     if args.action == "stop":
         if current is None:
             print("no broker started by `churnguard broker start`")

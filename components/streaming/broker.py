@@ -19,6 +19,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 
 def broker_binary() -> str:
@@ -81,7 +82,7 @@ class LocalBroker:
     def start(cls, port: int | None = None, log_path: Path | None = None, timeout_s: float = 20.0) -> LocalBroker:
         port = port or free_port()
         url = f"tcp://127.0.0.1:{port}"
-        out = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        out: IO[bytes] | int = open(log_path, "ab") if log_path else subprocess.DEVNULL
         proc = subprocess.Popen(
             [
                 broker_binary(),
@@ -98,7 +99,7 @@ class LocalBroker:
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stopped by group, never by name
         )
-        if log_path:
+        if not isinstance(out, int):
             out.close()
         deadline = time.monotonic() + timeout_s
         while not _port_open(port):

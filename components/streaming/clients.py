@@ -10,7 +10,7 @@ offsets, watermarks (for lag), close.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from churnguard.streaming.config import StreamingConfig
 
@@ -28,7 +28,7 @@ class Record(NamedTuple):
 
 
 # --- producers ----------------------------------------------------------------------------------
-class Producer:
+class Producer(Protocol):
     """``produce`` may raise (message too large, queue full); ``on_delivery(err, msg)`` is called
     once the broker acknowledged (``err`` None) or the delivery failed."""
 
@@ -95,7 +95,7 @@ class KafkaPythonProducer(Producer):
 
 
 # --- consumers ----------------------------------------------------------------------------------
-class Consumer:
+class Consumer(Protocol):
     def subscribe(
         self,
         topics: list[str],
@@ -103,10 +103,15 @@ class Consumer:
         on_revoke: Callable[[list[tuple[str, int]]], None] | None = None,
     ) -> None: ...
     def consume(self, max_records: int, timeout_s: float) -> list[Record]: ...
-    def commit(self, offsets: dict[tuple[str, int], int]) -> None: ...
+    def commit(self, offsets: dict[tuple[str, int], int], wait: bool = False) -> None:
+        """Commit explicit next offsets; ``wait``: block until the broker acknowledged."""
+
     def assignment(self) -> list[tuple[str, int]]: ...
     def position(self, tp: tuple[str, int]) -> int | None: ...
     def high_watermark(self, tp: tuple[str, int], cached: bool = False) -> int: ...
+    def fetched_high_watermark(self, tp: tuple[str, int]) -> int | None:
+        """The high watermark of the last fetch response of an assigned partition (None before one)."""
+
     def partitions(self, topic: str) -> list[int]: ...
     def close(self) -> None: ...
 
@@ -172,14 +177,15 @@ class ConfluentConsumer(Consumer):
             )
         return out
 
-    def commit(self, offsets):
+    def commit(self, offsets, wait=False):
         from confluent_kafka import TopicPartition
 
         if offsets:
-            # Asynchronous: the authoritative offsets are in Redis, written in the same transaction
-            # as the results, and the job seeks to them on assignment; Kafka's copy is for lag
-            # tools, so a batch need not wait for the broker's acknowledgement (freshness).
-            self._c.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=True)
+            # Asynchronous per batch: the authoritative offsets are in Redis, written in the same
+            # transaction as the results, and the job seeks to them on assignment; Kafka's copy is
+            # for lag tools, so a batch need not wait for the broker (freshness). At shutdown: wait.
+            tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+            self._c.commit(offsets=tps, asynchronous=not wait)
 
     def assignment(self):
         return [(p.topic, p.partition) for p in self._c.assignment()]
@@ -198,6 +204,12 @@ class ConfluentConsumer(Consumer):
             if high >= 0:
                 return high
         return self._c.get_watermark_offsets(TopicPartition(*tp), timeout=2.0, cached=False)[1]
+
+    def fetched_high_watermark(self, tp):
+        from confluent_kafka import TopicPartition
+
+        high = self._c.get_watermark_offsets(TopicPartition(*tp), cached=True)[1]
+        return high if high >= 0 else None
 
     def partitions(self, topic):
         return sorted(self._c.list_topics(topic, timeout=5.0).topics[topic].partitions)
@@ -249,7 +261,7 @@ class KafkaPythonConsumer(Consumer):
             )
         return out
 
-    def commit(self, offsets):
+    def commit(self, offsets, wait=False):  # kafka-python's commit always waits
         from kafka import TopicPartition
         from kafka.structs import OffsetAndMetadata
 
@@ -273,6 +285,11 @@ class KafkaPythonConsumer(Consumer):
             if high is not None:
                 return high
         return self._c.end_offsets([t])[t]
+
+    def fetched_high_watermark(self, tp):
+        from kafka import TopicPartition
+
+        return self._c.highwater(TopicPartition(*tp))
 
     def partitions(self, topic):
         return sorted(self._c.partitions_for_topic(topic) or [])

@@ -1,17 +1,24 @@
-"""The ``streaming:`` section of params.yaml, with environment overrides for deployment.
+"""The ``streaming:`` section of services.yaml as a frozen dataclass, with environment overrides.
 
-Environment (wins over params): ``CHURNGUARD_KAFKA_BOOTSTRAP``, ``CHURNGUARD_REDIS_URL``,
+Built once per process by :meth:`StreamingConfig.from_params` through
+:func:`churnguard.core.config.build`: an unknown key (with the closest known one), a mistyped value
+or an inconsistent pair of settings stops the job with the dotted key to fix.
+
+Environment (wins over the file): ``CHURNGUARD_KAFKA_BOOTSTRAP``, ``CHURNGUARD_REDIS_URL``,
 ``CHURNGUARD_KAFKA_CLIENT`` (confluent | kafka-python), ``CHURNGUARD_MODEL_URI``.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
 
+from churnguard.core.config import ConfigError, build
 from churnguard.core.online_store import DEFAULT_PREFIX
 
+SECTION = "streaming"
 ENV = {
     "bootstrap_servers": "CHURNGUARD_KAFKA_BOOTSTRAP",
     "redis_url": "CHURNGUARD_REDIS_URL",
@@ -23,7 +30,7 @@ ENV = {
 @dataclass(frozen=True)
 class StreamingConfig:
     bootstrap_servers: str = "127.0.0.1:9092"
-    client: str = "confluent"  # confluent | kafka-python
+    client: Literal["confluent", "kafka-python"] = "confluent"
     events_topic: str = "events"
     scores_topic: str = "scores"
     dead_letter_topic: str = "events.dlq"
@@ -50,34 +57,39 @@ class StreamingConfig:
     tracing: bool = False  # OpenTelemetry span per micro-batch
     extra: dict[str, Any] = field(default_factory=dict)  # extra confluent-kafka (librdkafka) settings
 
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ConfigError("; ".join(problems))
+
     @classmethod
-    def from_params(cls, section: dict[str, Any] | None = None, **overrides: Any) -> StreamingConfig:
+    def from_params(cls, section: Mapping[str, Any] | None = None, **overrides: Any) -> StreamingConfig:
+        """The section (services.yaml's when None), then the environment, then ``overrides`` (None: not given)."""
         if section is None:
             from churnguard.core.config import service_section
 
-            section = service_section("streaming")
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in (section or {}).items() if k in known}
-        for name, var in ENV.items():
-            if os.environ.get(var):
-                values[name] = os.environ[var]
+            section = service_section(SECTION)
+        values = dict(section or {})
+        values.update({name: os.environ[var] for name, var in ENV.items() if os.environ.get(var)})
         values.update({k: v for k, v in overrides.items() if v is not None})
-        cfg = cls(**values)
-        cfg.check()
-        return cfg
+        return build(cls, values, SECTION)
 
-    def check(self) -> None:
-        if self.client not in ("confluent", "kafka-python"):
-            raise ValueError(f"streaming.client must be 'confluent' or 'kafka-python', not {self.client!r}")
+    def problems(self) -> list[str]:
+        """Settings that cannot work together, each naming its key."""
+        out = []
         if not self.key_prefix.endswith(":"):
-            raise ValueError(f"streaming.key_prefix must end with ':' (got {self.key_prefix!r}); see online_store.py")
+            out.append(f"{SECTION}.key_prefix must end with ':' (got {self.key_prefix!r}); see online_store.py")
         # An accepted event at most `skew` ahead of the clock then makes the user's next real
         # events at most `skew` older than the watermark: they stay on time only if skew <= lateness.
         if self.max_future_skew_s and self.max_future_skew_s > self.allowed_lateness_s:
-            raise ValueError(
-                f"streaming.max_future_skew_s ({self.max_future_skew_s}) must be <= allowed_lateness_s "
+            out.append(
+                f"{SECTION}.max_future_skew_s ({self.max_future_skew_s}) must be <= allowed_lateness_s "
                 f"({self.allowed_lateness_s}): else one early event makes that user's next events late"
             )
+        for name in ("partitions", "batch_size", "session_timeout_ms", "ttl_s"):
+            if getattr(self, name) < 1:
+                out.append(f"{SECTION}.{name} must be at least 1 (got {getattr(self, name)})")
+        return out
 
     def with_(self, **changes: Any) -> StreamingConfig:
         return replace(self, **changes)

@@ -2,8 +2,8 @@
 real-time churn scores (Redis + the ``scores`` topic), in micro-batches.
 
 Per micro-batch (up to ``batch_size`` events or ``batch_timeout_ms``):
-1. decode + validate each event; invalid ones, and events dated too far ahead of / behind the
-   job's clock, go to the dead-letter topic with the reason (bounded: deadletters.py);
+1. decode + validate each event (intake.py); invalid ones, and events dated too far ahead of /
+   behind the job's clock, go to the dead-letter topic with the reason (bounded: deadletters.py);
 2. load the state of users not cached from Redis (one pipelined round trip);
 3. apply events (:mod:`churnguard.streaming.features`): duplicates (same event id) are skipped,
    late events go to the dead-letter topic with reason ``late``;
@@ -23,6 +23,7 @@ Scale-out: more partitions and more processes with the same ``group_id``.
 from __future__ import annotations
 
 import gc
+import logging
 import math
 import time
 from typing import Any
@@ -33,14 +34,20 @@ import orjson
 from churnguard.core.online_store import STATE_FIELD, offsets_key, parked_key, user_key
 from churnguard.streaming.clients import Record, make_consumer, make_producer
 from churnguard.streaming.config import StreamingConfig
-from churnguard.streaming.deadletters import DeadLetterSender, Letter, event_letter, invalid_letter, parked_record
+from churnguard.streaming.deadletters import DeadLetterSender, Letter, event_letter, parked_record
 from churnguard.streaming.features import APPLIED, DUPLICATE, FeatureParams, UserState
+from churnguard.streaming.intake import decode_batch
 from churnguard.streaming.metrics import JobMetrics
-from churnguard.streaming.schema import InvalidEvent, decode
 from churnguard.streaming.tracing import child_span, start_batch_span
 
 DEAD_LETTER_KINDS = ("invalid", "future", "too_old", "late")
 PARKED_MAX = 100_000  # parked dead letters kept in Redis (the newest)
+# Shutdown budget (deploy/k8s terminationGracePeriodSeconds covers it; tests/ops checks): a stop
+# waits for the micro-batch in hand, whose produce flush waits at most PUBLISH_FLUSH_S, then for
+# the final flush (CLOSE_FLUSH_S) and the commit. A kill past it loses nothing (see module doc).
+PUBLISH_FLUSH_S = 30.0
+CLOSE_FLUSH_S = 10.0
+log = logging.getLogger(__name__)
 
 
 def redis_client(url: str):
@@ -113,9 +120,10 @@ class FeatureJob:
             self.first_record_s = time.time()
         batch_span = start_batch_span(records) if self.tracing else None
         params = self.params
-        events, sources, letters, offsets = self._decode(records)
+        intake = decode_batch(records, self.cfg, time.time() * 1000.0)
+        events, letters, offsets = intake.events, intake.letters, intake.offsets
         self._load_states({e.user_id for e in events})
-        touched, n_dup = self._apply(events, sources, letters)
+        touched, n_dup = self._apply(events, intake.sources, letters)
         users = list(touched)
         rows = [touched[u].features(params) for u in users]
         t1 = time.perf_counter()
@@ -149,52 +157,6 @@ class FeatureJob:
         self.processed += len(records)
         self.last_record_s = time.time()
         return len(records)
-
-    def _decode(self, records: list[Record]):
-        """Valid events (with their records), dead letters for the rest, next offset per partition."""
-        cfg = self.cfg
-        events, sources, letters, offsets = [], [], [], {}
-        now_ms = time.time() * 1000.0
-        newest = now_ms + cfg.max_future_skew_s * 1000.0 if cfg.max_future_skew_s else math.inf
-        oldest = now_ms - cfg.max_event_age_s * 1000.0 if cfg.max_event_age_s else -math.inf
-        for r in records:
-            offsets[(r.topic, r.partition)] = r.offset + 1
-            try:
-                e = decode(r.value)
-            except InvalidEvent as exc:
-                letters.append(invalid_letter(r, str(exc), cfg.dead_letter_preview_bytes))
-                continue
-            except Exception as exc:  # a decoder bug must not stop the stream: the event is parked as invalid
-                letters.append(
-                    invalid_letter(r, f"could not decode ({type(exc).__name__})", cfg.dead_letter_preview_bytes)
-                )
-                continue
-            if not oldest <= e.ts <= newest:
-                letters.append(self._clock_letter(r, e, now_ms))
-                continue
-            events.append(e)
-            sources.append(r)
-        return events, sources, letters, offsets
-
-    def _clock_letter(self, r: Record, e, now_ms: float) -> Letter:
-        cfg = self.cfg
-        if e.ts > now_ms:
-            return event_letter(
-                "future",
-                f"field 'ts' is {e.ts - now_ms:.0f} ms ahead of the job's clock "
-                f"(max_future_skew_s = {cfg.max_future_skew_s:g})",
-                r,
-                e,
-                clock_ms=int(now_ms),
-            )
-        return event_letter(
-            "too_old",
-            f"field 'ts' is {now_ms - e.ts:.0f} ms older than the job's clock "
-            f"(max_event_age_s = {cfg.max_event_age_s:g})",
-            r,
-            e,
-            clock_ms=int(now_ms),
-        )
 
     def _apply(self, events, sources, letters) -> tuple[dict[str, UserState], int]:
         states, params, touched, n_dup = self.states, self.params, {}, 0
@@ -278,12 +240,12 @@ class FeatureJob:
                     self._score_failures += 1
         parked = self.dead_letters.send(letters) if letters else []
         if probs is not None and not letters:
-            prod.flush(30.0)
+            prod.flush(PUBLISH_FLUSH_S)
         if self._score_failures:
             self.metrics.produce_errors.labels("score").inc(self._score_failures)
         return parked
 
-    def _write_redis(self, users, rows, probs, version, offsets, parked: list[Letter] = ()) -> None:
+    def _write_redis(self, users, rows, probs, version, offsets, parked: list[Letter] | None = None) -> None:
         cfg = self.cfg
         pipe = self.redis.pipeline(transaction=True)
         cmd, ttl, prefix, states = pipe.execute_command, cfg.ttl_s, cfg.key_prefix, self.states
@@ -331,11 +293,25 @@ class FeatureJob:
 
     def group_caught_up(self) -> bool:
         """True when the offsets Redis holds for this group reach the high watermark of EVERY
-        partition of the topic (not only this member's: another member may still be joining)."""
+        partition of the topic (not only this member's: another member may still be joining).
+
+        Never before this member holds an assignment and has fetched from each of its partitions:
+        a broker's ListOffsets answer may lag (Tansu 0.6 answers the last produced batch's base
+        offset + 1), the fetch response's watermark does not, so an assigned partition counts with
+        the larger of the two. A restarted job thus never takes a stale answer for "caught up"."""
+        assigned = set(self.consumer.assignment())
+        if not assigned:
+            return False
         topic = self.cfg.events_topic
         held = self.redis.hgetall(self.offsets_key)
         for p in self.consumer.partitions(topic):
-            high = self.consumer.high_watermark((topic, p))
+            tp = (topic, p)
+            high = self.consumer.high_watermark(tp)
+            if tp in assigned:
+                fetched = self.consumer.fetched_high_watermark(tp)
+                if fetched is None:
+                    return False
+                high = max(high, fetched)
             if high > 0 and int(held.get(f"{topic}:{p}".encode(), 0)) < high:
                 return False
         return True
@@ -348,7 +324,10 @@ class FeatureJob:
         stop: Any = None,
     ) -> int:
         """Consume until ``max_events``, until the whole group is caught up with the high watermarks
-        (:meth:`group_caught_up`), until ``timeout_s``, or until ``stop.is_set()``. Returns events consumed."""
+        (:meth:`group_caught_up`), until ``timeout_s``, or until ``stop.is_set()`` (`churnguard stream`
+        sets it on SIGTERM/SIGINT). A stop never cuts a micro-batch: the one in hand is written to
+        Redis and committed first, then :meth:`close` commits synchronously and leaves the group.
+        Returns the events consumed (= applied to Redis)."""
         self.start()
         t_end = time.monotonic() + timeout_s if timeout_s else math.inf
         last_lag = 0.0
@@ -372,7 +351,13 @@ class FeatureJob:
         return self.processed
 
     def close(self) -> None:
+        """Flush the producer, commit the applied offsets to Kafka and wait for it, leave the group
+        (so a replacement is assigned the partitions at once, not after the session timeout)."""
         try:
-            self.consumer.close()
+            self.producer.flush(CLOSE_FLUSH_S)
+            if self.next_offsets:
+                self.consumer.commit(dict(self.next_offsets), wait=True)
+        except Exception as exc:  # Redis holds the authoritative offsets: a restart resumes from them
+            log.warning("final Kafka commit failed (%s: %s); Redis holds the offsets", type(exc).__name__, exc)
         finally:
-            self.producer.flush(10.0)
+            self.consumer.close()

@@ -10,6 +10,7 @@ read them (none yet) and serving.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,8 @@ class RealtimeScorer:
         self.row_of = {str(c): i for i, c in enumerate(table["customer_id"].astype(str))}
         self._missing_row = len(table)  # index of an all-missing row appended below
         for name, arr in self.table.items():
-            arr = arr if arr.dtype.kind == "f" else arr.astype(object)  # object columns can hold None
-            self.table[name] = np.append(arr, np.nan if arr.dtype.kind == "f" else None)
+            missing = np.array([np.nan], dtype=arr.dtype) if arr.dtype.kind == "f" else np.array([None], dtype=object)
+            self.table[name] = np.concatenate([arr if arr.dtype.kind == "f" else arr.astype(object), missing])
 
     @staticmethod
     def _version(uri: str) -> str:
@@ -64,13 +65,13 @@ class RealtimeScorer:
         except Exception:  # unknown registry layout: still score, say which URI
             return uri
 
-    def score(self, users: list[str], online: list[dict[str, Any]]) -> np.ndarray:
+    def score(self, users: list[str], online: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Real-time churn probability of each user (batch row + online features, merged as above)."""
         n = len(users)
         rows = np.fromiter((self.row_of.get(u, self._missing_row) for u in users), dtype=np.int64, count=n)
         cols = {name: arr[rows] for name, arr in self.table.items()}
         cols["customer_id"] = np.array(users, dtype=object)
-        live = columns.from_records(online)
+        live = columns.from_records(list(online))
         for name, arr in live.items():
             cols[f"online_{name}"] = arr
         if "days_since_last_event" in cols:
