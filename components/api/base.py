@@ -24,22 +24,24 @@ from churnguard.api.results import (
     FeatureReplay,
     Health,
     NewCustomerPrediction,
+    Prediction,
     ScenarioAnalysis,
-    scenario_analysis,
+    Scored,
 )
+from churnguard.api.tables import prediction_of, predictions_frame, scenario_analysis
 
 MAX_TOP_K = 20  # serving's limit for /v1/interventions
 COLD_START = "is_cold_start"
 
 
 class ChurnguardAPI(ABC):
-    """predict, explain, interventions, analyze_scenario, predict_new_customer, protected_predict,
-    online_features, health: docs/python_api.md describes each call and its result's columns."""
+    """predict, predict_one, explain, interventions, analyze_scenario, predict_new_customer,
+    protected_predict, online_features, health: docs/python_api.md describes each call and its result's columns."""
 
     # --- what a client provides -------------------------------------------------------------------
     @abstractmethod
-    def _predict(self, customers: list[Customer]) -> tuple[pd.DataFrame, tuple[str, ...]]:
-        """(predictions frame, the parts of the version that answered)."""
+    def _score(self, customers: list[Customer]) -> list[Scored]:
+        """The customers scored (one :class:`Scored` per batch the client sent, in order)."""
 
     @abstractmethod
     def _offers(self, customers: list[Customer], top_k: int) -> pd.DataFrame:
@@ -55,7 +57,13 @@ class ChurnguardAPI(ABC):
     # --- the API ------------------------------------------------------------------------------------
     def predict(self, customers: CustomersLike) -> pd.DataFrame:
         """Churn probability and every part's columns, one row per customer, in request order."""
-        return self._predict(as_customers(customers))[0]
+        return _frame(self._score(as_customers(customers)))
+
+    def predict_one(self, customer: str | Customer) -> Prediction:
+        """One customer's prediction as a dataclass (the fields of a ``predict`` row)."""
+        if not isinstance(customer, (str, Customer)):
+            raise InvalidInput.one("customer", f"a customer id (str) or a Customer, not {type(customer).__name__}")
+        return prediction_of(self._score(as_customers(customer))[0], 0)
 
     def explain(self, customers: CustomersLike) -> list[Explanation]:
         """A counterfactual per customer (needs the ``interventions`` part)."""
@@ -77,8 +85,9 @@ class ChurnguardAPI(ABC):
 
     def protected_predict(self, customers: CustomersLike) -> pd.DataFrame:
         """Score with the protection part's verdict (clean | suspicious | attack), attack class and action."""
-        frame, parts = self._predict(as_customers(customers))
-        _require("protection", parts, frame)
+        scored = self._score(as_customers(customers))
+        _require("protection", scored)
+        frame = _frame(scored)
         extra = [c for c in ("offer_eligible",) if c in frame.columns]
         return frame[[*PROTECTION_COLUMNS, *extra]].copy()
 
@@ -92,20 +101,20 @@ class ChurnguardAPI(ABC):
         existing customers who referred them (needs the ``coldstart`` part)."""
         cid = customer_id or f"new-{uuid.uuid4().hex[:12]}"
         customer = Customer(cid, {**features, COLD_START: 1}, tuple(referral_ids))
-        frame, parts = self._predict(as_customers([customer]))
-        _require("coldstart", parts, frame)
-        row = frame.iloc[0]
-        if bool(row["batch_row"]):
+        scored = self._score(as_customers([customer]))
+        _require("coldstart", scored)
+        p = prediction_of(scored[0], 0)
+        if p.batch_row:
             raise InvalidInput.one("customer_id", f"{cid!r} is an existing customer: use predict()")
         return NewCustomerPrediction(
             customer_id=cid,
-            churn_probability=float(row["churn_probability"]),
-            coldstart_probability=float(row["coldstart_probability"]),
-            coldstart_source=row["coldstart_source"],
-            base_probability=float(row["base_probability"]),
+            churn_probability=p.churn_probability,
+            coldstart_probability=p.coldstart_probability,
+            coldstart_source=p.coldstart_source,
+            base_probability=p.base_probability,
             referral_ids=tuple(referral_ids),
-            imputed_features=tuple(row["imputed_features"]),
-            model_version=str(row["model_version"]),
+            imputed_features=p.imputed_features,
+            model_version=p.model_version,
         )
 
     def online_features(
@@ -126,7 +135,13 @@ def _top_k(top_k: Any) -> int:
     return top_k
 
 
-def _require(part: str, parts: Sequence[str], frame: pd.DataFrame) -> None:
-    if part not in parts:
-        version = str(frame["model_version"].iloc[0]) if len(frame) else None
-        raise MissingPart(part, version, parts)
+def _frame(scored: list[Scored]) -> pd.DataFrame:
+    frames = [predictions_frame(s) for s in scored]
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _require(part: str, scored: list[Scored]) -> None:
+    """MissingPart unless every version that answered has ``part``."""
+    for s in scored:
+        if part not in s.parts:
+            raise MissingPart(part, s.model_version, s.parts)

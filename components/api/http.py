@@ -33,11 +33,11 @@ from churnguard.api.results import (
     Dependencies,
     Explanation,
     Health,
-    RowMeta,
-    explanations,
-    offers_frame,
-    predictions_frame,
+    RowInfo,
+    Scored,
+    row_info,
 )
+from churnguard.api.tables import explanations, offers_frame
 from churnguard.core.vocabulary import ID
 
 API_KEY_ENV = "CHURNGUARD_API_KEY"
@@ -72,22 +72,14 @@ class HttpClient(ChurnguardAPI):
         raise AssertionError("unreachable")  # raise_for always raises for a non-200 answer
 
     # --- the primitives -------------------------------------------------------------------------------
-    def _predict(self, customers: list[Customer]) -> tuple[pd.DataFrame, tuple[str, ...]]:
-        frames, parts = [], ()
+    def _score(self, customers: list[Customer]) -> list[Scored]:
+        out = []
         for body in self._post("/v1/predict", customers):
             preds = body["predictions"]
-            frames.append(
-                predictions_frame(
-                    [p[ID] for p in preds],
-                    _scores(preds),
-                    [_meta(p) for p in preds],
-                    body["model_version"],
-                    body["degraded"],
-                )
-            )
-            parts = tuple(body["parts"])
-        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-        return frame, parts
+            ids = [p[ID] for p in preds]
+            info = _info(preds)
+            out.append(Scored(ids, _scores(preds), info, body["model_version"], body["degraded"], tuple(body["parts"])))
+        return out
 
     def _offers(self, customers: list[Customer], top_k: int) -> pd.DataFrame:
         frames = []
@@ -153,15 +145,15 @@ def _scores(preds: list[dict[str, Any]]) -> dict[str, Any]:
     return scores
 
 
-def _meta(p: dict[str, Any]) -> RowMeta:
-    sources = p.get("sources", {})
-    return RowMeta(
-        batch_row=bool(sources.get("batch")),
-        online_fields=int(sources.get("online_fields", 0)),
-        request_fields=int(sources.get("request_fields", 0)),
-        imputed_features=tuple(p.get("imputed_features", ())),
-        out_of_bounds=tuple(p.get("out_of_bounds", ())),
-        realtime_probability=p.get("realtime_probability"),
+def _info(preds: list[dict[str, Any]]) -> RowInfo:
+    sources = [p.get("sources", {}) for p in preds]
+    return row_info(
+        [bool(s.get("batch")) for s in sources],
+        [int(s.get("online_fields", 0)) for s in sources],
+        [int(s.get("request_fields", 0)) for s in sources],
+        [tuple(p.get("imputed_features", ())) for p in preds],
+        [tuple(p.get("out_of_bounds", ())) for p in preds],
+        [p.get("realtime_probability") for p in preds],
     )
 
 

@@ -17,16 +17,9 @@ from churnguard.api.base import ChurnguardAPI
 from churnguard.api.errors import MissingPart
 from churnguard.api.inputs import Customer
 from churnguard.api.model import LoadedModel
-from churnguard.api.results import (
-    Dependencies,
-    Explanation,
-    Health,
-    explanations,
-    offers_frame,
-    predictions_frame,
-    top_offers,
-)
-from churnguard.api.rows import BatchTable, OnlineStore, Rows, build_rows
+from churnguard.api.results import Dependencies, Explanation, Health, Scored
+from churnguard.api.rows import BatchTable, OnlineStore, RowBuilder, Rows
+from churnguard.api.tables import explanations, offers_frame, top_offers
 
 
 class Churnguard(ChurnguardAPI):
@@ -43,8 +36,9 @@ class Churnguard(ChurnguardAPI):
         from churnguard.serving.validation import accepted_ranges  # serving's rule for request values
 
         self.model, self.batch, self.online = model, batch, online
-        self.flag_out_of_bounds = out_of_bounds == "flag"
-        self.ranges = accepted_ranges(model.bounds, bounds_margin)
+        self.builder = RowBuilder(
+            model, batch, online, accepted_ranges(model.bounds, bounds_margin), out_of_bounds == "flag"
+        )
         self._cleanup = weakref.finalize(self, shutil.rmtree, model.local_dir or "", True) if model.local_dir else None
 
     @property
@@ -56,13 +50,13 @@ class Churnguard(ChurnguardAPI):
         return self.model.parts
 
     def rows(self, customers: list[Customer]) -> Rows:
-        return build_rows(self.model, self.batch, self.online, customers, self.ranges, self.flag_out_of_bounds)
+        return self.builder.build(customers)
 
-    def _predict(self, customers: list[Customer]) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    def _score(self, customers: list[Customer]) -> list[Scored]:
         rows = self.rows(customers)
         scores = self.model.bundle.predict_columns(rows.cols, rows.n)
         ids = [c.customer_id for c in customers]
-        return predictions_frame(ids, scores, rows.meta, self.model.version, rows.degraded), self.model.parts
+        return [Scored(ids, scores, rows.info, self.model.version, rows.degraded, self.model.parts)]
 
     def _part(self, name: str) -> Any:
         part = self.model.bundle.part(name)
@@ -78,7 +72,7 @@ class Churnguard(ChurnguardAPI):
     def _explain(self, customers: list[Customer]) -> list[Explanation]:
         part = self._part("interventions")
         rows = self.rows(customers)
-        imputed = {c.customer_id: m.imputed_features for c, m in zip(customers, rows.meta)}
+        imputed = {c.customer_id: m for c, m in zip(customers, rows.info.imputed_features)}
         return explanations(part.explain(rows.frame()), imputed, self.model.version)
 
     def health(self) -> Health:

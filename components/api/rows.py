@@ -20,7 +20,7 @@ import pandas as pd
 from churnguard.api.errors import FieldError, InvalidInput, UnknownCustomers
 from churnguard.api.inputs import REFERRALS, Customer
 from churnguard.api.model import LoadedModel
-from churnguard.api.results import RowMeta
+from churnguard.api.results import RowInfo, row_info
 from churnguard.core.columns import Columns
 from churnguard.core.vocabulary import ID, LABEL, SPLIT
 
@@ -67,10 +67,10 @@ class BatchTable:
         return "up" if self.row_of else ("down" if self.error else "disabled")
 
     def take(self, ids: Sequence[str]) -> tuple[Columns, np.ndarray]:
-        """(the customers' rows, which ids have a row)."""
+        """(the customers' rows, their row numbers: ``missing_row`` for an id without a row)."""
         get, missing = self.row_of.get, self.missing_row
         rows = np.fromiter((get(i, missing) for i in ids), dtype=np.int64, count=len(ids))
-        return {name: arr[rows] for name, arr in self.columns.items()}, rows != missing
+        return {name: arr[rows] for name, arr in self.columns.items()}, rows
 
 
 class OnlineStore:
@@ -106,7 +106,7 @@ class OnlineStore:
 class Rows:
     cols: Columns
     n: int
-    meta: list[RowMeta]
+    info: RowInfo
     degraded: bool
 
     def frame(self) -> pd.DataFrame:
@@ -141,44 +141,63 @@ def check_features(model: LoadedModel, allowed: frozenset[str], customers: Seque
     return flagged
 
 
-def build_rows(
-    model: LoadedModel,
-    batch: BatchTable,
-    online: OnlineStore | None,
-    customers: Sequence[Customer],
-    ranges: dict[str, tuple[float, float]],
-    flag: bool,
-) -> Rows:
-    """The customers' merged rows (:mod:`churnguard.core.columns`) and per-row metadata."""
-    allowed = model.feature_set | batch.names
-    flagged = check_features(model, allowed, customers, ranges, flag) if any(c.features for c in customers) else None
-    ids = [c.customer_id for c in customers]
-    n = len(ids)
-    cols, found = batch.take(ids)
-    live, degraded = online.fetch(ids) if online is not None else ([{}] * n, False)
-    used = [{k: v for k, v in o.items() if k in allowed} for o in live] if online is not None else [{}] * n
-    for i, c in enumerate(customers):
-        for name, value in (*used[i].items(), *c.features.items()):
-            _set(cols, name, i, n, value)
-        if c.referral_ids is not None:
-            _set(cols, REFERRALS, i, n, list(c.referral_ids))
-    unknown = [ids[i] for i in range(n) if not found[i] and not used[i] and not customers[i].features]
-    if unknown:
-        raise UnknownCustomers(unknown)
-    cols[ID] = np.array(ids, dtype=object)
-    imputed = imputed_features(cols, model.feature_columns, n)
-    meta = [
-        RowMeta(
-            batch_row=bool(found[i]),
-            online_fields=len(used[i]),
-            request_fields=len(customers[i].features),
-            imputed_features=imputed[i],
-            out_of_bounds=flagged[i] if flagged else (),
-            realtime_probability=_finite(live[i].get(ONLINE_SCORE)),
+class RowBuilder:
+    """Builds a call's feature rows for one model, batch table and online store (what is fixed per
+    client is computed once: the accepted field names, the batch rows' imputed features)."""
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        batch: BatchTable,
+        online: OnlineStore | None,
+        ranges: dict[str, tuple[float, float]],
+        flag: bool,
+    ):
+        self.model, self.batch, self.online, self.ranges, self.flag = model, batch, online, ranges, flag
+        self.allowed = model.feature_set | batch.names
+        self._batch_imputed: dict[int, tuple[str, ...]] = {}  # batch row -> model features it lacks
+
+    def build(self, customers: Sequence[Customer]) -> Rows:
+        """The customers' merged rows (:mod:`churnguard.core.columns`) and per-row metadata."""
+        requested = any(c.features for c in customers)
+        flagged = check_features(self.model, self.allowed, customers, self.ranges, self.flag) if requested else None
+        ids = [c.customer_id for c in customers]
+        n = len(ids)
+        cols, rows = self.batch.take(ids)
+        found = rows != self.batch.missing_row
+        live, degraded = self.online.fetch(ids) if self.online is not None else ([{}] * n, False)
+        used = [{k: v for k, v in o.items() if k in self.allowed} for o in live]
+        for i, c in enumerate(customers):
+            for name, value in (*used[i].items(), *c.features.items()):
+                _set(cols, name, i, n, value)
+            if c.referral_ids is not None:
+                _set(cols, REFERRALS, i, n, list(c.referral_ids))
+        unknown = [ids[i] for i in range(n) if not found[i] and not used[i] and not customers[i].features]
+        if unknown:
+            raise UnknownCustomers(unknown)
+        cols[ID] = np.array(ids, dtype=object)
+        merged = requested or any(used)
+        imputed = imputed_features(cols, self.model.feature_columns, n) if merged else self._imputed_of(rows, cols)
+        info = row_info(
+            found,
+            [len(u) for u in used],
+            [len(c.features) for c in customers],
+            imputed,
+            flagged,
+            [_finite(o.get(ONLINE_SCORE)) for o in live] if self.online is not None else None,
         )
-        for i in range(n)
-    ]
-    return Rows(cols, n, meta, degraded)
+        return Rows(cols, n, info, degraded)
+
+    def _imputed_of(self, rows: np.ndarray, cols: Columns) -> list[tuple[str, ...]]:
+        """Imputed features of unmodified batch rows, computed once per row."""
+        cache = self._batch_imputed
+        todo = [i for i, r in enumerate(rows.tolist()) if r not in cache]
+        if todo:
+            sel = np.asarray(todo)
+            fresh = imputed_features({k: v[sel] for k, v in cols.items()}, self.model.feature_columns, len(todo))
+            for i, names in zip(todo, fresh):
+                cache[int(rows[i])] = names
+        return [cache[r] for r in rows.tolist()]
 
 
 def _set(cols: Columns, name: str, i: int, n: int, value: Any) -> None:
