@@ -39,6 +39,7 @@ from churnguard.api.results import (
     FeatureReplay,
     Health,
     NewCustomerPrediction,
+    Prediction,
     ScenarioAnalysis,
     ScenarioTotal,
 )
@@ -129,6 +130,7 @@ __all__ = [
     "MissingPart",
     "ModelUnavailable",
     "NewCustomerPrediction",
+    "Prediction",
     "RateLimited",
     "ScenarioAnalysis",
     "ScenarioTotal",

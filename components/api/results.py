@@ -138,7 +138,8 @@ class Scored:
 @dataclass(frozen=True)
 class Prediction:
     """One customer's prediction: the fields of a ``predict`` row (NaN / None where a part does not apply);
-    ``other``: columns of parts not named here (e.g. ``offer_eligible``)."""
+    ``other``: columns of parts not named here (e.g. ``offer_eligible``). A missing float is ``math.nan``
+    itself, so equal predictions compare equal (NaN is never equal to a different NaN object)."""
 
     customer_id: str
     churn_probability: float

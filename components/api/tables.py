@@ -118,7 +118,7 @@ def prediction_of(scored: Scored, i: int) -> Prediction:
     return Prediction(
         customer_id=str(scored.ids[i]),
         **value,
-        realtime_probability=float(info.realtime_probability[i]),
+        realtime_probability=_float_at(info.realtime_probability, i),
         imputed_features=tuple(info.imputed_features[i]),
         out_of_bounds=tuple(info.out_of_bounds[i]),
         batch_row=bool(info.batch_row[i]),
