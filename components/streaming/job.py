@@ -42,11 +42,12 @@ from churnguard.streaming.tracing import child_span, start_batch_span
 
 DEAD_LETTER_KINDS = ("invalid", "future", "too_old", "late")
 PARKED_MAX = 100_000  # parked dead letters kept in Redis (the newest)
-# Shutdown budget (deploy/k8s terminationGracePeriodSeconds covers it; tests/ops checks): a stop
-# waits for the micro-batch in hand, whose produce flush waits at most PUBLISH_FLUSH_S, then for
-# the final flush (CLOSE_FLUSH_S) and the commit. A kill past it loses nothing (see module doc).
+# Shutdown budget: a stop waits for the micro-batch in hand, whose produce flush waits at most
+# PUBLISH_FLUSH_S, then for the final flush (CLOSE_FLUSH_S) and commit. The grace periods of
+# deploy/k8s and docker/compose.yaml cover it (tests/ops checks); a kill past it loses nothing.
 PUBLISH_FLUSH_S = 30.0
 CLOSE_FLUSH_S = 10.0
+STOP_BUDGET_S = PUBLISH_FLUSH_S + CLOSE_FLUSH_S + 5.0  # + the batch's own work and the final commit
 log = logging.getLogger(__name__)
 
 

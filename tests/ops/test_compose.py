@@ -140,6 +140,19 @@ def test_prometheus_targets_are_services_listening_on_those_ports(compose):
             )
 
 
+def test_streaming_gets_the_time_to_stop_gracefully(compose):
+    """compose's default 10 s before SIGKILL is shorter than the job's worst stop; one consumer
+    (no replicas over the Kafka service's partitions)."""
+    from churnguard.streaming.job import STOP_BUDGET_S
+
+    service = compose["services"]["streaming"]
+    grace = re.fullmatch(r"(\d+)s", service["stop_grace_period"])
+    assert grace and int(grace[1]) >= STOP_BUDGET_S
+    assert service.get("stop_signal", "SIGTERM") == "SIGTERM"
+    replicas = service.get("deploy", {}).get("replicas", 1)
+    assert replicas <= int(compose["services"]["kafka"]["environment"]["KAFKA_NUM_PARTITIONS"])
+
+
 def test_tracing_reaches_jaeger(compose):
     services = compose["services"]
     assert "127.0.0.1:4318:4318" in services["jaeger"]["ports"]

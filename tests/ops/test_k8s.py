@@ -10,6 +10,7 @@ import re
 import kubernetes_validate
 import pytest
 
+from churnguard.streaming.job import STOP_BUDGET_S
 from tests.ops.k8s_render import kubectl_kustomize, render, rendered
 from tests.ops.tools import DEPLOY, REPO, load_yaml
 
@@ -90,10 +91,15 @@ def test_serving_is_ready_on_health_and_scaled_and_protected(overlay):
     assert any(p["spec"]["selector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"] for p in pdbs)
 
 
+def streaming_deployment(docs: list[dict]) -> dict:
+    (dep,) = [d for d in by_kind(docs, "Deployment") if d["metadata"]["name"] == "churnguard-streaming"]
+    return dep
+
+
 def test_streaming_replicas_never_exceed_partitions(overlay):
     name, docs = overlay
     partitions = int(config(docs)["STREAM_PARTITIONS"])
-    (dep,) = [d for d in by_kind(docs, "Deployment") if d["metadata"]["name"] == "churnguard-streaming"]
+    dep = streaming_deployment(docs)
     assert dep["spec"]["replicas"] <= partitions, (
         f"{name}: {dep['spec']['replicas']} consumers > {partitions} partitions"
     )
@@ -101,8 +107,33 @@ def test_streaming_replicas_never_exceed_partitions(overlay):
     for hpa in by_kind(docs, "HorizontalPodAutoscaler"):
         if hpa["spec"]["scaleTargetRef"]["name"] == "churnguard-streaming":
             assert hpa["spec"]["maxReplicas"] <= partitions
-    spec = dep["spec"]["template"]["spec"]
-    assert spec["terminationGracePeriodSeconds"] >= 30 and "preStop" in spec["containers"][0]["lifecycle"]
+
+
+def test_stream_partitions_match_where_the_topic_is_made(overlay):
+    """STREAM_PARTITIONS is the partition count of the events topic the overlay talks to: prod's is
+    Terraform's events_partitions, dev's the project's own (services.yaml, compose's Kafka)."""
+    name, docs = overlay
+    partitions = int(config(docs)["STREAM_PARTITIONS"])
+    if name == "prod":
+        tf = (DEPLOY / "terraform" / "variables.tf").read_text()
+        default = re.search(r'variable "events_partitions" \{[^}]*default\s*=\s*(\d+)', tf)
+        assert default and int(default[1]) == partitions
+    else:
+        compose = load_yaml(REPO / "docker" / "compose.yaml")
+        assert partitions == load_yaml(REPO / "services.yaml")["streaming"]["partitions"]
+        assert partitions == int(compose["services"]["kafka"]["environment"]["KAFKA_NUM_PARTITIONS"])
+
+
+def test_streaming_stops_gracefully_within_its_grace_period(overlay):
+    """The job handles SIGTERM itself (tests/streaming/test_stream.py): SIGTERM must reach it at
+    once (no preStop sleep, the job is the container's command) and the grace period must cover
+    its worst stop, so Kubernetes does not SIGKILL a stop in progress."""
+    _, docs = overlay
+    spec = streaming_deployment(docs)["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    assert container["command"][:2] == ["churnguard", "stream"]
+    assert "preStop" not in container.get("lifecycle", {})
+    assert spec["terminationGracePeriodSeconds"] >= STOP_BUDGET_S
 
 
 def test_scrape_annotations_match_the_metrics_ports(overlay):
