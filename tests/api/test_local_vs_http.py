@@ -68,6 +68,9 @@ def test_online_features_merged_equally(local, remote, customer_ids, api_world, 
     a, b = local.predict([cid]), remote.predict([cid])
     assert_frame_equal(a, b, check_exact=True)
     assert a["online_fields"].iloc[0] == 1 and a["realtime_probability"].iloc[0] == 0.625
+    called = [Customer(cid, {"support_tickets_90d": 0})]  # the call's value wins over the online one
+    assert_frame_equal(local.predict(called), remote.predict(called), check_exact=True)
+    assert local.predict(called)["churn_probability"].iloc[0] != a["churn_probability"].iloc[0]
 
 
 def test_interventions_and_scenario_equal(local, remote, customer_ids):
