@@ -6,6 +6,8 @@ Local mode on one machine (``local[N]``), or any cluster: ``master`` from params
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,8 @@ def spark_session(cfg: SparkSettings) -> Any:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    # Python workers run this interpreter (else `python3` on PATH, without the project's packages)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.appName("churnguard")
         .master(cfg.master)
