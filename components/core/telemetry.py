@@ -44,10 +44,16 @@ def init_tracing(service_name: str, exporter=None) -> bool:
     """Install the tracing SDK for this process if the environment asks for it (or ``exporter`` is given).
 
     ``exporter``: a span exporter to use instead of the environment's (tests pass an in-memory one).
-    Returns True when spans are being exported. Idempotent: the first call wins.
+    Returns True when spans are being exported. Idempotent: the first call installs the SDK (its
+    service name stays); a later call with an ``exporter`` adds it, so that several in-memory
+    exporters of one test session each receive the spans made after they were added.
     """
     global _configured
     if _configured:
+        if exporter is not None:
+            from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+            trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(exporter))  # type: ignore[attr-defined]
         return True
     name = None if exporter is not None else tracing_exporter_name()
     if exporter is None and name is None:
