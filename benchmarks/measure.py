@@ -2,6 +2,8 @@
 
 Shared by benchmarks/concurrency.py and benchmarks/scaling.py. A stage runs as DVC runs it
 (``python -m pipelines.<stage>`` in a workspace, tests/workspace.py), its log in ``<workspace>/<stage>.log``.
+The code and params are a snapshot of a commit (default HEAD, :func:`snapshot`), so a long measurement
+does not pick up files being edited in the working tree while it runs.
 """
 
 from __future__ import annotations
@@ -13,6 +15,24 @@ import time
 from pathlib import Path
 
 QUIET = {"TQDM_DISABLE": "1", "PYTHONWARNINGS": "ignore"}
+REPO = Path(__file__).resolve().parents[1]
+SNAPSHOT_PATHS = ["components", "pipelines", "params.yaml", "services.yaml", "dvc.yaml"]
+
+
+def snapshot(dest: Path, commit: str = "HEAD") -> Path:
+    """The committed code and params of ``commit`` in ``dest`` (with the churnguard import name); returns dest."""
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", commit, *SNAPSHOT_PATHS], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    (dest / "churnguard").symlink_to("components")
+    return dest
+
+
+def stage_env(workspace_env: dict[str, str], code: Path) -> dict[str, str]:
+    """A workspace's environment running the snapshot's code, quietly."""
+    return dict(workspace_env, PYTHONPATH=str(code), **QUIET)
 
 
 def start_stage(root: Path, stage: str, env: dict[str, str]) -> tuple[subprocess.Popen, float]:
