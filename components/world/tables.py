@@ -39,69 +39,75 @@ class WorldSummary:
         return dict(self.__dict__)
 
 
-def _everyone(w: Arrays, ids: np.ndarray, obs: pd.Timestamp) -> pd.DataFrame:
-    """Every customer ever (active and former), observable columns only."""
-    cold, tenure = w["cold"], w["tenure_months"]
+def _signup_dates(w: Arrays, obs: pd.Timestamp) -> np.ndarray:
+    return (obs - pd.to_timedelta(np.floor(w["days_ago"]), unit="D")).normalize().to_numpy()
+
+
+def _observable(w: Arrays, ids: np.ndarray, signup: np.ndarray, rows: np.ndarray) -> pd.DataFrame:
+    """Observable columns of the customers in ``rows`` (a mask), built from the masked arrays only, so a
+    world of 10M customers never holds an everyone-table beside its copies."""
+    cold, tenure, charges = w["cold"][rows], w["tenure_months"][rows], w["monthly_charges"][rows]
     return pd.DataFrame(
         {
-            "customer_id": ids,
-            "signup_date": (obs - pd.to_timedelta(np.floor(w["days_ago"]), unit="D")).normalize(),
+            "customer_id": ids[rows],
+            "signup_date": signup[rows],
             "tenure_months": np.round(tenure, 2),
-            "age": w["age"],
-            "income_band": w["income"],
-            "region": w["region"],
-            "signup_channel": w["channel"],
-            "plan": w["plan"],
-            "contract": w["contract"],
-            "payment_method": w["payment"],
-            "paperless_billing": w["paperless"],
-            "monthly_charges": w["monthly_charges"],
-            "total_charges": np.round(w["monthly_charges"] * np.maximum(tenure, 0.03), 2),
-            "support_tickets_90d": np.where(cold, 0, w["obs_tickets"]).astype(np.int64),
-            "usage_hours_30d": np.where(cold, np.nan, np.round(w["obs_usage"], 2)),
-            "churn_label": np.where(w["churned"] == 1, "Yes", "No"),
+            "age": w["age"][rows],
+            "income_band": w["income"][rows],
+            "region": w["region"][rows],
+            "signup_channel": w["channel"][rows],
+            "plan": w["plan"][rows],
+            "contract": w["contract"][rows],
+            "payment_method": w["payment"][rows],
+            "paperless_billing": w["paperless"][rows],
+            "monthly_charges": charges,
+            "total_charges": np.round(charges * np.maximum(tenure, 0.03), 2),
+            "support_tickets_90d": np.where(cold, 0, w["obs_tickets"][rows]).astype(np.int64),
+            "usage_hours_30d": np.where(cold, np.nan, np.round(w["obs_usage"][rows], 2)),
+            "churn_label": np.where(w["churned"][rows] == 1, "Yes", "No"),
         }
     )
 
 
 def truth_table(w: Arrays, ids: np.ndarray) -> pd.DataFrame:
-    truth = pd.DataFrame(
+    """The truth of the active customers (evaluation only), from the masked arrays."""
+    rows = w["active"]
+    return pd.DataFrame(
         {
-            "customer_id": ids,
-            "active": w["active"],
-            "cold_start": w["cold"],
-            "p_churn": w["p0"],
-            "offer_received": w["offer"],
-            "p_received": w["p_received"],
-            "latent_risk": w["z"],
-            "engagement": w["engagement"],
-            "neighbour_exposure": w["exposure"],
-            "referral_onboarding": w["onboarding"],
-            "is_fraud": w["fraud"],
-            **{f"effect_{k}": v for k, v in w["effects"].items()},
+            "customer_id": ids[rows],
+            "active": w["active"][rows],
+            "cold_start": w["cold"][rows],
+            "p_churn": w["p0"][rows],
+            "offer_received": w["offer"][rows],
+            "p_received": w["p_received"][rows],
+            "latent_risk": w["z"][rows],
+            "engagement": w["engagement"][rows],
+            "neighbour_exposure": w["exposure"][rows],
+            "referral_onboarding": w["onboarding"][rows],
+            "is_fraud": w["fraud"][rows],
+            **{f"effect_{k}": v[rows] for k, v in w["effects"].items()},
         }
     )
-    return truth[w["active"]].reset_index(drop=True)
 
 
 def raw_tables(w: Arrays, ids: np.ndarray, obs: pd.Timestamp) -> dict[str, pd.DataFrame]:
     """The observable tables of ``data/raw`` (all but the events), keyed by file stem."""
-    everyone = _everyone(w, ids, obs)
+    signup = _signup_dates(w, obs)
     former, active, in_campaign = w["former"], w["active"], w["in_campaign"]
-    formers = everyone[former].drop(columns=["churn_label", "usage_hours_30d"]).copy()
+    formers = _observable(w, ids, signup, former).drop(columns=["churn_label", "usage_hours_30d"])
     formers["churn_date"] = (obs - pd.to_timedelta(np.floor(w["churn_days_ago"][former]), unit="D")).normalize()
     has_ref = w["referrer"] >= 0
     referrals = pd.DataFrame(
         {
             "referrer_id": ids[w["referrer"][has_ref]],
             "referee_id": ids[has_ref],
-            "referral_date": everyone["signup_date"].to_numpy()[has_ref],
+            "referral_date": signup[has_ref],
         }
     )
     campaign = pd.DataFrame({"customer_id": ids[in_campaign], "offer": w["offer"][in_campaign], "assigned_date": obs})
     return {
-        "customers": everyone[active].reset_index(drop=True),
-        "former_customers": formers.reset_index(drop=True),
+        "customers": _observable(w, ids, signup, active),
+        "former_customers": formers,
         "referrals": referrals,
         "campaign": campaign,
     }
@@ -134,6 +140,7 @@ def write_world(world: World, raw_dir: Path, truth_dir: Path, progress: bool = F
     for name, table in world.raw.items():
         table.to_parquet(raw_dir / f"{name}.parquet", index=False)
     world.truth.to_parquet(truth_dir / "customers_truth.parquet", index=False)
+    world.raw, world.truth = {}, pd.DataFrame()  # written: free them before the events stream (a world is written once)
     n_events = write_events(raw_dir / "events.parquet", world.events, world.event_chunk_count, progress)
     summary = world.summary(n_events)
     (truth_dir / "world.json").write_text(
