@@ -118,7 +118,7 @@ def table(sizes: list[int], runs: dict[int, dict[str, Any]], growth: dict[str, d
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[50_000, 200_000, 1_000_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[50_000, 200_000, 1_000_000], help="run in this order")
     parser.add_argument("--stages", nargs="+", default=[s for s in stage_names() if s != "register"])
     parser.add_argument("--engines", nargs="+", default=None, help="features engines to run (default: params)")
     parser.add_argument("--name", default="scaling")
@@ -134,10 +134,10 @@ def main() -> int:
         engines = args.engines or [yaml.safe_load((code / "params.yaml").read_text())["features"]["engine"]]
 
         def report() -> None:
-            growth = exponents([n for n in args.sizes if n in runs], runs)
+            growth = exponents(sorted(runs), runs)
             run = {"sizes": args.sizes, "stages": args.stages, "engines": engines, "commit": commit}
             write_result(args.name, run, {"sizes": {str(n): r for n, r in runs.items()}, "growth_exponent": growth})
-            (RESULTS / f"{args.name}.md").write_text(table(args.sizes, runs, growth))
+            (RESULTS / f"{args.name}.md").write_text(table(sorted(args.sizes), runs, growth))
 
         for n in args.sizes:
             print(f"size {n:,}: {len(args.stages)} stages", flush=True)
@@ -151,7 +151,7 @@ def main() -> int:
             report()
             if not args.keep:
                 shutil.rmtree(ws.root, ignore_errors=True)
-    print(table(args.sizes, runs, exponents(args.sizes, runs)))
+    print(table(sorted(args.sizes), runs, exponents(sorted(runs), runs)))
     return 0
 
 
