@@ -82,27 +82,50 @@ def _json_value(v: Any) -> Any:
 
 
 # --- frames ---------------------------------------------------------------------------------------------
+_FLOATS = (*PROBABILITY_FLOATS, "realtime_probability")
+_TEXTS = (ID, *PROBABILITY_TEXTS, "imputed_features", "out_of_bounds", "model_version")
+_POS = {name: j for j, name in enumerate(PREDICTION_COLUMNS)}
+
+
 def predictions_frame(scored: Scored) -> pd.DataFrame:
-    """PREDICTION_COLUMNS, then the other parts' columns; one row per customer, in request order."""
+    """PREDICTION_COLUMNS, then the other parts' columns; one row per customer, in request order.
+    Built as blocks (all float columns in one array, all text in another ...) straight from the scores."""
     n, scores, info = len(scored.ids), scored.scores, scored.info
-    out: dict[str, Any] = {ID: np.array(scored.ids, dtype=object)}
-    for name in PREDICTION_COLUMNS[1:10]:
-        if name in PROBABILITY_FLOATS:
-            out[name] = finite_floats(scores[name]) if name in scores else np.full(n, np.nan)
-        else:
-            out[name] = texts(scores[name]) if name in scores else np.full(n, None, dtype=object)
-    out["realtime_probability"] = info.realtime_probability
-    out["imputed_features"] = _object(list(info.imputed_features))
-    out["out_of_bounds"] = _object(list(info.out_of_bounds))
-    out["batch_row"] = info.batch_row
-    out["online_fields"] = info.online_fields
-    out["request_fields"] = info.request_fields
-    out["model_version"] = np.full(n, scored.model_version, dtype=object)
-    out["degraded"] = np.full(n, scored.degraded, dtype=bool)
+    floats = np.empty((len(_FLOATS), n))
+    for r, name in enumerate(PROBABILITY_FLOATS):
+        v = scores.get(name)
+        floats[r] = (
+            np.nan if v is None else (v if isinstance(v, np.ndarray) and v.dtype == np.float64 else finite_floats(v))
+        )
+    floats[-1] = info.realtime_probability
+    bad = ~np.isfinite(floats)
+    if bad.any():
+        floats[bad] = np.nan
+    text = np.empty((len(_TEXTS), n), dtype=object)
+    text[0] = _object(list(scored.ids))
+    for r, name in enumerate(PROBABILITY_TEXTS, start=1):
+        v = scores.get(name)
+        text[r] = None if v is None else _object(list(v))
+    missing = pd.isna(text[1 : 1 + len(PROBABILITY_TEXTS)])  # NaN -> None, as texts() does
+    if missing.any():
+        text[1 : 1 + len(PROBABILITY_TEXTS)][missing] = None
+    text[-3], text[-2], text[-1] = (
+        _object(list(info.imputed_features)),
+        _object(list(info.out_of_bounds)),
+        scored.model_version,
+    )
+    groups = [
+        ([_POS[c] for c in _FLOATS], floats),
+        ([_POS[c] for c in _TEXTS], text),
+        ([_POS["batch_row"], _POS["degraded"]], np.vstack([info.batch_row, np.full(n, scored.degraded)])),
+        ([_POS["online_fields"], _POS["request_fields"]], np.vstack([info.online_fields, info.request_fields])),
+    ]
+    names = list(PREDICTION_COLUMNS)
     for name, values in scores.items():
         if name not in SCORE_COLUMNS:
-            out[name] = plain(values)
-    return frame_of(out)
+            groups.append(([len(names)], plain(values)[None, :]))
+            names.append(name)
+    return frame_from_groups(names, groups)
 
 
 def prediction_of(scored: Scored, i: int) -> Prediction:
@@ -151,14 +174,36 @@ def _plain_at(values: Any, i: int) -> Any:
 
 
 def frame_of(cols: dict[str, np.ndarray]) -> pd.DataFrame:
-    """``pd.DataFrame(cols)`` for 1-d numpy columns of one length, built one block per dtype the way
-    pyarrow's ``to_pandas`` builds frames (``make_block``, the block API pandas keeps for it): about
-    half the cost of the dict constructor for the API's small, wide result frames (benchmarks/api.py).
-    Anything else takes the dict constructor."""
-    try:
-        return _from_blocks(cols)
-    except Exception:  # another pandas' internals, or a column these blocks do not cover
-        return pd.DataFrame(cols, copy=False)
+    """``pd.DataFrame(cols)`` for 1-d numpy columns of one length, one block per dtype (see
+    :func:`frame_from_groups`)."""
+    arrays = list(cols.values())
+    n = len(arrays[0]) if arrays else 0
+    by_dtype: dict[np.dtype, list[int]] = {}
+    for j, arr in enumerate(arrays):
+        if not isinstance(arr, np.ndarray) or arr.shape != (n,):
+            return pd.DataFrame(cols, copy=False)
+        by_dtype.setdefault(arr.dtype, []).append(j)
+    groups = []
+    for dtype, locs in by_dtype.items():
+        values = np.empty((len(locs), n), dtype=dtype)
+        for row, j in enumerate(locs):
+            values[row] = arrays[j]
+        groups.append((locs, values))
+    return frame_from_groups(list(cols), groups)
+
+
+def frame_from_groups(names: list[str], groups: list[tuple[list[int], np.ndarray]]) -> pd.DataFrame:
+    """A frame from 2-d arrays of columns of one dtype each (``(positions, values[k, n])``), built the way
+    pyarrow's ``to_pandas`` builds frames (``make_block``, the block API pandas keeps for it): about a
+    third of the dict constructor's cost for the API's small, wide result frames (benchmarks/api.py).
+    Same dtypes, same consolidation as ``pd.DataFrame(dict)``; other kinds take the dict constructor."""
+    n = groups[0][1].shape[1] if groups else 0
+    if all(values.dtype.kind in "biufO" for _, values in groups):
+        try:
+            return _from_blocks(names, groups, n)
+        except Exception:  # another pandas' internals: the public constructor below
+            pass
+    return pd.DataFrame({names[j]: values[r] for locs, values in groups for r, j in enumerate(locs)}, copy=False)[names]
 
 
 PANDAS_3 = int(pd.__version__.split(".")[0]) >= 3
@@ -166,7 +211,7 @@ _INDEXES: dict[tuple[str, ...], pd.Index] = {}  # a result's columns are one of 
 
 
 def _column_index(names: tuple[str, ...]) -> pd.Index:
-    """The columns' Index (immutable, so one per layout is shared by every frame of that layout)."""
+    """The columns' Index, one per layout of result columns (callers get views of it)."""
     index = _INDEXES.get(names)
     if index is None:
         if len(_INDEXES) > 64:  # parts' extra columns could vary: keep the cache small
@@ -175,29 +220,41 @@ def _column_index(names: tuple[str, ...]) -> pd.Index:
     return index
 
 
-def _from_blocks(cols: dict[str, np.ndarray]) -> pd.DataFrame:
+def _from_blocks(names: list[str], groups: list[tuple[list[int], np.ndarray]], n: int) -> pd.DataFrame:
     from pandas.core.internals.api import make_block
 
-    names = list(cols)
-    n = len(cols[names[0]]) if names else 0
-    groups: dict[np.dtype, list[int]] = {}
-    for j, arr in enumerate(cols.values()):
-        if not isinstance(arr, np.ndarray) or arr.ndim != 1 or len(arr) != n or arr.dtype.kind not in "biufO":
-            raise TypeError("not a plain 1-d column")
-        groups.setdefault(arr.dtype, []).append(j)
+    merged: dict[np.dtype, tuple[list[int], list[np.ndarray]]] = {}
+    for locs, values in groups:  # one block per dtype, as the dict constructor consolidates them
+        entry = merged.setdefault(values.dtype, ([], []))
+        entry[0].extend(locs)
+        entry[1].append(values)
     blocks = [
-        make_block(np.vstack([cols[names[j]] for j in locs]), placement=np.asarray(locs), ndim=2)
-        for locs in groups.values()
+        make_block(parts[0] if len(parts) == 1 else np.vstack(parts), placement=np.asarray(locs), ndim=2)
+        for locs, parts in merged.values()
     ]
-    index, columns = pd.RangeIndex(n), _column_index(tuple(names))
+    # views of the cached indexes: a caller renaming one (df.columns.name = ...) renames only its own
+    index, columns = _range_index(n).view(), _column_index(tuple(names)).view()
     if PANDAS_3:
         from pandas.api.internals import create_dataframe_from_blocks
 
         return create_dataframe_from_blocks(blocks, index=index, columns=columns)
     from pandas.core.internals import BlockManager
 
-    mgr = BlockManager(tuple(blocks), [columns, index])
+    mgr = BlockManager(tuple(blocks), [columns, index], verify_integrity=False)  # built consistent above
     return pd.DataFrame._from_mgr(mgr, axes=mgr.axes)
+
+
+_RANGES: dict[int, pd.RangeIndex] = {}
+
+
+def _range_index(n: int) -> pd.RangeIndex:
+    """RangeIndex(n), one per small n (callers get views of it)."""
+    if n > 1024:
+        return pd.RangeIndex(n)
+    index = _RANGES.get(n)
+    if index is None:
+        index = _RANGES[n] = pd.RangeIndex(n)
+    return index
 
 
 def _object(items: list[Any]) -> np.ndarray:

@@ -57,13 +57,15 @@ def test_frame_of_equals_the_dict_constructor():
         "b": np.array([True, False, True]),
         "i": np.array([1, 2, 3]),
         "f2": np.array([1.0, 2.0, 3.0]),
-        "t": np.array([(), ("x",), ("y", "z")], dtype=object),
+        "t": objects([(), ("x",), ("y", "z")]),
     }
     fast = frame_of(cols)
     assert_frame_equal(fast, pd.DataFrame(cols))
     assert fast._mgr.nblocks == pd.DataFrame(cols)._mgr.nblocks == 4
     fast.loc[0, "f"] = 9.0  # an ordinary, writable frame
     assert fast["f"].iloc[0] == 9.0 and cols["f"][0] == 0.5
+    fast.columns.name, fast.index.name = "renamed", "rows"  # its own axes: the next frame is unaffected
+    assert frame_of(cols).columns.name is None and frame_of(cols).index.name is None
     empty = {k: v[:0] for k, v in cols.items()}
     assert_frame_equal(frame_of(empty), pd.DataFrame(empty))
     odd = {"dates": np.array(["2020-01-01"], dtype="datetime64[ns]"), "n": np.array([1.0])}
@@ -73,6 +75,52 @@ def test_frame_of_equals_the_dict_constructor():
 def scored(scores: dict, n: int) -> Scored:
     info = row_info([True] * n, [0] * n, [1] * n, [("age",)] * n, None, [None, 0.25][:n])
     return Scored([f"C{i}" for i in range(n)], scores, info, "7", False, ("base", "protection"))
+
+
+def objects(items: list) -> np.ndarray:
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
+
+
+def test_predictions_frame_equals_the_dict_constructor():
+    s = scored(
+        {
+            "churn_probability": [0.2, None],  # as JSON answers arrive
+            "base_probability": np.array([0.1, np.inf]),
+            "protection_verdict": np.array(["clean", np.nan], dtype=object),
+            "offer_eligible": np.array([True, False]),
+            "coldstart_cluster": [3, None],
+        },
+        2,
+    )
+    reference = pd.DataFrame(
+        {
+            "customer_id": ["C0", "C1"],
+            "churn_probability": [0.2, np.nan],
+            "base_probability": [0.1, np.nan],
+            "coldstart_probability": [np.nan, np.nan],
+            "coldstart_source": np.array([None, None], dtype=object),
+            "protection_verdict": np.array(["clean", None], dtype=object),
+            "anomaly_score": [np.nan, np.nan],
+            "attack_type": np.array([None, None], dtype=object),
+            "recommended_action": np.array([None, None], dtype=object),
+            "hardened_probability": [np.nan, np.nan],
+            "realtime_probability": [np.nan, 0.25],
+            "imputed_features": objects([("age",), ("age",)]),
+            "out_of_bounds": objects([(), ()]),
+            "batch_row": [True, True],
+            "online_fields": np.array([0, 0], dtype=np.int64),
+            "request_fields": np.array([1, 1], dtype=np.int64),
+            "model_version": ["7", "7"],
+            "degraded": [False, False],
+            "offer_eligible": [True, False],
+            "coldstart_cluster": [3.0, np.nan],
+        }
+    )
+    frame = predictions_frame(s)
+    assert_frame_equal(frame, reference)
+    assert frame.iloc[1]["protection_verdict"] is None and frame._mgr.nblocks == reference._mgr.nblocks
 
 
 def test_prediction_of_matches_the_frame_row():
