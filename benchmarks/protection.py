@@ -38,6 +38,22 @@ def _latencies(fn, rows: list[pd.DataFrame]) -> np.ndarray:
     return np.asarray(out)
 
 
+def _measure(fn, rows: list[pd.DataFrame], batch: pd.DataFrame) -> dict[str, float]:
+    """Single-customer latency percentiles and batch throughput of one scoring function."""
+    lat = _latencies(fn, rows)
+    fn(batch.head(100))
+    t = time.perf_counter()
+    fn(batch)
+    secs = time.perf_counter() - t
+    return {
+        "single_p50_ms": round(float(np.percentile(lat, 50)), 3),
+        "single_p99_ms": round(float(np.percentile(lat, 99)), 3),
+        "single_mean_ms": round(float(lat.mean()), 3),
+        "batch_rows": len(batch),
+        "batch_rows_per_s": round(len(batch) / secs, 1),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default=str(PATHS.models))
@@ -63,25 +79,15 @@ def main() -> None:
     def protection_part_only(f: pd.DataFrame) -> pd.DataFrame:
         return part.score(f, pd.DataFrame({"churn_probability": 0.5}, index=f.index))
 
-    numbers = {}
-    for name, fn in (
-        ("base_only", base_only),
-        ("protected", protected),
-        ("protection_part_only", protection_part_only),
-    ):
-        lat = _latencies(fn, rows)
-        batch = holdout.sample(min(args.batch, len(holdout)), random_state=1, replace=False)
-        fn(batch.head(100))
-        t = time.perf_counter()
-        fn(batch)
-        secs = time.perf_counter() - t
-        numbers[name] = {
-            "single_p50_ms": round(float(np.percentile(lat, 50)), 3),
-            "single_p99_ms": round(float(np.percentile(lat, 99)), 3),
-            "single_mean_ms": round(float(lat.mean()), 3),
-            "batch_rows": len(batch),
-            "batch_rows_per_s": round(len(batch) / secs, 1),
-        }
+    batch = holdout.sample(min(args.batch, len(holdout)), random_state=1, replace=False)
+    numbers: dict = {
+        name: _measure(fn, rows, batch)
+        for name, fn in (
+            ("base_only", base_only),
+            ("protected", protected),
+            ("protection_part_only", protection_part_only),
+        )
+    }
     numbers["ratio_protected_to_base"] = {
         "single_p99": round(numbers["protected"]["single_p99_ms"] / numbers["base_only"]["single_p99_ms"], 2),
         "batch_throughput": round(
