@@ -24,12 +24,9 @@ import joblib
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OrdinalEncoder
 
 from churnguard.coldstart.clusters import ClusterModel
 from churnguard.coldstart.gnn import (
@@ -48,6 +45,7 @@ from churnguard.core.numeric import logit, sigmoid
 from churnguard.core.vocabulary import ID, LABEL, SPLIT
 from churnguard.features.graph import GRAPH_FEATURES
 from churnguard.models.fast_trees import FastHGB
+from churnguard.models.gbm import gbm_params, gbm_pipeline
 
 PART_FILE = "coldstart.joblib"
 LOGIT_EPS = 1e-4  # the ensemble was fitted on logits of probabilities clipped here
@@ -100,30 +98,6 @@ def fit_ensemble(
         w, b = [0.5, 0.5] + ([0.0, 0.0, 0.0] if use_gnn else []), 0.0
     coef = {"cluster_prior": w[0], "gbm": w[1], **({"gnn": w[3], "gbm_with_edges": w[4]} if use_gnn else {})}
     return Ensemble(coef, b, w[2] if use_gnn else 0.0)
-
-
-def make_gbm(categorical: list[str], numeric: list[str], cfg: dict[str, Any], seed: int) -> Pipeline:
-    pre = ColumnTransformer(
-        [
-            (
-                "cat",
-                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan),
-                categorical,
-            ),
-            ("num", "passthrough", numeric),
-        ]
-    )
-    clf = HistGradientBoostingClassifier(
-        max_iter=int(cfg["max_iter"]),
-        learning_rate=float(cfg["learning_rate"]),
-        max_leaf_nodes=int(cfg["max_leaf_nodes"]),
-        l2_regularization=float(cfg["l2_regularization"]),
-        early_stopping=True,
-        validation_fraction=0.1,
-        categorical_features=list(range(len(categorical))),
-        random_state=seed,
-    )
-    return Pipeline([("pre", pre), ("clf", clf)])
 
 
 @dataclass
@@ -214,7 +188,7 @@ class ColdStartPart:
         gbm = self._gbm_proba(cols, gf, n)
         gnn_p = np.full(n, np.nan)
         has_edges = np.zeros(n, dtype=bool)
-        if self.gnn is not None and self.graph is not None:
+        if self.gnn is not None and self.graph is not None and self.encoder is not None:
             batch = {str(cid): j for j, cid in enumerate(cols[ID].tolist())} if ID in cols else {}
             pairs: set[tuple[int, int]] = set()  # one undirected edge per referral, however listed
             for i, nb in enumerate(neighbours):
@@ -311,7 +285,7 @@ def fit_coldstart(
 
     graph_cols = [c for c in GRAPH_FEATURES if c in table.columns]
     gbm_numeric = cluster.numeric + graph_cols
-    gbm = make_gbm(cluster.categorical, gbm_numeric, cfg["gbm"], seed)
+    gbm = gbm_pipeline(cluster.categorical, gbm_numeric, gbm_params(cfg["gbm"], "train_gnn.gbm"), seed)
     Xg = est_train.reindex(columns=cluster.categorical + gbm_numeric).copy()
     for c in cluster.categorical:
         Xg[c] = Xg[c].astype(object).where(Xg[c].notna(), "missing")

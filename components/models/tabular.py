@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,24 +11,28 @@ import joblib
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from churnguard.core import columns
 from churnguard.core.bundle import score_frame, write_part_spec
 from churnguard.features.table import FeatureSchema
+from churnguard.models.config import LogisticParams, TrainBaseConfig, typed
 from churnguard.models.fast_trees import FastHGB
+from churnguard.models.gbm import GBMParams, gbm_params, gbm_pipeline
 
 MODEL_FILE = "model.joblib"
 
 
-def make_candidate(name: str, schema: FeatureSchema, cfg: dict[str, Any], seed: int) -> Pipeline:
-    """Build an unfitted pipeline for one candidate family."""
+def make_candidate(
+    name: str, schema: FeatureSchema, params: GBMParams | LogisticParams | Mapping[str, Any], seed: int
+) -> Pipeline:
+    """An unfitted pipeline of one candidate family with its params sub-section."""
     if name == "logistic_regression":
+        lr = typed(LogisticParams, params, "train_base.logistic_regression")
         pre = ColumnTransformer(
             [
                 ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=5), schema.categorical),
@@ -40,31 +45,9 @@ def make_candidate(name: str, schema: FeatureSchema, cfg: dict[str, Any], seed: 
                 ),
             ]
         )
-        return Pipeline([("pre", pre), ("clf", LogisticRegression(C=cfg["C"], max_iter=2000))])
+        return Pipeline([("pre", pre), ("clf", LogisticRegression(C=lr.C, max_iter=2000))])
     if name == "hist_gradient_boosting":
-        pre = ColumnTransformer(
-            [
-                (
-                    "cat",
-                    OrdinalEncoder(
-                        handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
-                    ),
-                    schema.categorical,
-                ),
-                ("num", "passthrough", schema.numeric),
-            ]
-        )
-        clf = HistGradientBoostingClassifier(
-            max_iter=cfg["max_iter"],
-            learning_rate=cfg["learning_rate"],
-            max_leaf_nodes=cfg["max_leaf_nodes"],
-            l2_regularization=cfg["l2_regularization"],
-            early_stopping=True,
-            validation_fraction=0.1,
-            categorical_features=list(range(len(schema.categorical))),
-            random_state=seed,
-        )
-        return Pipeline([("pre", pre), ("clf", clf)])
+        return gbm_pipeline(schema.categorical, schema.numeric, gbm_params(params, f"train_base.{name}"), seed)
     raise ValueError(f"unknown model candidate {name!r} (train_base.candidates)")
 
 
@@ -122,21 +105,22 @@ def prepare(features: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
 
 
 def select_and_fit(
-    train: pd.DataFrame, y: np.ndarray, schema: FeatureSchema, cfg: dict[str, Any], seed: int
+    train: pd.DataFrame, y: np.ndarray, schema: FeatureSchema, cfg: TrainBaseConfig | Mapping[str, Any], seed: int
 ) -> tuple[BaseModel, dict[str, dict[str, float]]]:
     """Cross-validate every candidate (ROC AUC), refit the best on all training rows."""
     from tqdm import tqdm
 
+    c = typed(TrainBaseConfig, cfg, "train_base")
     X = prepare(train, schema)
-    folds = StratifiedKFold(n_splits=int(cfg["cv_folds"]), shuffle=True, random_state=seed)
+    folds = StratifiedKFold(n_splits=c.cv_folds, shuffle=True, random_state=seed)
     cv: dict[str, dict[str, float]] = {}
-    for name in tqdm(cfg["candidates"], desc="cross-validating", unit="model"):
+    for name in tqdm(c.candidates, desc="cross-validating", unit="model"):
         scores = cross_val_score(
-            make_candidate(name, schema, cfg.get(name, {}), seed), X, y, cv=folds, scoring="roc_auc", n_jobs=1
+            make_candidate(name, schema, getattr(c, name), seed), X, y, cv=folds, scoring="roc_auc", n_jobs=1
         )
         cv[name] = {"roc_auc_mean": float(scores.mean()), "roc_auc_std": float(scores.std())}
     best = max(cv, key=lambda k: cv[k]["roc_auc_mean"])
-    pipeline = make_candidate(best, schema, cfg.get(best, {}), seed).fit(X, y)
+    pipeline = make_candidate(best, schema, getattr(c, best), seed).fit(X, y)
     return BaseModel(pipeline, schema, best), cv
 
 
