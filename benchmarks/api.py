@@ -57,6 +57,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=15)
     p.add_argument("--seed", type=int, default=22)
     p.add_argument("--name", default="api")
+    p.add_argument("--label", default="", help="what the model is (recorded; a directory's path is not)")
     return p.parse_args()
 
 
@@ -121,8 +122,7 @@ def main() -> int:
     args = parse_args()
     t0 = time.time()
     print(f"[api bench] loading {args.model} ...", flush=True)
-    model = Path(args.model) if Path(args.model).is_dir() else args.model
-    client = churnguard.load(model, batch_features=args.batch_features)
+    client = churnguard.load(args.model, batch_features=args.batch_features)  # a string with "/" is a directory
     try:
         import torch  # the GNN's intra-op pool (threadpoolctl does not cover it): one thread, as serving
 
@@ -151,7 +151,8 @@ def main() -> int:
         results.append(res)
     load = os.getloadavg()
     run = {
-        "model": client.model.uri,
+        "model": client.model.uri if client.model.from_registry else "a bundle directory",
+        "label": args.label,
         "version": client.model.version,
         "parts": list(client.model.parts),
         "customers": len(ids),
