@@ -161,7 +161,7 @@ class Metrics:
         self.arm_rows.labels("challenger", version, "shadow").inc(len(challenger))
         self.arm_seconds.labels("challenger", version, "shadow").observe(report["seconds"])
         histogram = self.arm_score.labels("challenger", version, "shadow")
-        for p, q in zip(challenger.tolist(), champion.tolist()):
+        for p, q in zip(challenger, champion):
             if p == p:
                 histogram.observe(p)
                 if q == q:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -27,6 +27,7 @@ class RequestRows:
     n: int
     meta: list[dict]
     degraded: bool
+    records: list[Mapping[str, Any]] = field(default_factory=list)  # the same rows as dicts (cheap to pickle)
 
     def frame(self) -> pd.DataFrame:
         return columns.to_frame(self.cols)
@@ -139,4 +140,4 @@ def build_rows(state: Any, model: LoadedModel, req: PredictRequest) -> RequestRo
         state.metrics.degraded.inc()
     state.metrics.count_features(meta)
     records: list[Mapping[str, Any]] = list(rows)
-    return RequestRows(columns.from_records(records), len(rows), meta, degraded)
+    return RequestRows(columns.from_records(records), len(rows), meta, degraded, records)

@@ -129,7 +129,7 @@ class Traffic:
             versions: dict[ArmName, str | None] = {CHAMPION: champion.version, CHALLENGER: challenger.version}
             self.writer.write(log_records(ids, "ab", served_arm, versions, probs, time.time()))
         elif self.shadow is not None:
-            self.shadow.submit(ids, champion.version, probability, rows.cols, rows.n)
+            self.shadow.submit(ids, champion.version, probability.tolist(), rows.records)
 
     def info(self) -> dict[str, Any]:
         """The challenger's state for /health."""

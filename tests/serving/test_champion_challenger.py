@@ -181,3 +181,35 @@ def test_ab_answers_a_sticky_share_with_the_challenger(arms_store, tmp_path):
     log = read_arm_log([tmp_path / "arms"])
     assert len(log) == 2 * len(ids) and set(log["mode"]) == {"ab"}
     assert (log["champion_probability"].isna() == (log["served_arm"] == "challenger")).all()
+
+
+def test_the_shadow_process_runs_this_code_not_a_loaded_versions_copy(tmp_path):
+    """MLflow puts each loaded version's code copy first on sys.path; a spawned shadow process must still
+    import the serving process's churnguard (a stale copy once unpickled jobs with the wrong class)."""
+    from churnguard.serving.metrics import Metrics
+    from churnguard.serving.shadow import ShadowScorer, WorkerSettings
+
+    stale = tmp_path / "code" / "churnguard"
+    stale.mkdir(parents=True)
+    (stale / "__init__.py").write_text("raise ImportError('a stale code copy was imported')\n")
+    settings = WorkerSettings(
+        tracking_uri=f"sqlite:///{tmp_path / 'empty.db'}",  # no model: the challenger alias is missing
+        model_name=MODEL,
+        alias="challenger",
+        poll_interval_s=0,
+        log_dir=str(tmp_path / "arms"),
+        require_digest=True,
+        signing_key=None,
+        math_threads=1,
+    )
+    scorer = ShadowScorer(settings, queue_size=10, metrics=Metrics())
+    sys.path.insert(0, str(stale.parent))
+    try:
+        scorer.start()
+    finally:
+        sys.path.remove(str(stale.parent))
+    try:
+        wait_for(lambda: scorer.status.state != "starting", "the shadow process to report", timeout=90)
+        assert scorer.status.state == "no_challenger", scorer.status
+    finally:
+        scorer.stop()
