@@ -102,8 +102,6 @@ def collect_world_metrics(metrics_dir: Path) -> dict[str, float | None]:
         "base_auc_ratio": base.get("roc_auc_ratio_to_oracle"),
         "coldstart_ratio": cold.get("ensemble_to_oracle_auc"),
         "coldstart_gain": cold.get("ensemble_minus_best_single_auc"),
-        "uplift_offer_mean_coverage": ("uplift intervals: offers whose mean interval holds the true mean effect", True),
-        "uplift_decile_coverage": ("uplift intervals: deciles whose mean interval holds the true mean effect", True),
         **_adversarial_metrics(harden),
         "cf_validity": _get(cf, "counterfactual", "validity"),
         **_policy_metrics(interventions.get("policy") or {}),

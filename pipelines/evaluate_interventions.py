@@ -1,6 +1,6 @@
 """Stage `evaluate_interventions`: the offer plans against the synthetic world's truth (evaluation only).
 
-Values every candidate plan the sweep built for the holdout (and the one it shipped) with the true
+Values every candidate plan the sweep built and checked (and the one it shipped) with the true
 offer effects, beside the oracle, and checks the sweep's off-policy intervals against the true values.
 
 Reads no params (the plans and budget come from data/sweep).
@@ -39,11 +39,11 @@ def main() -> None:
     offers = sorted(table["offer"].unique())
     truth = load_truth(PATHS.truth, ["customer_id", *[f"effect_{o}" for o in offers]])
     planning = json.loads((SWEEP / "summary.json").read_text())
-    evaluation = evaluate_policies(table, truth, pd.read_parquet(SWEEP / "holdout_plans.parquet"), planning)
+    evaluation = evaluate_policies(table, truth, pd.read_parquet(SWEEP / "candidate_plans.parquet"), planning)
     write_metrics(OUT, {"policy": evaluation})
     r, ope = evaluation["ratio_to_oracle"], evaluation["off_policy"]
     print(
-        f"holdout value at the same budget (true effects), % of oracle: shipped ({evaluation['shipped_policy']}) "
+        f"value on the {evaluation['checked_on']} customers at the same budget (true effects), % of oracle: shipped ({evaluation['shipped_policy']}) "
         f"{r['shipped']:.1%}, uplift plan {r['uplift_plan']:.1%}, risk-based {r['risk_based']:.1%}, "
         f"random {r['random']:.1%}"
     )

@@ -10,24 +10,26 @@ import json
 import time
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from churnguard.core.config import PATHS, load_params
 from churnguard.core.metrics import split_timings, write_metrics
 from churnguard.core.skips import skip_part
+from churnguard.core.threads import limit_torch
 from churnguard.core.vocabulary import LABEL, SPLIT
+from churnguard.interventions.config import fit_counterfactual_config
 from churnguard.interventions.counterfactual import fit_explainer
 from churnguard.interventions.part import InterventionsPart, save_part
-from churnguard.interventions.scenarios import load_scenarios
+from churnguard.interventions.scenarios import ceilings, load_scenarios
 from churnguard.interventions.uplift import fit_uplift
 from churnguard.models.tabular import load_part as load_base
 
 
 def main() -> None:
-    cfg = load_params()["fit_counterfactual"]
-    seed = int(cfg["seed"])
-    import torch
-
-    torch.set_num_threads(int(cfg.get("torch_threads", 1)))
+    raw = load_params()["fit_counterfactual"]
+    cfg = fit_counterfactual_config(raw)
+    seed = cfg.seed
+    limit_torch(cfg.torch_threads)
     t0 = time.perf_counter()
     table = pd.read_parquet(PATHS.features / "customers.parquet")
     if "campaign_offer" not in table.columns:
@@ -40,24 +42,31 @@ def main() -> None:
     base = load_base(PATHS.models / "base")
     train = table[table[SPLIT] == "train"]
     holdout = table[table[SPLIT] == "holdout"].reset_index(drop=True)
-    scenarios = load_scenarios(cfg)
-    uplift = fit_uplift(
-        train, train[LABEL].to_numpy(), base.schema, sorted({s.offer for s in scenarios}), cfg["uplift"], seed
-    )
+    scenarios = load_scenarios(cfg.scenarios)
+    offers = sorted({s.offer for s in scenarios})
+    # Cross-fitted, the uplift model learns from the whole campaign (each customer's own estimates for the
+    # plan check come from fold models that never saw it); otherwise from the training split only.
+    rows = table if cfg.uplift.crossfit_folds else train
+    uplift = fit_uplift(rows, rows[LABEL].to_numpy(), base.schema, offers, cfg.uplift, seed, ceilings(scenarios))
     t_uplift = time.perf_counter() - t0
-    explainer = fit_explainer(base, train, cfg, seed)
+    # CFRL's steps are tiny (a batch of 128 through small networks and the base model's trees): in
+    # multi-threaded pools each step is a few parallel regions whose workers spin or wait for a core
+    # the machine's other work holds, which made steps ~30x slower on a loaded machine (issue #21).
+    # One thread per pool for the whole fit: the cost per step is then the work itself.
+    with threadpool_limits(limits=cfg.torch_threads):
+        explainer = fit_explainer(base, train, raw, seed)
     t_cf = time.perf_counter() - t0 - t_uplift
-    part = InterventionsPart(uplift, scenarios, float(cfg["customer_value_months"]))
+    part = InterventionsPart(uplift, scenarios, cfg.customer_value_months)
     p = base.predict_proba(holdout)
-    sample = holdout[p >= float(cfg["target_threshold"])]
-    sample = sample.sample(min(len(sample), int(cfg["explain_sample"])), random_state=seed)
+    sample = holdout[p >= cfg.target_threshold]
+    sample = sample.sample(min(len(sample), cfg.explain_sample), random_state=seed)
     explanations, cf_stats = explainer.explain_frame(sample)
     part_dir = PATHS.models / "interventions"
     import shutil
 
     shutil.rmtree(part_dir, ignore_errors=True)
     save_part(
-        part, explainer, part_dir, cfg, seed, {"uplift_learner": uplift.info["learner"], "uplift_link": uplift.link}
+        part, explainer, part_dir, raw, seed, {"uplift_learner": uplift.info["learner"], "uplift_link": uplift.link}
     )
     metrics = {
         "counterfactual": cf_stats,

@@ -5,7 +5,7 @@ and the uplift plan ships only if the ship rule (params `sweep.ship`) allows; th
 the next stage, `evaluate_interventions`, never here.
 
 Reads params: sweep. Writes data/sweep/ (shard-*.parquet, allocation.parquet = the shipped plan,
-holdout_plans.parquet = every candidate on the holdout, summary.json), reports/interventions.html and
+candidate_plans.parquet = every candidate plan on the checked customers, summary.json), reports/interventions.html and
 metrics/interventions.json.
 """
 
@@ -15,6 +15,7 @@ import json
 import shutil
 import time
 
+import numpy as np
 import pandas as pd
 
 from churnguard.core.config import PATHS, load_params
@@ -60,11 +61,11 @@ def main() -> None:
     t_sweep = time.perf_counter() - t0
     result = plan(table, cfg, int(cfg["seed"]))
     result.allocation.to_parquet(OUT_DIR / "allocation.parquet", index=False)
-    holdout = pd.DataFrame({ID: result.holdout_ids})
-    offers = sorted(table["offer"].unique())
-    for name, choice in result.holdout_plans.items():
-        holdout[name] = [offers[k] if k >= 0 else "none" for k in choice]
-    holdout.to_parquet(OUT_DIR / "holdout_plans.parquet", index=False)
+    candidates = pd.DataFrame({ID: result.checked_ids})
+    offers = np.asarray([*sorted(table["offer"].unique()), "none"], dtype=object)
+    for name, choice in result.checked_plans.items():
+        candidates[name] = offers[choice]  # NONE (-1) picks "none"
+    candidates.to_parquet(OUT_DIR / "candidate_plans.parquet", index=False)
     summary = {**summarise(table, result.allocation, result.budget), **result.summary()}
     write_summary(OUT_DIR / "summary.json", summary)
     summary = build_report(table, result, cfg, str(cfg["report_date"]), REPORT)

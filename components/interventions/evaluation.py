@@ -1,8 +1,9 @@
 """Holdout evaluation of the offer plans against the synthetic world's truth (evaluation only).
 
 The stage reads the truth and passes it in; nothing here feeds back into a model or a decision.
-The candidate plans are the ones the sweep stage built for the holdout and valued off-policy
-(``data/sweep/holdout_plans.parquet``, ``summary.json``); here each is valued with the TRUE effects
+The candidate plans are the ones the sweep stage built and valued off-policy (every customer on the
+cross-fitted model's out-of-fold estimates, or the holdout: ``data/sweep/candidate_plans.parquet``,
+``summary.json``); here each is valued with the TRUE effects
 at the same budget: value = sum over treated customers of (true churn reduction x value - cost).
 ``oracle`` is the same allocator on the true effects. Also: whether each off-policy interval holds
 the plan's true value (over the established customers the estimate is about), and the uplift
@@ -87,13 +88,13 @@ def _off_policy_check(true_est: dict[str, float], ope: dict[str, Any], oracle: f
     }
 
 
-def _per_offer_quality(hold: pd.DataFrame, offers: list[str], effect: np.ndarray) -> dict[str, Any]:
-    uplift = wide(hold, "uplift", offers)
+def _per_offer_quality(hold: pd.DataFrame, offers: list[str], effect: np.ndarray, prefix: str) -> dict[str, Any]:
+    uplift = wide(hold, f"{prefix}uplift", offers)
     per_offer = {}
     for k, o in enumerate(offers):
         ok = np.isfinite(uplift[:, k])
         e, u = effect[ok, k], uplift[ok, k]
-        lo, hi = wide(hold, "uplift_low", offers)[ok, k], wide(hold, "uplift_high", offers)[ok, k]
+        lo, hi = wide(hold, f"{prefix}uplift_low", offers)[ok, k], wide(hold, f"{prefix}uplift_high", offers)[ok, k]
         entry = {
             "qini_coefficient": qini_coefficient(u, e),
             "uplift_at_10pct": uplift_at_k(u, e, 0.1),
@@ -126,14 +127,16 @@ def evaluate_policies(
     ``truth``: ``effect_<offer>`` indexed by customer id; ``plans``: the sweep's holdout plans (one
     column per candidate, offer names); ``planning``: the sweep summary (decision, off-policy estimates).
     """
-    hold = table[table[SPLIT] == "holdout"] if SPLIT in table.columns else table
+    out_of_fold = planning.get("checked_on") == "out_of_fold"
+    prefix = "oof_" if out_of_fold else ""
+    hold = table if out_of_fold or SPLIT not in table.columns else table[table[SPLIT] == "holdout"]
     offers = sorted(hold["offer"].unique())
     ids = np.sort(hold[ID].unique())
     effect = np.stack([truth[f"effect_{o}"].reindex(ids).to_numpy(dtype=float) for o in offers], axis=1)
     cust = hold.drop_duplicates(ID).set_index(ID).reindex(ids)
     value = np.nan_to_num(wide(hold, "customer_value", offers)[:, 0])
     cost = wide(hold, "cost", offers)
-    budget = float(planning["holdout_budget"])
+    budget = float(planning["checked_budget"])
     choices = plan_choices(plans, offers, ids)
     choices["oracle"] = allocate(effect * value[:, None] - cost, cost, budget)
     values = {n: _value(ch, effect, value, cost) for n, ch in choices.items()}
@@ -145,12 +148,13 @@ def evaluate_policies(
     values["shipped"], choices["shipped"] = values[shipped], choices[shipped]
     oracle = values["oracle"]
     ratio = {k: round(v / oracle, 4) if oracle else float("nan") for k, v in values.items()}
-    per_offer = _per_offer_quality(hold, offers, effect)
+    per_offer = _per_offer_quality(hold, offers, effect, prefix)
     r = np.arange(len(ids))
-    net = wide(hold, "net_value", offers)
+    net = wide(hold, f"{prefix}uplift", offers) * value[:, None] - cost
     best = np.argmax(np.where(np.isfinite(net), net, -np.inf), axis=1)
     return {
-        "holdout_customers": len(ids),
+        "checked_on": planning.get("checked_on", "holdout"),
+        "customers": len(ids),
         "budget": round(budget, 2),
         "shipped_policy": shipped,
         "decision": planning.get("reason", ""),
@@ -165,10 +169,10 @@ def evaluate_policies(
             n: {o: int((choices[n] == k).sum()) for k, o in enumerate(offers)}
             for n in ("shipped", "uplift_plan", "oracle")
         },
-        "off_policy": _off_policy_check(true_est, planning.get("off_policy"), true_est["oracle"]),
+        "off_policy": _off_policy_check(true_est, planning.get("off_policy") or {}, true_est["oracle"]),
         "qini_coefficient_mean": float(np.nanmean([v["qini_coefficient"] for v in per_offer.values()])),
         "qini_coefficient_value_pooled": qini_coefficient(
-            wide(hold, "uplift", offers)[r, best] * value, effect[r, best] * value
+            wide(hold, f"{prefix}uplift", offers)[r, best] * value, effect[r, best] * value
         ),
         "uplift_at_10pct_mean": float(np.nanmean([v["uplift_at_10pct"] for v in per_offer.values()])),
         "interval_coverage_offer_means": float(np.mean([v["interval_covers_offer_mean"] for v in per_offer.values()])),

@@ -58,11 +58,12 @@ def arm_index(campaign_offer: pd.Series, offers: list[str]) -> np.ndarray:
     return values.map(lambda v: col.get(v, NONE)).to_numpy(dtype=np.int64)
 
 
-def campaign_from_sweep(table: pd.DataFrame, mask_ids: np.ndarray | None = None) -> Campaign:
+def campaign_from_sweep(table: pd.DataFrame, mask_ids: np.ndarray | None = None, prefix: str = "") -> Campaign:
     """The campaign among the sweep table's established customers (optionally only ``mask_ids``).
 
     Propensities come from the arm shares among all established customers of the table (the
-    design is the same for both splits); the estimate uses only the customers in ``mask_ids``.
+    design is the same for both splits); the estimate uses only the customers in ``mask_ids``. The
+    outcome model is the sweep's estimates, or with ``prefix="oof_"`` the out-of-fold ones.
     """
     offers = sorted(table["offer"].unique())
     cust = table.drop_duplicates(ID).set_index(ID).sort_index()
@@ -74,8 +75,8 @@ def campaign_from_sweep(table: pd.DataFrame, mask_ids: np.ndarray | None = None)
         [np.mean(arm[established] == NONE)] + [np.mean(arm[established] == k) for k in range(len(offers))]
     )
     keep = established & (np.isin(cust.index.to_numpy(), mask_ids) if mask_ids is not None else True)
-    p_after = wide(table, "p_after", offers)
-    mu = np.column_stack([cust["p_before"].to_numpy(dtype=float), p_after])
+    p_after = wide(table, f"{prefix}p_after", offers)
+    mu = np.column_stack([cust[f"{prefix}p_before"].to_numpy(dtype=float), p_after])
     return Campaign(
         cust.index.to_numpy()[keep],
         arm[keep],

@@ -51,9 +51,12 @@ class InterventionsPart:
     _base: Any = None
 
     # ------------------------------------------------------------------ decisions
-    def estimates(self, features: pd.DataFrame, with_interval: bool = True, what_if: bool = True) -> dict[str, Any]:
-        """Arrays (n, K) per scenario: causal estimates, value, cost; plus the model-based what-if."""
-        pred = self.uplift.predict(features, with_interval=with_interval)
+    def estimates(
+        self, features: pd.DataFrame, with_interval: bool = True, what_if: bool = True, out_of_fold: bool = False
+    ) -> dict[str, Any]:
+        """Arrays (n, K) per scenario: causal estimates, value, cost; plus the model-based what-if (and the
+        cross-fitted model's out-of-fold estimates, ``oof_*``, when asked: the sweep's plan check)."""
+        pred = self.uplift.predict(features, with_interval=with_interval, out_of_fold=out_of_fold)
         offers = self.uplift.offers
         col = {o: k for k, o in enumerate(offers)}
         idx = [col[s.offer] for s in self.scenarios]
@@ -111,11 +114,12 @@ class InterventionsPart:
             wi[:, k] = fast.predict_proba(Xs)
         return p_now, wi
 
-    def recommend(self, features: pd.DataFrame) -> pd.DataFrame:
+    def recommend(self, features: pd.DataFrame, out_of_fold: bool = False) -> pd.DataFrame:
         """One row per customer and scenario (contract columns), ``rank`` 1 = best expected net value;
-        plus the model-based what-if (``whatif_p_after``, ``whatif_uplift``) beside the causal estimate."""
+        plus the model-based what-if (``whatif_p_after``, ``whatif_uplift``) beside the causal estimate
+        and, with ``out_of_fold``, the cross-fitted estimates (``oof_*``) the sweep checks plans on."""
         features = features.reset_index(drop=True)
-        e = self.estimates(features)
+        e = self.estimates(features, out_of_fold=out_of_fold)
         n, K = e["uplift"].shape
         ids = features[ID].astype(str).to_numpy() if ID in features.columns else np.arange(n).astype(str)
         frame = pd.DataFrame(
@@ -139,6 +143,10 @@ class InterventionsPart:
             frame["base_probability"] = np.repeat(e["base_probability"], K)
             frame["whatif_p_after"] = e["whatif_p_after"].ravel()
             frame["whatif_uplift"] = e["whatif_uplift"].ravel()
+        if "oof_uplift" in e:
+            frame["oof_p_before"] = np.repeat(e["oof_p_before"], K)
+            for c in ("oof_p_after", "oof_uplift", "oof_uplift_low", "oof_uplift_high"):
+                frame[c] = e[c].ravel()
         return frame
 
     # ------------------------------------------------------------------ counterfactuals

@@ -16,6 +16,7 @@ candidates with the world's true effects. Candidates:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -42,24 +43,21 @@ class PlanInputs:
     risk: np.ndarray  # (n,) predicted churn probability without an offer (pre-treatment)
 
     @classmethod
-    def from_sweep(cls, table: pd.DataFrame) -> PlanInputs:
+    def from_sweep(cls, table: pd.DataFrame, prefix: str = "") -> PlanInputs:
+        """The plan inputs of a sweep table: the full model's estimates, or with ``prefix="oof_"`` the
+        cross-fitted out-of-fold ones (every customer valued by models that never saw its outcome)."""
         offers = sorted(table["offer"].unique())
         ids = np.sort(table[ID].unique())
+        value = np.nan_to_num(wide(table, "customer_value", offers)[:, 0])
+        cost = wide(table, "cost", offers)
+        uplift = wide(table, f"{prefix}uplift", offers)
+        net = wide(table, "net_value", offers) if not prefix else uplift * value[:, None] - cost
         # Risk WITHOUT an offer (the uplift model's control probability), never the base model's score:
         # that one reads the campaign offer each customer actually got, so a plan built on it depends on
         # the randomized arm itself (customers who got an offer look less risky and drop out of "the
         # riskiest"), which no plan for the future may do and which biases the off-policy estimate.
-        risk_col = "p_before"
-        return cls(
-            ids,
-            offers,
-            wide(table, "net_value", offers),
-            wide(table, "cost", offers),
-            wide(table, "uplift", offers),
-            wide(table, "uplift_low", offers),
-            np.nan_to_num(wide(table, "customer_value", offers)[:, 0]),
-            wide(table, risk_col, offers)[:, 0],
-        )
+        risk = wide(table, f"{prefix}p_before", offers)[:, 0]
+        return cls(ids, offers, net, cost, uplift, wide(table, f"{prefix}uplift_low", offers), value, risk)
 
     def subset(self, mask: np.ndarray) -> PlanInputs:
         return PlanInputs(
@@ -111,7 +109,7 @@ def plan_builders(inp: PlanInputs, budget: float, cfg: dict[str, Any], seed: int
         RISK_BASED: lambda: riskiest_first(inp, best_average_offer(inp), budget),
     }
     for k, offer in enumerate(inp.offers):
-        builders[f"riskiest_{offer}"] = lambda k=k: riskiest_first(inp, k, budget)
+        builders[f"riskiest_{offer}"] = partial(riskiest_first, inp, k, budget)
     builders[RANDOM] = lambda: _random_plan(inp, budget, seed)
     builders[NO_OFFER] = lambda: np.full(len(inp.ids), NONE)
     return builders

@@ -106,12 +106,18 @@ def _decision_html(result: PlanningResult, currency: str = "EUR") -> list[str]:
             ]
         )
         parts += [
-            f"<p>Each candidate plan valued on the {result.estimates.customers:,} holdout customers of the "
-            "randomized campaign (off-policy estimate, see the glossary), at the holdout's share of the "
+            f"<p>Each candidate plan valued on the {result.estimates.customers:,} {_checked_words(result)} of the "
+            "randomized campaign (off-policy estimate, see the glossary), at their share of the "
             "budget. Observable data only: no model or plan is chosen on anything else.</p>",
             _html_table(rows),
         ]
     return parts
+
+
+def _checked_words(result: PlanningResult) -> str:
+    if result.checked_on == "out_of_fold":
+        return "customers (each valued by the cross-fitted models that never saw its outcome)"
+    return "holdout customers"
 
 
 def budget_curve_table(table: pd.DataFrame, cfg: dict[str, Any], points_n: int = 40) -> pd.DataFrame:

@@ -11,11 +11,14 @@ Customer value (what a saved customer is worth) = ``monthly_charges * customer_v
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from churnguard.interventions.config import ScenarioConfig
 
 CONTRACT_ORDER = ["month_to_month", "one_year", "two_year"]
 PLAN_ORDER = ["basic", "standard", "premium"]
@@ -48,27 +51,40 @@ class Scenario:
         return out
 
 
+UPGRADE_ORDERS = {"contract": CONTRACT_ORDER, "plan": PLAN_ORDER}
+
+
+def ceilings(scenarios: list[Scenario]) -> dict[str, tuple[str, list[str]]]:
+    """Offer -> (column, order) for each scenario whose what-if upgrades a column: at the top of that
+    order the offer changes nothing, so it can have no effect there."""
+    out = {}
+    for s in scenarios:
+        ups = [c for c in UPGRADE_ORDERS if s.what_if.get(c) == "upgrade"]
+        if len(ups) == 1:
+            out[s.offer] = (ups[0], UPGRADE_ORDERS[ups[0]])
+    return out
+
+
 def upgrade(values: pd.Series, order: list[str]) -> pd.Series:
     """One step up an ordered category (the top stays; unknown values stay)."""
     pos = {v: i for i, v in enumerate(order)}
     return values.map(lambda v: order[min(pos[v] + 1, len(order) - 1)] if v in pos else v)
 
 
-def load_scenarios(cfg: dict[str, Any]) -> list[Scenario]:
-    """Scenarios from ``fit_counterfactual.scenarios`` (dict name -> spec), in declaration order."""
-    out = []
-    for name, spec in cfg["scenarios"].items():
-        cost = spec.get("cost", {})
-        out.append(
-            Scenario(
-                name=name,
-                offer=spec.get("offer", name),
-                fixed_cost=float(cost.get("fixed", 0.0)),
-                share_of_monthly=float(cost.get("share_of_monthly", 0.0)),
-                months=float(cost.get("months", 0.0)),
-                what_if=dict(spec.get("what_if") or {}),
-            )
+def load_scenarios(scenarios: dict[str, ScenarioConfig]) -> list[Scenario]:
+    """Scenarios from ``fit_counterfactual.scenarios`` (name -> typed spec), in declaration order; a
+    scenario's campaign offer is its name unless ``offer`` says otherwise."""
+    out = [
+        Scenario(
+            name=name,
+            offer=spec.offer or name,
+            fixed_cost=spec.cost.fixed,
+            share_of_monthly=spec.cost.share_of_monthly,
+            months=spec.cost.months,
+            what_if={k: v for k, v in dataclasses.asdict(spec.what_if).items() if v is not None},
         )
+        for name, spec in scenarios.items()
+    ]
     if not out:
         raise ValueError("fit_counterfactual.scenarios declares no scenario")
     return out

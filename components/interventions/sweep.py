@@ -40,7 +40,7 @@ def run_shard(
         chunk = rows.iloc[start : start + chunk_rows].reset_index(drop=True)
         if chunk.empty:
             break
-        rec = part.recommend(chunk)
+        rec = part.recommend(chunk, out_of_fold=True)
         ctx = chunk.reindex(columns=[ID, *CONTEXT_COLUMNS])
         parts.append(rec.merge(ctx, on=ID, how="left"))
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

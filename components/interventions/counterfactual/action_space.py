@@ -74,8 +74,8 @@ class ActionSpace:
             v = float(row[c])
             cond[c] = [v * (1 - cap), v]
         for c, order in self.ordered.items():
-            v = str(row[c])
-            cond[c] = order[order.index(v) :] if v in order else [v]
+            level = str(row[c])
+            cond[c] = order[order.index(level) :] if level in order else [level]
         for c, values in self.free_values.items():
             cond[c] = sorted(set(values) | {str(row[c])})
         return cond

@@ -117,7 +117,7 @@ def _train_autoencoder(
     for _ in range(int(cfg["autoencoder_steps"])):
         idx = torch.randint(0, len(xt), (bs,), generator=gen)
         out = decoder(encoder(xt[idx]))
-        loss = torch.nn.functional.mse_loss(out[0], xt[idx, :n_num]) if n_num else 0.0
+        loss = torch.nn.functional.mse_loss(out[0], xt[idx, :n_num]) if n_num else torch.zeros(())
         for head, tgt in zip(out[1:], cat_targets):
             loss = loss + torch.nn.functional.cross_entropy(head, tgt[idx]) / max(1, len(cat_idx))
         opt.zero_grad()
@@ -215,7 +215,8 @@ class AlibiCFRLBackend:
     def _condition(self, imp: pd.DataFrame, rows: np.ndarray) -> dict[str, list]:
         """alibi's condition for one group: upgrades from the group's level, any free value, and the
         numeric cap relative to the group's median."""
-        first, cond = imp.iloc[rows[0]], {}
+        first = imp.iloc[rows[0]]
+        cond: dict[str, list[Any]] = {}
         for c, order in self.space.ordered.items():
             v = str(first[c])
             known = set(self.space.categories.get(c, []))

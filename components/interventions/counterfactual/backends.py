@@ -5,7 +5,7 @@ counterfactual backend"."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, cast
 
 import pandas as pd
 
@@ -40,7 +40,7 @@ class Backend(Protocol):
     ) -> Backend: ...
 
 
-BACKENDS: dict[str, type[Backend]] = {b.name: b for b in (AlibiCFRLBackend, DiceBackend)}
+BACKENDS: dict[str, type[Backend]] = {b.name: cast(type[Backend], b) for b in (AlibiCFRLBackend, DiceBackend)}
 
 
 def backend_class(name: Any, where: str = "params.yaml") -> type[Backend]:

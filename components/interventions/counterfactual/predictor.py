@@ -3,6 +3,8 @@ threshold maps to 0.5 (backends search for class 0 = "stays"), and alibi's array
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -53,7 +55,7 @@ class _Predictor:
     def _fast(self, codec: _Codec):
         """For the gradient-boosting family: skip pandas, map codec indices to the encoder's codes."""
         if getattr(self, "_fast_cache", None) is None:
-            self._fast_cache = False
+            self._fast_cache: Any = False
             pipe = self.base.pipeline
             try:
                 pre, clf = pipe.named_steps["pre"], pipe.named_steps["clf"]
