@@ -142,6 +142,18 @@ def evidence_month(result: MonitorResult, m: int) -> int:
     return min(months) if months else m
 
 
+def estimates(system: str, result: MonitorResult) -> dict[str, float]:
+    """The CBPE estimate and its two corrections on the matured cohort (the raw one before any matured)."""
+    raw = result.estimated_auc
+    return {
+        f"{system}_estimated_auc": raw,
+        f"{system}_estimated_auc_offset": raw if result.estimated_auc_offset is None else result.estimated_auc_offset,
+        f"{system}_estimated_auc_recalibrated": raw
+        if result.estimated_auc_recalibrated is None
+        else result.estimated_auc_recalibrated,
+    }
+
+
 def month_row(world: World, m: int, frozen: MonitorResult, adaptive: MonitorResult, models: dict) -> dict[str, Any]:
     table = world.tables[m]
     y = table[LABEL].to_numpy()
@@ -163,8 +175,8 @@ def month_row(world: World, m: int, frozen: MonitorResult, adaptive: MonitorResu
         "frozen_auc": auc["frozen"],
         "adaptive_auc": auc["adaptive"],
         "oracle_auc": world.oracle_auc[m],
-        "frozen_estimated_auc": frozen.estimated_auc,
-        "adaptive_estimated_auc": adaptive.estimated_auc,
+        **estimates("frozen", frozen),
+        **estimates("adaptive", adaptive),
         "champion_trained_on": models["adaptive"].trained_on,
         "concept_affected": world.affected[m],
     }

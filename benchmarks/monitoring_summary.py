@@ -12,6 +12,7 @@ from churnguard.world.timeline import MONTH_DAYS
 
 TOLERANCE = 0.02  # the estimate must track realised ROC AUC within this (issue #18)
 TARGET = 0.97  # adaptive champion / oracle ROC AUC after the retrain
+VARIANTS = ("", "_offset", "_recalibrated")  # CBPE raw, and corrected on the newest matured cohort
 
 
 def _stats(values: list[float]) -> dict[str, float] | None:
@@ -27,10 +28,14 @@ def _stats(values: list[float]) -> dict[str, float] | None:
     }
 
 
-def estimate_errors(runs: list[dict], system: str, months: range | None = None) -> dict[str, Any] | None:
-    """|CBPE estimate - realised ROC AUC| of one system's champion, per world-month."""
+def estimate_errors(
+    runs: list[dict], system: str, months: range | None = None, variant: str = ""
+) -> dict[str, Any] | None:
+    """|CBPE estimate - realised ROC AUC| of one system's champion, per world-month (``variant``:
+    "" raw, "_offset" or "_recalibrated": corrected on the newest matured cohort)."""
+    key = f"{system}_estimated_auc{variant}"
     err = [
-        abs(r[f"{system}_estimated_auc"] - r[f"{system}_auc"])
+        abs(r[key] - r[f"{system}_auc"])
         for run in runs
         for r in run["months"]
         if months is None or r["month"] in months
@@ -41,11 +46,7 @@ def estimate_errors(runs: list[dict], system: str, months: range | None = None) 
     out["within_tolerance_share"] = round(float(np.mean(np.asarray(err) <= TOLERANCE)), 4)
     out["worst_world_max"] = round(
         max(
-            max(
-                abs(r[f"{system}_estimated_auc"] - r[f"{system}_auc"])
-                for r in run["months"]
-                if months is None or r["month"] in months
-            )
+            max(abs(r[key] - r[f"{system}_auc"]) for r in run["months"] if months is None or r["month"] in months)
             for run in runs
         ),
         4,
@@ -124,11 +125,13 @@ def summarise(scenario: str, runs: list[dict], cfg: MonitorConfig) -> dict[str, 
     months = [r["month"] for r in runs[0]["months"]]
     out: dict[str, Any] = {"seeds": [run["seed"] for run in runs], "months": len(months)}
     out["alarms"] = alarms(runs, start)
-    out["estimate_error_frozen"] = estimate_errors(runs, "frozen")
-    out["estimate_error_adaptive"] = estimate_errors(runs, "adaptive")
-    if start is not None:
-        out["estimate_error_frozen_before_change"] = estimate_errors(runs, "frozen", range(0, start))
-        out["estimate_error_frozen_after_change"] = estimate_errors(runs, "frozen", range(start, max(months) + 1))
+    for variant in VARIANTS:
+        for system in ("frozen", "adaptive"):
+            out[f"estimate_error_{system}{variant}"] = estimate_errors(runs, system, variant=variant)
+        if start is not None:
+            before, after = range(0, start), range(start, max(months) + 1)
+            out[f"estimate_error_frozen{variant}_before_change"] = estimate_errors(runs, "frozen", before, variant)
+            out[f"estimate_error_frozen{variant}_after_change"] = estimate_errors(runs, "frozen", after, variant)
         out["after_retrain"] = after_retrain(runs, start)
     out["frozen_ratio_by_month"] = ratio_by_month(runs, "frozen")
     out["adaptive_ratio_by_month"] = ratio_by_month(runs, "adaptive")
@@ -156,6 +159,19 @@ def markdown(numbers: dict[str, Any], run: dict[str, Any]) -> str:
             f"{_fmt(err)} / {_fmt(err, 'worst_world_max')} / {_fmt(err, 'within_tolerance_share')} | "
             f"{_fmt(after.get('frozen_ratio_same_months'))} | "
             f"{_fmt(after.get('adaptive_ratio'))}, {after.get('adaptive_ratio_worst_world_min', '–')} |"
+        )
+    lines += [
+        "",
+        "CBPE abs error of the frozen champion, mean / max / share within 0.02 (all months; concept shift:"
+        " before the change), raw | offset | recalibrated on the newest matured cohort:",
+        "",
+    ]
+    for name, s in numbers["scenarios"].items():
+        suffix = "_before_change" if name == "concept_shift" else ""
+        cells = [s[f"estimate_error_frozen{v}{suffix}"] for v in VARIANTS]
+        lines.append(
+            f"- {name}: "
+            + " | ".join(f"{_fmt(e)} / {_fmt(e, 'max')} / {_fmt(e, 'within_tolerance_share')}" for e in cells)
         )
     lines += ["", "ROC AUC / oracle by month (mean over seeds; worst world in brackets):", ""]
     for name, s in numbers["scenarios"].items():

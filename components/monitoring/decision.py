@@ -38,6 +38,9 @@ class MonitorResult:
     reference_auc: float | None
     realised_auc: float | None = None
     realised_estimate: float | None = None  # CBPE on the matured cohort, for the error
+    # the estimate corrected on the matured cohort: + (realised - CBPE) there / isotonic recalibration
+    estimated_auc_offset: float | None = None
+    estimated_auc_recalibrated: float | None = None
     early_outcomes: list[SegmentOutcome] = field(default_factory=list)
     drift_alarm: bool = False
     performance_alarm: bool = False

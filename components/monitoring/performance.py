@@ -38,6 +38,15 @@ def expected_roc_auc(scores: np.ndarray) -> float:
     return float(np.trapezoid(tpr, fpr)) if hasattr(np, "trapezoid") else float(np.trapz(tpr, fpr))
 
 
+def recalibrated_expected_roc_auc(scores: np.ndarray, ref_scores: np.ndarray, ref_labels: np.ndarray) -> float:
+    """CBPE on scores recalibrated (isotonic regression) on a labelled cohort, e.g. the newest matured
+    one; NannyML's CBPE calibrates on its labelled reference period the same way."""
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(ref_scores, np.asarray(ref_labels, float))
+    return expected_roc_auc(iso.predict(np.asarray(scores, float)))
+
+
 def realised_roc_auc(y: np.ndarray, scores: np.ndarray) -> float | None:
     y = np.asarray(y)
     return float(roc_auc_score(y, scores)) if 0 < y.sum() < y.size else None

@@ -102,3 +102,22 @@ def test_monitor_config_names_a_mistyped_key():
     bad["retrain_on"] = ["performance", "weather"]
     with pytest.raises(ConfigError, match=r"monitor\.retrain_on\[1\]"):
         monitor_config(bad)
+
+
+def test_recalibrated_cbpe_repairs_overconfident_scores_and_matured_rows_exclude_training():
+    from churnguard.core.vocabulary import SPLIT
+    from churnguard.monitoring.monitor import Cohort, unseen
+
+    rng = np.random.default_rng(4)
+    s = rng.beta(2, 5, 40000)
+    y = rng.random(s.size) < s
+    logit = np.log(s / (1 - s))
+    overconfident = 1 / (1 + np.exp(-2.0 * logit))  # same ranks, too spread
+    realised = performance.realised_roc_auc(y, s)
+    half = s.size // 2
+    raw = performance.expected_roc_auc(overconfident[half:])
+    fixed = performance.recalibrated_expected_roc_auc(overconfident[half:], overconfident[:half], y[:half])
+    assert raw - realised > 0.05 and abs(fixed - realised) < 0.01
+    frame = pd.DataFrame({SPLIT: ["train", "holdout", "train", "holdout"]})
+    kept = unseen(Cohort(frame, np.arange(4.0), None, np.array([0, 1, 0, 1])))
+    assert kept is not None and list(kept.scores) == [1.0, 3.0] and list(kept.labels) == [1, 1]
