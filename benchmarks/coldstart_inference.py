@@ -27,7 +27,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from churnguard.coldstart.gnn import undirected
 from churnguard.coldstart.part import load_part
 from churnguard.core.benchmarking import write_result
 
@@ -43,7 +42,7 @@ def new_customers(table: pd.DataFrame, part, n: int, rng: np.random.Generator) -
         ]
     )
     rows["customer_id"] = [f"NEW{i:07d}" for i in range(n)]
-    known = part.graph.ids
+    known = np.asarray(part.store.ids)
     k = np.where(rng.random(n) < 0.4, rng.integers(1, 4, n), 0)
     rows["referral_ids"] = [list(known[rng.integers(0, len(known), m)]) for m in k]
     rows["is_cold_start"] = 1
@@ -52,17 +51,16 @@ def new_customers(table: pd.DataFrame, part, n: int, rng: np.random.Generator) -
 
 def full_graph_peer(part, frame: pd.DataFrame) -> float:
     """Seconds for the non-inductive alternative: forward over known + new nodes (GNN only)."""
-    g = part.graph
+    g = part.store
     zeros = np.zeros(len(frame), dtype=np.float32)
     t0 = time.perf_counter()
     x_new = part.encoder.encode(frame, zeros, zeros)
-    src, dst = [], []
-    for i, ids in enumerate(frame["referral_ids"]):
-        for c in ids:
-            src.append(g.n + i)
-            dst.append(g.index[c])
-    x = torch.cat([g.x, torch.as_tensor(x_new)])
-    ei = torch.cat([g.edge_index, undirected(np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64))], dim=1)
+    ids = [c for refs in frame["referral_ids"] for c in refs]
+    src = g.n + np.repeat(np.arange(len(frame)), frame["referral_ids"].map(len).to_numpy())
+    dst = g.lookup(ids)
+    new = torch.from_numpy(np.stack([np.concatenate([src, dst]), np.concatenate([dst, src])]))
+    x = torch.cat([torch.from_numpy(np.asarray(g.x)), torch.as_tensor(x_new)])
+    ei = torch.cat([g.edge_index(), new], dim=1)
     with torch.inference_mode():
         part.gnn(x, ei)
     return time.perf_counter() - t0
@@ -129,7 +127,7 @@ def main() -> None:
         "batch_peer_full_graph_gnn_only_s": peer_batch_s,
         "load_average_1m_at_end": os.getloadavg()[0],
         "cpus": os.cpu_count(),
-        "known_graph_nodes": int(part.graph.n),
+        "known_graph_nodes": int(part.store.n),
         "gnn": part.gnn_arch,
         "torch_threads": args.threads,
     }

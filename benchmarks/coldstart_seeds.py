@@ -24,14 +24,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from churnguard.coldstart.clusters import fit_clusters
 from churnguard.coldstart.evaluation import evaluate_coldstart
-from churnguard.coldstart.part import fit_coldstart, save_part
+from churnguard.coldstart.part import load_part, save_part
+from churnguard.coldstart.training import fit_coldstart
 from churnguard.core.benchmarking import RESULTS, write_result
 from churnguard.core.config import load_params
+from churnguard.core.truth import load_truth
 from churnguard.core.vocabulary import LABEL, SPLIT
 from churnguard.features.table import build_feature_table
 from churnguard.world import generate_world
@@ -65,10 +68,12 @@ def one_run(params: dict, setting: str, seed: int, customers: int, workdir: Path
     t1 = time.perf_counter()
     rows = table[(table[SPLIT] == "train") & ~table["is_cold_start"].astype(bool)]
     cluster = fit_clusters(rows, rows[LABEL].to_numpy(), params["cluster"], int(params["cluster"]["seed"]))
-    part, fit = fit_coldstart(table, raw, cluster, params["train_gnn"])
+    graph = (pd.read_parquet(raw / "referrals.parquet"), pd.read_parquet(raw / "former_customers.parquet"))
+    part, fit = fit_coldstart(table, graph, cluster, params["train_gnn"])
     save_part(part, workdir / "coldstart")
     t2 = time.perf_counter()
-    ev = evaluate_coldstart(features, workdir / "coldstart", truth, params["evaluate_coldstart"])
+    truth_p = load_truth(truth, ["customer_id", "p_received"])
+    ev = evaluate_coldstart(table, load_part(workdir / "coldstart"), truth_p, params["evaluate_coldstart"])
     out = {
         "setting": setting,
         "seed": seed,

@@ -12,16 +12,17 @@ import joblib
 import pandas as pd
 
 from churnguard.coldstart.clusters import fit_clusters
-from churnguard.core.config import PATHS, section
+from churnguard.coldstart.config import ClusterConfig
+from churnguard.core.config import PATHS, load_section
 from churnguard.core.metrics import write_metrics
 from churnguard.core.vocabulary import LABEL, SPLIT
 
 
 def main() -> None:
-    cfg = section("cluster")
+    cfg = load_section("cluster", ClusterConfig)
     table = pd.read_parquet(PATHS.features / "customers.parquet")
     rows = table[(table[SPLIT] == "train") & ~table["is_cold_start"].astype(bool)]
-    model = fit_clusters(rows, rows[LABEL].to_numpy(), cfg, int(cfg["seed"]))
+    model = fit_clusters(rows, rows[LABEL].to_numpy(), cfg, cfg.seed)
     out = PATHS.models / "cluster"
     out.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, out / "cluster.joblib")

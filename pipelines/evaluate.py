@@ -5,14 +5,22 @@ Reads params: evaluate. Writes metrics/base.json, plots/roc.csv, plots/calibrati
 
 from __future__ import annotations
 
-from churnguard.core.config import PATHS, load_params
+import pandas as pd
+
+from churnguard.core.config import PATHS, load_section
 from churnguard.core.metrics import write_metrics
+from churnguard.core.truth import has_truth, load_truth
+from churnguard.core.vocabulary import ID
+from churnguard.models.config import EvaluateConfig
 from churnguard.models.evaluation import evaluate_base
+from churnguard.models.tabular import load_part
 
 
 def main() -> None:
-    cfg = load_params()["evaluate"]
-    metrics, roc, calib = evaluate_base(PATHS.features / "customers.parquet", PATHS.models / "base", PATHS.truth, cfg)
+    cfg = load_section("evaluate", EvaluateConfig)
+    table = pd.read_parquet(PATHS.features / "customers.parquet")
+    truth = load_truth(PATHS.truth, [ID, "p_received"]) if has_truth(PATHS.truth) else None
+    metrics, roc, calib = evaluate_base(table, load_part(PATHS.models / "base"), truth, cfg)
     PATHS.metrics.mkdir(parents=True, exist_ok=True)
     PATHS.plots.mkdir(parents=True, exist_ok=True)
     write_metrics(PATHS.metrics / "base.json", metrics)

@@ -6,14 +6,22 @@ Reads params: evaluate_coldstart. Writes metrics/coldstart.json.
 
 from __future__ import annotations
 
+import pandas as pd
+
+from churnguard.coldstart.config import EvaluateColdstartConfig
 from churnguard.coldstart.evaluation import evaluate_coldstart
-from churnguard.core.config import PATHS, section
+from churnguard.coldstart.part import load_part
+from churnguard.core.config import PATHS, load_section
 from churnguard.core.metrics import write_metrics
+from churnguard.core.truth import has_truth, load_truth
+from churnguard.core.vocabulary import ID
 
 
 def main() -> None:
-    cfg = section("evaluate_coldstart")
-    metrics = evaluate_coldstart(PATHS.features / "customers.parquet", PATHS.models / "coldstart", PATHS.truth, cfg)
+    cfg = load_section("evaluate_coldstart", EvaluateColdstartConfig)
+    table = pd.read_parquet(PATHS.features / "customers.parquet")
+    truth = load_truth(PATHS.truth, [ID, "p_received"]) if has_truth(PATHS.truth) else None
+    metrics = evaluate_coldstart(table, load_part(PATHS.models / "coldstart"), truth, cfg)
     PATHS.metrics.mkdir(parents=True, exist_ok=True)
     write_metrics(PATHS.metrics / "coldstart.json", metrics)
     for name, m in metrics["cohort"].items():

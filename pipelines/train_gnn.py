@@ -1,8 +1,9 @@
 """Stage `train_gnn`: GNN (GATv2 vs GraphSAGE) over the referral graph, GBM on demographics +
 hand-made graph features, and their ensemble with the cluster prior: the `coldstart` part.
 
-Reads params: train_gnn. Writes models/coldstart/ (bundle part, order 10) and metrics/train_gnn.json.
-Under torchrun (WORLD_SIZE > 1) training runs as DistributedDataParallel; rank 0 writes.
+Reads params: train_gnn. Writes models/coldstart/ (bundle part, order 10, with its graph store in
+graph/) and metrics/train_gnn.json. Under torchrun (WORLD_SIZE > 1) training runs as
+DistributedDataParallel; rank 0 writes.
 """
 
 from __future__ import annotations
@@ -12,16 +13,26 @@ import os
 import joblib
 import pandas as pd
 
-from churnguard.coldstart.part import fit_coldstart, save_part
-from churnguard.core.config import PATHS, section
+from churnguard.coldstart.config import TrainGNNConfig
+from churnguard.coldstart.part import save_part
+from churnguard.coldstart.training import fit_coldstart
+from churnguard.core.config import PATHS, load_section
 from churnguard.core.metrics import write_metrics
 
 
+def read_graph() -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """(referrals, former customers) of the data source, or None when it has no referral graph."""
+    refs, former = PATHS.raw / "referrals.parquet", PATHS.raw / "former_customers.parquet"
+    if not (refs.exists() and former.exists()):
+        return None
+    return pd.read_parquet(refs), pd.read_parquet(former)
+
+
 def main() -> None:
-    cfg = section("train_gnn")
+    cfg = load_section("train_gnn", TrainGNNConfig)
     table = pd.read_parquet(PATHS.features / "customers.parquet")
     cluster = joblib.load(PATHS.models / "cluster" / "cluster.joblib")
-    part, metrics = fit_coldstart(table, PATHS.raw, cluster, cfg)
+    part, metrics = fit_coldstart(table, read_graph(), cluster, cfg)
     if int(os.environ.get("RANK", "0")) != 0:
         return
     save_part(part, PATHS.models / "coldstart")
@@ -30,7 +41,7 @@ def main() -> None:
     for arch, info in metrics.get("gnn_candidates", {}).items():
         print(
             f"{arch:>6}: validation AUC (cold start, with edges) {info['validation_auc_with_edges']}, "
-            f"{info['epochs_run']} epochs in {info['seconds']} s"
+            f"{info['epochs_run']} epochs ({info['steps']} steps) in {info['seconds']} s"
         )
     print(
         f"selected {metrics.get('gnn_selected', 'no GNN')}; validation AUC {metrics['validation_auc']}; "

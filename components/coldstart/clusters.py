@@ -8,6 +8,7 @@ towards the overall rate) and a profile. ``ClusterModel.assign`` places an unsee
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +21,10 @@ from sklearn.metrics import silhouette_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from churnguard.coldstart.config import ClusterConfig
 from churnguard.core.columns import Columns, as_columns, numeric_matrix, text
 from churnguard.core.numeric import logit
+from churnguard.models.config import typed
 
 # Known at sign-up; a Telco-style CSV may carry only some of them (the rest are skipped).
 DEMOGRAPHIC_CATEGORICAL = ["income_band", "region", "signup_channel", "plan", "contract", "payment_method"]
@@ -141,27 +144,28 @@ class ClusterModel:
         return logit(self.priors[clusters], eps=1e-4)
 
 
-def fit_clusters(train: pd.DataFrame, y: np.ndarray, cfg: dict[str, Any], seed: int) -> ClusterModel:
-    """Fit the encoder and k-means for each k in ``cfg['k_range']``; keep the best silhouette.
+def fit_clusters(train: pd.DataFrame, y: np.ndarray, cfg: ClusterConfig | Mapping[str, Any], seed: int) -> ClusterModel:
+    """Fit the encoder and k-means for each k in ``cfg.k_range``; keep the best silhouette.
 
     ``train`` are the rows that may inform the priors (train split, established customers),
     ``y`` their labels. Clustering itself is unsupervised.
     """
+    conf = typed(ClusterConfig, cfg, "cluster")
     categorical, numeric = demographic_columns(train)
     if not categorical and not numeric:
         raise ValueError("no demographic columns in the feature table: cannot cluster")
     encoder = make_encoder(categorical, numeric)
     X = encoder.fit_transform(demographic_frame(train, categorical, numeric)).astype(np.float32)
     rng = np.random.default_rng(seed)
-    sample = rng.choice(len(X), size=min(len(X), int(cfg["silhouette_sample"])), replace=False)
-    fit_rows = rng.choice(len(X), size=min(len(X), int(cfg["fit_sample"])), replace=False)
-    k_lo, k_hi = (int(v) for v in cfg["k_range"])
+    sample = rng.choice(len(X), size=min(len(X), conf.silhouette_sample), replace=False)
+    fit_rows = rng.choice(len(X), size=min(len(X), conf.fit_sample), replace=False)
+    k_lo, k_hi = conf.k_range
     selection: dict[str, float] = {}
     best: tuple[float, KMeans] | None = None
     for k in range(k_lo, k_hi + 1):
         if k >= len(sample):
             break
-        km = KMeans(n_clusters=k, n_init=int(cfg["n_init"]), random_state=seed).fit(X[fit_rows])
+        km = KMeans(n_clusters=k, n_init=conf.n_init, random_state=seed).fit(X[fit_rows])
         score = float(silhouette_score(X[sample], km.predict(X[sample]), random_state=seed))
         selection[str(k)] = score
         if best is None or score > best[0]:
@@ -171,7 +175,7 @@ def fit_clusters(train: pd.DataFrame, y: np.ndarray, cfg: dict[str, Any], seed: 
     labels = km.predict(X)
     y = np.asarray(y, dtype=float)
     global_rate = float(y.mean())
-    m = float(cfg["prior_strength"])
+    m = conf.prior_strength
     counts = np.bincount(labels, minlength=km.n_clusters)
     positives = np.bincount(labels, weights=y, minlength=km.n_clusters)
     priors = (positives + m * global_rate) / (counts + m)

@@ -2,21 +2,21 @@
 
 The cohort (train and holdout cold-start customers alike) is scored as one batch of new nodes,
 exactly as :meth:`ColdStartPart.components` scores new customers; metrics use the holdout rows.
-Only this module (evaluation) reads the truth, through :mod:`churnguard.core.truth`.
+Pure: the stage reads the table, the part and (synthetic source) the truth's ``p_received``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from churnguard.coldstart.part import load_part
+from churnguard.coldstart.config import EvaluateColdstartConfig
+from churnguard.coldstart.part import ColdStartPart
 from churnguard.core.metrics import classification_metrics
-from churnguard.core.truth import has_truth, load_truth
 from churnguard.core.vocabulary import ID, LABEL, SPLIT
+from churnguard.models.config import typed
 
 MODELS = {
     "cluster_prior": "(a) cluster prior",
@@ -33,18 +33,20 @@ def _metrics(y: np.ndarray, p: np.ndarray, bins: int) -> dict[str, float] | None
     return classification_metrics(y, p, bins)
 
 
-def evaluate_coldstart(features_path: Path, part_dir: Path, truth_dir: Path, cfg: dict[str, Any]) -> dict[str, Any]:
-    table = pd.read_parquet(features_path)
-    part = load_part(part_dir)
+def evaluate_coldstart(
+    table: pd.DataFrame, part: ColdStartPart, truth: pd.DataFrame | None, cfg: EvaluateColdstartConfig | Any
+) -> dict[str, Any]:
+    """Holdout cold-start metrics of (a)-(d), and (e) the oracle where ``truth`` (``p_received``
+    indexed by customer_id, :func:`churnguard.core.truth.load_truth`) is given."""
+    conf = typed(EvaluateColdstartConfig, cfg, "evaluate_coldstart")
     cohort = table[table["is_cold_start"].astype(bool)].reset_index(drop=True)
     comps = part.components(cohort)
     hold = cohort[SPLIT].to_numpy() == "holdout"
     y = cohort[LABEL].to_numpy()[hold]
     scores = {k: comps[k].to_numpy()[hold] for k in ("cluster_prior", "gbm", "gnn", "ensemble")}
-    if has_truth(truth_dir):
-        truth = load_truth(truth_dir, [ID, "p_received"]).reindex(cohort[ID].astype(str))
-        scores["oracle"] = truth["p_received"].to_numpy()[hold]
-    bins = int(cfg["calibration_bins"])
+    if truth is not None:
+        scores["oracle"] = truth["p_received"].reindex(cohort[ID].astype(str)).to_numpy()[hold]
+    bins = conf.calibration_bins
     edges = comps["has_edges"].to_numpy()[hold]
     out: dict[str, Any] = {
         "models": MODELS,
@@ -63,6 +65,6 @@ def evaluate_coldstart(features_path: Path, part_dir: Path, truth_dir: Path, cfg
         best = max(("cluster_prior", "gbm", "gnn"), key=lambda k: c[k]["roc_auc"] if c[k] else -1)
         out["best_single_component"] = best
         out["ensemble_minus_best_single_auc"] = c["ensemble"]["roc_auc"] - c[best]["roc_auc"]
-    if not has_truth(truth_dir):
+    if truth is None:
         out["note"] = "no ground truth for this data source: oracle not available"
     return out

@@ -17,17 +17,13 @@ random share of training targets has its own behaviour hidden (``has_behaviour =
 loss is taken on those targets only: the network learns to predict from demographics plus the
 neighbourhood, which is what a new customer has.
 
-Training is full-batch and ``torch.distributed``-ready: with ``WORLD_SIZE > 1`` (torchrun) the
-model is wrapped in DistributedDataParallel and each rank takes the loss on its own shard of
-training nodes (gradients are averaged); by default it runs in one process on the device from
-params (cpu / cuda / auto).
+Training (:mod:`churnguard.coldstart.gnn_training`) runs on mini-batches of neighbour-sampled
+subgraphs; the known graph lives in a :class:`churnguard.coldstart.store.GraphStore` beside the part.
 """
 
 from __future__ import annotations
 
-import copy
 import os
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +34,7 @@ from torch import nn
 from torch_geometric.nn import GATv2Conv, SAGEConv
 
 from churnguard.coldstart.clusters import ClusterModel
+from churnguard.coldstart.store import GraphStore, gather
 from churnguard.core.columns import Columns, as_columns, numeric
 from churnguard.features.clickstream import CLICKSTREAM_FEATURES
 
@@ -156,171 +153,9 @@ class ReferralGNN(nn.Module):
         return self.head(self.drop(h)).squeeze(-1)
 
 
-@dataclass
-class KnownGraph:
-    """The referral graph known at T: node ids, features, undirected edges (both directions)."""
-
-    ids: np.ndarray
-    x: torch.Tensor
-    edge_index: torch.Tensor
-    is_former: np.ndarray
-
-    def __post_init__(self) -> None:
-        self.index = {cid: i for i, cid in enumerate(self.ids.tolist())}
-
-    @property
-    def n(self) -> int:
-        return len(self.ids)
-
-    def csr(self) -> tuple[np.ndarray, np.ndarray]:
-        """(indptr, neighbours) of the undirected known graph, built once."""
-        cached = self.__dict__.get("_csr")
-        if cached is None:
-            src, dst = self.edge_index[0].numpy(), self.edge_index[1].numpy()
-            order = np.argsort(src, kind="stable")
-            indptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=self.n))]).astype(np.int64)
-            cached = self.__dict__["_csr"] = (indptr, dst[order].astype(np.int64))
-        return cached
-
-
-def _gather(indptr: np.ndarray, neighbours: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """All (node, neighbour) pairs of ``nodes`` from a CSR adjacency, vectorised."""
-    starts = indptr[nodes]
-    counts = indptr[nodes + 1] - starts
-    total = int(counts.sum())
-    if total == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    rep = np.repeat(np.arange(len(nodes)), counts)
-    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    return nodes[rep], neighbours[starts[rep] + offsets]
-
-
-def undirected(src: np.ndarray, dst: np.ndarray) -> torch.Tensor:
-    s, d = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
-    return torch.from_numpy(np.stack([np.concatenate([s, d]), np.concatenate([d, s])]))
-
-
-def build_known_graph(
-    encoder: NodeEncoder, established: pd.DataFrame, former: pd.DataFrame, referrals: pd.DataFrame
-) -> KnownGraph:
-    """Nodes = established active customers + former customers; edges among them."""
-    ids = np.concatenate(
-        [established["customer_id"].astype(str).to_numpy(), former["customer_id"].astype(str).to_numpy()]
-    )
-    is_former = np.concatenate([np.zeros(len(established)), np.ones(len(former))]).astype(np.float32)
-    frame = pd.concat([established, former], ignore_index=True)
-    has_beh = np.ones(len(frame), dtype=np.float32)
-    x = encoder.encode(frame, has_beh, is_former)
-    index = pd.Series(np.arange(len(ids)), index=ids)
-    a = index.reindex(referrals["referrer_id"].astype(str)).to_numpy()
-    b = index.reindex(referrals["referee_id"].astype(str)).to_numpy()
-    keep = ~(np.isnan(a) | np.isnan(b))
-    return KnownGraph(ids, torch.from_numpy(x), undirected(a[keep], b[keep]), is_former)
-
-
-def _dist() -> tuple[int, int]:
-    """(rank, world size); initialises the process group under torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1:
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-        return dist.get_rank(), world
-    return 0, 1
-
-
-def training_view(graph: KnownGraph) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
-    """The part of the known graph that training needs: nodes with at least one referral edge.
-
-    The GNN scores only customers with edges (the others fall back to the cluster model), and a
-    node without edges influences nobody else, so dropping those nodes changes no prediction used.
-    Returns (x, edge_index, original node index of each kept node)."""
-    from torch_geometric.utils import subgraph
-
-    keep = torch.zeros(graph.n, dtype=torch.bool)
-    keep[graph.edge_index.flatten()] = True
-    ei, _ = subgraph(keep, graph.edge_index, relabel_nodes=True, num_nodes=graph.n)
-    return graph.x[keep], ei, torch.nonzero(keep).flatten().numpy()
-
-
-def train_gnn(
-    arch: str,
-    x: torch.Tensor,
-    edge_index: torch.Tensor,
-    encoder: NodeEncoder,
-    train_idx: np.ndarray,
-    y: np.ndarray,
-    cfg: dict[str, Any],
-    device: torch.device,
-    seed: int,
-) -> tuple[ReferralGNN, dict[str, Any]]:
-    """Full-batch training with behaviour masking; early stopping on a masked validation share
-    of the (established, train-split) training nodes. Returns the best model (on cpu)."""
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    rank, world = _dist()
-    model = ReferralGNN(
-        arch, x.shape[1], int(cfg["hidden"]), int(cfg["heads"]), int(cfg["layers"]), float(cfg["dropout"])
-    ).to(device)
-    net: nn.Module = model
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    perm = rng.permutation(len(train_idx))
-    n_val = int(len(perm) * float(cfg["early_stopping_share"]))
-    val_pos, fit_pos = perm[:n_val], perm[n_val:]
-    fit_pos = fit_pos[rank::world]  # each rank: its shard of the loss nodes
-    x, ei = x.to(device), edge_index.to(device)
-    y_t = torch.as_tensor(y, dtype=torch.float32, device=device)
-    tidx = torch.as_tensor(train_idx, device=device)
-    beh = encoder.behaviour_slice()
-    opt = torch.optim.AdamW(net.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
-    loss_fn = nn.BCEWithLogitsLoss()
-    x_val = x.clone()
-    x_val[tidx[val_pos], beh] = 0.0  # validation targets always "new"
-    best, best_state, bad, history = float("inf"), None, 0, []
-    t0 = time.perf_counter()
-    gen = torch.Generator(device="cpu").manual_seed(seed + rank)
-    for epoch in range(int(cfg["epochs"])):
-        net.train()
-        hide = torch.rand(len(fit_pos), generator=gen) < float(cfg["mask_share"])
-        targets = torch.as_tensor(fit_pos, device=device)[hide.to(device)]
-        xe = x.clone()
-        xe[tidx[targets], beh] = 0.0
-        opt.zero_grad()
-        logits = net(xe, ei)
-        loss = loss_fn(logits[tidx[targets]], y_t[targets])
-        loss.backward()
-        opt.step()
-        if (epoch + 1) % int(cfg["eval_every"]) == 0 or epoch + 1 == int(cfg["epochs"]):
-            model.eval()
-            with torch.no_grad():
-                vl = float(loss_fn(model(x_val, ei)[tidx[val_pos]], y_t[val_pos]))
-            history.append({"epoch": epoch + 1, "train_loss": float(loss.detach()), "val_loss": vl})
-            if vl < best - 1e-4:
-                best, best_state, bad = vl, copy.deepcopy(model.state_dict()), 0
-            else:
-                bad += 1
-                if bad >= int(cfg["patience"]):
-                    break
-    model.load_state_dict(best_state or model.state_dict())
-    model = model.cpu().eval()
-    return model, {
-        "arch": arch,
-        "epochs_run": history[-1]["epoch"] if history else 0,
-        "best_val_loss": best,
-        "seconds": round(time.perf_counter() - t0, 2),
-        "world_size": world,
-        "device": str(device),
-        "history": history,
-    }
-
-
 @torch.no_grad()
 def inference(
-    model: ReferralGNN, graph: KnownGraph, new_x: np.ndarray, new_src: np.ndarray, new_dst: np.ndarray
+    model: ReferralGNN, graph: GraphStore, new_x: np.ndarray, new_src: np.ndarray, new_dst: np.ndarray
 ) -> np.ndarray:
     """Churn logits of M new customers without retraining.
 
@@ -343,16 +178,16 @@ def inference(
     for _ in range(model.layers):  # k-hop neighbourhood
         in_frontier = np.zeros(n + m, dtype=bool)
         in_frontier[frontier] = True
-        _, nb = _gather(indptr, neighbours, frontier[frontier < n])
+        _, nb = gather(indptr, neighbours, frontier[frontier < n])
         cand = np.unique(np.concatenate([nb, e_src[in_frontier[e_dst]]]))
         frontier = cand[~in_sub[cand]]
         in_sub[frontier] = True
     subset = np.nonzero(in_sub)[0]  # known nodes first, then new
     known = subset[subset < n]
-    u, v = _gather(indptr, neighbours, known)
+    u, v = gather(indptr, neighbours, known)
     keep = in_sub[v]
     pos = np.full(n + m, -1, dtype=np.int64)
     pos[subset] = np.arange(len(subset))
     ei = torch.from_numpy(np.stack([pos[np.concatenate([u[keep], e_src])], pos[np.concatenate([v[keep], e_dst])]]))
-    x = torch.cat([graph.x[torch.from_numpy(known)], torch.as_tensor(new_x, dtype=torch.float32)])
+    x = torch.cat([graph.rows(known), torch.as_tensor(new_x, dtype=torch.float32)])
     return model(x, ei)[torch.from_numpy(pos[n:])].numpy()

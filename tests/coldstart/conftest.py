@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from churnguard.coldstart.clusters import fit_clusters
-from churnguard.coldstart.part import fit_coldstart
+from churnguard.coldstart.training import fit_coldstart
 from churnguard.core.vocabulary import LABEL, SPLIT
 from churnguard.features.table import build_feature_table
 from churnguard.world import generate_world
@@ -50,7 +50,8 @@ def fitted(tiny_world, tiny_params):
     rows = table[(table[SPLIT] == "train") & ~table["is_cold_start"].astype(bool)]
     cluster = fit_clusters(rows, rows[LABEL].to_numpy(), tiny_params["cluster"], 0)
     cfg = copy.deepcopy(tiny_params["train_gnn"])
-    part, metrics = fit_coldstart(table, raw, cluster, cfg)
+    graph = (pd.read_parquet(raw / "referrals.parquet"), pd.read_parquet(raw / "former_customers.parquet"))
+    part, metrics = fit_coldstart(table, graph, cluster, cfg)
     return part, metrics, table, raw
 
 

@@ -9,17 +9,23 @@ import pandas as pd
 import pytest
 import torch
 
-from churnguard.coldstart.gnn import NodeEncoder, ReferralGNN, inference, undirected
+from churnguard.coldstart.gnn import NodeEncoder, ReferralGNN, inference
 from churnguard.coldstart.part import load_part, save_part
+
+
+def undirected(src: np.ndarray, dst: np.ndarray) -> torch.Tensor:
+    s, d = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
+    return torch.from_numpy(np.stack([np.concatenate([s, d]), np.concatenate([d, s])]))
 
 
 def _full_graph_logit(part, x_new: np.ndarray, neighbour_ids: list[str]) -> float:
     """Forward pass over the whole known graph with the new node (index N) added."""
-    g = part.graph
+    g = part.store
     n = g.n
-    nbrs = np.array([g.index[c] for c in neighbour_ids], dtype=np.int64)
-    x = torch.cat([g.x, torch.as_tensor(x_new[None, :])])
-    ei = torch.cat([g.edge_index, undirected(np.full(len(nbrs), n), nbrs)], dim=1)
+    nbrs = g.lookup(neighbour_ids)
+    assert (nbrs >= 0).all()
+    x = torch.cat([torch.from_numpy(np.asarray(g.x)), torch.as_tensor(x_new[None, :])])
+    ei = torch.cat([g.edge_index(), undirected(np.full(len(nbrs), n), nbrs)], dim=1)
     with torch.no_grad():
         return float(part.gnn(x, ei)[n])
 
@@ -35,8 +41,8 @@ def test_inductive_inference_equals_full_graph_forward(fitted, new_customers):
     ids = row["referral_ids"].iloc[0]
     x_new = _new_node_x(part, row)
     full = _full_graph_logit(part, x_new, ids)
-    idx = np.array([part.graph.index[c] for c in ids])
-    inductive = inference(part.gnn, part.graph, x_new[None, :], np.zeros(len(idx), dtype=np.int64), idx)[0]
+    idx = part.store.lookup(ids)
+    inductive = inference(part.gnn, part.store, x_new[None, :], np.zeros(len(idx), dtype=np.int64), idx)[0]
     assert inductive == pytest.approx(full, abs=1e-5)
     # and through the part's scoring path (the GNN component of the ensemble)
     comps = part.components(row)
@@ -48,19 +54,19 @@ def test_inductive_inference_equals_full_graph_forward(fitted, new_customers):
 def test_inductive_equals_full_graph_for_each_architecture(fitted, new_customers, arch):
     """Both compared architectures (random weights, 2 and 3 layers) are exactly inductive."""
     part = fitted[0]
-    g = part.graph
+    g = part.store
     torch.manual_seed(1)
     for layers in (2, 3):
-        model = ReferralGNN(arch, g.x.shape[1], 16, 4, layers, 0.0).eval()
+        model = ReferralGNN(arch, g.dim, 16, 4, layers, 0.0).eval()
         x_new = np.stack([_new_node_x(part, new_customers.iloc[[i]]) for i in range(2)])
-        nb0 = [g.index[c] for c in new_customers["referral_ids"].iloc[0]]
-        nb1 = [g.index[c] for c in new_customers["referral_ids"].iloc[1]]
+        nb0 = g.lookup(new_customers["referral_ids"].iloc[0]).tolist()
+        nb1 = g.lookup(new_customers["referral_ids"].iloc[1]).tolist()
         # new customer 1 also referred new customer 0 (an edge between two new nodes)
         src = np.array([0] * len(nb0) + [1] * len(nb1) + [0])
         dst = np.array(nb0 + nb1 + [g.n + 1])
         got = inference(model, g, x_new, src, dst)
-        x = torch.cat([g.x, torch.as_tensor(x_new)])
-        ei = torch.cat([g.edge_index, undirected(src + g.n, dst)], dim=1)
+        x = torch.cat([torch.from_numpy(np.asarray(g.x)), torch.as_tensor(x_new)])
+        ei = torch.cat([g.edge_index(), undirected(src + g.n, dst)], dim=1)
         with torch.no_grad():
             want = model(x, ei)[g.n :].numpy()
         np.testing.assert_allclose(got, want, atol=1e-5)
@@ -123,7 +129,7 @@ def test_whole_cold_cohort_scored_and_only_cold_rows_replaced(fitted):
 def test_known_cold_customer_uses_its_stored_referral_edges(fitted):
     part, _metrics, table, _raw = fitted
     cold = table[table["is_cold_start"].astype(bool)]
-    with_edges = cold[cold["customer_id"].isin(part.cold_edges)]
+    with_edges = cold[cold["customer_id"].isin(part.store.cold_ids)]
     assert len(with_edges) > 0
     comps = part.components(with_edges)
     assert (comps["source"] == "gnn").mean() > 0.9  # edges to other, absent cold customers may drop
