@@ -61,16 +61,17 @@ def test_predict_one_and_chunked_batches_equal(local, server, customer_ids):
 
 def test_online_features_merged_equally(local, remote, customer_ids, api_world, redis_db2):
     """A Redis hash written as the streaming job writes it: both clients merge it and return its score."""
-    cid = customer_ids[2]
-    redis_db2.hset(
-        f"{api_world.redis_prefix}{cid}", mapping={"support_tickets_90d": "7", "rt_churn_probability": "0.625"}
-    )
-    a, b = local.predict([cid]), remote.predict([cid])
-    assert_frame_equal(a, b, check_exact=True)
-    assert a["online_fields"].iloc[0] == 1 and a["realtime_probability"].iloc[0] == 0.625
-    called = [Customer(cid, {"support_tickets_90d": 0})]  # the call's value wins over the online one
-    assert_frame_equal(local.predict(called), remote.predict(called), check_exact=True)
-    assert local.predict(called)["churn_probability"].iloc[0] != a["churn_probability"].iloc[0]
+    cid, key = customer_ids[2], f"{api_world.redis_prefix}{customer_ids[2]}"
+    redis_db2.hset(key, mapping={"support_tickets_90d": "7", "rt_churn_probability": "0.625"})
+    try:
+        a, b = local.predict([cid]), remote.predict([cid])
+        assert_frame_equal(a, b, check_exact=True)
+        assert a["online_fields"].iloc[0] == 1 and a["realtime_probability"].iloc[0] == 0.625
+        called = [Customer(cid, {"support_tickets_90d": 0})]  # the call's value wins over the online one
+        assert_frame_equal(local.predict(called), remote.predict(called), check_exact=True)
+        assert local.predict(called)["churn_probability"].iloc[0] != a["churn_probability"].iloc[0]
+    finally:
+        redis_db2.delete(key)  # the session's server would keep merging it (the doc examples read no online store)
 
 
 def test_interventions_and_scenario_equal(local, remote, customer_ids):
