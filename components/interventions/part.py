@@ -21,7 +21,7 @@ from churnguard.core.columns import from_frame
 from churnguard.core.vocabulary import ID
 from churnguard.interventions.allocation import rank_offers
 from churnguard.interventions.counterfactual import CounterfactualExplainer, load_explainer, save_explainer
-from churnguard.interventions.scenarios import CONTRACT_ORDER, PLAN_ORDER, Scenario, customer_value, upgrade
+from churnguard.interventions.scenarios import Scenario, customer_value
 from churnguard.interventions.uplift import UpliftModel
 
 UPLIFT_FILE = "uplift.joblib"
@@ -100,17 +100,11 @@ class InterventionsPart:
         wi = np.empty((n, len(self.scenarios)))
         for k, s in enumerate(self.scenarios):
             Xs = X.copy()
-            if "campaign_offer" in cat:
-                Xs[:, cat["campaign_offer"]] = fast.category_maps[cat["campaign_offer"]].get(s.offer, np.nan)
-            factor = s.what_if.get("monthly_charges_factor")
-            if factor is not None and "monthly_charges" in num:
-                Xs[:, num["monthly_charges"]] = X[:, num["monthly_charges"]] * float(factor)
-            for col, order in (("contract", CONTRACT_ORDER), ("plan", PLAN_ORDER)):
-                if s.what_if.get(col) == "upgrade" and col in cat:
-                    mapping = fast.category_maps[cat[col]]
-                    up = upgrade(pd.Series(list(mapping), dtype=object), order)
-                    to_up = {code: mapping.get(u, np.nan) for code, u in zip(mapping.values(), up) if code == code}
-                    Xs[:, cat[col]] = pd.Series(X[:, cat[col]]).map(to_up).to_numpy(dtype=float)
+            for col, edit in s.edits():
+                if col in num:
+                    Xs[:, num[col]] = edit(pd.Series(X[:, num[col]])).to_numpy(dtype=float)
+                elif col in cat:
+                    Xs[:, cat[col]] = _edit_codes(X[:, cat[col]], fast.category_maps[cat[col]], edit)
             wi[:, k] = fast.predict_proba(Xs)
         return p_now, wi
 
@@ -169,6 +163,20 @@ class InterventionsPart:
     def explain(self, features: pd.DataFrame) -> list[dict]:
         """Counterfactual per customer: changed features (old -> new) and the new churn probability."""
         return self.explainer.explain_frame(features)[0]
+
+
+UNKNOWN = object()  # a category the encoder does not know (code NaN)
+
+
+def _edit_codes(codes: np.ndarray, mapping: dict[Any, float], edit: Any) -> np.ndarray:
+    """A scenario edit on encoded category codes: each known category (and "unknown", code NaN) goes
+    through the same edit as in the frame path, then back to its code (NaN where the result is unknown)."""
+    values = [*mapping, UNKNOWN]
+    new = edit(pd.Series(values, dtype=object)).tolist()
+    to_new = {code: mapping.get(v, np.nan) for code, v in zip(mapping.values(), new) if code == code}
+    out = pd.Series(codes).map(to_new).to_numpy(dtype=float)
+    out[np.isnan(codes)] = mapping.get(new[-1], np.nan) if new[-1] is not UNKNOWN else np.nan
+    return out
 
 
 def save_part(

@@ -12,7 +12,9 @@ Customer value (what a saved customer is worth) = ``monthly_charges * customer_v
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,7 @@ from churnguard.interventions.config import ScenarioConfig
 
 CONTRACT_ORDER = ["month_to_month", "one_year", "two_year"]
 PLAN_ORDER = ["basic", "standard", "premium"]
+UPGRADE_ORDERS = {"contract": CONTRACT_ORDER, "plan": PLAN_ORDER}
 
 
 @dataclass(frozen=True)
@@ -37,21 +40,27 @@ class Scenario:
         m = np.nan_to_num(np.asarray(monthly_charges, dtype=float), nan=0.0)
         return self.fixed_cost + self.share_of_monthly * m * self.months
 
+    def edits(self) -> list[tuple[str, Callable[[pd.Series], pd.Series]]]:
+        """The what-if as (column, new values from old) pairs: the one definition both the frame path
+        (:meth:`apply`) and the encoded fast path of the interventions part use."""
+        out: list[tuple[str, Callable[[pd.Series], pd.Series]]] = [
+            ("campaign_offer", lambda v: pd.Series(self.offer, index=v.index, dtype=object))
+        ]
+        factor = self.what_if.get("monthly_charges_factor")
+        if factor is not None:
+            out.append(("monthly_charges", lambda v: v.astype(float) * float(factor)))
+        for col, order in UPGRADE_ORDERS.items():
+            if self.what_if.get(col) == "upgrade":
+                out.append((col, partial(upgrade, order=order)))
+        return out
+
     def apply(self, features: pd.DataFrame) -> pd.DataFrame:
         """The feature rows as they would look under this offer (model-based what-if)."""
         out = features.copy()
-        if "campaign_offer" in out.columns:
-            out["campaign_offer"] = self.offer
-        factor = self.what_if.get("monthly_charges_factor")
-        if factor is not None and "monthly_charges" in out.columns:
-            out["monthly_charges"] = out["monthly_charges"].astype(float) * float(factor)
-        for col, order in (("contract", CONTRACT_ORDER), ("plan", PLAN_ORDER)):
-            if self.what_if.get(col) == "upgrade" and col in out.columns:
-                out[col] = upgrade(out[col], order)
+        for col, edit in self.edits():
+            if col in out.columns:
+                out[col] = edit(out[col])
         return out
-
-
-UPGRADE_ORDERS = {"contract": CONTRACT_ORDER, "plan": PLAN_ORDER}
 
 
 def ceilings(scenarios: list[Scenario]) -> dict[str, tuple[str, list[str]]]:
