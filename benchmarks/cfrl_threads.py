@@ -34,13 +34,14 @@ def fit_once(workspace: Path, steps: int, limited: bool) -> dict[str, float]:
     from threadpoolctl import threadpool_limits
 
     from churnguard.core.config import deep_merge
+    from churnguard.interventions.config import fit_counterfactual_config
     from churnguard.interventions.counterfactual import fit_explainer
     from churnguard.models.tabular import load_part
 
     base = load_part(workspace / "models" / "base")
     table = pd.read_parquet(workspace / "data" / "features" / "customers.parquet")
     cfg = yaml.safe_load((REPO / "params.yaml").read_text())["fit_counterfactual"]
-    cfg = deep_merge(cfg, {"alibi_cfrl": {"train_steps": steps, "autoencoder_steps": 50}})
+    cfg = fit_counterfactual_config(deep_merge(cfg, {"alibi_cfrl": {"train_steps": steps, "autoencoder_steps": 50}}))
     if limited:
         torch.set_num_threads(1)
     t0, c0 = time.perf_counter(), time.process_time()

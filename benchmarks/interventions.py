@@ -70,7 +70,9 @@ def bench_counterfactuals(ws: Path, rows: int, dice_rows: int) -> dict:
     }
     assert len(proposal) == rows
     # DiCE (MIT) on the same kind of customers, one at a time.
-    cfg = {"method": "random", "data_rows": 2000}
+    from churnguard.interventions.config import DiceConfig
+
+    cfg = DiceConfig(method="random", data_rows=2000)
     train = feats[feats["split"] == "train"]
     dice = CounterfactualExplainer(
         ex.space, DiceBackend.fit(ex.space, ex.predictor, train, cfg, 0), ex.threshold, use_repair=False
@@ -94,6 +96,7 @@ def bench_sweep(ws: Path, customers: int, shards: int, keep: Path | None, events
     import yaml
 
     from churnguard.features.table import build_feature_table
+    from churnguard.interventions.config import sweep_config
     from churnguard.interventions.part import load_part as load_interventions
     from churnguard.interventions.sweep import allocate_sweep, read_sweep, run_shard
     from churnguard.world import generate_world
@@ -133,7 +136,7 @@ def bench_sweep(ws: Path, customers: int, shards: int, keep: Path | None, events
         numbers["per_shard_s"] = per_shard
         t0, c0 = time.perf_counter(), _cpu()
         swept = read_sweep(out)
-        alloc = allocate_sweep(swept, params["sweep"])
+        alloc = allocate_sweep(swept, sweep_config(params["sweep"]))
         numbers["merge_and_allocate_s"] = round(time.perf_counter() - t0, 1)
         numbers["merge_and_allocate_cpu_s"] = round(_cpu() - c0, 1)
         numbers["rows"] = len(swept)

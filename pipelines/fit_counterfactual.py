@@ -54,7 +54,7 @@ def main() -> None:
     # the machine's other work holds, which made steps ~30x slower on a loaded machine (issue #21).
     # One thread per pool for the whole fit: the cost per step is then the work itself.
     with threadpool_limits(limits=cfg.torch_threads):
-        explainer = fit_explainer(base, train, raw, seed)
+        explainer = fit_explainer(base, train, cfg, seed)
     t_cf = time.perf_counter() - t0 - t_uplift
     part = InterventionsPart(uplift, scenarios, cfg.customer_value_months)
     p = base.predict_proba(holdout)

@@ -22,6 +22,7 @@ from churnguard.core.config import PATHS, load_params
 from churnguard.core.metrics import write_metrics
 from churnguard.core.skips import skipped, write_skipped_metrics
 from churnguard.core.vocabulary import ID
+from churnguard.interventions.config import SweepConfig, sweep_config
 from churnguard.interventions.part import load_part
 from churnguard.interventions.planning import plan
 from churnguard.interventions.report import build_report, log_to_mlflow
@@ -40,18 +41,18 @@ def write_skipped(reason: str) -> None:
     print(f"skipped sweep: {reason}")
 
 
-def sweep_all_shards(part, cfg: dict) -> pd.DataFrame:
+def sweep_all_shards(part, cfg: SweepConfig) -> pd.DataFrame:
     features = pd.read_parquet(PATHS.features / "customers.parquet")
     shutil.rmtree(OUT_DIR, ignore_errors=True)
-    shards = int(cfg["shards"])
+    shards = cfg.shards
     for shard in range(shards):
-        run_shard(part, features, shard, shards, OUT_DIR, int(cfg.get("chunk_rows", 200_000)))
+        run_shard(part, features, shard, shards, OUT_DIR, cfg.chunk_rows)
         print(f"sweep: shard {shard + 1}/{shards} done", flush=True)
     return read_sweep(OUT_DIR)
 
 
 def main() -> None:
-    cfg = load_params()["sweep"]
+    cfg = sweep_config(load_params()["sweep"])
     t0 = time.perf_counter()
     reason = skipped(PATHS.models / "interventions")
     if reason:
@@ -59,7 +60,7 @@ def main() -> None:
         return
     table = sweep_all_shards(load_part(PATHS.models / "interventions"), cfg)
     t_sweep = time.perf_counter() - t0
-    result = plan(table, cfg, int(cfg["seed"]))
+    result = plan(table, cfg, cfg.seed)
     result.allocation.to_parquet(OUT_DIR / "allocation.parquet", index=False)
     candidates = pd.DataFrame({ID: result.checked_ids})
     offers = np.asarray([*sorted(table["offer"].unique()), "none"], dtype=object)
@@ -68,8 +69,8 @@ def main() -> None:
     candidates.to_parquet(OUT_DIR / "candidate_plans.parquet", index=False)
     summary = {**summarise(table, result.allocation, result.budget), **result.summary()}
     write_summary(OUT_DIR / "summary.json", summary)
-    summary = build_report(table, result, cfg, str(cfg["report_date"]), REPORT)
-    logged = log_to_mlflow(REPORT, summary, str(cfg["report_date"]))
+    summary = build_report(table, result, cfg, cfg.report_date, REPORT)
+    logged = log_to_mlflow(REPORT, summary, cfg.report_date)
     cf = json.loads((PATHS.models / "interventions" / "cf_metrics.json").read_text())
     metrics = {
         "plan": result.summary(),
@@ -81,7 +82,7 @@ def main() -> None:
     }
     write_metrics(PATHS.metrics / "interventions.json", metrics)
     print(
-        f"sweep: {summary['customers']} customers x {len(summary['scenarios'])} scenarios in {cfg['shards']} "
+        f"sweep: {summary['customers']} customers x {len(summary['scenarios'])} scenarios in {cfg.shards} "
         f"shards, {t_sweep:.1f} s; shipped {result.decision.shipped}: {summary['customers_treated']} offers, "
         f"spent {summary['spent']:.0f} of {summary['budget']:.0f}"
     )

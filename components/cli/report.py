@@ -19,13 +19,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from churnguard.core.config import load_params
+    from churnguard.interventions.config import sweep_config
     from churnguard.interventions.report import build_report_from_dir, log_to_mlflow
 
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", args.date):
         print(f"--date must be YYYY-MM-DD, got {args.date!r}")
         return 2
-    cfg = load_params()["sweep"]
-    summary = build_report_from_dir(args.sweep_dir, cfg, args.date, args.out, int(cfg["seed"]))
+    cfg = sweep_config(load_params()["sweep"])
+    summary = build_report_from_dir(args.sweep_dir, cfg, args.date, args.out, cfg.seed)
     logged = False if args.no_mlflow else log_to_mlflow(args.out, summary, args.date)
     print(
         f"wrote {args.out}: {summary['customers_treated']} offers, expected net value "

@@ -152,6 +152,10 @@ class ShipConfig:
     level: float = 0.9  # interval level of the reported estimates
     replicates: int = 1000
 
+    @classmethod
+    def from_params(cls, section: Any) -> ShipConfig:
+        return build(cls, section, "sweep.ship")
+
     def __post_init__(self) -> None:
         if not 0.5 <= self.confidence < 1:
             raise ConfigError(f"sweep.ship.confidence: must be in [0.5, 1), got {self.confidence}")

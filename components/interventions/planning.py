@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 
 from churnguard.core.vocabulary import ID, SPLIT
+from churnguard.interventions.config import SweepConfig
 from churnguard.interventions.ope import PlanEstimates, campaign_from_sweep, estimate_plans
 from churnguard.interventions.policies import UPLIFT_PLAN, PlanInputs, build_plan, candidate_plans
-from churnguard.interventions.shipping import ShipConfig, ShipDecision, choose_plan
+from churnguard.interventions.shipping import ShipDecision, choose_plan
 from churnguard.interventions.sweep import allocation_frame, budget_for
 
 OUT_OF_FOLD, HOLDOUT = "out_of_fold", "holdout"
@@ -75,9 +76,9 @@ def _unchecked() -> ShipDecision:
     return ShipDecision(UPLIFT_PLAN, "", float("nan"), reason)
 
 
-def plan(table: pd.DataFrame, cfg: dict[str, Any], seed: int, budget: float | None = None) -> PlanningResult:
+def plan(table: pd.DataFrame, cfg: SweepConfig, seed: int, budget: float | None = None) -> PlanningResult:
     """The shipped plan for a sweep table (every customer x offer), with the evidence behind it."""
-    ship = ShipConfig.from_params(cfg.get("ship"))
+    ship = cfg.ship
     inp = PlanInputs.from_sweep(table)
     budget = budget_for(len(inp.ids), cfg) if budget is None else float(budget)
     scope, check, mask = checked_inputs(table, inp)

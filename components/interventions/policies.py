@@ -24,6 +24,7 @@ import pandas as pd
 
 from churnguard.core.vocabulary import ID
 from churnguard.interventions.allocation import NONE, allocate, greedy_by_score
+from churnguard.interventions.config import SweepConfig
 from churnguard.interventions.sweep import wide
 
 UPLIFT_PLAN, RISK_BASED, NO_OFFER, RANDOM = "uplift_plan", "risk_based", "no_offer", "random"
@@ -100,12 +101,10 @@ def _random_plan(inp: PlanInputs, budget: float, seed: int) -> np.ndarray:
     return greedy_by_score(rng.random(n), rng.integers(0, len(inp.offers), n), inp.cost, budget)
 
 
-def plan_builders(inp: PlanInputs, budget: float, cfg: dict[str, Any], seed: int) -> dict[str, Any]:
+def plan_builders(inp: PlanInputs, budget: float, cfg: SweepConfig, seed: int) -> dict[str, Any]:
     """Candidate name -> a function building that plan for these customers at this budget."""
     builders = {
-        UPLIFT_PLAN: lambda: uplift_plan(
-            inp, budget, bool(cfg.get("require_confident_uplift", True)), float(cfg.get("pessimism", 0.0))
-        ),
+        UPLIFT_PLAN: lambda: uplift_plan(inp, budget, cfg.require_confident_uplift, cfg.pessimism),
         RISK_BASED: lambda: riskiest_first(inp, best_average_offer(inp), budget),
     }
     for k, offer in enumerate(inp.offers):
@@ -115,12 +114,12 @@ def plan_builders(inp: PlanInputs, budget: float, cfg: dict[str, Any], seed: int
     return builders
 
 
-def candidate_plans(inp: PlanInputs, budget: float, cfg: dict[str, Any], seed: int) -> dict[str, np.ndarray]:
+def candidate_plans(inp: PlanInputs, budget: float, cfg: SweepConfig, seed: int) -> dict[str, np.ndarray]:
     """Every candidate plan for these customers at this budget (see the module docstring)."""
     return {name: build() for name, build in plan_builders(inp, budget, cfg, seed).items()}
 
 
-def build_plan(name: str, inp: PlanInputs, budget: float, cfg: dict[str, Any], seed: int) -> np.ndarray:
+def build_plan(name: str, inp: PlanInputs, budget: float, cfg: SweepConfig, seed: int) -> np.ndarray:
     """One candidate plan (the one that ships) without building the others."""
     return plan_builders(inp, budget, cfg, seed)[name]()
 

@@ -21,6 +21,7 @@ import pandas as pd
 
 from churnguard.core.vocabulary import ID
 from churnguard.interventions.allocation import NONE, allocate
+from churnguard.interventions.config import SweepConfig
 from churnguard.interventions.planning import PlanningResult, plan
 from churnguard.interventions.policies import UPLIFT_PLAN
 from churnguard.interventions.report_charts import _charts
@@ -46,7 +47,7 @@ STYLE = (
 )
 
 
-def build_report_from_dir(sweep_dir: Path, cfg: dict[str, Any], date: str, out: Path, seed: int = 42) -> dict[str, Any]:
+def build_report_from_dir(sweep_dir: Path, cfg: SweepConfig, date: str, out: Path, seed: int = 42) -> dict[str, Any]:
     """Read the shards, plan (the same decision as the sweep stage) and write the report."""
     table = read_sweep(sweep_dir)
     return build_report(table, plan(table, cfg, seed), cfg, date, out)
@@ -92,13 +93,13 @@ def _checked_words(result: PlanningResult) -> str:
     return "holdout customers"
 
 
-def budget_curve_table(table: pd.DataFrame, cfg: dict[str, Any], points_n: int = 40) -> pd.DataFrame:
+def budget_curve_table(table: pd.DataFrame, cfg: SweepConfig, points_n: int = 40) -> pd.DataFrame:
     """The targeted plan at budgets from 0 to past the point where every worthwhile offer is funded
     (at least 2x the configured budget): budget, spent, customers, expected saved and net value."""
     offers = sorted(table["offer"].unique())
     net, cost = wide(table, "net_value", offers), wide(table, "cost", offers)
     saved = wide(table, "expected_saved_value", offers)
-    eligible = wide(table, "uplift_low", offers) > 0 if cfg.get("require_confident_uplift", True) else None
+    eligible = wide(table, "uplift_low", offers) > 0 if cfg.require_confident_uplift else None
     everything = allocate(net, cost, float("inf"), eligible)
     r = np.nonzero(everything != NONE)[0]
     saturation = float(cost[r, everything[r]].sum())
@@ -155,14 +156,14 @@ def _in_band(value: Any, band: str) -> bool:
 
 
 def unused_offer_sentences(
-    table: pd.DataFrame, alloc: pd.DataFrame, result: PlanningResult, cfg: dict[str, Any], currency: str
+    table: pd.DataFrame, alloc: pd.DataFrame, result: PlanningResult, cfg: SweepConfig, currency: str
 ) -> list[str]:
     """Why each offer that the shipped plan gives to nobody gets nobody."""
     offers = sorted(table["offer"].unique())
     given = set(alloc.loc[alloc["offer"] != "none", "offer"])
     net, cost = wide(table, "net_value", offers), wide(table, "cost", offers)
     confident = wide(table, "uplift_low", offers) > 0
-    eligible = confident if cfg.get("require_confident_uplift", True) else np.ones_like(confident)
+    eligible = confident if cfg.require_confident_uplift else np.ones_like(confident)
     pays = eligible & (net > 0)
     best = np.where(pays, net, -np.inf).argmax(axis=1)
     any_pays = pays.any(axis=1)
@@ -296,16 +297,14 @@ def write_actions_csv(actions: pd.DataFrame, path: Path, currency: str) -> None:
     out.to_csv(path, index=False, float_format="%.4f", lineterminator="\n")
 
 
-def build_report(
-    table: pd.DataFrame, result: PlanningResult, cfg: dict[str, Any], date: str, out: Path
-) -> dict[str, Any]:
+def build_report(table: pd.DataFrame, result: PlanningResult, cfg: SweepConfig, date: str, out: Path) -> dict[str, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     plt.rcParams.update({"figure.max_open_warning": 0, "svg.hashsalt": "churnguard"})
-    currency = str(cfg.get("currency") or "EUR")
+    currency = cfg.currency
     alloc, budget = result.allocation, result.budget
     summary = {**summarise(table, alloc, budget), **result.summary()}
     offers = summary["scenarios"]
@@ -315,7 +314,7 @@ def build_report(
     charts = _charts(table, alloc, curve, budget, recommended, offers, currency)
     out = Path(out)
     csv_path = out.with_name(out.stem + "_top_actions.csv")
-    actions = top_actions(table, alloc, int(cfg.get("report_top", 20)), currency)
+    actions = top_actions(table, alloc, cfg.report_top, currency)
     given = alloc[alloc["offer"] != "none"]
     saved_customers = float(given["uplift"].sum())
     unused = unused_offer_sentences(table, alloc, result, cfg, currency)

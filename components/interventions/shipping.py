@@ -17,34 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from churnguard.interventions.config import ShipConfig
 from churnguard.interventions.ope import PlanEstimates
-from churnguard.interventions.policies import NO_OFFER, RISK_BASED, UPLIFT_PLAN
-
-RULES = ("not_worse", "better")
-
-
-@dataclass(frozen=True)
-class ShipConfig:
-    rule: str = "not_worse"
-    confidence: float = 0.9
-    baselines: tuple[str, ...] = (RISK_BASED, NO_OFFER)
-    level: float = 0.9  # interval level of the reported estimates
-    replicates: int = 1000
-
-    @classmethod
-    def from_params(cls, cfg: dict[str, Any] | None) -> ShipConfig:
-        cfg = dict(cfg or {})
-        unknown = set(cfg) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"sweep.ship: unknown key(s) {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
-        if "baselines" in cfg:
-            cfg["baselines"] = tuple(cfg["baselines"])
-        out = cls(**cfg)
-        if out.rule not in RULES:
-            raise ValueError(f"sweep.ship.rule must be one of {RULES}, got {out.rule!r}")
-        if not 0.5 <= out.confidence < 1:
-            raise ValueError(f"sweep.ship.confidence must be in [0.5, 1), got {out.confidence}")
-        return out
+from churnguard.interventions.policies import UPLIFT_PLAN
 
 
 @dataclass(frozen=True)

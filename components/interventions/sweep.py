@@ -17,6 +17,7 @@ import pandas as pd
 
 from churnguard.core.vocabulary import ID, LABEL, SPLIT
 from churnguard.interventions.allocation import NONE, allocate
+from churnguard.interventions.config import SweepConfig
 
 SEGMENT_COLUMNS = ["contract", "plan", "income_band"]
 CONTEXT_COLUMNS = [*SEGMENT_COLUMNS, "monthly_charges", "campaign_offer", LABEL, SPLIT, "is_cold_start"]
@@ -92,16 +93,15 @@ def wide(table: pd.DataFrame, column: str, offers: list[str]) -> np.ndarray:
     return table.pivot(index=ID, columns="offer", values=column).reindex(columns=offers).to_numpy(dtype=float)
 
 
-def budget_for(n_customers: int, cfg: dict[str, Any]) -> float:
-    total = cfg.get("budget_total")
-    return float(total) if total is not None else float(cfg["budget_per_customer"]) * n_customers
+def budget_for(n_customers: int, cfg: SweepConfig) -> float:
+    return cfg.budget(n_customers)
 
 
-def allocate_sweep(table: pd.DataFrame, cfg: dict[str, Any], budget: float | None = None) -> pd.DataFrame:
+def allocate_sweep(table: pd.DataFrame, cfg: SweepConfig, budget: float | None = None) -> pd.DataFrame:
     """One row per customer: the uplift allocation (or ``none``) under the budget, maximising net value."""
     offers = sorted(table["offer"].unique())
     net, cost = wide(table, "net_value", offers), wide(table, "cost", offers)
-    eligible = wide(table, "uplift_low", offers) > 0 if cfg.get("require_confident_uplift", True) else None
+    eligible = wide(table, "uplift_low", offers) > 0 if cfg.require_confident_uplift else None
     budget = budget_for(table[ID].nunique(), cfg) if budget is None else budget
     return allocation_frame(table, offers, allocate(net, cost, budget, eligible))
 
@@ -132,12 +132,12 @@ def allocation_frame(table: pd.DataFrame, offers: Any, choice: np.ndarray) -> pd
     return out
 
 
-def budget_curve(table: pd.DataFrame, cfg: dict[str, Any], points: int = 12) -> pd.DataFrame:
+def budget_curve(table: pd.DataFrame, cfg: SweepConfig, points: int = 12) -> pd.DataFrame:
     """Expected net value of the allocation at budgets from 0 to 2x the configured one."""
     base = budget_for(table[ID].nunique(), cfg)
     offers = sorted(table["offer"].unique())
     net, cost = wide(table, "net_value", offers), wide(table, "cost", offers)
-    eligible = wide(table, "uplift_low", offers) > 0 if cfg.get("require_confident_uplift", True) else None
+    eligible = wide(table, "uplift_low", offers) > 0 if cfg.require_confident_uplift else None
     rows = []
     for b in np.linspace(0, 2 * base, points + 1)[1:]:
         choice = allocate(net, cost, float(b), eligible)

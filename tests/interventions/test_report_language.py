@@ -6,11 +6,15 @@ in a real browser without a single external request."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
+from churnguard.core.config import deep_merge
+from churnguard.interventions.config import sweep_config
 from churnguard.interventions.planning import plan
 from churnguard.interventions.report import build_report
 from churnguard.interventions.report_language import (
@@ -23,15 +27,12 @@ from churnguard.interventions.report_language import (
 )
 
 OFFERS = ["discount_10", "discount_20", "retention_call"]
-CFG = {
-    "budget_per_customer": 3.0,
-    "budget_total": None,
-    "require_confident_uplift": True,
-    "report_top": 15,
-    "currency": "EUR",
-    "seed": 1,
-    "ship": {"replicates": 50},
-}
+CFG = sweep_config(
+    deep_merge(
+        yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())["sweep"],
+        {"report_top": 15, "seed": 1, "pessimism": 0.0, "ship": {"replicates": 50}},
+    )
+)
 
 
 def sweep_table(n: int = 400, seed: int = 0) -> pd.DataFrame:

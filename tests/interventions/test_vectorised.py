@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
+from churnguard.interventions.config import fit_counterfactual_config
 from churnguard.interventions.counterfactual import ActionSpace, _HEPreprocessor, changed_features, repair
 from churnguard.interventions.sweep import _blocks, wide
 from churnguard.interventions.uplift import fit_offset_glm, pooled_coefs, pooled_design, pooled_penalty
+
+PARAMS = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())
 
 
 def test_pooled_design_gives_each_arm_its_own_linear_predictor():
@@ -173,8 +179,12 @@ def test_backend_registry_names_the_field_and_the_known_backends():
         assert cls.name == name and backend_class(name) is cls and cls.licence
     with pytest.raises(ValueError, match=r"fit_counterfactual\.backend.*'alibi_cfrl', 'dice'.*'lime'"):
         backend_class("lime")
-    with pytest.raises(ValueError, match=r"fit_counterfactual\.backend"):
-        fit_explainer(None, pd.DataFrame(), {"backend": ["dice"]}, 0)
+    with pytest.raises(ValueError, match=r"fit_counterfactual\.backend: expected text"):
+        fit_counterfactual_config({**PARAMS["fit_counterfactual"], "backend": ["dice"]})
+    with pytest.raises(ValueError, match=r"fit_counterfactual\.backend must be one of"):
+        fit_explainer(
+            None, pd.DataFrame(), fit_counterfactual_config({**PARAMS["fit_counterfactual"], "backend": "x"}), 0
+        )
 
 
 def test_backends_implement_the_protocol_signatures():

@@ -4,12 +4,12 @@ any backend's proposal onto it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from churnguard.features.table import FeatureSchema
+from churnguard.interventions.config import FitCounterfactualConfig
 
 
 @dataclass
@@ -35,18 +35,20 @@ class ActionSpace:
         return [f for f in self.features if f not in act]
 
     @classmethod
-    def from_params(cls, cfg: dict[str, Any], schema: FeatureSchema, train: pd.DataFrame) -> ActionSpace:
-        decrease, ordered, free = {}, {}, {}
-        for name, spec in (cfg.get("actionable") or {}).items():
+    def from_params(cls, cfg: FitCounterfactualConfig, schema: FeatureSchema, train: pd.DataFrame) -> ActionSpace:
+        decrease: dict[str, float] = {}
+        ordered: dict[str, list[str]] = {}
+        free: dict[str, list[str]] = {}
+        for name, spec in cfg.actionable.items():
             if name not in schema.columns:
                 continue  # this data source has no such feature: nothing to act on
-            if "max_relative_decrease" in spec:
-                decrease[name] = float(spec["max_relative_decrease"])
-            elif "order" in spec:
-                ordered[name] = [str(v) for v in spec["order"]]
-            elif "values" in spec:
-                free[name] = [str(v) for v in spec["values"]]
-        for name in cfg.get("immutable") or []:
+            if spec.max_relative_decrease is not None:
+                decrease[name] = spec.max_relative_decrease
+            elif spec.order is not None:
+                ordered[name] = list(spec.order)
+            elif spec.values is not None:
+                free[name] = list(spec.values)
+        for name in cfg.immutable:
             if name in decrease or name in ordered or name in free:
                 raise ValueError(f"fit_counterfactual: {name!r} is both immutable and actionable")
         num = train[schema.numeric].apply(pd.to_numeric, errors="coerce")

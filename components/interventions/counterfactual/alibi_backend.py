@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churnguard.interventions.config import AlibiConfig
 from churnguard.interventions.counterfactual.action_space import ActionSpace
 from churnguard.interventions.counterfactual.predictor import _Codec, _Predictor
 
@@ -96,7 +97,7 @@ def _preprocessors(X: np.ndarray, space: ActionSpace, codec: _Codec, seed: int) 
 
 
 def _train_autoencoder(
-    X: np.ndarray, X_ohe: np.ndarray, space: ActionSpace, codec: _Codec, cfg: dict[str, Any], seed: int
+    X: np.ndarray, X_ohe: np.ndarray, space: ActionSpace, codec: _Codec, cfg: AlibiConfig, seed: int
 ) -> tuple[Any, Any]:
     """Heterogeneous autoencoder, our own loop: MSE on the numeric head, cross-entropy on each
     categorical head (alibi leaves training the autoencoder to the caller)."""
@@ -106,15 +107,15 @@ def _train_autoencoder(
     cat_idx = [i for i, c in enumerate(space.features) if c in space.categorical]
     n_num = len(space.features) - len(cat_idx)
     output_dims = [n_num] + [len(codec.category_map[i]) for i in cat_idx]
-    encoder = ADULTEncoder(hidden_dim=int(cfg["hidden_dim"]), latent_dim=int(cfg["latent_dim"]))
-    decoder = ADULTDecoder(hidden_dim=int(cfg["hidden_dim"]), output_dims=output_dims)
+    encoder = ADULTEncoder(hidden_dim=cfg.hidden_dim, latent_dim=cfg.latent_dim)
+    decoder = ADULTDecoder(hidden_dim=cfg.hidden_dim, output_dims=output_dims)
     xt = torch.tensor(X_ohe)
     cat_targets = [torch.tensor(X[:, i].astype(np.int64)) for i in cat_idx]
     decoder(encoder(xt[:2]))  # materialise lazy layers
     opt = torch.optim.Adam(list(encoder.parameters()) + list(decoder.parameters()), lr=1e-3)
     gen = torch.Generator().manual_seed(seed)
-    bs = int(cfg["autoencoder_batch_size"])
-    for _ in range(int(cfg["autoencoder_steps"])):
+    bs = cfg.autoencoder_batch_size
+    for _ in range(cfg.autoencoder_steps):
         idx = torch.randint(0, len(xt), (bs,), generator=gen)
         out = decoder(encoder(xt[idx]))
         loss = torch.nn.functional.mse_loss(out[0], xt[idx, :n_num]) if n_num else torch.zeros(())
@@ -171,7 +172,7 @@ class AlibiCFRLBackend:
 
     @classmethod
     def fit(
-        cls, space: ActionSpace, predictor: _Predictor, train: pd.DataFrame, cfg: dict[str, Any], seed: int
+        cls, space: ActionSpace, predictor: _Predictor, train: pd.DataFrame, cfg: AlibiConfig, seed: int
     ) -> AlibiCFRLBackend:
         import torch
         from alibi.explainers import CounterfactualRLTabular
@@ -186,17 +187,17 @@ class AlibiCFRLBackend:
             predictor=cls._predict_fn(predictor, codec),
             encoder=encoder,
             decoder=decoder,
-            latent_dim=int(cfg["latent_dim"]),
+            latent_dim=cfg.latent_dim,
             encoder_preprocessor=pre,
             decoder_inv_preprocessor=inv,
-            coeff_sparsity=float(cfg["coeff_sparsity"]),
-            coeff_consistency=float(cfg["coeff_consistency"]),
+            coeff_sparsity=cfg.coeff_sparsity,
+            coeff_consistency=cfg.coeff_consistency,
             category_map=codec.category_map,
             feature_names=space.features,
             ranges=ranges,
             immutable_features=space.immutable,
-            train_steps=int(cfg["train_steps"]),
-            batch_size=int(cfg["batch_size"]),
+            train_steps=cfg.train_steps,
+            batch_size=cfg.batch_size,
             backend="pytorch",
             seed=seed,
             num_workers=0,
@@ -249,7 +250,7 @@ class AlibiCFRLBackend:
 
     @classmethod
     def load(
-        cls, part_dir: Path, space: ActionSpace, predictor: _Predictor, cfg: dict[str, Any], seed: int
+        cls, part_dir: Path, space: ActionSpace, predictor: _Predictor, cfg: AlibiConfig, seed: int
     ) -> AlibiCFRLBackend:
         from alibi.saving import load_explainer
 

@@ -24,10 +24,8 @@ class Backend(Protocol):
     predictor: _Predictor
 
     @classmethod
-    def fit(
-        cls, space: ActionSpace, predictor: _Predictor, train: pd.DataFrame, cfg: dict[str, Any], seed: int
-    ) -> Backend:
-        """``cfg``: the backend's own params section, ``fit_counterfactual.<name>``."""
+    def fit(cls, space: ActionSpace, predictor: _Predictor, train: pd.DataFrame, cfg: Any, seed: int) -> Backend:
+        """``cfg``: the backend's own typed section, ``fit_counterfactual.<name>`` (AlibiConfig, DiceConfig)."""
         ...
 
     def propose(self, original: pd.DataFrame) -> pd.DataFrame: ...
@@ -35,9 +33,7 @@ class Backend(Protocol):
     def save(self, part_dir: Path) -> None: ...
 
     @classmethod
-    def load(
-        cls, part_dir: Path, space: ActionSpace, predictor: _Predictor, cfg: dict[str, Any], seed: int
-    ) -> Backend: ...
+    def load(cls, part_dir: Path, space: ActionSpace, predictor: _Predictor, cfg: Any, seed: int) -> Backend: ...
 
 
 BACKENDS: dict[str, type[Backend]] = {b.name: cast(type[Backend], b) for b in (AlibiCFRLBackend, DiceBackend)}

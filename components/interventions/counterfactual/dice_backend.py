@@ -4,10 +4,10 @@ time. The backend to deploy where alibi's Business Source License cannot be acce
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
+from churnguard.interventions.config import DiceConfig
 from churnguard.interventions.counterfactual.action_space import ActionSpace
 from churnguard.interventions.counterfactual.predictor import _Predictor
 
@@ -17,15 +17,15 @@ class DiceBackend:
     licence = "MIT (dice-ml)"
     SAMPLE_FILE = "dice_sample.parquet"
 
-    def __init__(self, space: ActionSpace, predictor: _Predictor, sample: pd.DataFrame, cfg: dict[str, Any], seed: int):
+    def __init__(self, space: ActionSpace, predictor: _Predictor, sample: pd.DataFrame, cfg: DiceConfig, seed: int):
         self.space, self.predictor, self.sample, self.cfg, self.seed = space, predictor, sample, cfg, seed
         self._dice = None
 
     @classmethod
     def fit(
-        cls, space: ActionSpace, predictor: _Predictor, train: pd.DataFrame, cfg: dict[str, Any], seed: int
+        cls, space: ActionSpace, predictor: _Predictor, train: pd.DataFrame, cfg: DiceConfig, seed: int
     ) -> DiceBackend:
-        rows = min(len(train), int(cfg.get("data_rows", 2000)))
+        rows = min(len(train), cfg.data_rows)
         sample = space.impute(train.sample(rows, random_state=seed)).reset_index(drop=True)
         return cls(space, predictor, sample, cfg, seed)
 
@@ -46,7 +46,7 @@ class DiceBackend:
             data["stays"] = predictor.two_class(data).argmax(1)
             d = dice_ml.Data(dataframe=data, continuous_features=list(space.numeric), outcome_name="stays")
             m = dice_ml.Model(model=_Model(), backend="sklearn")
-            self._dice = dice_ml.Dice(d, m, method=str(self.cfg.get("method", "random")))
+            self._dice = dice_ml.Dice(d, m, method=self.cfg.method)
         return self._dice
 
     def propose(self, original: pd.DataFrame) -> pd.DataFrame:
@@ -79,7 +79,5 @@ class DiceBackend:
         self.sample.to_parquet(part_dir / self.SAMPLE_FILE, index=False)
 
     @classmethod
-    def load(
-        cls, part_dir: Path, space: ActionSpace, predictor: _Predictor, cfg: dict[str, Any], seed: int
-    ) -> DiceBackend:
+    def load(cls, part_dir: Path, space: ActionSpace, predictor: _Predictor, cfg: DiceConfig, seed: int) -> DiceBackend:
         return cls(space, predictor, pd.read_parquet(part_dir / cls.SAMPLE_FILE), cfg, seed)

@@ -12,7 +12,9 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from churnguard.core.config import build
 from churnguard.core.vocabulary import ID
+from churnguard.interventions.config import AlibiConfig, DiceConfig, FitCounterfactualConfig
 from churnguard.interventions.counterfactual.action_space import ActionSpace, changed_features
 from churnguard.interventions.counterfactual.backends import Backend, backend_class
 from churnguard.interventions.counterfactual.predictor import _Predictor
@@ -159,24 +161,21 @@ class CounterfactualExplainer:
         return out, self._stats(o, changes, final_violations)
 
 
-def _backend_params(cfg: dict[str, Any], name: str) -> dict[str, Any]:
-    section = cfg.get(name)
-    if not isinstance(section, dict):
-        raise ValueError(f"fit_counterfactual.{name}: the backend's params section is missing (got {section!r})")
-    return section
-
-
-def fit_explainer(base: BaseModel, train: pd.DataFrame, cfg: dict[str, Any], seed: int) -> CounterfactualExplainer:
-    """``cfg``: the ``fit_counterfactual`` params section."""
-    backend_cls = backend_class(cfg.get("backend"))
+def fit_explainer(
+    base: BaseModel, train: pd.DataFrame, cfg: FitCounterfactualConfig, seed: int
+) -> CounterfactualExplainer:
+    """``cfg``: the typed ``fit_counterfactual`` section."""
+    backend_cls = backend_class(cfg.backend)
     space = ActionSpace.from_params(cfg, base.schema, train)
-    predictor = _Predictor(base, space, float(cfg["target_threshold"]))
-    rows = train.sample(min(len(train), int(cfg["train_rows"])), random_state=seed)
-    backend = backend_cls.fit(space, predictor, rows, _backend_params(cfg, backend_cls.name), seed)
-    return CounterfactualExplainer(space, backend, float(cfg["target_threshold"]), bool(cfg.get("repair", True)))
+    predictor = _Predictor(base, space, cfg.target_threshold)
+    rows = train.sample(min(len(train), cfg.train_rows), random_state=seed)
+    backend = backend_cls.fit(space, predictor, rows, cfg.backend_section(backend_cls.name), seed)
+    return CounterfactualExplainer(space, backend, cfg.target_threshold, cfg.repair)
 
 
 def save_explainer(explainer: CounterfactualExplainer, part_dir: Path, cfg: dict[str, Any], seed: int) -> None:
+    """``cfg``: the ``fit_counterfactual`` params as read (a plain mapping: the bundle stays loadable
+    without this code's config classes)."""
     joblib.dump(
         {
             "space": explainer.space,
@@ -197,6 +196,14 @@ def load_explainer(part_dir: Path, base: BaseModel) -> CounterfactualExplainer:
     backend_cls = backend_class(meta["backend"], where=str(Path(part_dir) / SPACE_FILE))
     predictor = _Predictor(base, space, thr)
     backend = backend_cls.load(
-        part_dir, space, predictor, (meta.get("cfg") or {}).get(backend_cls.name) or {}, meta["seed"]
+        part_dir, space, predictor, _backend_section(backend_cls.name, meta.get("cfg") or {}), meta["seed"]
     )
     return CounterfactualExplainer(space, backend, thr, bool(meta.get("repair", True)))
+
+
+def _backend_section(name: str, saved: dict[str, Any]) -> Any:
+    """The backend's typed section from a bundle's saved params (None where the bundle has none)."""
+    section = saved.get(name)
+    if not section:
+        return None
+    return build({"alibi_cfrl": AlibiConfig, "dice": DiceConfig}[name], section, f"fit_counterfactual.{name}")
