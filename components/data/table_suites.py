@@ -10,11 +10,12 @@ the Data Docs say in words what was checked; the raw tables themselves are never
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from churnguard.data.validation import ValidateConfig
 
 INTEGER = ["int64", "int32", "Int64", "Int32"]
 TEXT = ["object", "str", "string", "StringDtype", "string[python]", "string[pyarrow]"]
@@ -31,6 +32,9 @@ class TableContext:
     observation_date: pd.Timestamp
     arms: list[str]  # the campaign's randomized arms (uniform design)
     share_tolerance: float
+    # event ids that occur more than once in the whole events table (found over the id column alone,
+    # so the table can be checked in batches of rows: uniqueness is not a row-wise property)
+    duplicated_event_ids: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))
 
     @property
     def observation_ms(self) -> int:
@@ -54,7 +58,9 @@ def events_suite(df: pd.DataFrame, ctx: TableContext) -> tuple[pd.DataFrame, lis
     from churnguard.world.generator import EVENT_TYPES, PAGES
 
     E = gx.expectations
-    checked = df.copy()
+    checked = df.copy(deep=False)  # check columns are added to a shallow copy; the rows are not copied
+    if "event_id" in df:
+        checked["event_id_is_unique_in_table"] = ~df["event_id"].isin(ctx.duplicated_event_ids)
     if "user_id" in df:
         checked["user_id_is_customer"] = df["user_id"].isin(ctx.customer_ids)
     if "ts" in df:
@@ -72,7 +78,7 @@ def events_suite(df: pd.DataFrame, ctx: TableContext) -> tuple[pd.DataFrame, lis
         },
     )
     exps += [
-        E.ExpectColumnValuesToBeUnique(column="event_id"),
+        E.ExpectColumnValuesToBeInSet(column="event_id_is_unique_in_table", value_set=[True]),
         E.ExpectColumnValuesToNotBeNull(column="user_id"),
         E.ExpectColumnValuesToBeInSet(column="event_type", value_set=list(EVENT_TYPES)),
         E.ExpectColumnValuesToBeInSet(column="page", value_set=list(PAGES)),
@@ -89,7 +95,7 @@ def referrals_suite(df: pd.DataFrame, ctx: TableContext) -> tuple[pd.DataFrame, 
 
     E = gx.expectations
     known = ctx.customer_ids.append(ctx.former_ids)
-    checked = df.copy()
+    checked = df.copy(deep=False)
     for col in ("referrer_id", "referee_id"):
         if col in df:
             checked[f"{col}_is_known_customer"] = df[col].isin(known)
@@ -112,7 +118,7 @@ def campaign_suite(df: pd.DataFrame, ctx: TableContext) -> tuple[pd.DataFrame, l
     import great_expectations as gx
 
     E = gx.expectations
-    checked = df.copy()
+    checked = df.copy(deep=False)
     if "customer_id" in df:
         checked["customer_id_is_active_customer"] = df["customer_id"].isin(ctx.customer_ids)
     if "assigned_date" in df:
@@ -134,21 +140,31 @@ def campaign_suite(df: pd.DataFrame, ctx: TableContext) -> tuple[pd.DataFrame, l
     return checked, exps
 
 
+def duplicated_values(values: np.ndarray) -> np.ndarray:
+    """The values that occur more than once (sorted)."""
+    unique, counts = np.unique(values, return_counts=True)
+    return unique[counts > 1]
+
+
 SUITES: dict[str, Callable[[pd.DataFrame, TableContext], tuple[pd.DataFrame, list]]] = {
     "events": events_suite,
     "referrals": referrals_suite,
     "campaign": campaign_suite,
 }
+# Tables whose suites are row-wise (checked in batches of validate.batch_rows rows); the others hold
+# table-wide expectations (arm shares, uniqueness) and are small (one row per customer at most).
+BATCHED = {"events"}
 
 
-def table_context(customers: pd.DataFrame, former: pd.DataFrame | None, params: dict[str, Any]) -> TableContext:
+def table_context(
+    customers: pd.DataFrame, former: pd.DataFrame | None, observation_date: str, cfg: ValidateConfig
+) -> TableContext:
     from churnguard.core.vocabulary import ARMS
 
-    cfg = params["validate"].get("campaign") or {}
     return TableContext(
         customer_ids=pd.Index(customers["customer_id"].astype(str)),
         former_ids=pd.Index(former["customer_id"].astype(str)) if former is not None else pd.Index([]),
-        observation_date=pd.Timestamp(params["world"]["observation_date"]),
-        arms=list(cfg.get("arms") or ARMS),
-        share_tolerance=float(cfg.get("share_tolerance", 0.05)),
+        observation_date=pd.Timestamp(observation_date),
+        arms=list(cfg.campaign.arms or ARMS),
+        share_tolerance=cfg.campaign.share_tolerance,
     )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from churnguard.core.config import load_params
+from churnguard.core.config import build, load_params
 from churnguard.data.ingest import read_customer_csv
-from churnguard.data.validation import WORLD_COLUMNS, required_columns, validate_frame
+from churnguard.data.validation import WORLD_COLUMNS, ValidateConfig, required_columns, validate_frame
 
 CSV_CFG = load_params()["data"]["csv"]
 CSV_COLUMNS = required_columns({"source": "csv", "csv": CSV_CFG})
-VALIDATE = load_params()["validate"]
+VALIDATE = build(ValidateConfig, load_params()["validate"], "validate")
 
 
 def telco_frame(n: int = 300, seed: int = 0) -> pd.DataFrame:
@@ -104,3 +104,42 @@ def test_world_batch_missing_a_column_fails(tmp_path):
     report = validate_frame(df, VALIDATE, ("Yes", "No"), WORLD_COLUMNS)
     assert not report.success
     assert ("expect_column_to_exist", "region") in {(f.expectation, f.column) for f in report.failures}
+
+
+def test_events_checked_in_batches_report_what_one_batch_reports():
+    """The click-stream is validated a batch of rows at a time: the merged report must equal the
+    whole-table report, uniqueness included (a duplicate id split across two batches is still found)."""
+    from churnguard.data.table_suites import TableContext, duplicated_values, events_suite
+    from churnguard.data.validation import run_suites
+
+    n = 400
+    events = pd.DataFrame(
+        {
+            "event_id": np.arange(n, dtype=np.int64),
+            "user_id": [f"C{i % 20:07d}" for i in range(n)],
+            "session_id": np.arange(n, dtype=np.int64) // 4,
+            "event_type": ["click"] * n,
+            "ts": np.full(n, 1_000, dtype=np.int64),
+            "page": ["home"] * n,
+            "cart_value": np.zeros(n),
+        }
+    )
+    events.loc[[10, 350], "event_id"] = 7  # a duplicate id in each half (with row 7 itself)
+    events.loc[[5, 390], "event_type"] = "teleport"
+    ctx = TableContext(
+        customer_ids=pd.Index([f"C{i:07d}" for i in range(20)]),
+        former_ids=pd.Index([]),
+        observation_date=pd.Timestamp("2026-06-30"),
+        arms=["none"],
+        share_tolerance=0.05,
+        duplicated_event_ids=duplicated_values(events["event_id"].to_numpy()),
+    )
+
+    def failures(report):
+        return sorted((f.expectation, f.column, f.unexpected_count) for f in report.failures)
+
+    whole = run_suites([("events", *events_suite(events, ctx))])["events"]
+    halves = run_suites(("events", *events_suite(part, ctx)) for part in (events.iloc[:200], events.iloc[200:]))
+    assert not whole.success and failures(whole) == failures(halves["events"])
+    assert ("expect_column_values_to_be_in_set", "event_id_is_unique_in_table", 3) in failures(whole)
+    assert halves["events"].batches == 2 and halves["events"].rows == n
