@@ -46,7 +46,7 @@ def scenario_batch(part: InterventionsPart, features: pd.DataFrame) -> pd.DataFr
     """Every scenario for one batch of customers, with the sweep's context columns (as a sweep shard)."""
     features = features.reset_index(drop=True)
     context = features.reindex(columns=[ID, *CONTEXT_COLUMNS])
-    return part.recommend(features).merge(context, on=ID, how="left")
+    return part.recommend(features, out_of_fold=True).merge(context, on=ID, how="left")
 
 
 def _map(features: Any, per_batch: Callable[[pd.DataFrame], pd.DataFrame]) -> Any:
