@@ -21,13 +21,15 @@ def main() -> None:
     table = pd.read_parquet(PATHS.features / "customers.parquet")
     schema = FeatureSchema.load(PATHS.features / "schema.json")
     train = table[table[SPLIT] == "train"]
-    model, cv = select_and_fit(train, train[LABEL].to_numpy(), schema, cfg, int(params["data"]["seed"]))
+    model, report = select_and_fit(train, train[LABEL].to_numpy(), schema, cfg, int(params["data"]["seed"]))
     save_part(model, PATHS.models / "base")
     PATHS.metrics.mkdir(parents=True, exist_ok=True)
-    write_metrics(PATHS.metrics / "cv.json", {"selected": model.family, "cv": cv})
-    for name, s in cv.items():
-        print(f"{name:>24}: CV ROC AUC {s['roc_auc_mean']:.4f} ± {s['roc_auc_std']:.4f}")
-    print(f"selected {model.family}, trained on {len(train)} customers")
+    write_metrics(PATHS.metrics / "cv.json", {"family": model.family, **report})
+    for name, s in report["cv"].items():
+        print(f"{name:>32}: CV ROC AUC {s['roc_auc_mean']:.4f} ± {s['roc_auc_std']:.4f}")
+    for point in report.get("learning_curve", []):
+        print(f"learning curve: {point['rows']:>8} rows -> validation ROC AUC {point['validation_roc_auc']:.4f}")
+    print(f"selected {report['selected']} ({model.family}), fitted on {report['fit_rows']} of {len(train)} customers")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ key of any unknown, missing or mistyped setting.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
@@ -54,8 +55,26 @@ class TrainBaseConfig:
     cv_folds: int
     candidates: tuple[Family, ...]
     hist_gradient_boosting: GBMParams
+    # more gradient-boosting settings cross-validated beside it, each overriding some of its keys
+    hist_gradient_boosting_grid: tuple[dict[str, float], ...] = ()
     logistic_regression: LogisticParams = field(default_factory=LogisticParams)
     sample: SampleConfig = field(default_factory=SampleConfig)
+
+    def __post_init__(self) -> None:
+        self.settings()  # a misspelt grid key stops the stage when the config is built
+
+    def settings(self) -> dict[str, tuple[Family, GBMParams | LogisticParams]]:
+        """Every cross-validated setting by name: each candidate family, and each grid point of the
+        gradient boosting (``hist_gradient_boosting_grid[i]``)."""
+        out: dict[str, tuple[Family, GBMParams | LogisticParams]] = {}
+        for family in self.candidates:
+            out[family] = (family, getattr(self, family))
+            if family == "hist_gradient_boosting":
+                base = dataclasses.asdict(self.hist_gradient_boosting)
+                for i, override in enumerate(self.hist_gradient_boosting_grid):
+                    where = f"train_base.hist_gradient_boosting_grid[{i}]"
+                    out[f"{family}_grid[{i}]"] = (family, build(GBMParams, base | override, where))
+        return out
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The base tabular churn model, chosen by cross-validation among candidate families."""
+"""The base tabular churn model, chosen by cross-validation among candidate families and settings."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from churnguard.features.table import FeatureSchema
 from churnguard.models.config import LogisticParams, TrainBaseConfig, typed
 from churnguard.models.fast_trees import FastHGB
 from churnguard.models.gbm import GBMParams, gbm_params, gbm_pipeline
+from churnguard.models.sampling import learning_curve, stratified_sample
 
 MODEL_FILE = "model.joblib"
 
@@ -106,22 +107,79 @@ def prepare(features: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
 
 def select_and_fit(
     train: pd.DataFrame, y: np.ndarray, schema: FeatureSchema, cfg: TrainBaseConfig | Mapping[str, Any], seed: int
-) -> tuple[BaseModel, dict[str, dict[str, float]]]:
-    """Cross-validate every candidate (ROC AUC), refit the best on all training rows."""
+) -> tuple[BaseModel, dict[str, Any]]:
+    """Cross-validate every setting (ROC AUC) on at most ``sample.cv_rows`` stratified training rows,
+    then fit the best on all training rows, or on a learning-curve-sized stratified sample of
+    them when there are many (:mod:`churnguard.models.sampling`).
+
+    Returns the model and the report: ``cv`` (name -> mean/std over folds), ``selected``,
+    ``fit_rows`` and, where one ran, ``learning_curve``."""
+    c = typed(TrainBaseConfig, cfg, "train_base")
+    X, y = prepare(train, schema), np.asarray(y)
+    rng = np.random.default_rng(seed)
+    strata = _strata(train, y)
+    settings = c.settings()
+    cv_rows = stratified_sample(strata, c.sample.cv_rows, rng)
+    cv = cross_validate_settings(settings, schema, X.iloc[cv_rows], y[cv_rows], c.cv_folds, seed)
+    best = max(cv, key=lambda k: cv[k]["roc_auc_mean"])
+    family, params = settings[best]
+    report: dict[str, Any] = {"selected": best, "cv": cv, "cv_rows": len(cv_rows)}
+    fit_rows = np.arange(len(X))
+    if len(X) > 2 * c.sample.start_rows:
+        fit_rows, report["learning_curve"] = _curve_sized_rows(family, params, schema, X, y, strata, c, seed)
+    report["fit_rows"] = len(fit_rows)
+    pipeline = make_candidate(family, schema, params, seed).fit(X.iloc[fit_rows], y[fit_rows])
+    return BaseModel(pipeline, schema, family), report
+
+
+def _strata(train: pd.DataFrame, y: np.ndarray) -> np.ndarray:
+    cold = train["is_cold_start"].to_numpy(dtype=float) if "is_cold_start" in train else np.zeros(len(train))
+    return np.asarray(y, dtype=np.int64) * 2 + np.nan_to_num(cold).astype(np.int64)
+
+
+def cross_validate_settings(
+    settings: Mapping[str, tuple[str, Any]],
+    schema: FeatureSchema,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    folds: int,
+    seed: int,
+) -> dict[str, dict[str, float]]:
+    """Mean and sd of the ROC AUC over stratified folds, for each named (family, params) setting."""
     from tqdm import tqdm
 
-    c = typed(TrainBaseConfig, cfg, "train_base")
-    X = prepare(train, schema)
-    folds = StratifiedKFold(n_splits=c.cv_folds, shuffle=True, random_state=seed)
-    cv: dict[str, dict[str, float]] = {}
-    for name in tqdm(c.candidates, desc="cross-validating", unit="model"):
+    splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    out: dict[str, dict[str, float]] = {}
+    for name, (family, params) in tqdm(settings.items(), desc="cross-validating", unit="setting"):
         scores = cross_val_score(
-            make_candidate(name, schema, getattr(c, name), seed), X, y, cv=folds, scoring="roc_auc", n_jobs=1
+            make_candidate(family, schema, params, seed), X, y, cv=splits, scoring="roc_auc", n_jobs=1
         )
-        cv[name] = {"roc_auc_mean": float(scores.mean()), "roc_auc_std": float(scores.std())}
-    best = max(cv, key=lambda k: cv[k]["roc_auc_mean"])
-    pipeline = make_candidate(best, schema, getattr(c, best), seed).fit(X, y)
-    return BaseModel(pipeline, schema, best), cv
+        out[name] = {"roc_auc_mean": float(scores.mean()), "roc_auc_std": float(scores.std())}
+    return out
+
+
+def _curve_sized_rows(
+    family: str,
+    params: Any,
+    schema: FeatureSchema,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    strata: np.ndarray,
+    c: TrainBaseConfig,
+    seed: int,
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Training rows sized by the learning curve: the selected setting fitted on doubling stratified
+    samples, each scored on the same ``validation_rows`` held-out training customers."""
+    rng = np.random.default_rng(seed + 1)
+    validation = stratified_sample(strata, c.sample.validation_rows, rng)
+    rest = np.setdiff1d(np.arange(len(X)), validation)
+
+    def fit_score(rows: np.ndarray) -> np.ndarray:
+        model = make_candidate(family, schema, params, seed).fit(X.iloc[rows], y[rows])
+        return model.predict_proba(X.iloc[validation])[:, 1]
+
+    size, curve = learning_curve(fit_score, rest, y, validation, strata, c.sample, seed)
+    return stratified_sample(strata, size, rng), curve
 
 
 def save_part(model: BaseModel, part_dir: Path) -> None:
