@@ -36,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "ab answers a sticky share of customers with it",
     )
     parser.add_argument("--ab-share", type=float, help="share of customers the challenger answers in ab mode")
+    parser.add_argument("--arm-log-dir", help="where the arm log goes (serving.challenger.log_dir)")
     parser.add_argument("--log-level", default="info", help="uvicorn log level (debug, info, warning, error)")
 
 
@@ -64,6 +65,8 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
         out["challenger"] = {"mode": args.challenger}
     if args.ab_share is not None:
         out.setdefault("challenger", {})["ab_share"] = args.ab_share
+    if args.arm_log_dir:
+        out.setdefault("challenger", {})["log_dir"] = args.arm_log_dir
     return out
 
 

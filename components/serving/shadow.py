@@ -94,9 +94,7 @@ class ShadowScorer:
     def start(self) -> None:
         # A spawned child resolves `churnguard` through sys.path, where MLflow has put every loaded
         # version's code copy first (pyfunc code_paths): the child must run this process's code.
-        import churnguard
-
-        home, saved = str(Path(churnguard.__file__).parents[1]), sys.path[:]
+        home, saved = str(Path(__file__).parents[2]), sys.path[:]  # the folder holding this churnguard
         sys.path[:] = [home, *(p for p in saved if p != home)]
         try:
             self._process.start()  # spawn reads sys.path here

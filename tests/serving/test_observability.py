@@ -26,6 +26,7 @@ def test_request_span_carries_the_model_version_and_metrics_cover_the_process(se
     attrs = spans[0].attributes
     assert attrs["churnguard.model_version"] == "1" and attrs["churnguard.rows"] == 5
     assert attrs["churnguard.degraded"] is False and "base" in attrs["churnguard.parts"]
+    assert attrs["churnguard.arms"] == ("champion",) and attrs["churnguard.arm_versions"] == ("1",)
 
     text = client.get("/metrics").text
     for name in (
