@@ -12,7 +12,7 @@ own copy, so the two never touch each other's files), then runs, in one session:
 Slowdown = a stage's wall time in a pair / its faster wall time alone (also reported against the
 all-cores run). CPU-s per stage shows the work burnt by spinning. Writes benchmarks/results/concurrency.json.
 
-    flock /tmp/churnguard-heavy.lock .venv/bin/python benchmarks/concurrency.py --customers 20000
+    .venv/bin/python benchmarks/concurrency.py --customers 20000
 """
 
 from __future__ import annotations

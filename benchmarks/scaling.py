@@ -6,9 +6,9 @@ measured alone (os.wait4). The growth exponent of a stage between two sizes is
 log(CPU-s ratio) / log(size ratio): 1 is linear, above 1 super-linear. Results are rewritten after every
 stage (an interrupted run keeps what it measured): benchmarks/results/<name>.json and <name>.md.
 
-    flock /tmp/churnguard-heavy.lock .venv/bin/python benchmarks/scaling.py --sizes 50000 1000000
+    .venv/bin/python benchmarks/scaling.py --sizes 50000 1000000
     # features only, one engine after the other on the same world (validate replaced by a copy):
-    flock /tmp/churnguard-heavy.lock .venv/bin/python benchmarks/scaling.py --sizes 1000000 10000000 \\
+    .venv/bin/python benchmarks/scaling.py --sizes 1000000 10000000 \\
         --stages ingest features --engines duckdb pandas --name scaling_features
 """
 
