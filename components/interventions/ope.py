@@ -74,7 +74,9 @@ def campaign_from_sweep(table: pd.DataFrame, mask_ids: np.ndarray | None = None,
     shares = np.array(
         [np.mean(arm[established] == NONE)] + [np.mean(arm[established] == k) for k in range(len(offers))]
     )
-    keep = established & (np.isin(cust.index.to_numpy(), mask_ids) if mask_ids is not None else True)
+    # pandas' hash-based isin: np.isin on object (string id) arrays compares element by element, which
+    # at 1M customers x 200k checked ids ran for hours (issue #21)
+    keep = established & (cust.index.isin(mask_ids) if mask_ids is not None else True)
     p_after = wide(table, f"{prefix}p_after", offers)
     mu = np.column_stack([cust[f"{prefix}p_before"].to_numpy(dtype=float), p_after])
     return Campaign(
