@@ -107,9 +107,15 @@ def per_customer_value(c: Campaign, choice: np.ndarray, yhat: np.ndarray | None 
     return np.where(given, c.value * saved - c.cost[rows, k], 0.0)
 
 
-def poisson_bootstrap_sums(terms: np.ndarray, replicates: int, seed: int, chunk: int = 200) -> np.ndarray:
-    """(replicates, P) totals of ``terms`` (n, P) under Poisson(1) resampling weights of the rows."""
+def poisson_bootstrap_sums(
+    terms: np.ndarray, replicates: int, seed: int, chunk: int = 200, max_cells: int = 20_000_000
+) -> np.ndarray:
+    """(replicates, P) totals of ``terms`` (n, P) under Poisson(1) resampling weights of the rows.
+
+    The weights are drawn ``chunk`` replicates at a time, fewer where that would exceed ``max_cells``
+    weights (80 MB): at 1M checked customers 200 x 1M weights would take 800 MB."""
     rng = np.random.default_rng(seed)
+    chunk = max(1, min(chunk, max_cells // max(terms.shape[0], 1)))
     out = np.empty((replicates, terms.shape[1]))
     for start in range(0, replicates, chunk):
         b = min(chunk, replicates - start)
