@@ -39,10 +39,10 @@ def main() -> None:
     PATHS.metrics.mkdir(parents=True, exist_ok=True)
     write_metrics(PATHS.metrics / "train_gnn.json", metrics)
     for arch, info in metrics.get("gnn_candidates", {}).items():
-        print(
-            f"{arch:>6}: validation AUC (cold start, with edges) {info['validation_auc_with_edges']}, "
-            f"{info['epochs_run']} epochs ({info['steps']} steps) in {info['seconds']} s"
+        trained = (
+            f", {info['epochs_run']} epochs ({info['steps']} steps) in {info['seconds']} s" if "steps" in info else ""
         )
+        print(f"{arch:>10}: validation AUC (cold start, with edges) {info['validation_auc_with_edges']}{trained}")
     print(
         f"selected {metrics.get('gnn_selected', 'no GNN')}; validation AUC {metrics['validation_auc']}; "
         f"{metrics['seconds']} s"

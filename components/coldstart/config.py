@@ -6,9 +6,11 @@ key of any unknown, missing or mistyped setting. Built once per stage.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
+from churnguard.core.config import build
 from churnguard.models.gbm import GBMParams
 
 Architecture = Literal["gatv2", "sage"]
@@ -48,6 +50,9 @@ class ArchitectureParams:
 @dataclass(frozen=True)
 class TrainGNNConfig:
     gbm: GBMParams
+    # more settings of (b), each overriding some keys of `gbm`; the best validation-cohort ROC AUC is kept
+    gbm_grid: tuple[dict[str, float], ...] = ()
+    gbm_fit_rows: int = 200000  # (b) learns from at most this many established customers (stratified)
     seed: int = 42
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     threads: int = 1
@@ -57,8 +62,17 @@ class TrainGNNConfig:
     sage: ArchitectureParams = field(default_factory=ArchitectureParams)
     ensemble_C: float = 1.0  # regularisation of the stacking logistic regression
 
+    def __post_init__(self) -> None:
+        self.gbm_settings()  # a misspelt grid key stops the stage when the config is built
+
     def heads(self, arch: Architecture) -> int:
-        return getattr(self, arch).heads
+        return int(getattr(self, arch).heads)
+
+    def gbm_settings(self) -> dict[str, GBMParams]:
+        """(b)'s settings by name: ``gbm`` and ``gbm_grid[i]``."""
+        base = dataclasses.asdict(self.gbm)
+        grid = {f"gbm_grid[{i}]": o for i, o in enumerate(self.gbm_grid)}
+        return {"gbm": self.gbm} | {k: build(GBMParams, base | o, f"train_gnn.{k}") for k, o in grid.items()}
 
 
 @dataclass(frozen=True)

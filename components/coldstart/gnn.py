@@ -153,9 +153,22 @@ class ReferralGNN(nn.Module):
         return self.head(self.drop(h)).squeeze(-1)
 
 
+class AveragedGNN(nn.Module):
+    """The mean logit of several trained GNNs (e.g. GATv2 and GraphSAGE): one model to :func:`inference`."""
+
+    def __init__(self, models: list[ReferralGNN]):
+        super().__init__()
+        self.models = nn.ModuleList(models)
+        self.arch = "+".join(m.arch for m in models)
+        self.layers = max(m.layers for m in models)
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x, edge_index) for m in self.models]).mean(0)
+
+
 @torch.no_grad()
 def inference(
-    model: ReferralGNN, graph: GraphStore, new_x: np.ndarray, new_src: np.ndarray, new_dst: np.ndarray
+    model: ReferralGNN | AveragedGNN, graph: GraphStore, new_x: np.ndarray, new_src: np.ndarray, new_dst: np.ndarray
 ) -> np.ndarray:
     """Churn logits of M new customers without retraining.
 

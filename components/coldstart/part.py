@@ -27,7 +27,7 @@ from sklearn.pipeline import Pipeline
 
 from churnguard.coldstart.clusters import ClusterModel
 from churnguard.coldstart.ensemble import Ensemble
-from churnguard.coldstart.gnn import NodeEncoder, ReferralGNN, inference
+from churnguard.coldstart.gnn import AveragedGNN, NodeEncoder, ReferralGNN, inference
 from churnguard.coldstart.store import GraphStore
 from churnguard.core.bundle import score_frame, write_part_spec
 from churnguard.core.columns import Columns, as_columns, numeric, take
@@ -50,7 +50,7 @@ class ColdStartPart:
     gbm: Pipeline
     gbm_numeric: list[str]
     encoder: NodeEncoder | None = None
-    gnn: ReferralGNN | None = None
+    gnn: ReferralGNN | AveragedGNN | None = None
     gnn_arch: str | None = None
     ensemble: Ensemble | None = None
     info: dict[str, Any] = field(default_factory=dict)

@@ -20,7 +20,7 @@ from sklearn.pipeline import Pipeline
 from churnguard.coldstart.clusters import ClusterModel
 from churnguard.coldstart.config import TrainGNNConfig
 from churnguard.coldstart.ensemble import fit_ensemble
-from churnguard.coldstart.gnn import NodeEncoder, resolve_device
+from churnguard.coldstart.gnn import AveragedGNN, NodeEncoder, ReferralGNN, resolve_device
 from churnguard.coldstart.gnn_training import train_gnn, training_view
 from churnguard.coldstart.part import ColdStartPart
 from churnguard.coldstart.store import GraphStore
@@ -28,6 +28,7 @@ from churnguard.core.vocabulary import ID, LABEL, SPLIT
 from churnguard.features.graph import GRAPH_FEATURES
 from churnguard.models.config import typed
 from churnguard.models.gbm import gbm_pipeline
+from churnguard.models.sampling import stratified_sample
 
 COMPONENTS = ("cluster_prior", "gbm", "gnn")
 
@@ -36,17 +37,47 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
     return float(roc_auc_score(y, p)) if len(y) > 1 and len(np.unique(y)) == 2 else None
 
 
-def fit_gbm(rows: pd.DataFrame, cluster: ClusterModel, cfg: TrainGNNConfig) -> tuple[Pipeline, list[str]]:
-    """(b): gradient boosting on demographics + the hand-made graph features; (pipeline, numeric inputs)."""
-    from threadpoolctl import threadpool_limits
+class _Validation:
+    """The cold-start cohort scored as one batch of new nodes; the train split's rows are validation."""
 
-    numeric = cluster.numeric + [c for c in GRAPH_FEATURES if c in rows.columns]
+    def __init__(self, table: pd.DataFrame, cold: np.ndarray):
+        self.frame = table[cold]
+        self.rows = self.frame[SPLIT].to_numpy() == "train"
+        self.y = self.frame[LABEL].to_numpy()[self.rows]
+
+    def components(self, part: ColdStartPart) -> dict[str, np.ndarray]:
+        comps = part.components(self.frame)
+        return {c: comps[c].to_numpy()[self.rows] for c in (*COMPONENTS, "has_edges")}
+
+
+def _gbm_inputs(rows: pd.DataFrame, cluster: ClusterModel, numeric: list[str]) -> pd.DataFrame:
     X = rows.reindex(columns=cluster.categorical + numeric).copy()
     for c in cluster.categorical:
         X[c] = X[c].astype(object).where(X[c].notna(), "missing")
+    return X
+
+
+def fit_gbm(
+    rows: pd.DataFrame, val: _Validation, cluster: ClusterModel, cfg: TrainGNNConfig
+) -> tuple[Pipeline, list[str], dict[str, Any]]:
+    """(b): gradient boosting on demographics + the hand-made graph features, fitted on at most
+    ``gbm_fit_rows`` established customers (stratified by label), one fit per setting of
+    ``gbm`` / ``gbm_grid``; the best ROC AUC on the validation cohort is kept.
+    Returns (pipeline, numeric inputs, report)."""
+    from threadpoolctl import threadpool_limits
+
+    numeric = cluster.numeric + [c for c in GRAPH_FEATURES if c in rows.columns]
+    y = rows[LABEL].to_numpy()
+    fit = stratified_sample(y, cfg.gbm_fit_rows, np.random.default_rng(cfg.seed))
+    X, X_val = _gbm_inputs(rows.iloc[fit], cluster, numeric), _gbm_inputs(val.frame[val.rows], cluster, numeric)
+    fitted: dict[str, tuple[Pipeline, float | None]] = {}
     with threadpool_limits(cfg.threads):
-        gbm = gbm_pipeline(cluster.categorical, numeric, cfg.gbm, cfg.seed).fit(X, rows[LABEL].to_numpy())
-    return gbm, numeric
+        for name, params in cfg.gbm_settings().items():
+            gbm = gbm_pipeline(cluster.categorical, numeric, params, cfg.seed).fit(X, y[fit])
+            fitted[name] = (gbm, _auc(val.y, gbm.predict_proba(X_val)[:, 1]) if len(X_val) else None)
+    best = max(fitted, key=lambda k: fitted[k][1] or 0.0)
+    report = {"selected": best, "fit_rows": len(fit), "validation_auc": {k: v[1] for k, v in fitted.items()}}
+    return fitted[best][0], numeric, report
 
 
 def build_store(
@@ -70,17 +101,12 @@ def _targets(store: GraphStore, established: pd.DataFrame, kept: np.ndarray) -> 
     return pos, in_view[pos]
 
 
-class _Validation:
-    """The cold-start cohort scored as one batch of new nodes; the train split's rows are validation."""
-
-    def __init__(self, table: pd.DataFrame, cold: np.ndarray):
-        self.frame = table[cold]
-        self.rows = self.frame[SPLIT].to_numpy() == "train"
-        self.y = self.frame[LABEL].to_numpy()[self.rows]
-
-    def components(self, part: ColdStartPart) -> dict[str, np.ndarray]:
-        comps = part.components(self.frame)
-        return {c: comps[c].to_numpy()[self.rows] for c in (*COMPONENTS, "has_edges")}
+def _validate_gnn(part: ColdStartPart, model: ReferralGNN | AveragedGNN, val: _Validation) -> dict[str, Any]:
+    """The GNN's ROC AUC on the validation cohort (with edges, and all of it with the fallback)."""
+    part.gnn, part.gnn_arch = model, model.arch
+    vc = val.components(part)
+    e = vc["has_edges"]
+    return {"validation_auc_with_edges": _auc(val.y[e], vc["gnn"][e]), "validation_auc_cohort": _auc(val.y, vc["gnn"])}
 
 
 def _fit_graph_model(
@@ -106,12 +132,10 @@ def _fit_graph_model(
         model, info = train_gnn(
             arch, cfg.heads(arch), (x, edge_index), part.encoder, targets, cfg.training, device, cfg.seed
         )
-        part.gnn, part.gnn_arch = model, arch
-        vc = val.components(part)
-        e = vc["has_edges"]
-        info["validation_auc_with_edges"] = _auc(val.y[e], vc["gnn"][e])
-        info["validation_auc_cohort"] = _auc(val.y, vc["gnn"])
-        candidates[arch] = (model, info)
+        candidates[arch] = (model, info | _validate_gnn(part, model, val))
+    if len(candidates) > 1:  # the mean of the architectures' logits competes too
+        mean = AveragedGNN([m for m, _ in candidates.values()])
+        candidates[mean.arch] = (mean, _validate_gnn(part, mean, val))
     best = max(candidates, key=lambda a: candidates[a][1]["validation_auc_with_edges"] or 0.0)
     part.gnn, part.gnn_arch = candidates[best][0], best
     return {
@@ -162,7 +186,7 @@ def fit_coldstart(
     est_train = table[(table[SPLIT].to_numpy() == "train") & ~cold]
     val = _Validation(table, cold)
     metrics: dict[str, Any] = {"fit_rows_established": len(est_train), "validation_cold_start": int(val.rows.sum())}
-    gbm, gbm_numeric = fit_gbm(est_train, cluster, c)
+    gbm, gbm_numeric, metrics["gbm"] = fit_gbm(est_train, val, cluster, c)
     part = ColdStartPart(cluster, gbm, gbm_numeric)
     metrics["gbm_seconds"] = round(time.perf_counter() - t0, 2)
     if graph is not None:

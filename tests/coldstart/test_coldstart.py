@@ -144,8 +144,9 @@ def test_cluster_assignment_of_an_unseen_customer_is_one_call(fitted):
 
 def test_part_round_trip_and_metrics(fitted, new_customers, tmp_path):
     part, metrics, _table, _raw = fitted
-    assert set(metrics["gnn_candidates"]) == {"gatv2", "sage"}
-    assert metrics["gnn_selected"] in {"gatv2", "sage"}
+    assert set(metrics["gnn_candidates"]) == {"gatv2", "sage", "gatv2+sage"}  # both, and their mean
+    assert metrics["gnn_selected"] in metrics["gnn_candidates"]
+    assert set(metrics["gbm"]["validation_auc"]) == {"gbm", "gbm_grid[0]"}
     save_part(part, tmp_path / "coldstart")
     spec = json.loads((tmp_path / "coldstart" / "part.json").read_text())
     assert spec["name"] == "coldstart" and spec["order"] == 10

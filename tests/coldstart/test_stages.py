@@ -16,7 +16,8 @@ def test_stages_write_part_and_metrics(tiny_workspace):
     assert lo <= cluster["k"] <= hi and cluster["criterion"] == "silhouette"
     assert cluster["silhouette_by_k"][str(cluster["k"])] == max(cluster["silhouette_by_k"].values())
     train = json.loads((root / "metrics" / "train_gnn.json").read_text())
-    assert set(train["gnn_candidates"]) == set(tiny_workspace.params["train_gnn"]["architectures"])
+    archs = tiny_workspace.params["train_gnn"]["architectures"]
+    assert set(train["gnn_candidates"]) == {*archs, "+".join(archs)}  # each architecture and their mean
     spec = json.loads((root / "models" / "coldstart" / "part.json").read_text())
     assert spec["name"] == "coldstart" and spec["order"] == 10
     metrics = json.loads((root / "metrics" / "coldstart.json").read_text())
