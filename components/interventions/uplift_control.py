@@ -11,14 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OrdinalEncoder
 
 from churnguard.core.vocabulary import CONTROL_ARMS
 from churnguard.features.table import FeatureSchema
 from churnguard.interventions.config import ControlModelConfig, UpliftConfig
+from churnguard.models.gbm import GBMParams, gbm_pipeline
 from churnguard.models.tabular import prepare
 
 MIN_ARM_ROWS = 20
@@ -30,29 +28,9 @@ def schema_without_offer(schema: FeatureSchema) -> FeatureSchema:
 
 
 def _control_pipeline(sch: FeatureSchema, c: ControlModelConfig, seed: int, iterations: int | None = None) -> Pipeline:
-    pre = ColumnTransformer(
-        [
-            (
-                "cat",
-                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan),
-                sch.categorical,
-            ),
-            ("num", "passthrough", sch.numeric),
-        ]
+    return gbm_pipeline(
+        sch.categorical, sch.numeric, GBMParams(c.max_iter, c.learning_rate, c.max_leaf_nodes), seed, iterations
     )
-    clf = HistGradientBoostingClassifier(
-        max_iter=int(c.max_iter),
-        learning_rate=float(c.learning_rate),
-        max_leaf_nodes=int(c.max_leaf_nodes),
-        l2_regularization=1.0,
-        early_stopping=iterations is None,
-        validation_fraction=0.1,
-        categorical_features=list(range(len(sch.categorical))),
-        random_state=seed,
-    )
-    if iterations is not None:  # a bootstrap refit: the point model's size (early stopping on a resample's
-        clf.set_params(max_iter=int(iterations))  # duplicated rows would not stop)
-    return Pipeline([("pre", pre), ("clf", clf)])
 
 
 @dataclass(frozen=True)
