@@ -251,6 +251,60 @@ def cleanup() -> None:
         r.delete(*keys[i : i + 1000])
 
 
+def throughput_runs(bootstrap: str, messages: list, n_events: int, numbers: dict) -> StreamingConfig:
+    """1 + 2: a pre-loaded topic drained by the job (1 and 2 processes) and by the plain loop."""
+    from churnguard.streaming.replayer import publish
+
+    cfg = topic_cfg(bootstrap, "tp", score=False)
+    numbers["produce_events_per_s"] = round(publish(cfg, messages[:n_events])["rate"], 1)
+    for k in (1, 2):
+        res = run_jobs(cfg.with_(key_prefix=f"{PREFIX}tp{k}:"), k)
+        res.pop("freshness_ms")
+        numbers[f"job_confluent_{k}proc"] = res
+        print(f"job, {k} process(es): {res}", flush=True)
+    plain = plain_kafka_python(cfg, n_events)
+    numbers["plain_kafka_python_loop"] = plain
+    print(f"plain kafka-python loop: {plain}", flush=True)
+    one, two = numbers["job_confluent_1proc"]["events_per_s"], numbers["job_confluent_2proc"]["events_per_s"]
+    numbers["throughput_events_per_s"] = max(one, two)
+    numbers["ratio_job_1proc_to_plain_kafka_python"] = round(one / plain["events_per_s"], 2)
+    numbers["ratio_best_to_plain_kafka_python"] = round(max(one, two) / plain["events_per_s"], 2)
+    numbers["throughput_goal_50k_met"] = max(one, two) >= 50_000
+    return cfg
+
+
+def percentiles(x: np.ndarray) -> dict[str, float]:
+    return {q: round(float(np.percentile(x, p)), 2) for q, p in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))}
+
+
+def freshness_run(bootstrap: str, messages: list, label: str, rate: float, seconds: float, numbers: dict) -> None:
+    """3: the job (1 process, champion score per micro-batch) consumes while the replayer publishes
+    at ``rate``; freshness = score in Redis (scores topic flushed) minus producer timestamp, per event."""
+    from churnguard.streaming.replayer import publish
+
+    fcfg = topic_cfg(bootstrap, f"fresh{label}", score=True)
+    n_fresh = int(rate * seconds)
+    pubs: dict = {}
+
+    def replay(group: str) -> None:
+        waiting_for_group(fcfg, group)
+        pubs.update(publish(fcfg, messages[:n_fresh], rate=rate))
+
+    res = run_jobs(fcfg, 1, score=True, record=True, before_wait=replay, max_events=n_fresh)
+    fresh = res.pop("freshness_ms")
+    numbers[f"freshness_run{label}"] = {
+        **res,
+        "publish_rate_achieved": round(pubs.get("rate", 0.0), 1),
+        "target_rate": rate,
+    }
+    if fresh.size:
+        ts, lat = fresh
+        numbers[f"freshness_ms{label}"] = percentiles(lat)
+        # the same without the first second of publishing (group join and warm-up backlog)
+        numbers[f"freshness_ms{label}_after_first_second"] = percentiles(lat[ts >= ts.min() + 1000])
+    print(f"freshness at {rate:.0f} events/s: {numbers.get(f'freshness_ms{label}')}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=100_000, help="events pre-loaded for the throughput runs")
@@ -259,86 +313,45 @@ def main() -> None:
     ap.add_argument("--low-rate", type=float, default=2_000.0, help="rate of the second freshness run")
     args = ap.parse_args()
 
-    from churnguard.streaming.replayer import encode_events, load_events, publish
+    from churnguard.streaming.replayer import encode_events, load_events
 
     load = os.getloadavg()
     numbers: dict = {"load_average_at_start": [round(x, 2) for x in load]}
     with tempfile.TemporaryDirectory() as tmp, LocalBroker.start() as broker:
         BROKER_PID.append(broker.pid)
         src = events_source(Path(tmp))
-        need = max(args.events, int(args.rate * args.seconds))
-        events = load_events(src, limit=need)
-        messages = encode_events(events)
-        print(f"{len(messages)} events from {src}; broker {broker.bootstrap}; load average {load}")
+        messages = encode_events(load_events(src, limit=max(args.events, int(args.rate * args.seconds))))
+        print(f"{len(messages)} events from {src}; broker {broker.bootstrap}; load average {load}", flush=True)
         try:
-            # 1 + 2. pre-loaded topic, drained by the job (1 and 2 processes) and by the plain loop
-            cfg = topic_cfg(broker.bootstrap, "tp", score=False)
-            pub = publish(cfg, messages[: args.events])
-            numbers["produce_events_per_s"] = round(pub["rate"], 1)
-            for k in (1, 2):
-                res = run_jobs(cfg.with_(key_prefix=f"{PREFIX}tp{k}:"), k)
-                res.pop("freshness_ms")
-                numbers[f"job_confluent_{k}proc"] = res
-                print(f"job, {k} process(es): {res}")
-            plain = plain_kafka_python(cfg, args.events)
-            numbers["plain_kafka_python_loop"] = plain
-            best = max(numbers["job_confluent_1proc"]["events_per_s"], numbers["job_confluent_2proc"]["events_per_s"])
-            numbers["throughput_events_per_s"] = best
-            numbers["ratio_job_1proc_to_plain_kafka_python"] = round(
-                numbers["job_confluent_1proc"]["events_per_s"] / plain["events_per_s"], 2
-            )
-            numbers["ratio_best_to_plain_kafka_python"] = round(best / plain["events_per_s"], 2)
-            numbers["throughput_goal_50k_met"] = best >= 50_000
-            print(f"plain kafka-python loop: {plain}")
-
-            # 3. freshness at a steady rate, with the champion's score per micro-batch; then the same
-            #    at a low rate, where the job keeps up even on a loaded machine
+            cfg = throughput_runs(broker.bootstrap, messages, args.events, numbers)
+            # then freshness at the target rate, and at a low rate where the job keeps up even on a loaded machine
             for label, rate in (("", args.rate), ("_low_rate", args.low_rate)):
-                fcfg = topic_cfg(broker.bootstrap, f"fresh{label}", score=True)
-                n_fresh = int(rate * args.seconds)
-                pubs = {}
-
-                def replay(_group, fcfg=fcfg, n_fresh=n_fresh, rate=rate, pubs=pubs):
-                    waiting_for_group(fcfg, _group)
-                    pubs.update(publish(fcfg, messages[:n_fresh], rate=rate))
-
-                res = run_jobs(fcfg, 1, score=True, record=True, before_wait=replay, max_events=n_fresh)
-                fresh = res.pop("freshness_ms")
-                numbers[f"freshness_run{label}"] = {
-                    **res,
-                    "publish_rate_achieved": round(pubs.get("rate", 0.0), 1),
-                    "target_rate": rate,
-                }
-                if fresh.size:
-
-                    def pct(x):
-                        return {
-                            q: round(float(np.percentile(x, p)), 2)
-                            for q, p in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))
-                        }
-
-                    ts, lat = fresh
-                    numbers[f"freshness_ms{label}"] = pct(lat)
-                    # the same without the first second of publishing (group join and warm-up backlog)
-                    numbers[f"freshness_ms{label}_after_first_second"] = pct(lat[ts >= ts.min() + 1000])
-                print(f"freshness at {rate:.0f} events/s: {numbers.get(f'freshness_ms{label}')}")
+                freshness_run(broker.bootstrap, messages, label, rate, args.seconds, numbers)
             numbers["freshness_p99_goal_100ms_met"] = numbers.get("freshness_ms", {}).get("p99", 1e9) <= 100.0
         finally:
             cleanup()
     numbers["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    write_result(
-        "streaming",
-        {
-            "events": args.events,
-            "rate": args.rate,
-            "low_rate": args.low_rate,
-            "seconds": args.seconds,
-            "partitions": 4,
-            "batch_size": cfg.batch_size,
-            "broker": "tansu 0.6.0 (memory)",
-            "redis": REDIS_URL,
-        },
-        numbers,
+    run = {
+        "events": args.events,
+        "rate": args.rate,
+        "low_rate": args.low_rate,
+        "seconds": args.seconds,
+        "partitions": 4,
+        "batch_size": cfg.batch_size,
+        "broker": "tansu 0.6.0 (memory)",
+        "redis": REDIS_URL,
+    }
+    write_result("streaming", run, numbers)
+    print(summary(numbers), flush=True)
+
+
+def summary(n: dict) -> str:
+    fresh, low = n.get("freshness_ms", {}), n.get("freshness_ms_low_rate", {})
+    return (
+        f"summary: job {n['job_confluent_1proc']['events_per_s']:.0f} events/s (1 process), "
+        f"{n['job_confluent_2proc']['events_per_s']:.0f} (2), plain kafka-python "
+        f"{n['plain_kafka_python_loop']['events_per_s']:.0f}; freshness p99 {fresh.get('p99')} ms at the target rate, "
+        f"{low.get('p99')} ms at the low rate; load {n['load_average_at_start']} -> {n['load_average_at_end']}"
     )
 
 

@@ -36,10 +36,35 @@ def module_file(repo: Path, name: str) -> Path | None:
     return None
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _executed_nodes(tree: ast.Module) -> list[ast.AST]:
+    """Every node except those that never run when the module is imported for a stage: ``if TYPE_CHECKING:``
+    bodies and a module-level ``__getattr__`` (PEP 562 lazy names: the package's top-level API, which no
+    stage touches; counting it made every stage depend on every module)."""
+    nodes: list[ast.AST] = []
+    todo: list[ast.AST] = [tree]
+    while todo:
+        node = todo.pop()
+        nodes.append(node)
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            todo.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Module):
+            todo.extend(n for n in node.body if not (isinstance(n, ast.FunctionDef) and n.name == "__getattr__"))
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+    return nodes
+
+
 def _imported_names(path: Path, package: str) -> set[str]:
     """Dotted names a module imports (absolute; relative ones resolved against ``package``)."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in _executed_nodes(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import sys
 from pathlib import Path
 
@@ -11,10 +12,12 @@ from tests.workspace import Workspace
 
 # A pytest-xdist worker's __main__ (execnet) has neither __spec__ nor __file__, which pyspark reads as
 # "running doctests": importing pyspark.sql.connect (great_expectations does) then calls sys.exit(0).
-# Give the worker's __main__ a file name, as any script has.
+# Give the worker's __main__ a module spec named "__main__": pyspark then sees an initialised main module,
+# and multiprocessing's spawn skips re-running it in children (a made-up __file__ made every spawned
+# child, e.g. serving's shadow process, die trying to run that file).
 _main = sys.modules["__main__"]
 if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
-    _main.__file__ = "<pytest-xdist worker>"
+    _main.__spec__ = importlib.machinery.ModuleSpec("__main__", None)
 
 # The real-browser fixtures (`browser`, `page`) are registered once for the whole session: importing
 # them into several test modules would start one Playwright per module, and Playwright's sync API
