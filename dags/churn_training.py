@@ -22,9 +22,8 @@ Thin wiring only (docs/architecture.md): every task is a subprocess of the *proj
 A new stage in dvc.yaml becomes a task with no edit here.
 
 Configuration (environment of the Airflow processes; defaults in brackets):
-``CHURNGUARD_REPO`` [the folder above dags/], ``CHURNGUARD_PYTHON_BIN`` [<repo>/.venv/bin],
-``CHURNGUARD_RUNS_DIR`` [<repo>/.run/training], ``MLFLOW_TRACKING_URI`` [sqlite <repo>/mlflow/mlflow.db],
-``CHURNGUARD_ARTIFACT_ROOT`` [<repo>/mlflow/artifacts], ``CHURNGUARD_MLFLOW_UI`` [http://127.0.0.1:5000].
+those of ``churnguard_env.py``, plus ``CHURNGUARD_RUNS_DIR`` [<repo>/.run/training] and
+``CHURNGUARD_MLFLOW_UI`` [http://127.0.0.1:5000].
 """
 
 from __future__ import annotations
@@ -37,12 +36,9 @@ from pathlib import Path
 import yaml
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, BaseOperatorLink, Param
+from churnguard_env import PYTHON_BIN, REPO, task_env
 
-REPO = Path(os.environ.get("CHURNGUARD_REPO") or Path(__file__).resolve().parents[1])
-PYTHON_BIN = Path(os.environ.get("CHURNGUARD_PYTHON_BIN") or REPO / ".venv" / "bin")
 RUNS_DIR = Path(os.environ.get("CHURNGUARD_RUNS_DIR") or REPO / ".run" / "training")
-MLFLOW_URI = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO / 'mlflow' / 'mlflow.db'}"
-ARTIFACT_ROOT = os.environ.get("CHURNGUARD_ARTIFACT_ROOT") or (REPO / "mlflow" / "artifacts").as_uri()
 MLFLOW_UI = (os.environ.get("CHURNGUARD_MLFLOW_UI") or "http://127.0.0.1:5000").rstrip("/")
 
 
@@ -89,17 +85,11 @@ def cpu_share(graph: dict[str, list[str]], cores: int, parallelism: int) -> int:
     return max(1, cores // max(1, min(widest, parallelism)))
 
 
-# Every task: the project's interpreter first on PATH; no carriage-return progress bars in task logs.
-ENV = {
-    "PATH": f"{PYTHON_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-    "MLFLOW_TRACKING_URI": MLFLOW_URI,
-    "CHURNGUARD_ARTIFACT_ROOT": ARTIFACT_ROOT,
-    "TQDM_DISABLE": "1",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-    "PYTHONUNBUFFERED": "1",
-    "CHURNGUARD_CPU_SHARE": os.environ.get("CHURNGUARD_CPU_SHARE")
-    or str(cpu_share(GRAPH, os.cpu_count() or 1, int(os.environ.get("AIRFLOW__CORE__PARALLELISM") or 32))),
-}
+# Each stage task's thread pools get its share of the cores (stages of one graph level run at once).
+ENV = task_env(
+    CHURNGUARD_CPU_SHARE=os.environ.get("CHURNGUARD_CPU_SHARE")
+    or str(cpu_share(GRAPH, os.cpu_count() or 1, int(os.environ.get("AIRFLOW__CORE__PARALLELISM") or 32)))
+)
 
 
 def _registration(ti) -> dict:

@@ -11,15 +11,13 @@
    alias: params.yaml ``monitor.trigger`` (read when the DAG is parsed).
 
 Param values reach the command through environment variables, never pasted into the shell line.
-Configuration as dags/churn_training.py (CHURNGUARD_REPO, CHURNGUARD_PYTHON_BIN, MLFLOW_TRACKING_URI,
-CHURNGUARD_ARTIFACT_ROOT) plus CHURNGUARD_HOME (the champion's workspace: its training features are
-the drift reference) and CHURNGUARD_REPORTS_DIR (where reports/monitor goes).
+Configuration: dags/churnguard_env.py (CHURNGUARD_HOME is the champion's workspace: its training
+features are the drift reference; reports go to $CHURNGUARD_REPORTS_DIR/monitor/<run>).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import yaml
@@ -27,19 +25,9 @@ from airflow.providers.standard.operators.bash import BashOperator
 from airflow.providers.standard.operators.python import ShortCircuitOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Param
+from churnguard_env import PYTHON_BIN, REPO, REPORTS, task_env
 
-REPO = Path(os.environ.get("CHURNGUARD_REPO") or Path(__file__).resolve().parents[1])
-PYTHON_BIN = Path(os.environ.get("CHURNGUARD_PYTHON_BIN") or REPO / ".venv" / "bin")
-HOME = os.environ.get("CHURNGUARD_HOME") or str(REPO)
-REPORTS = Path(os.environ.get("CHURNGUARD_REPORTS_DIR") or Path(HOME) / "reports")
-ENV = {
-    "PATH": f"{PYTHON_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-    "CHURNGUARD_HOME": HOME,
-    "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO / 'mlflow' / 'mlflow.db'}",
-    "CHURNGUARD_ARTIFACT_ROOT": os.environ.get("CHURNGUARD_ARTIFACT_ROOT") or (REPO / "mlflow" / "artifacts").as_uri(),
-    "TQDM_DISABLE": "1",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-}
+ENV = task_env()
 
 
 def trigger_settings(params_file: Path = REPO / "params.yaml") -> tuple[str, str]:

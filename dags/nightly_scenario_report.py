@@ -3,7 +3,7 @@
 load_champion -> plan_shards -> sweep[0..N-1] (dynamic task mapping) -> report
 
 * keyed on the run's logical date (``ds``), never on "now": everything lands in
-  ``$CHURNGUARD_REPORTS_DIR/<ds>/`` (``sweep/shard-I.parquet``, ``report.html``).
+  ``$CHURNGUARD_REPORTS_DIR/nightly/<ds>/`` (``sweep/shard-I.parquet``, ``report.html``).
 * idempotent: ``load_champion`` pins the champion version for that date in ``champion.json``
   (a rerun of the same date scores with the same version even if the alias moved since; set
   ``repin`` to resolve the alias again), shards overwrite their own file, stale shards from a
@@ -20,25 +20,15 @@ repository). ``MLFLOW_TRACKING_URI`` / ``CHURNGUARD_ARTIFACT_ROOT`` as in the tr
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, Param, task
+from churnguard_env import PYTHON_BIN, REPO, REPORTS, task_env
 
-REPO = Path(os.environ.get("CHURNGUARD_REPO") or Path(__file__).resolve().parents[1])
-PYTHON_BIN = Path(os.environ.get("CHURNGUARD_PYTHON_BIN") or REPO / ".venv" / "bin")
-HOME = Path(os.environ.get("CHURNGUARD_HOME") or REPO)
-REPORTS_DIR = Path(os.environ.get("CHURNGUARD_REPORTS_DIR") or HOME / "reports" / "nightly")
-ENV = {
-    "PATH": f"{PYTHON_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-    "CHURNGUARD_HOME": str(HOME),
-    "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO / 'mlflow' / 'mlflow.db'}",
-    "CHURNGUARD_ARTIFACT_ROOT": os.environ.get("CHURNGUARD_ARTIFACT_ROOT") or (REPO / "mlflow" / "artifacts").as_uri(),
-    "TQDM_DISABLE": "1",  # no carriage-return progress bars in task logs
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-}
+REPORTS_DIR = REPORTS / "nightly"
+ENV = task_env()
 DAY_DIR = str(REPORTS_DIR) + "/{{ ds }}"
 
 with DAG(

@@ -12,22 +12,11 @@ Param values reach the command through environment variables, never pasted into 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, Param
+from churnguard_env import PYTHON_BIN, REPO, task_env
 
-REPO = Path(os.environ.get("CHURNGUARD_REPO") or Path(__file__).resolve().parents[1])
-PYTHON_BIN = Path(os.environ.get("CHURNGUARD_PYTHON_BIN") or REPO / ".venv" / "bin")
-ENV = {
-    "PATH": f"{PYTHON_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-    "CHURNGUARD_HOME": os.environ.get("CHURNGUARD_HOME") or str(REPO),
-    "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO / 'mlflow' / 'mlflow.db'}",
-    "CHURNGUARD_ARTIFACT_ROOT": os.environ.get("CHURNGUARD_ARTIFACT_ROOT") or (REPO / "mlflow" / "artifacts").as_uri(),
-    "TQDM_DISABLE": "1",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-}
+ENV = task_env()
 
 with DAG(
     dag_id="promote_model",

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnguard.core.vocabulary import ID
+from churnguard.core.vocabulary import ID, RECOMMENDATION
 
 PROBABILITY_FLOATS = (
     "churn_probability",
@@ -56,20 +56,7 @@ PROTECTION_COLUMNS = (
     "hardened_probability",
     "model_version",
 )
-OFFER_COLUMNS = (
-    ID,
-    "rank",
-    "offer",
-    "p_before",
-    "p_after",
-    "uplift",
-    "uplift_low",
-    "uplift_high",
-    "expected_saved_value",
-    "cost",
-    "net_value",
-    "benefit_cost_ratio",
-)
+OFFER_COLUMNS = (ID, "rank", *(c for c in RECOMMENDATION if c not in (ID, "rank")))  # the rank up front
 SCENARIO_COLUMNS = (
     ID,
     "offer",

@@ -17,3 +17,22 @@ NO_OFFER = "none"  # the campaign's control arm
 NOT_IN_CAMPAIGN = "not_in_campaign"  # customers the campaign did not reach (also untreated)
 ARMS: tuple[str, ...] = (NO_OFFER, *OFFERS)
 CONTROL_ARMS: tuple[str, ...] = (NO_OFFER, NOT_IN_CAMPAIGN)
+
+# A customer's profile as the world writes it (customers.parquet), known from the first day.
+PROFILE: tuple[str, ...] = ("age", "income_band", "region", "signup_channel", "plan", "contract", "payment_method")
+
+# One offer recommendation (the interventions part's answer per customer, ranked best first).
+RECOMMENDATION: tuple[str, ...] = (
+    ID,
+    "offer",
+    "p_before",
+    "p_after",
+    "uplift",
+    "uplift_low",
+    "uplift_high",
+    "expected_saved_value",
+    "cost",
+    "net_value",
+    "benefit_cost_ratio",
+    "rank",
+)

@@ -14,18 +14,14 @@ from typing import Any
 
 import pandas as pd
 
+from churnguard.core.vocabulary import PROFILE
+
 # Columns every source must provide after ingest (CSV sources map theirs onto these names).
 REQUIRED = ["customer_id", "churn_label", "tenure_months", "monthly_charges"]
 # Columns the synthetic world always has; a world batch missing one is corrupt.
 WORLD_COLUMNS = [
     *REQUIRED,
-    "age",
-    "income_band",
-    "region",
-    "signup_channel",
-    "plan",
-    "contract",
-    "payment_method",
+    *PROFILE,
     "support_tickets_90d",
     "usage_hours_30d",
 ]

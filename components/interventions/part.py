@@ -18,27 +18,14 @@ import pandas as pd
 
 from churnguard.core.bundle import write_part_spec
 from churnguard.core.columns import from_frame
-from churnguard.core.vocabulary import ID
+from churnguard.core.vocabulary import ID, RECOMMENDATION
 from churnguard.interventions.allocation import rank_offers
 from churnguard.interventions.counterfactual import CounterfactualExplainer, load_explainer, save_explainer
 from churnguard.interventions.scenarios import Scenario, customer_value
 from churnguard.interventions.uplift import UpliftModel
 
 UPLIFT_FILE = "uplift.joblib"
-RECOMMEND_COLUMNS = [
-    "customer_id",
-    "offer",
-    "p_before",
-    "p_after",
-    "uplift",
-    "uplift_low",
-    "uplift_high",
-    "expected_saved_value",
-    "cost",
-    "net_value",
-    "benefit_cost_ratio",
-    "rank",
-]
+RECOMMEND_COLUMNS = list(RECOMMENDATION)
 
 
 @dataclass

@@ -33,7 +33,7 @@ import pandas as pd
 
 from churnguard.core.config import build
 from churnguard.core.numeric import sigmoid
-from churnguard.core.vocabulary import ARMS, OFFERS
+from churnguard.core.vocabulary import ARMS, OFFERS, PROFILE
 from churnguard.world import generator as gen
 
 STREAM_OFFSET = 1_000_003  # the roll-forward's own random stream, never the generator's
@@ -42,13 +42,7 @@ LABEL_MONTHS = 2  # 60-day label window = two monthly steps
 SCENARIOS = ("stable", "covariate_shift", "concept_shift")
 NEW_CHANNEL = "social"
 STATIC = [
-    "age",
-    "income_band",
-    "region",
-    "signup_channel",
-    "plan",
-    "contract",
-    "payment_method",
+    *PROFILE,
     "paperless_billing",
     "monthly_charges",
 ]

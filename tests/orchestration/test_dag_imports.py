@@ -26,6 +26,7 @@ PROBE = r"""
 import importlib.util, json, sys, time
 import airflow.sdk, airflow.providers.standard.operators.bash  # Airflow itself, as the DAG processor has it
 from airflow.sdk import DAG
+sys.path.insert(0, sys.argv[1].rsplit("/", 1)[0])  # Airflow puts the DAG folder on sys.path (churnguard_env)
 out = {}
 for path in sys.argv[1:]:
     before = set(sys.modules)

@@ -48,7 +48,7 @@ def test_nightly_report_for_a_date_is_reproducible(nightly_env: AirflowEnv):
     assert [k for k in first.tasks if k.startswith("sweep[")] == [f"sweep[{i}]" for i in range(SHARDS)] or sorted(
         k for k in first.tasks if k.startswith("sweep[")
     ) == [f"sweep[{i}]" for i in range(SHARDS)]
-    day = nightly_env.reports_dir / DATE
+    day = nightly_env.reports_dir / "nightly" / DATE
     report = day / "report.html"
     assert report.exists(), sorted(p.name for p in day.rglob("*"))
     assert sorted(p.name for p in (day / "sweep").glob("shard-*.parquet")) == [
