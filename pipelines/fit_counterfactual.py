@@ -7,6 +7,7 @@ Reads params: fit_counterfactual. Writes models/interventions/ and metrics/fit_c
 from __future__ import annotations
 
 import json
+import shutil
 import time
 
 import pandas as pd
@@ -62,8 +63,6 @@ def main() -> None:
     sample = sample.sample(min(len(sample), cfg.explain_sample), random_state=seed)
     explanations, cf_stats = explainer.explain_frame(sample)
     part_dir = PATHS.models / "interventions"
-    import shutil
-
     shutil.rmtree(part_dir, ignore_errors=True)
     save_part(
         part, explainer, part_dir, raw, seed, {"uplift_learner": uplift.info["learner"], "uplift_link": uplift.link}
@@ -82,6 +81,10 @@ def main() -> None:
     (part_dir / "cf_metrics.json").write_text(json.dumps(split_timings(metrics)[0], indent=2, default=float))
     (part_dir / "cf_examples.json").write_text(json.dumps(explanations[:20], indent=2, default=str))
     write_metrics(PATHS.metrics / "fit_counterfactual.json", metrics)
+    print_summary(uplift, explainer, cf_stats, t_uplift, t_cf)
+
+
+def print_summary(uplift, explainer, cf_stats: dict, t_uplift: float, t_cf: float) -> None:
     print(
         f"uplift model: {uplift.info['learner']} ({uplift.link} link) on {uplift.info['arm_rows']} campaign customers per arm, "
         f"{uplift.info['control_rows']} controls, {t_uplift:.1f} s"

@@ -107,19 +107,13 @@ def describe(params: dict, rows: int, holdout_rows: int, metrics: dict[str, floa
     )
 
 
-def main() -> None:
+def log_version(params: dict, table: pd.DataFrame, holdout: pd.DataFrame, bundle: ModelBundle):
+    """Log the bundle as one new version of ``register.model_name``: metrics, curves, signature, tags."""
     from mlflow.models import infer_signature
 
-    from churnguard.mlops.registry import configure
     from churnguard.models.evaluation import curve_images
 
-    params = load_params()
-    cfg = params["register"]
-    name, alias = cfg["model_name"], cfg["alias"]
     features_file = PATHS.features / "customers.parquet"
-    table = pd.read_parquet(features_file)
-    holdout = table[table[SPLIT] == "holdout"].reset_index(drop=True)
-    bundle = ModelBundle(PATHS.models)  # loads every part: a broken part fails here, before logging
     metrics, per_stage = collect_metrics(len(table))
     commit = git_commit()
     tags = {
@@ -141,13 +135,43 @@ def main() -> None:
             metrics,
             [PATHS.metrics, PATHS.plots, curves, PATHS.features / "schema.json"],
             tags,
-            name,
+            params["register"]["model_name"],
             run_name=run_name(params, len(table), commit),
             description=describe(params, len(table), len(holdout), metrics, commit),
             input_example=example,
             signature=infer_signature(example, bundle.predict(example)),
             stage_metrics=per_stage,
         )
+    return version, run_id, metrics, tags
+
+
+def move_aliases(client, cfg: dict, version: str, decision) -> str | None:
+    """``register.challenger`` (set by the monitor DAG's retrain): that alias, never champion here;
+    `churnguard promote` moves champion through the same gates (docs/monitoring.md). Otherwise the
+    champion alias moves when the gates passed. Returns the challenger alias used, if any."""
+    name, alias = cfg["model_name"], cfg["alias"]
+    challenger = cfg.get("challenger") or None
+    if challenger:
+        decision.promoted = False
+        why = "retrained on monitoring evidence; promotion decides champion"
+        move_alias(client, name, str(challenger), version, who="pipeline", why=why)
+    if decision.promoted:
+        move_alias(
+            client, name, alias, version, why="register stage: gates passed, >= champion on holdout", who="pipeline"
+        )
+    return challenger
+
+
+def main() -> None:
+    from churnguard.mlops.registry import configure
+
+    params = load_params()
+    cfg = params["register"]
+    name, alias = cfg["model_name"], cfg["alias"]
+    table = pd.read_parquet(PATHS.features / "customers.parquet")
+    holdout = table[table[SPLIT] == "holdout"].reset_index(drop=True)
+    bundle = ModelBundle(PATHS.models)  # loads every part: a broken part fails here, before logging
+    version, run_id, metrics, tags = log_version(params, table, holdout, bundle)
     client = configure()
     decision = decide(
         client,
@@ -164,28 +188,7 @@ def main() -> None:
     client.set_model_version_tag(
         name, version.version, "gates", "passed" if decision.promoted else "; ".join(decision.reasons)
     )
-    # register.challenger (set by the monitor DAG's retrain): alias `challenger`, never champion here;
-    # `churnguard promote` moves champion through the same gates (docs/monitoring.md).
-    challenger = cfg.get("challenger") or None
-    if challenger:
-        decision.promoted = False
-        move_alias(
-            client,
-            name,
-            str(challenger),
-            version.version,
-            who="pipeline",
-            why="retrained on monitoring evidence; promotion decides champion",
-        )
-    if decision.promoted:
-        move_alias(
-            client,
-            name,
-            alias,
-            version.version,
-            why="register stage: gates passed, >= champion on holdout",
-            who="pipeline",
-        )
+    challenger = move_aliases(client, cfg, version.version, decision)
     write_json(
         PATHS.metrics / "registration.json",
         {

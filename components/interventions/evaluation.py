@@ -149,9 +149,6 @@ def evaluate_policies(
     oracle = values["oracle"]
     ratio = {k: round(v / oracle, 4) if oracle else float("nan") for k, v in values.items()}
     per_offer = _per_offer_quality(hold, offers, effect, prefix)
-    r = np.arange(len(ids))
-    net = wide(hold, f"{prefix}uplift", offers) * value[:, None] - cost
-    best = np.argmax(np.where(np.isfinite(net), net, -np.inf), axis=1)
     return {
         "checked_on": planning.get("checked_on", "holdout"),
         "customers": len(ids),
@@ -170,14 +167,31 @@ def evaluate_policies(
             for n in ("shipped", "uplift_plan", "oracle")
         },
         "off_policy": _off_policy_check(true_est, planning.get("off_policy") or {}, true_est["oracle"]),
-        "qini_coefficient_mean": float(np.nanmean([v["qini_coefficient"] for v in per_offer.values()])),
-        "qini_coefficient_value_pooled": qini_coefficient(
-            wide(hold, f"{prefix}uplift", offers)[r, best] * value, effect[r, best] * value
-        ),
-        "uplift_at_10pct_mean": float(np.nanmean([v["uplift_at_10pct"] for v in per_offer.values()])),
-        "interval_coverage_offer_means": float(np.mean([v["interval_covers_offer_mean"] for v in per_offer.values()])),
-        "interval_coverage_decile_means": float(
-            np.nanmean([v["interval_coverage_decile_means"] for v in per_offer.values()])
-        ),
+        **_ranking_quality(hold, offers, effect, value, cost, prefix, per_offer),
         "per_offer": per_offer,
+    }
+
+
+def _ranking_quality(
+    hold: pd.DataFrame,
+    offers: list[str],
+    effect: np.ndarray,
+    value: np.ndarray,
+    cost: np.ndarray,
+    prefix: str,
+    per_offer: dict[str, Any],
+) -> dict[str, float]:
+    """How well the estimated uplift ranks customers (Qini per offer and pooled on each customer's best
+    offer by value) and how often its intervals hold the true offer and decile means."""
+    r = np.arange(len(value))
+    estimated = wide(hold, f"{prefix}uplift", offers)
+    net = estimated * value[:, None] - cost
+    best = np.argmax(np.where(np.isfinite(net), net, -np.inf), axis=1)
+    quality = [per_offer[o] for o in per_offer]
+    return {
+        "qini_coefficient_mean": float(np.nanmean([v["qini_coefficient"] for v in quality])),
+        "qini_coefficient_value_pooled": qini_coefficient(estimated[r, best] * value, effect[r, best] * value),
+        "uplift_at_10pct_mean": float(np.nanmean([v["uplift_at_10pct"] for v in quality])),
+        "interval_coverage_offer_means": float(np.mean([v["interval_covers_offer_mean"] for v in quality])),
+        "interval_coverage_decile_means": float(np.nanmean([v["interval_coverage_decile_means"] for v in quality])),
     }

@@ -166,39 +166,8 @@ def log_bundle(
 
     client = configure()
     with mlflow.start_run(run_name=run_name or f"register-{tags.get('git_commit', '')[:8]}") as run:
-        flat = {k: str(v)[:500] for k, v in flatten(params).items()}
-        keys = list(flat)
-        for i in range(0, len(keys), 100):  # MLflow caps a batch at 100 params
-            mlflow.log_params({k: flat[k] for k in keys[i : i + 100]})
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-        for stage, values in (stage_metrics or {}).items():
-            with mlflow.start_run(run_name=stage, nested=True):
-                mlflow.log_metrics({k: float(v) for k, v in values.items()})
-        for path in artifacts:
-            if path.is_dir():
-                mlflow.log_artifacts(str(path), artifact_path=path.name)
-            elif path.exists():
-                mlflow.log_artifact(str(path))
-        mlflow.set_tags(tags)
-        quiet = _DropCloudpickleNotice()
-        package_copy = _package_under_import_name(Path(tempfile.mkdtemp()))
-        logging.getLogger("mlflow.pyfunc").addFilter(quiet)
-        try:
-            with warnings.catch_warnings():
-                # the signature is given explicitly, so MLflow's advice to infer one from type hints is noise
-                warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
-                info = mlflow.pyfunc.log_model(
-                    name="model",
-                    python_model=_pyfunc_class()(),
-                    artifacts={"bundle": str(bundle_dir)},
-                    code_paths=[str(package_copy)],  # the churnguard package, under its import name
-                    pip_requirements=[],  # the serving image installs requirements/project.lock.txt
-                    signature=signature,
-                    input_example=input_example,
-                )
-        finally:
-            logging.getLogger("mlflow.pyfunc").removeFilter(quiet)
-            shutil.rmtree(package_copy.parent, ignore_errors=True)
+        _log_run_contents(params, metrics, artifacts, tags, stage_metrics or {})
+        info = _log_pyfunc(bundle_dir, signature, input_example)
     _ensure_registered(client, name)
     version = client.create_model_version(
         name=name, source=info.model_uri, run_id=run.info.run_id, tags={**tags, **artifact_digest_tags(info.model_uri)}
@@ -206,6 +175,57 @@ def log_bundle(
     if description:
         client.update_model_version(name, version.version, description=description)
     return version, run.info.run_id
+
+
+def _log_run_contents(
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    artifacts: list[Path],
+    tags: dict[str, str],
+    stage_metrics: dict[str, dict[str, float]],
+) -> None:
+    """The active run's params (batches of 100: MLflow's cap), metrics, nested stage runs, files, tags."""
+    import mlflow
+
+    flat = {k: str(v)[:500] for k, v in flatten(params).items()}
+    keys = list(flat)
+    for i in range(0, len(keys), 100):
+        mlflow.log_params({k: flat[k] for k in keys[i : i + 100]})
+    mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+    for stage, values in stage_metrics.items():
+        with mlflow.start_run(run_name=stage, nested=True):
+            mlflow.log_metrics({k: float(v) for k, v in values.items()})
+    for path in artifacts:
+        if path.is_dir():
+            mlflow.log_artifacts(str(path), artifact_path=path.name)
+        elif path.exists():
+            mlflow.log_artifact(str(path))
+    mlflow.set_tags(tags)
+
+
+def _log_pyfunc(bundle_dir: Path, signature: Any, input_example: pd.DataFrame | None) -> Any:
+    """The bundle as a pyfunc model of the active run, with the churnguard package as its code."""
+    import mlflow
+
+    quiet = _DropCloudpickleNotice()
+    package_copy = _package_under_import_name(Path(tempfile.mkdtemp()))
+    logging.getLogger("mlflow.pyfunc").addFilter(quiet)
+    try:
+        with warnings.catch_warnings():
+            # the signature is given explicitly, so MLflow's advice to infer one from type hints is noise
+            warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
+            return mlflow.pyfunc.log_model(
+                name="model",
+                python_model=_pyfunc_class()(),
+                artifacts={"bundle": str(bundle_dir)},
+                code_paths=[str(package_copy)],  # the churnguard package, under its import name
+                pip_requirements=[],  # the serving image installs requirements/project.lock.txt
+                signature=signature,
+                input_example=input_example,
+            )
+    finally:
+        logging.getLogger("mlflow.pyfunc").removeFilter(quiet)
+        shutil.rmtree(package_copy.parent, ignore_errors=True)
 
 
 def _package_under_import_name(into: Path) -> Path:
