@@ -213,19 +213,45 @@ def _fraud(rng: np.random.Generator, n: int, w: Arrays, cfg: dict[str, Any]) -> 
     }
 
 
-def _offer_effects(w: Arrays, cfg: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Heterogeneous true effect of each offer (absolute churn-probability reduction); none for fraudsters."""
-    scale, income, plan = cfg["offer_effect_scale"], w["income"], w["plan"]
-    price_sens = sigmoid((w["monthly_charges"] - 70) / 15 + 0.8 * (income == "low") - 0.8 * (income == "high"))
-    usage_z = (np.log(w["usage"]) - 2.8) / 0.5
+def offer_effects(
+    p0: np.ndarray,
+    fraud: np.ndarray,
+    charges: np.ndarray,
+    income: np.ndarray,
+    usage: np.ndarray,
+    plan: np.ndarray,
+    contract: np.ndarray,
+    tickets: np.ndarray,
+    scale: dict[str, float],
+) -> dict[str, np.ndarray]:
+    """Heterogeneous true effect of each offer (absolute churn-probability reduction); none for fraudsters.
+
+    The world's one law of the offers (month 0 here, every month of the roll-forward in timeline.py):
+    a new offer gets its relative effect here (docs/CONTRIBUTING.md, "How to add an offer")."""
+    price_sens = sigmoid((charges - 70) / 15 + 0.8 * (income == "low") - 0.8 * (income == "high"))
+    usage_z = (np.log(usage) - 2.8) / 0.5
     rel = {
         "discount_10": 0.20 * price_sens,
         "discount_20": 0.38 * price_sens,
         "feature_upgrade": 0.35 * sigmoid(-2 * usage_z) * (plan != "premium"),
-        "contract_upgrade": 0.45 * (w["contract"] == "month_to_month") + 0.05 * (w["contract"] == "one_year"),
-        "retention_call": 0.40 * np.minimum(w["tickets"], 5) / 5,
+        "contract_upgrade": 0.45 * (contract == "month_to_month") + 0.05 * (contract == "one_year"),
+        "retention_call": 0.40 * np.minimum(tickets, 5) / 5,
     }
-    return {k: np.where(w["fraud"], 0.0, w["p0"] * np.clip(rel[k] * float(scale[k]), 0, 0.95)) for k in OFFERS}
+    return {k: np.where(fraud, 0.0, p0 * np.clip(rel[k] * float(scale[k]), 0, 0.95)) for k in OFFERS}
+
+
+def _offer_effects(w: Arrays, cfg: dict[str, Any]) -> dict[str, np.ndarray]:
+    return offer_effects(
+        w["p0"],
+        w["fraud"],
+        w["monthly_charges"],
+        w["income"],
+        w["usage"],
+        w["plan"],
+        w["contract"],
+        w["tickets"],
+        cfg["offer_effect_scale"],
+    )
 
 
 def _campaign(rng: np.random.Generator, n: int, w: Arrays, cfg: dict[str, Any]) -> Arrays:

@@ -209,25 +209,22 @@ def campaign(rng, slots, beh, cold, p0, cfg_world) -> tuple[np.ndarray, np.ndarr
     """This month's randomized campaign (as at month 0): (arm per customer, None outside the campaign;
     churn probability received)."""
     n = len(slots)
-    fraud = slots["fraud"].to_numpy(bool)
-    charges, income = slots["monthly_charges"].to_numpy(float), slots["income_band"].to_numpy()
-    price_sens = sigmoid((charges - 70) / 15 + 0.8 * (income == "low") - 0.8 * (income == "high"))
-    usage_z = (np.log(beh["usage"]) - 2.8) / 0.5
-    contract = slots["contract"].to_numpy()
-    rel = {
-        "discount_10": 0.20 * price_sens,
-        "discount_20": 0.38 * price_sens,
-        "feature_upgrade": 0.35 * sigmoid(-2 * usage_z) * (slots["plan"].to_numpy() != "premium"),
-        "contract_upgrade": 0.45 * (contract == "month_to_month") + 0.05 * (contract == "one_year"),
-        "retention_call": 0.40 * np.minimum(beh["tickets"], 5) / 5,
-    }
-    scale = cfg_world["offer_effect_scale"]
+    effects = gen.offer_effects(
+        p0,
+        slots["fraud"].to_numpy(bool),
+        slots["monthly_charges"].to_numpy(float),
+        slots["income_band"].to_numpy(),
+        beh["usage"],
+        slots["plan"].to_numpy(),
+        slots["contract"].to_numpy(),
+        beh["tickets"],
+        cfg_world["offer_effect_scale"],
+    )
     in_campaign = ~cold & (rng.random(n) < float(cfg_world["campaign_share"]))
     arm = np.where(in_campaign, rng.integers(0, len(ARMS), n), 0)
     p_received = p0.copy()
     for k_i, k in enumerate(OFFERS, start=1):
-        effect = np.where(fraud, 0.0, p0 * np.clip(rel[k] * float(scale[k]), 0, 0.95))
-        p_received = np.where(arm == k_i, p0 - effect, p_received)
+        p_received = np.where(arm == k_i, p0 - effects[k], p_received)
     # arm "none" is the campaign's control group (listed in campaign.parquet, as at month 0)
     outside = np.full(n, None, dtype=object)
     return np.where(in_campaign, np.asarray(ARMS, dtype=object)[arm], outside), p_received
