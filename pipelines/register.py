@@ -21,6 +21,7 @@ import pandas as pd
 from churnguard.core.bundle import ModelBundle
 from churnguard.core.config import PATHS, load_params
 from churnguard.core.vocabulary import LABEL, SPLIT
+from churnguard.mlops.config import RegisterConfig, register_config
 from churnguard.mlops.promotion import decide, move_alias
 from churnguard.mlops.registry import file_md5, git_commit, log_bundle, write_json
 
@@ -135,7 +136,7 @@ def log_version(params: dict, table: pd.DataFrame, holdout: pd.DataFrame, bundle
             metrics,
             [PATHS.metrics, PATHS.plots, curves, PATHS.features / "schema.json"],
             tags,
-            params["register"]["model_name"],
+            register_config(params["register"]).model_name,
             run_name=run_name(params, len(table), commit),
             description=describe(params, len(table), len(holdout), metrics, commit),
             input_example=example,
@@ -145,12 +146,12 @@ def log_version(params: dict, table: pd.DataFrame, holdout: pd.DataFrame, bundle
     return version, run_id, metrics, tags
 
 
-def move_aliases(client, cfg: dict, version: str, decision) -> str | None:
+def move_aliases(client, cfg: RegisterConfig, version: str, decision) -> str | None:
     """``register.challenger`` (set by the monitor DAG's retrain): that alias, never champion here;
     `churnguard promote` moves champion through the same gates (docs/monitoring.md). Otherwise the
     champion alias moves when the gates passed. Returns the challenger alias used, if any."""
-    name, alias = cfg["model_name"], cfg["alias"]
-    challenger = cfg.get("challenger") or None
+    name, alias = cfg.model_name, cfg.alias
+    challenger = cfg.challenger or None
     if challenger:
         decision.promoted = False
         why = "retrained on monitoring evidence; promotion decides champion"
@@ -166,8 +167,8 @@ def main() -> None:
     from churnguard.mlops.registry import configure
 
     params = load_params()
-    cfg = params["register"]
-    name, alias = cfg["model_name"], cfg["alias"]
+    cfg = register_config(params["register"])
+    name, alias = cfg.model_name, cfg.alias
     table = pd.read_parquet(PATHS.features / "customers.parquet")
     holdout = table[table[SPLIT] == "holdout"].reset_index(drop=True)
     bundle = ModelBundle(PATHS.models)  # loads every part: a broken part fails here, before logging
@@ -179,8 +180,8 @@ def main() -> None:
         alias,
         version.version,
         metrics,
-        cfg["gates"],
-        float(cfg["champion_tolerance"]),
+        dict(cfg.gates),
+        cfg.champion_tolerance,
         bundle,
         holdout,
         holdout[LABEL].to_numpy(),

@@ -71,11 +71,12 @@ def _fail(code: int, message: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from churnguard.core.config import load_params
+    from churnguard.mlops.config import register_config
     from churnguard.mlops.promotion import EVIDENCE_TAG
     from churnguard.mlops.registry import champion_version, configure
 
-    cfg = load_params()["register"]
-    name, alias = args.model_name or cfg["model_name"], args.alias or cfg["alias"]
+    cfg = register_config(load_params()["register"])
+    name, alias = args.model_name or cfg.model_name, args.alias or cfg.alias
     who, why = (args.who or "").strip() or getpass.getuser(), args.why.strip()
     try:
         if not why:
@@ -139,7 +140,7 @@ def judge(args, client, cfg, name: str, alias: str, version: str, current) -> tu
     metrics = dict(client.get_run(mv.run_id).data.metrics) if mv.run_id else {}
     bundle, holdout, y = holdout_for(args, mv, current, alias, name, version)
     decision = decide(
-        client, name, alias, version, metrics, cfg["gates"], float(cfg["champion_tolerance"]), bundle, holdout, y
+        client, name, alias, version, metrics, dict(cfg.gates), cfg.champion_tolerance, bundle, holdout, y
     )
     comparison = ""
     if decision.champion_auc is not None:

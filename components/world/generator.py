@@ -38,6 +38,7 @@ import pandas as pd
 
 from churnguard.core.numeric import sigmoid
 from churnguard.core.vocabulary import ARMS, OFFERS
+from churnguard.world.config import world_config
 from churnguard.world.events import EVENT_SCHEMA, EVENT_TYPES, PAGES, chunk_count, event_chunks, write_events
 from churnguard.world.tables import Arrays, World, WorldSummary, raw_tables, truth_table, write_world
 
@@ -282,6 +283,7 @@ def _draw(rng: np.random.Generator, n: int, cfg: dict[str, Any]) -> Arrays:
 
 def draw_world(cfg: dict[str, Any], seed: int) -> World:
     """The world described by params ``world`` for ``seed`` (pure: nothing is written)."""
+    world_config(cfg)  # the section's schema: an unknown key or a mistyped value stops here, named
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     n = int(cfg["customers"])
