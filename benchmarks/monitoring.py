@@ -22,11 +22,12 @@ Writes benchmarks/results/<name>.json and <name>.md. Run (multi-seed runs take t
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.monitoring_summary import markdown, summarise
+from benchmarks.monitoring_summary import compare_estimators, markdown, summarise
 from churnguard.core.benchmarking import RESULTS, write_result
 from churnguard.core.config import load_params
 from churnguard.core.metrics import classification_metrics
@@ -63,6 +64,16 @@ class World:
     churned: dict[int, np.ndarray | None]
     oracle_auc: dict[int, float]
     affected: dict[int, int]  # customers the concept shift touches (truth; evaluation only)
+    cache: dict[tuple[int, int], tuple[BaseModel, np.ndarray]] = field(default_factory=dict)
+
+    def scores(self, model: BaseModel, month: int) -> np.ndarray:
+        """The model's scores of one month's table, computed once (a month is scored by every later
+        cycle: tonight's snapshot, then last month's, then the matured one). The entry keeps the model
+        alive, so its id cannot be reused by a later model."""
+        key = (id(model), month)
+        if key not in self.cache:
+            self.cache[key] = (model, model.predict_proba(self.tables[month]))
+        return self.cache[key][1]
 
 
 @dataclass
@@ -117,13 +128,12 @@ def promotion(challenger: Champion, champion: Champion, table: pd.DataFrame, reg
 def cycle(world: World, m: int, champ: Champion, cfg: MonitorConfig) -> MonitorResult:
     """The nightly cycle of month ``m`` for one champion (what `churnguard monitor` computes)."""
     model, tables = champ.model, world.tables
-    current = Cohort(tables[m], model.predict_proba(tables[m]))
-    prev = tables[m - 1]
-    previous = Cohort(prev, model.predict_proba(prev), world.churned[m - 1])
+    current = Cohort(tables[m], world.scores(model, m))
+    previous = Cohort(tables[m - 1], world.scores(model, m - 1), world.churned[m - 1])
     matured = None
     if m >= LABEL_MONTHS:
         t = tables[m - LABEL_MONTHS]
-        matured = Cohort(t, model.predict_proba(t), labels=t[LABEL].to_numpy())
+        matured = Cohort(t, world.scores(model, m - LABEL_MONTHS), labels=t[LABEL].to_numpy())
     schema = model.schema
     return run_cycle(
         champ.reference, current, previous, matured, schema.numeric, schema.categorical, cfg, champ.reference_auc, m
@@ -157,7 +167,7 @@ def estimates(system: str, result: MonitorResult) -> dict[str, float]:
 def month_row(world: World, m: int, frozen: MonitorResult, adaptive: MonitorResult, models: dict) -> dict[str, Any]:
     table = world.tables[m]
     y = table[LABEL].to_numpy()
-    auc = {k: performance.realised_roc_auc(y, c.model.predict_proba(table)) for k, c in models.items()}
+    auc = {k: performance.realised_roc_auc(y, world.scores(c.model, m)) for k, c in models.items()}
     return {
         "month": m,
         "frozen_alarm": frozen.drift_alarm or frozen.performance_alarm,
@@ -218,12 +228,17 @@ def main() -> None:
     ap.add_argument("--months", type=int, default=12, help="simulated months after month 0 (default 12)")
     ap.add_argument("--scenarios", nargs="*", default=list(SCENARIOS), choices=SCENARIOS)
     ap.add_argument("--name", default="monitoring", help="results file stem (default monitoring)")
+    ap.add_argument("--markdown-only", action="store_true", help="rewrite <name>.md from <name>.json, run nothing")
     args = ap.parse_args()
+    if args.markdown_only:
+        stored = json.loads((RESULTS / f"{args.name}.json").read_text())
+        (RESULTS / f"{args.name}.md").write_text(markdown(stored["numbers"], stored["run"]))
+        return
     params = load_params()
     params["world"]["customers"] = args.customers
     cfg = monitor_config(params["monitor"])
     t0, cpu0 = time.perf_counter(), time.process_time()
-    numbers: dict[str, Any] = {"scenarios": {}, "per_seed": {}}
+    numbers: dict[str, Any] = {"estimator": cfg.estimator, "scenarios": {}, "per_seed": {}}
     for scenario in args.scenarios:
         runs = []
         for seed in seeds(args.seeds):
@@ -238,6 +253,7 @@ def main() -> None:
             )
         numbers["scenarios"][scenario] = summarise(scenario, runs, cfg)
         numbers["per_seed"][scenario] = runs
+    numbers["estimator_choice"] = compare_estimators(numbers["per_seed"])
     run = {
         "seeds": args.seeds,
         "customers": args.customers,

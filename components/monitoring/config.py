@@ -46,6 +46,9 @@ class MonitorConfig:
     retrain_on: tuple[Literal["performance", "drift"], ...]
     trigger: TriggerConfig
     timeline: TimelineConfig
+    # the headline pre-label ROC AUC estimate (gauge, alarm): CBPE, or CBPE corrected on the newest
+    # matured cohort (docs/monitoring.md, "Which estimate"); falls back to CBPE before one matured
+    estimator: Literal["cbpe", "offset", "recalibrated"] = "offset"
 
 
 def monitor_config(section: Mapping[str, Any] | None) -> MonitorConfig:

@@ -22,7 +22,8 @@ GAUGES = {
     "churnguard_drift_alarm": "1 when the data/prediction drift alarm is on",
     "churnguard_performance_alarm": "1 when the early-outcome or AUC alarm is on",
     "churnguard_retrain_recommended": "1 when monitoring asks for a retrain",
-    "churnguard_estimated_roc_auc": "ROC AUC expected from the scores alone (CBPE), current cohort",
+    "churnguard_estimated_roc_auc": "ROC AUC expected before labels, current cohort (params monitor.estimator)",
+    "churnguard_cbpe_roc_auc": "ROC AUC expected from the scores alone (CBPE, uncorrected), current cohort",
     "churnguard_realised_roc_auc": "ROC AUC on the newest cohort whose labels matured (NaN: none yet)",
     "churnguard_reference_roc_auc": "ROC AUC the champion showed on its own holdout",
     "churnguard_early_outcome_ratio": "observed / expected first-month churners of the previous cohort",
@@ -41,11 +42,19 @@ class MonitorResult:
     # the estimate corrected on the matured cohort: + (realised - CBPE) there / isotonic recalibration
     estimated_auc_offset: float | None = None
     estimated_auc_recalibrated: float | None = None
+    estimator: str = "offset"  # which of the three is the headline (params monitor.estimator)
     early_outcomes: list[SegmentOutcome] = field(default_factory=list)
     drift_alarm: bool = False
     performance_alarm: bool = False
     retrain: bool = False
     reasons: list[str] = field(default_factory=list)
+
+    @property
+    def estimate(self) -> float:
+        """The headline pre-label estimate: ``estimator``'s value, CBPE where it has none yet."""
+        corrected = {"offset": self.estimated_auc_offset, "recalibrated": self.estimated_auc_recalibrated}
+        value = corrected.get(self.estimator)
+        return self.estimated_auc if value is None else value
 
     @property
     def features_alarmed(self) -> list[str]:
@@ -59,7 +68,8 @@ class MonitorResult:
             "churnguard_drift_alarm": float(self.drift_alarm),
             "churnguard_performance_alarm": float(self.performance_alarm),
             "churnguard_retrain_recommended": float(self.retrain),
-            "churnguard_estimated_roc_auc": self.estimated_auc,
+            "churnguard_estimated_roc_auc": self.estimate,
+            "churnguard_cbpe_roc_auc": self.estimated_auc,
             "churnguard_realised_roc_auc": nan if self.realised_auc is None else self.realised_auc,
             "churnguard_reference_roc_auc": nan if self.reference_auc is None else self.reference_auc,
             "churnguard_early_outcome_ratio": nan if overall is None else overall.ratio,
@@ -84,8 +94,8 @@ def decide(result: MonitorResult, cfg: MonitorConfig) -> MonitorResult:
     if result.reference_auc is not None:
         if result.realised_auc is not None and result.realised_auc < result.reference_auc - drop:
             perf.append(f"realised ROC AUC {result.realised_auc:.4f} < reference {result.reference_auc:.4f} - {drop}")
-        if result.estimated_auc < result.reference_auc - drop:
-            perf.append(f"estimated ROC AUC {result.estimated_auc:.4f} < reference {result.reference_auc:.4f} - {drop}")
+        if result.estimate < result.reference_auc - drop:
+            perf.append(f"estimated ROC AUC {result.estimate:.4f} < reference {result.reference_auc:.4f} - {drop}")
     result.performance_alarm = bool(perf)
     reasons += perf
     triggers = set(cfg.retrain_on)

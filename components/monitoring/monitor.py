@@ -46,6 +46,7 @@ def run_cycle(
         prediction=prediction,
         estimated_auc=performance.expected_roc_auc(current.scores),
         reference_auc=reference_auc,
+        estimator=cfg.estimator,
     )
     if previous is not None and previous.churned_first_month is not None:
         result.early_outcomes = early_outcomes(previous, cfg.early_outcomes)

@@ -121,3 +121,22 @@ def test_recalibrated_cbpe_repairs_overconfident_scores_and_matured_rows_exclude
     frame = pd.DataFrame({SPLIT: ["train", "holdout", "train", "holdout"]})
     kept = unseen(Cohort(frame, np.arange(4.0), None, np.array([0, 1, 0, 1])))
     assert kept is not None and list(kept.scores) == [1.0, 3.0] and list(kept.labels) == [1, 1]
+
+
+def test_headline_estimate_follows_params_and_falls_back_to_cbpe():
+    section = _params_monitor()
+    section["estimator"] = "offset"
+    cfg = dataclasses.replace(monitor_config(section), max_auc_drop=0.05, retrain_on=("performance",))
+    pred = drift.FeatureDrift("churn_probability", "prediction", 0.0, 1.0, 1.0, 0.0, False)
+    early = decision.MonitorResult(1, [], pred, 0.80, 0.80, estimator=cfg.estimator)  # nothing matured yet
+    assert early.estimate == 0.80 and not decision.decide(early, cfg).performance_alarm
+    low = decision.MonitorResult(
+        3, [], pred, 0.80, 0.80, estimated_auc_offset=0.70, estimated_auc_recalibrated=0.79, estimator=cfg.estimator
+    )
+    res = decision.decide(low, cfg)
+    assert res.estimate == 0.70 and res.performance_alarm  # the corrected estimate drives the alarm
+    gauges = res.gauges()
+    assert gauges["churnguard_estimated_roc_auc"] == 0.70 and gauges["churnguard_cbpe_roc_auc"] == 0.80
+    section["estimator"] = "nannyml"
+    with pytest.raises(ConfigError, match=r"monitor\.estimator"):
+        monitor_config(section)
