@@ -1,6 +1,6 @@
 """Where the project lives and what every churnguard task's environment holds: one place for the DAGs.
 
-Not a DAG (the DAG processor finds none here). Airflow puts the DAG folder on ``sys.path``, so the DAG
+Not a DAG (the DAG processor finds none here). Airflow 3 puts the DAG bundle (this folder) on ``sys.path``, so the DAG
 files ``import churnguard_env``; nothing heavy is imported (the DAG processor parses often).
 
 Environment of the Airflow processes (defaults in brackets): ``CHURNGUARD_REPO`` [the folder above

@@ -158,8 +158,13 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: str, timeout_s: float =
 
 @pytest.fixture(scope="session")
 def local(api_world: World):
-    """The in-process client on the same champion, batch table and online store as the server."""
+    """The in-process client on the same champion, batch table and online store as the server, with the
+    server's math pools (serving.math_threads = 1): float32 sums over another thread count differ in the
+    8th digit, and this suite compares the two for exact equality."""
     import churnguard
+    from churnguard.serving.holder import limit_math_threads
+
+    limit_math_threads(1)
 
     client = churnguard.load(
         tracking_uri=api_world.store,

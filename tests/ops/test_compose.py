@@ -114,7 +114,7 @@ def test_airflow_runs_its_components_with_the_project_interpreter(compose):
         "api-server",
     }
     assert re.search(r"^psycopg2-binary==", (REPO / "requirements" / "airflow.lock.txt").read_text(), re.M)
-    assert 'os.environ.get("CHURNGUARD_PYTHON_BIN")' in (REPO / "dags" / "churn_training.py").read_text()
+    assert 'os.environ.get("CHURNGUARD_PYTHON_BIN")' in (REPO / "dags" / "churnguard_env.py").read_text()
 
 
 def test_bootstrap_runs_before_serving_and_streaming(compose):

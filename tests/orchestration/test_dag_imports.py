@@ -26,7 +26,7 @@ PROBE = r"""
 import importlib.util, json, sys, time
 import airflow.sdk, airflow.providers.standard.operators.bash  # Airflow itself, as the DAG processor has it
 from airflow.sdk import DAG
-sys.path.insert(0, sys.argv[1].rsplit("/", 1)[0])  # Airflow puts the DAG folder on sys.path (churnguard_env)
+sys.path.insert(0, sys.argv[1].rsplit("/", 1)[0])  # the DAG processor puts the DAG folder (its bundle) on sys.path
 out = {}
 for path in sys.argv[1:]:
     before = set(sys.modules)
@@ -74,9 +74,10 @@ def test_dag_file_imports_in_under_two_seconds(name, import_probe):
 
 
 def test_dag_folder_has_zero_import_errors(airflow_env: AirflowEnv):
-    """Airflow's DagBag over dags/ (what the DAG processor does), in Airflow's environment."""
+    """Airflow's DagBag over dags/ (what the DAG processor does), in Airflow's environment. The DAG
+    processor's bundle DagBag puts the bundle (the DAG folder) on sys.path; a plain DagBag does not."""
     code = (
-        "import json, sys; from airflow.dag_processing.dagbag import DagBag;"
+        "import json, sys; sys.path.append(sys.argv[1]); from airflow.dag_processing.dagbag import DagBag;"
         "b = DagBag(dag_folder=sys.argv[1]);"
         "print(json.dumps({'errors': {k: str(v)[:2000] for k, v in b.import_errors.items()},"
         " 'dags': sorted(b.dag_ids)}))"
@@ -115,7 +116,8 @@ def test_training_dag_edges_equal_dvc_dag(tmp_path):
 
     stages = list(yaml.safe_load((PIPELINE_REPO / "dvc.yaml").read_text())["stages"])
     code = (
-        f"import importlib.util, json; spec = importlib.util.spec_from_file_location('t', {str(REPO / 'dags' / 'churn_training.py')!r});"
+        f"import importlib.util, json, sys; sys.path.insert(0, {str(REPO / 'dags')!r});"  # as Airflow does
+        f"spec = importlib.util.spec_from_file_location('t', {str(REPO / 'dags' / 'churn_training.py')!r});"
         "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); d = m.dag;"
         "print(json.dumps({'tasks': [t.task_id for t in d.tasks],"
         " 'upstream': {t.task_id: sorted(t.upstream_task_ids) for t in d.tasks}}))"
