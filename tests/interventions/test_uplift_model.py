@@ -85,6 +85,7 @@ def test_offer_modifiers_and_no_effect_at_the_top():
     assert pred["uplift"][low_usage, k].mean() > pred["uplift"][~low_usage & ~top, k].mean() + 0.05
 
 
+@pytest.mark.slow  # 5 cross-fitted refits: ~50 s
 def test_out_of_fold_estimates_never_see_their_own_outcomes():
     frame, y = _campaign()
     model = _fit(frame, y, crossfit_folds=5)

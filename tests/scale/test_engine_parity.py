@@ -25,7 +25,7 @@ def pandas_table(scale_world):
     return _table(*scale_world, "pandas")
 
 
-@pytest.mark.parametrize("engine", ["duckdb", "spark"])
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.slow)])  # a local JVM: ~25 s
 def test_engine_builds_the_pandas_table_bit_for_bit(scale_world, pandas_table, engine, request):
     if engine == "spark":
         request.getfixturevalue("spark")

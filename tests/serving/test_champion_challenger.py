@@ -183,6 +183,7 @@ def test_ab_answers_a_sticky_share_with_the_challenger(arms_store, tmp_path):
     assert (log["champion_probability"].isna() == (log["served_arm"] == "challenger")).all()
 
 
+@pytest.mark.slow  # spawns a shadow process that imports the serving stack: ~50 s on a shared box
 def test_the_shadow_process_runs_this_code_not_a_loaded_versions_copy(tmp_path):
     """MLflow puts each loaded version's code copy first on sys.path; a spawned shadow process must still
     import the serving process's churnguard (a stale copy once unpickled jobs with the wrong class)."""
