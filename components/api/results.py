@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnguard.core.vocabulary import ID, RECOMMENDATION
+from churnguard.core.vocabulary import ID, NAMED_SCORES, RECOMMENDATION
 
 PROBABILITY_FLOATS = (
     "churn_probability",
@@ -28,15 +28,7 @@ PROBABILITY_TEXTS = ("coldstart_source", "protection_verdict", "attack_type", "r
 SCORE_COLUMNS = frozenset(PROBABILITY_FLOATS + PROBABILITY_TEXTS)  # serving's named prediction fields
 PREDICTION_COLUMNS = (
     ID,
-    "churn_probability",
-    "base_probability",
-    "coldstart_probability",
-    "coldstart_source",
-    "protection_verdict",
-    "anomaly_score",
-    "attack_type",
-    "recommended_action",
-    "hardened_probability",
+    *NAMED_SCORES,
     "realtime_probability",
     "imputed_features",
     "out_of_bounds",

@@ -36,3 +36,16 @@ RECOMMENDATION: tuple[str, ...] = (
     "benefit_cost_ratio",
     "rank",
 )
+
+# The bundle's named prediction columns, in the order serving's answers and the Python API's frames list them.
+NAMED_SCORES: tuple[str, ...] = (
+    "churn_probability",
+    "base_probability",
+    "coldstart_probability",
+    "coldstart_source",
+    "protection_verdict",
+    "anomaly_score",
+    "attack_type",
+    "recommended_action",
+    "hardened_probability",
+)

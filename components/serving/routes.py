@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from churnguard.core.telemetry import tracer
+from churnguard.core.vocabulary import NAMED_SCORES
 from churnguard.serving.holder import LoadedModel
 from churnguard.serving.rows import build_rows
 from churnguard.serving.schemas import (
@@ -41,17 +42,7 @@ from churnguard.serving.schemas import (
 )
 from churnguard.serving.traffic import Arm, merge_arm_scores, take_rows
 
-KNOWN = {
-    "churn_probability",
-    "base_probability",
-    "coldstart_probability",
-    "coldstart_source",
-    "protection_verdict",
-    "anomaly_score",
-    "attack_type",
-    "recommended_action",
-    "hardened_probability",
-}
+KNOWN = frozenset(NAMED_SCORES)
 router = APIRouter()
 _tracer = tracer(__name__)
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key from CHURNGUARD_API_KEYS")
