@@ -26,10 +26,12 @@ class DriftConfig:
 @dataclass(frozen=True)
 class EarlyOutcomesConfig:
     alpha: float
-    min_ratio: float  # observed/expected at least this (or at most its inverse)
+    min_ratio: float  # observed/expected at least this (or, direction both, at most its inverse)
     min_expected: float  # segments expecting fewer churners are not tested
     segments: tuple[str, ...]
     numeric_segments: tuple[str, ...]  # quartile bands
+    # "more": alarm only on more churners than the model expects (docs/monitoring.md, "Early outcomes")
+    direction: Literal["more", "both"] = "more"
 
 
 @dataclass(frozen=True)

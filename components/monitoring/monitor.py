@@ -84,7 +84,13 @@ def early_outcomes(previous: Cohort, cfg: EarlyOutcomesConfig) -> list[performan
     segments = rows[[c for c in cfg.segments if c in rows]]
     segments = segments.assign(**{f"{c}_band": _bands(rows[c]) for c in cfg.numeric_segments if c in rows})
     return performance.early_outcome_test(
-        previous.scores, previous.churned_first_month, segments, cfg.alpha, cfg.min_ratio, cfg.min_expected
+        previous.scores,
+        previous.churned_first_month,
+        segments,
+        cfg.alpha,
+        cfg.min_ratio,
+        cfg.min_expected,
+        cfg.direction,
     )
 
 

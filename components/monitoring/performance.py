@@ -10,14 +10,17 @@
   every day. After one month, the churners of the cohort are observed; their expected number under the
   model is the sum of the monthly hazards h = 1 − sqrt(1 − s) (s: 60-day probability). Observed vs
   expected per segment (z-test of a sum of Bernoullis), Benjamini–Hochberg over segments, alarm only
-  with an observed/expected ratio of at least ``min_ratio`` (or at most 1/min_ratio) too. This is what
-  sees a concept shift 30 days after it starts instead of 60.
+  with an observed/expected ratio of at least ``min_ratio`` too. This is what sees a concept shift 30
+  days after it starts instead of 60. ``direction="more"`` (the default) tests only for more churners
+  than expected: the costly miss, and fewer churners than expected is also what the constant-hazard
+  conversion's own bias for loyal segments looks like in a stable world; ``"both"`` tests both ways
+  (then also a ratio at most 1/min_ratio alarms).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -70,7 +73,13 @@ class SegmentOutcome:
 
 
 def early_outcome_test(
-    scores: np.ndarray, churned: np.ndarray, segments: pd.DataFrame, alpha: float, min_ratio: float, min_expected: float
+    scores: np.ndarray,
+    churned: np.ndarray,
+    segments: pd.DataFrame,
+    alpha: float,
+    min_ratio: float,
+    min_expected: float,
+    direction: Literal["more", "both"] = "more",
 ) -> list[SegmentOutcome]:
     """Observed first-month churners vs the model's expectation, overall and per segment value."""
     h = monthly_hazard(scores)
@@ -86,7 +95,7 @@ def early_outcome_test(
         if expected < min_expected:
             continue
         sd = float(np.sqrt(np.sum(h[m] * (1 - h[m]))))
-        p = float(2 * stats.norm.sf(abs(observed - expected) / sd)) if sd > 0 else 1.0
+        p = _p_value(observed, expected, sd, direction)
         rows.append((name, int(m.sum()), observed, expected, observed / expected, p))
     if not rows:
         return []
@@ -100,10 +109,18 @@ def early_outcome_test(
             round(r, 4),
             p,
             float(pa),
-            bool(pa < alpha and (r >= min_ratio or r <= 1.0 / min_ratio)),
+            bool(pa < alpha and (r >= min_ratio or (direction == "both" and r <= 1.0 / min_ratio))),
         )
         for (name, n, o, e, r, p), pa in zip(rows, adjusted)
     ]
+
+
+def _p_value(observed: int, expected: float, sd: float, direction: Literal["more", "both"]) -> float:
+    """Normal-approximation p-value of ``observed`` churners against ``expected`` (sd of the sum)."""
+    if sd <= 0:
+        return 1.0
+    z = (observed - expected) / sd
+    return float(stats.norm.sf(z)) if direction == "more" else float(2 * stats.norm.sf(abs(z)))
 
 
 def as_records(results: list[Any]) -> list[dict[str, Any]]:

@@ -73,6 +73,20 @@ def test_early_outcomes_alarm_on_a_segment_whose_churn_rose():
     assert not any(r.alarmed for r in calm)
 
 
+def test_early_outcomes_fewer_churners_alarm_only_when_both_directions_are_asked():
+    rng = np.random.default_rng(4)
+    n = 12000
+    s = rng.uniform(0.05, 0.5, n)
+    seg = pd.DataFrame({"contract": rng.choice(["monthly", "two_year"], n)})
+    h = performance.monthly_hazard(s)
+    churned = rng.random(n) < np.where(seg["contract"] == "two_year", h * 0.5, h)
+    more = {r.segment: r for r in performance.early_outcome_test(s, churned, seg, 0.01, 1.3, 20)}
+    both = {r.segment: r for r in performance.early_outcome_test(s, churned, seg, 0.01, 1.3, 20, "both")}
+    assert more["contract=two_year"].ratio < 1 / 1.3
+    assert not more["contract=two_year"].alarmed and more["contract=two_year"].p_value > 0.5
+    assert both["contract=two_year"].alarmed and not both["contract=monthly"].alarmed
+
+
 def test_decision_and_prometheus_gauges():
     cfg = dataclasses.replace(monitor_config(_params_monitor()), max_auc_drop=0.05, retrain_on=("performance",))
     feat = drift.FeatureDrift("x", "numeric", 0.5, 0.0, 0.0, 0.9, True)
