@@ -23,7 +23,7 @@ test: $(STAMP) $(AIRFLOW_STAMP) $(OPS_STAMP)
 # a browser) and integration. One area: make test PYTEST_ARGS=tests/orchestration
 test-fast: $(STAMP) $(OPS_STAMP)   # the ops venv holds checkov for the (fast) Terraform scan
 	scripts/install-system-packages.sh   # promtool and docker-compose for the (fast) ops checks
-	$(VENV)/bin/python -m pytest -m "not slow and not integration" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) -m "not slow and not integration" $(PYTEST_ARGS)
 
 venv: $(STAMP)
 airflow-venv: $(AIRFLOW_STAMP)

@@ -53,6 +53,7 @@ def _table(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray, FeatureSchema]:
     return frame, y, FeatureSchema(numeric=["x0", "x1", "x2"], categorical=["plan"], sources=[], skipped={})
 
 
+@pytest.mark.slow  # every grid point cross-validated: ~10 s
 def test_every_grid_point_is_cross_validated_and_the_best_is_fitted():
     frame, y, schema = _table(3000, 0)
     cfg = {

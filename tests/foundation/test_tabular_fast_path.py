@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import pytest
 
 from churnguard.core.config import load_params
 from churnguard.core.vocabulary import LABEL
@@ -14,6 +15,7 @@ from churnguard.models.tabular import prepare, select_and_fit
 from churnguard.world import generate_world
 
 
+@pytest.mark.slow  # fits and saves gradient-boosting pipelines: ~9 s
 def test_fast_path_equals_pipeline_including_missing_unknown_and_absent(tmp_path):
     params = load_params()
     cfg = dict(copy.deepcopy(params["world"]), customers=2500)

@@ -70,6 +70,7 @@ def test_params_sections_build_and_a_typo_names_its_dotted_key():
         fit_counterfactual_config(bad)
 
 
+@pytest.mark.slow  # a bootstrapped campaign fit: ~10 s
 def test_offer_modifiers_and_no_effect_at_the_top():
     frame, y = _campaign()
     model = _fit(frame, y, offer_modifiers={"cheap": ["tickets"]}, crossfit_folds=0)
