@@ -35,8 +35,9 @@ from pathlib import Path
 
 import yaml
 from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import DAG, BaseOperatorLink, Param
-from churnguard_env import PYTHON_BIN, REPO, task_env
+from airflow.sdk import BaseOperatorLink, Param
+from churnguard_dag import churnguard_dag, object_param, optional_param, project_task
+from churnguard_env import PYTHON_BIN, REPO
 
 RUNS_DIR = Path(os.environ.get("CHURNGUARD_RUNS_DIR") or REPO / ".run" / "training")
 MLFLOW_UI = (os.environ.get("CHURNGUARD_MLFLOW_UI") or "http://127.0.0.1:5000").rstrip("/")
@@ -86,10 +87,10 @@ def cpu_share(graph: dict[str, list[str]], cores: int, parallelism: int) -> int:
 
 
 # Each stage task's thread pools get its share of the cores (stages of one graph level run at once).
-ENV = task_env(
-    CHURNGUARD_CPU_SHARE=os.environ.get("CHURNGUARD_CPU_SHARE")
+CPU_SHARE = {
+    "CHURNGUARD_CPU_SHARE": os.environ.get("CHURNGUARD_CPU_SHARE")
     or str(cpu_share(GRAPH, os.cpu_count() or 1, int(os.environ.get("AIRFLOW__CORE__PARALLELISM") or 32)))
-)
+}
 
 
 def _registration(ti) -> dict:
@@ -127,14 +128,11 @@ class RegisterOperator(BashOperator):
     operator_extra_links = (MlflowVersionLink(), ReportLink())
 
 
-with DAG(
-    dag_id="churn_training",
-    description="DVC pipeline (dvc.yaml) as DVC's stage graph, registers a model version in MLflow",
-    schedule=None,
-    catchup=False,
-    max_active_runs=1,
-    tags=["churnguard", "training"],
-    doc_md=__doc__,
+with churnguard_dag(
+    "churn_training",
+    "DVC pipeline (dvc.yaml) as DVC's stage graph, registers a model version in MLflow",
+    "training",
+    __doc__,
     params={
         "source": Param(
             "synthetic",
@@ -144,54 +142,39 @@ with DAG(
             "(data.parquet.path in overrides) or sql (the workers' CHURNGUARD_SQL_URL and "
             "data.sql.table / data.sql.query in overrides): docs/data_sources.md",
         ),
-        "csv_path": Param(
-            None,
-            type=["null", "string"],
-            title="CSV path (source=csv only)",
-            description="the CSV (absolute, or relative to the repository); leave empty for synthetic",
+        "csv_path": optional_param(
+            "string",
+            "CSV path (source=csv only)",
+            "the CSV (absolute, or relative to the repository); leave empty for synthetic",
         ),
-        "customers": Param(
-            None,
-            type=["null", "integer"],
-            minimum=100,
-            title="Size (world.customers)",
-            description="synthetic world size; empty: params.yaml",
+        "customers": optional_param(
+            "integer", "Size (world.customers)", "synthetic world size; empty: params.yaml", minimum=100
         ),
-        "seed": Param(
-            None, type=["null", "integer"], minimum=0, title="Seed (data.seed)", description="empty: params.yaml"
-        ),
-        "overrides": Param(
-            {},
-            type=["object", "null"],
-            title="Other params.yaml overrides (optional)",
-            description='nested or dotted keys, e.g. {"train_base.cv_folds": 2}',
+        "seed": optional_param("integer", "Seed (data.seed)", "empty: params.yaml", minimum=0),
+        "overrides": object_param(
+            "Other params.yaml overrides (optional)", 'nested or dotted keys, e.g. {"train_base.cv_folds": 2}'
         ),
     },
 ) as dag:
-    prepare = BashOperator(
-        task_id="prepare_workspace",
-        bash_command=(
-            f'"{PYTHON_BIN}/python" -m churnguard.mlops.orchestration prepare --repo "{REPO}" '
-            f'--runs-dir "{RUNS_DIR}" --run-id "$CG_RUN_ID"'
-        ),
+    prepare = project_task(
+        "prepare_workspace",
+        f'"{PYTHON_BIN}/python" -m churnguard.mlops.orchestration prepare --repo "{REPO}" '
+        f'--runs-dir "{RUNS_DIR}" --run-id "$CG_RUN_ID"',
         env={
-            **ENV,
+            **CPU_SHARE,
             "CG_RUN_ID": "{{ run_id }}",
             "CG_RUN_PARAMS": "{{ params | tojson }}",
             "CG_EXPECTED_STAGES": ",".join(STAGES),
         },  # fails clearly if dvc.yaml changed since parsing
-        append_env=True,
-        cwd=str(REPO),
-        skip_on_exit_code=None,
     )
     tasks = {
-        stage: (RegisterOperator if stage == "register" else BashOperator)(
-            task_id=task_id(stage),
-            bash_command=f'cd "$CHURNGUARD_HOME" && exec "{PYTHON_BIN}/dvc" repro --single-item "{stage}"',
-            env={**ENV, "CHURNGUARD_HOME": "{{ ti.xcom_pull(task_ids='prepare_workspace') }}"},
-            append_env=True,
+        stage: project_task(
+            task_id(stage),
+            f'cd "$CHURNGUARD_HOME" && exec "{PYTHON_BIN}/dvc" repro --single-item "{stage}"',
+            env={**CPU_SHARE, "CHURNGUARD_HOME": "{{ ti.xcom_pull(task_ids='prepare_workspace') }}"},
+            operator=RegisterOperator if stage == "register" else BashOperator,
+            cwd=None,
             do_xcom_push=False,
-            skip_on_exit_code=None,
         )
         for stage in STAGES
     }

@@ -21,13 +21,11 @@ import json
 from pathlib import Path
 
 import yaml
-from airflow.providers.standard.operators.bash import BashOperator
 from airflow.providers.standard.operators.python import ShortCircuitOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import DAG, Param
-from churnguard_env import PYTHON_BIN, REPO, REPORTS, task_env
-
-ENV = task_env()
+from airflow.sdk import Param
+from churnguard_dag import churnguard_dag, object_param, optional_param, project_task
+from churnguard_env import PYTHON_BIN, REPO, REPORTS
 
 
 def trigger_settings(params_file: Path = REPO / "params.yaml") -> tuple[str, str]:
@@ -57,14 +55,12 @@ def retrain_needed(run_id: str) -> bool:
     return bool(decision["retrain"])
 
 
-with DAG(
-    dag_id="monitor",
-    description="nightly drift/performance monitoring of the champion; retrains into alias challenger on evidence",
+with churnguard_dag(
+    "monitor",
+    "nightly drift/performance monitoring of the champion; retrains into alias challenger on evidence",
+    "monitoring",
+    __doc__,
     schedule="@daily",
-    catchup=False,
-    max_active_runs=1,
-    tags=["churnguard", "monitoring"],
-    doc_md=__doc__,
     user_defined_filters={"challenger_conf": challenger_conf},
     params={
         "data": Param(
@@ -73,36 +69,28 @@ with DAG(
             title="Snapshots folder",
             description="folder with month_MM/raw snapshots (absolute, or relative to CHURNGUARD_HOME)",
         ),
-        "month": Param(None, type=["null", "integer"], minimum=0, title="Snapshot (empty: newest)"),
-        "model_uri": Param(
-            None,
-            type=["null", "string"],
-            title="Model to monitor (empty: the champion)",
-            description="e.g. models:/churnguard/3; empty: models:/<register.model_name>@<register.alias>",
+        "month": optional_param("integer", "Snapshot (empty: newest)", minimum=0),
+        "model_uri": optional_param(
+            "string",
+            "Model to monitor (empty: the champion)",
+            "e.g. models:/churnguard/3; empty: models:/<register.model_name>@<register.alias>",
         ),
-        "training": Param(
-            {},
-            type=["object", "null"],
-            title="churn_training conf on retrain",
-            description='e.g. {"seed": 7, "customers": 20000}; register.challenger is always set',
+        "training": object_param(
+            "churn_training conf on retrain", 'e.g. {"seed": 7, "customers": 20000}; register.challenger is always set'
         ),
     },
 ) as dag:
-    monitor = BashOperator(
-        task_id="monitor",
-        bash_command=(
-            f'cd "$CHURNGUARD_HOME" && "{PYTHON_BIN}/churnguard" monitor --data "$CG_DATA" '
-            '--out "$CG_OUT" ${CG_MONTH:+--month "$CG_MONTH"} ${CG_MODEL_URI:+--model-uri "$CG_MODEL_URI"}'
-        ),
+    monitor = project_task(
+        "monitor",
+        f'cd "$CHURNGUARD_HOME" && "{PYTHON_BIN}/churnguard" monitor --data "$CG_DATA" '
+        '--out "$CG_OUT" ${CG_MONTH:+--month "$CG_MONTH"} ${CG_MODEL_URI:+--model-uri "$CG_MODEL_URI"}',
         env={
-            **ENV,
             "CG_DATA": "{{ params.data }}",
             "CG_MONTH": "{{ params.month if params.month is not none else '' }}",
             "CG_MODEL_URI": "{{ params.model_uri or '' }}",
             "CG_OUT": str(REPORTS / "monitor") + "/{{ run_id | replace(':', '_') | replace('+', '_') }}",
         },
-        append_env=True,
-        skip_on_exit_code=None,
+        cwd=None,
     )
     gate = ShortCircuitOperator(
         task_id="retrain_needed", python_callable=retrain_needed, op_kwargs={"run_id": "{{ run_id }}"}

@@ -24,22 +24,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import DAG, Param, task
-from churnguard_env import PYTHON_BIN, REPO, REPORTS, task_env
+from airflow.sdk import Param, task
+from churnguard_dag import ENV, churnguard_dag, project_task
+from churnguard_env import PYTHON_BIN, REPO, REPORTS
 
 REPORTS_DIR = REPORTS / "nightly"
-ENV = task_env()
 DAY_DIR = str(REPORTS_DIR) + "/{{ ds }}"
 
-with DAG(
-    dag_id="nightly_scenario_report",
-    description="champion x intervention scenarios, sharded sweep, HTML report per logical date",
+with churnguard_dag(
+    "nightly_scenario_report",
+    "champion x intervention scenarios, sharded sweep, HTML report per logical date",
+    "report",
+    __doc__,
     schedule="0 2 * * *",
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    tags=["churnguard", "report"],
-    doc_md=__doc__,
     params={
         "shards": Param(4, type="integer", minimum=1, maximum=256, title="Sweep shards"),
         "repin": Param(
@@ -50,16 +48,11 @@ with DAG(
         ),
     },
 ) as dag:
-    champion = BashOperator(
-        task_id="load_champion",
-        bash_command=(
-            f'"{PYTHON_BIN}/python" -m churnguard.mlops.orchestration champion '
-            '--pin "$CG_DAY_DIR/champion.json" {{ "--repin" if params.repin else "" }}'
-        ),
-        env={**ENV, "CG_DAY_DIR": DAY_DIR},
-        append_env=True,
-        cwd=str(REPO),
-        skip_on_exit_code=None,
+    champion = project_task(
+        "load_champion",
+        f'"{PYTHON_BIN}/python" -m churnguard.mlops.orchestration champion '
+        '--pin "$CG_DAY_DIR/champion.json" {{ "--repin" if params.repin else "" }}',
+        env={"CG_DAY_DIR": DAY_DIR},
     )
 
     @task
@@ -100,15 +93,10 @@ with DAG(
         max_active_tis_per_dagrun=4,
     ).expand(env=plan)
 
-    report = BashOperator(
-        task_id="report",
-        bash_command=(
-            f'"{PYTHON_BIN}/churnguard" report --sweep-dir "$CG_DAY_DIR/sweep" '
-            '--out "$CG_DAY_DIR/report.html" --date "{{ ds }}" && echo "$CG_DAY_DIR/report.html"'
-        ),
-        env={**ENV, "CG_DAY_DIR": DAY_DIR},
-        append_env=True,
-        cwd=str(REPO),
-        skip_on_exit_code=None,
+    report = project_task(
+        "report",
+        f'"{PYTHON_BIN}/churnguard" report --sweep-dir "$CG_DAY_DIR/sweep" '
+        '--out "$CG_DAY_DIR/report.html" --date "{{ ds }}" && echo "$CG_DAY_DIR/report.html"',
+        env={"CG_DAY_DIR": DAY_DIR},
     )
     sweep >> report

@@ -12,27 +12,21 @@ Param values reach the command through environment variables, never pasted into 
 
 from __future__ import annotations
 
-from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import DAG, Param
-from churnguard_env import PYTHON_BIN, REPO, task_env
+from airflow.sdk import Param
+from churnguard_dag import churnguard_dag, optional_param, project_task
+from churnguard_env import PYTHON_BIN
 
-ENV = task_env()
-
-with DAG(
-    dag_id="promote_model",
-    description="quality gates + fair comparison, then alias champion -> version, who/why tags",
-    schedule=None,
-    catchup=False,
-    max_active_runs=1,
-    tags=["churnguard", "registry"],
-    doc_md=__doc__,
+with churnguard_dag(
+    "promote_model",
+    "quality gates + fair comparison, then alias champion -> version, who/why tags",
+    "registry",
+    __doc__,
     params={
-        "version": Param(
-            None,
-            type=["null", "integer"],
+        "version": optional_param(
+            "integer",
+            "Model version",
+            "version of the registered model (params register.model_name); empty: the newest version",
             minimum=1,
-            title="Model version",
-            description="version of the registered model (params register.model_name); empty: the newest version",
         ),
         "why": Param(
             "promoted from the Airflow form",
@@ -41,36 +35,25 @@ with DAG(
             title="Why",
             description="recorded as tag promotion_reason",
         ),
-        "who": Param(
-            None,
-            type=["null", "string"],
-            title="Who (optional)",
-            description="recorded as tag promoted_by; empty: the user who triggered the run",
+        "who": optional_param(
+            "string", "Who (optional)", "recorded as tag promoted_by; empty: the user who triggered the run"
         ),
-        "features": Param(
-            None,
-            type=["null", "string"],
-            title="Holdout features (optional)",
-            description="features parquet for the fair comparison; "
-            "empty: data/features/customers.parquet of CHURNGUARD_HOME",
+        "features": optional_param(
+            "string",
+            "Holdout features (optional)",
+            "features parquet for the fair comparison; empty: data/features/customers.parquet of CHURNGUARD_HOME",
         ),
     },
 ) as dag:
-    BashOperator(
-        task_id="promote",
-        bash_command=(
-            f'"{PYTHON_BIN}/churnguard" promote --version "$CG_VERSION" --who "$CG_WHO" --why "$CG_WHY"'
-            ' ${CG_FEATURES:+--features "$CG_FEATURES"}'
-        ),
+    project_task(
+        "promote",
+        f'"{PYTHON_BIN}/churnguard" promote --version "$CG_VERSION" --who "$CG_WHO" --why "$CG_WHY"'
+        ' ${CG_FEATURES:+--features "$CG_FEATURES"}',
         env={
-            **ENV,
             "CG_VERSION": "{{ params.version or 'latest' }}",
             "CG_WHY": "{{ params.why }}",
             "CG_WHO": "{{ params.who or (dag_run.triggering_user_name if dag_run.triggering_user_name is defined"
             " and dag_run.triggering_user_name else 'airflow') }}",
             "CG_FEATURES": "{{ params.features or '' }}",
         },
-        append_env=True,
-        cwd=str(REPO),
-        skip_on_exit_code=None,
     )

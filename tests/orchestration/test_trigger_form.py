@@ -77,5 +77,5 @@ def test_form_defaults_cover_the_dag_params(dag_id):
     from tests.orchestration.conftest import REPO
 
     source = (REPO / "dags" / f"{dag_id}.py").read_text()
-    params = set(re.findall(r'^\s+"(\w+)": Param\(', source, re.M))
+    params = set(re.findall(r'^\s+"(\w+)": (?:Param|optional_param|object_param)\(', source, re.M))
     assert set(DEFAULTS[dag_id]) <= params, (dag_id, params)
