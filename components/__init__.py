@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         load,
     )
 
+# the API's public names, listed once: churnguard.api's __all__ is this list and BATCH_FEATURES
 __all__ = [
     "Churnguard",
     "ChurnguardAPI",

@@ -8,6 +8,7 @@
 docs/python_api.md documents every call, its result's columns and errors.
 """
 
+# ruff: noqa: F401  (the imports are the package's names: __all__ below comes from the top level)
 from __future__ import annotations
 
 import os
@@ -16,6 +17,7 @@ from typing import Literal
 
 import pandas as pd
 
+from churnguard import __all__  # the top-level names, listed once in components/__init__.py
 from churnguard.api.base import ChurnguardAPI
 from churnguard.api.errors import (
     ChurnguardError,
@@ -113,30 +115,6 @@ def _batch_table(source: str | Path | pd.DataFrame | None) -> BatchTable:
     return BatchTable.read(resolve(source), required=str(source) != BATCH_FEATURES)
 
 
-__all__ = [
-    "BATCH_FEATURES",
-    "Churnguard",
-    "ChurnguardAPI",
-    "ChurnguardError",
-    "Customer",
-    "Dependencies",
-    "Explanation",
-    "FeatureChange",
-    "FeatureReplay",
-    "FieldError",
-    "Health",
-    "HttpClient",
-    "InvalidInput",
-    "MissingPart",
-    "ModelUnavailable",
-    "NewCustomerPrediction",
-    "Prediction",
-    "RateLimited",
-    "ScenarioAnalysis",
-    "ScenarioTotal",
-    "ServiceError",
-    "Unauthorized",
-    "UnknownCustomers",
-    "connect",
-    "load",
-]
+# the top-level names (components/__init__.py, listed there once: ``import churnguard`` must not import this
+# package to know them), and the default batch table's path; mypy reads the imported __all__ too
+__all__ = ["BATCH_FEATURES", *__all__]

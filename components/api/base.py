@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 import pandas as pd
 
@@ -53,6 +53,16 @@ class ChurnguardAPI(ABC):
     @abstractmethod
     def health(self) -> Health:
         """Model version, parts and dependencies (registry, redis, batch features)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release what the client holds (a downloaded model version, a connection); ``with`` calls it."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # --- the API ------------------------------------------------------------------------------------
     def predict(self, customers: CustomersLike) -> pd.DataFrame:

@@ -15,17 +15,8 @@ from typing import Any
 import httpx
 import pandas as pd
 
+from churnguard.api import errors
 from churnguard.api.base import ChurnguardAPI
-from churnguard.api.errors import (
-    FieldError,
-    InvalidInput,
-    MissingPart,
-    ModelUnavailable,
-    RateLimited,
-    ServiceError,
-    Unauthorized,
-    UnknownCustomers,
-)
 from churnguard.api.inputs import Customer
 from churnguard.api.results import (
     PROBABILITY_FLOATS,
@@ -65,7 +56,7 @@ class HttpClient(ChurnguardAPI):
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise ServiceError(0, f"cannot reach {self.url}{path}: {exc}") from exc
+            raise errors.ServiceError(0, f"cannot reach {self.url}{path}: {exc}") from exc
         if response.status_code == 200 or (path == "/health" and response.status_code == 503):
             return response.json()
         raise_for(response)
@@ -115,12 +106,6 @@ class HttpClient(ChurnguardAPI):
 
     def close(self) -> None:
         self._http.close()
-
-    def __enter__(self) -> HttpClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"HttpClient({self.url})"
@@ -174,18 +159,18 @@ def raise_for(response: httpx.Response) -> None:
         detail = response.text[:300]
     retry = response.headers.get("Retry-After")
     if status == 422 and isinstance(detail, list):
-        errors = [FieldError(dotted(e.get("loc", ())), str(e.get("msg", "invalid"))) for e in detail]
-        raise InvalidInput(errors, total=response.json().get("error_count"))
+        fields = [errors.FieldError(dotted(e.get("loc", ())), str(e.get("msg", "invalid"))) for e in detail]
+        raise errors.InvalidInput(fields, total=response.json().get("error_count"))
     if status == 404 and isinstance(detail, dict) and "customer_ids" in detail:
-        raise UnknownCustomers(detail["customer_ids"])
+        raise errors.UnknownCustomers(detail["customer_ids"])
     if status == 409 and isinstance(detail, dict) and "missing_part" in detail:
-        raise MissingPart(detail["missing_part"], detail.get("model_version"), detail.get("parts", ()))
+        raise errors.MissingPart(detail["missing_part"], detail.get("model_version"), detail.get("parts", ()))
     if status == 413:
-        raise InvalidInput.one("body", f"larger than the service accepts ({detail})")
+        raise errors.InvalidInput.one("body", f"larger than the service accepts ({detail})")
     if status == 401:
-        raise Unauthorized(status, f"{detail} (pass api_key= or set {API_KEY_ENV})")
+        raise errors.Unauthorized(status, f"{detail} (pass api_key= or set {API_KEY_ENV})")
     if status == 429:
-        raise RateLimited(status, str(detail), float(retry) if retry else None)
+        raise errors.RateLimited(status, str(detail), float(retry) if retry else None)
     if status == 503:
-        raise ModelUnavailable(f"{response.request.url}: {detail}")
-    raise ServiceError(status, str(detail)[:300], float(retry) if retry and retry.isdigit() else None)
+        raise errors.ModelUnavailable(f"{response.request.url}: {detail}")
+    raise errors.ServiceError(status, str(detail)[:300], float(retry) if retry and retry.isdigit() else None)

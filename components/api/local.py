@@ -99,11 +99,5 @@ class Churnguard(ChurnguardAPI):
         if self._cleanup is not None:
             self._cleanup()
 
-    def __enter__(self) -> Churnguard:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"Churnguard({self.model.uri}, version {self.model.version}, parts {', '.join(self.model.parts)})"

@@ -165,26 +165,26 @@ class RowBuilder:
         n = len(ids)
         cols, rows = self.batch.take(ids)
         found = rows != self.batch.missing_row
-        live, degraded = self.online.fetch(ids) if self.online is not None else ([{}] * n, False)
-        used = [{k: v for k, v in o.items() if k in self.allowed} for o in live]
-        for i, c in enumerate(customers):
-            for name, value in (*used[i].items(), *c.features.items()):
-                _set(cols, name, i, n, value)
-            if c.referral_ids is not None:
-                _set(cols, REFERRALS, i, n, list(c.referral_ids))
-        unknown = [ids[i] for i in range(n) if not found[i] and not used[i] and not customers[i].features]
-        if unknown:
-            raise UnknownCustomers(unknown)
+        live, degraded = self.online.fetch(ids) if self.online is not None else (None, False)
+        used = [{k: v for k, v in o.items() if k in self.allowed} for o in live] if live is not None else None
+        merged = requested or (used is not None and any(used))
+        if merged or any(c.referral_ids is not None for c in customers):  # an id-only call keeps the batch rows
+            _merge(cols, customers, used, n)
+        if not found.all():
+            unknown = [
+                ids[i] for i in range(n) if not found[i] and not (used and used[i]) and not customers[i].features
+            ]
+            if unknown:
+                raise UnknownCustomers(unknown)
         cols[ID] = np.array(ids, dtype=object)
-        merged = requested or any(used)
         imputed = imputed_features(cols, self.model.feature_columns, n) if merged else self._imputed_of(rows, cols)
         info = row_info(
             found,
-            [len(u) for u in used],
-            [len(c.features) for c in customers],
+            [len(u) for u in used] if used is not None else [0] * n,
+            [len(c.features) for c in customers] if requested else [0] * n,
             imputed,
             flagged,
-            [_finite(o.get(ONLINE_SCORE)) for o in live] if self.online is not None else None,
+            [_finite(o.get(ONLINE_SCORE)) for o in live] if live is not None else None,
         )
         return Rows(cols, n, info, degraded)
 
@@ -198,6 +198,15 @@ class RowBuilder:
             for i, names in zip(todo, fresh):
                 cache[int(rows[i])] = names
         return [cache[r] for r in rows.tolist()]
+
+
+def _merge(cols: Columns, customers: Sequence[Customer], used: list[dict[str, Any]] | None, n: int) -> None:
+    """Online fields, then the request's features and referral ids, over the batch rows (later wins)."""
+    for i, c in enumerate(customers):
+        for name, value in (*(used[i].items() if used is not None else ()), *c.features.items()):
+            _set(cols, name, i, n, value)
+        if c.referral_ids is not None:
+            _set(cols, REFERRALS, i, n, list(c.referral_ids))
 
 
 def _set(cols: Columns, name: str, i: int, n: int, value: Any) -> None:

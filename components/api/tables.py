@@ -85,47 +85,77 @@ def _json_value(v: Any) -> Any:
 _FLOATS = (*PROBABILITY_FLOATS, "realtime_probability")
 _TEXTS = (ID, *PROBABILITY_TEXTS, "imputed_features", "out_of_bounds", "model_version")
 _POS = {name: j for j, name in enumerate(PREDICTION_COLUMNS)}
+_FIXED = (  # the predictions frame's fixed columns, one group per dtype (each starts its block: row 0)
+    (np.dtype(np.float64), [_POS[c] for c in _FLOATS]),
+    (np.dtype(object), [_POS[c] for c in _TEXTS]),
+    (np.dtype(bool), [_POS["batch_row"], _POS["degraded"]]),
+    (np.dtype(np.int64), [_POS["online_fields"], _POS["request_fields"]]),
+)
 
 
 def predictions_frame(scored: Scored) -> pd.DataFrame:
     """PREDICTION_COLUMNS, then the other parts' columns; one row per customer, in request order.
-    Built as blocks (all float columns in one array, all text in another ...) straight from the scores."""
+    Written straight from the scores into the frame's blocks (all float columns in one array, all text in
+    another ...), laid out once per set of extra columns (:class:`BlockLayout`)."""
     n, scores, info = len(scored.ids), scored.scores, scored.info
-    floats = np.empty((len(_FLOATS), n))
+    extra = {name: plain(values) for name, values in scores.items() if name not in SCORE_COLUMNS}
+    layout = _prediction_layout(tuple((name, values.dtype) for name, values in extra.items()))
+    blocks = layout.empty(n)
+    floats, text, flags, counts = blocks[:4]
     for r, name in enumerate(PROBABILITY_FLOATS):
         v = scores.get(name)
         floats[r] = (
             np.nan if v is None else (v if isinstance(v, np.ndarray) and v.dtype == np.float64 else finite_floats(v))
         )
-    floats[-1] = info.realtime_probability
-    bad = ~np.isfinite(floats)
+    floats[len(PROBABILITY_FLOATS)] = info.realtime_probability
+    fixed = floats[: len(_FLOATS)]
+    bad = ~np.isfinite(fixed)
     if bad.any():
-        floats[bad] = np.nan
-    text = np.empty((len(_TEXTS), n), dtype=object)
+        fixed[bad] = np.nan
     text[0] = _object(list(scored.ids))
     for r, name in enumerate(PROBABILITY_TEXTS, start=1):
         v = scores.get(name)
-        text[r] = None if v is None else _object(list(v))
-    missing = pd.isna(text[1 : 1 + len(PROBABILITY_TEXTS)])  # NaN -> None, as texts() does
-    if missing.any():
-        text[1 : 1 + len(PROBABILITY_TEXTS)][missing] = None
-    text[-3], text[-2], text[-1] = (
+        text[r] = None if v is None else (v if isinstance(v, np.ndarray) and v.dtype == object else _object(list(v)))
+    _none_for_nan(text[1 : 1 + len(PROBABILITY_TEXTS)])
+    r = len(_TEXTS) - 3
+    text[r], text[r + 1], text[r + 2] = (
         _object(list(info.imputed_features)),
         _object(list(info.out_of_bounds)),
         scored.model_version,
     )
-    groups = [
-        ([_POS[c] for c in _FLOATS], floats),
-        ([_POS[c] for c in _TEXTS], text),
-        ([_POS["batch_row"], _POS["degraded"]], np.vstack([info.batch_row, np.full(n, scored.degraded)])),
-        ([_POS["online_fields"], _POS["request_fields"]], np.vstack([info.online_fields, info.request_fields])),
-    ]
-    names = list(PREDICTION_COLUMNS)
-    for name, values in scores.items():
-        if name not in SCORE_COLUMNS:
-            groups.append(([len(names)], plain(values)[None, :]))
-            names.append(name)
-    return frame_from_groups(names, groups)
+    flags[0], flags[1] = info.batch_row, scored.degraded
+    counts[0], counts[1] = info.online_fields, info.request_fields
+    for (b, r), values in zip(layout.at[len(_FIXED) :], extra.values()):
+        blocks[b][r] = values
+    return layout.frame(blocks, n)
+
+
+def _none_for_nan(text: np.ndarray) -> None:
+    """None where ``text`` (object) holds a missing value, as :func:`texts` converts (NaN -> None)."""
+    if text.size <= 64 and all(v is None or type(v) is str for v in text.flat):  # the usual small answer
+        return
+    missing = pd.isna(text)
+    if missing.any():
+        text[missing] = None
+
+
+_LAYOUTS: dict[tuple, BlockLayout] = {}  # a result's columns are one of a few layouts
+
+
+def _prediction_layout(extra: tuple[tuple[str, np.dtype], ...]) -> BlockLayout:
+    layout = _LAYOUTS.get(("predictions", extra))
+    if layout is None:
+        names = (*PREDICTION_COLUMNS, *(name for name, _ in extra))
+        groups = [*_FIXED, *((dtype, [len(PREDICTION_COLUMNS) + k]) for k, (_, dtype) in enumerate(extra))]
+        layout = _cached(("predictions", extra), BlockLayout(names, groups))
+    return layout
+
+
+def _cached(key: tuple, layout: BlockLayout) -> BlockLayout:
+    if len(_LAYOUTS) > 64:  # parts' extra columns could vary: keep the cache small
+        _LAYOUTS.clear()
+    _LAYOUTS[key] = layout
+    return layout
 
 
 def prediction_of(scored: Scored, i: int) -> Prediction:
@@ -174,73 +204,81 @@ def _plain_at(values: Any, i: int) -> Any:
 
 
 def frame_of(cols: dict[str, np.ndarray]) -> pd.DataFrame:
-    """``pd.DataFrame(cols)`` for 1-d numpy columns of one length, one block per dtype (see
-    :func:`frame_from_groups`)."""
+    """``pd.DataFrame(cols)`` for 1-d numpy columns of one length, one block per dtype (:class:`BlockLayout`)."""
     arrays = list(cols.values())
     n = len(arrays[0]) if arrays else 0
-    by_dtype: dict[np.dtype, list[int]] = {}
-    for j, arr in enumerate(arrays):
-        if not isinstance(arr, np.ndarray) or arr.shape != (n,):
-            return pd.DataFrame(cols, copy=False)
-        by_dtype.setdefault(arr.dtype, []).append(j)
-    groups = []
-    for dtype, locs in by_dtype.items():
-        values = np.empty((len(locs), n), dtype=dtype)
-        for row, j in enumerate(locs):
-            values[row] = arrays[j]
-        groups.append((locs, values))
-    return frame_from_groups(list(cols), groups)
+    if not all(isinstance(arr, np.ndarray) and arr.shape == (n,) for arr in arrays):
+        return pd.DataFrame(cols, copy=False)
+    key = ("columns", tuple(cols), tuple(arr.dtype for arr in arrays))
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        layout = _cached(key, BlockLayout(key[1], [(dtype, [j]) for j, dtype in enumerate(key[2])]))
+    blocks = layout.empty(n)
+    for (b, r), arr in zip(layout.at, arrays):
+        blocks[b][r] = arr
+    return layout.frame(blocks, n)
 
 
-def frame_from_groups(names: list[str], groups: list[tuple[list[int], np.ndarray]]) -> pd.DataFrame:
-    """A frame from 2-d arrays of columns of one dtype each (``(positions, values[k, n])``), built the way
-    pyarrow's ``to_pandas`` builds frames (``make_block``, the block API pandas keeps for it): about a
-    third of the dict constructor's cost for the API's small, wide result frames (benchmarks/api.py).
-    Same dtypes, same consolidation as ``pd.DataFrame(dict)``; other kinds take the dict constructor."""
-    n = groups[0][1].shape[1] if groups else 0
-    if all(values.dtype.kind in "biufO" for _, values in groups):
-        try:
-            return _from_blocks(names, groups, n)
-        except Exception:  # another pandas' internals: the public constructor below
-            pass
-    return pd.DataFrame({names[j]: values[r] for locs, values in groups for r, j in enumerate(locs)}, copy=False)[names]
+class BlockLayout:
+    """Where the columns of one frame layout live in its blocks: one 2-d array per dtype, as the dict
+    constructor consolidates them, built the way pyarrow's ``to_pandas`` builds frames (blocks, the API
+    pandas keeps for it): a fraction of the dict constructor's cost for the API's small, wide result frames
+    (benchmarks/api.py). Computed once per layout: the column Index and each block's placement.
+
+    ``groups``: (dtype, column positions) in order; ``at[g]`` is group ``g``'s (block, first row)."""
+
+    def __init__(self, names: Sequence[str], groups: Sequence[tuple[np.dtype, Sequence[int]]]):
+        merged: dict[np.dtype, list[int]] = {}
+        self.at: list[tuple[int, int]] = []
+        for dtype, locs in groups:
+            rows = merged.setdefault(np.dtype(dtype), [])
+            self.at.append((list(merged).index(np.dtype(dtype)), len(rows)))
+            rows.extend(locs)
+        self.names, self.dtypes = list(names), list(merged)
+        self.sizes = [len(locs) for locs in merged.values()]
+        self.columns = pd.Index(self.names, dtype=object)
+        self.slots = {j: (b, r) for b, locs in enumerate(merged.values()) for r, j in enumerate(locs)}
+        self.placements: list[Any] | None = None
+        if all(dtype.kind in "biufO" for dtype in self.dtypes):
+            try:
+                from pandas._libs.internals import BlockPlacement
+
+                self.placements = [BlockPlacement(np.asarray(locs, dtype=np.intp)) for locs in merged.values()]
+            except Exception:  # another pandas' internals: the public constructor
+                self.placements = None
+
+    def empty(self, n: int) -> list[np.ndarray]:
+        """The blocks' arrays (``[rows, n]``), to be filled."""
+        return [np.empty((k, n), dtype=dtype) for k, dtype in zip(self.sizes, self.dtypes)]
+
+    def frame(self, blocks: list[np.ndarray], n: int) -> pd.DataFrame:
+        """The frame of the filled blocks (same dtypes, same consolidation as ``pd.DataFrame(dict)``)."""
+        if self.placements is not None:
+            try:
+                return _from_blocks(blocks, self.placements, self.columns, n)
+            except Exception:  # another pandas' internals: the public constructor below
+                self.placements = None
+        cols = {name: blocks[self.slots[j][0]][self.slots[j][1]] for j, name in enumerate(self.names)}
+        return pd.DataFrame(cols, copy=False)
 
 
 PANDAS_3 = int(pd.__version__.split(".")[0]) >= 3
-_INDEXES: dict[tuple[str, ...], pd.Index] = {}  # a result's columns are one of a few layouts
 
 
-def _column_index(names: tuple[str, ...]) -> pd.Index:
-    """The columns' Index, one per layout of result columns (callers get views of it)."""
-    index = _INDEXES.get(names)
-    if index is None:
-        if len(_INDEXES) > 64:  # parts' extra columns could vary: keep the cache small
-            _INDEXES.clear()
-        index = _INDEXES[names] = pd.Index(names, dtype=object)
-    return index
-
-
-def _from_blocks(names: list[str], groups: list[tuple[list[int], np.ndarray]], n: int) -> pd.DataFrame:
-    from pandas.core.internals.api import make_block
-
-    merged: dict[np.dtype, tuple[list[int], list[np.ndarray]]] = {}
-    for locs, values in groups:  # one block per dtype, as the dict constructor consolidates them
-        entry = merged.setdefault(values.dtype, ([], []))
-        entry[0].extend(locs)
-        entry[1].append(values)
-    blocks = [
-        make_block(parts[0] if len(parts) == 1 else np.vstack(parts), placement=np.asarray(locs), ndim=2)
-        for locs, parts in merged.values()
-    ]
+def _from_blocks(blocks: list[np.ndarray], placements: list[Any], columns: pd.Index, n: int) -> pd.DataFrame:
     # views of the cached indexes: a caller renaming one (df.columns.name = ...) renames only its own
-    index, columns = _range_index(n).view(), _column_index(tuple(names)).view()
+    index, columns = _range_index(n).view(), columns.view()
     if PANDAS_3:
         from pandas.api.internals import create_dataframe_from_blocks
+        from pandas.core.internals.api import make_block
 
-        return create_dataframe_from_blocks(blocks, index=index, columns=columns)
+        made = [make_block(v, placement=p, ndim=2) for v, p in zip(blocks, placements)]
+        return create_dataframe_from_blocks(made, index=index, columns=columns)
     from pandas.core.internals import BlockManager
+    from pandas.core.internals.blocks import new_block
 
-    mgr = BlockManager(tuple(blocks), [columns, index], verify_integrity=False)  # built consistent above
+    own = tuple(new_block(v, placement=p, ndim=2) for v, p in zip(blocks, placements))
+    mgr = BlockManager(own, [columns, index], verify_integrity=False)  # built consistent above
     return pd.DataFrame._from_mgr(mgr, axes=mgr.axes)
 
 
