@@ -1,8 +1,9 @@
 """The `churnguard` command line. `churnguard --help` lists every command.
 
-Commands are looked up in COMMANDS and imported only when run, so `--help` stays fast.
+Commands are looked up in COMMANDS (name -> module ``churnguard.cli.<name>``, summary) and imported
+only when run, so `--help` stays fast.
 A command module exposes ``add_arguments(parser)`` and ``run(args) -> int | None``.
-To add a command: one line in COMMANDS.
+To add a command: its module, and one line in SUMMARIES.
 """
 
 from __future__ import annotations
@@ -11,25 +12,20 @@ import argparse
 import importlib
 import sys
 
-COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("churnguard.cli.run", "reproduce the whole DVC pipeline and print what it registered"),
-    "summary": ("churnguard.cli.summary", "print the last registration and holdout metrics vs the oracle"),
-    "generate": ("churnguard.cli.generate", "generate a synthetic world (any size), report time and peak memory"),
-    "broker": ("churnguard.cli.broker", "start/stop/status of the local Kafka-compatible broker (Tansu, loopback)"),
-    "replay": ("churnguard.cli.replay", "publish the world's click events to Kafka at a chosen rate"),
-    "stream": (
-        "churnguard.cli.stream",
-        "streaming feature job: Kafka events -> Redis online features + real-time scores",
-    ),
-    "promote": ("churnguard.cli.promote", "make a model version champion through the quality gates (who/why recorded)"),
-    "serve": ("churnguard.cli.serve", "serve scores, explanations and offers over HTTP, following the MLflow champion"),
-    "sweep": ("churnguard.cli.sweep", "score every intervention scenario for one shard of the customers (parquet)"),
-    "monitor": (
-        "churnguard.cli.monitor",
-        "one monitoring cycle: drift, estimated/realised ROC AUC, retrain decision, gauges, report",
-    ),
-    "report": ("churnguard.cli.report", "HTML scenario report from a sweep directory (deterministic per date)"),
+SUMMARIES: dict[str, str] = {
+    "run": "reproduce the whole DVC pipeline and print what it registered",
+    "summary": "print the last registration and holdout metrics vs the oracle",
+    "generate": "generate a synthetic world (any size), report time and peak memory",
+    "broker": "start/stop/status of the local Kafka-compatible broker (Tansu, loopback)",
+    "replay": "publish the world's click events to Kafka at a chosen rate",
+    "stream": "streaming feature job: Kafka events -> Redis online features + real-time scores",
+    "promote": "make a model version champion through the quality gates (who/why recorded)",
+    "serve": "serve scores, explanations and offers over HTTP, following the MLflow champion",
+    "sweep": "score every intervention scenario for one shard of the customers (parquet)",
+    "monitor": "one monitoring cycle: drift, estimated/realised ROC AUC, retrain decision, gauges, report",
+    "report": "HTML scenario report from a sweep directory (deterministic per date)",
 }
+COMMANDS: dict[str, tuple[str, str]] = {name: (f"churnguard.cli.{name}", text) for name, text in SUMMARIES.items()}
 
 
 def version() -> str:

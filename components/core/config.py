@@ -22,44 +22,31 @@ import yaml
 ROOT = Path(os.environ.get("CHURNGUARD_HOME", Path(__file__).resolve().parents[2]))
 
 
+class _Folder:
+    """A folder of :class:`Paths`: ``root / parts`` of the instance it is read from."""
+
+    def __init__(self, *parts: str) -> None:
+        self.parts = parts
+
+    def __get__(self, paths: Paths | None, owner: type | None = None) -> Path:
+        if paths is None:
+            raise AttributeError("a Paths folder is read from an instance")
+        return paths.root.joinpath(*self.parts)
+
+
 @dataclass(frozen=True)
 class Paths:
     """Where each stage reads and writes; one place so stages and tests agree."""
 
     root: Path = ROOT
-
-    @property
-    def raw(self) -> Path:
-        return self.root / "data" / "raw"
-
-    @property
-    def truth(self) -> Path:
-        # Ground truth of the synthetic world. Only evaluation code may read it.
-        return self.root / "data" / "truth"
-
-    @property
-    def validated(self) -> Path:
-        return self.root / "data" / "validated"
-
-    @property
-    def features(self) -> Path:
-        return self.root / "data" / "features"
-
-    @property
-    def models(self) -> Path:
-        return self.root / "models"
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / "metrics"
-
-    @property
-    def plots(self) -> Path:
-        return self.root / "plots"
-
-    @property
-    def reports(self) -> Path:
-        return self.root / "reports"
+    raw = _Folder("data", "raw")
+    truth = _Folder("data", "truth")  # ground truth of the synthetic world: only evaluation code may read it
+    validated = _Folder("data", "validated")
+    features = _Folder("data", "features")
+    models = _Folder("models")
+    metrics = _Folder("metrics")
+    plots = _Folder("plots")
+    reports = _Folder("reports")
 
 
 PATHS = Paths()

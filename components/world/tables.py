@@ -43,6 +43,36 @@ def _signup_dates(w: Arrays, obs: pd.Timestamp) -> np.ndarray:
     return (obs - pd.to_timedelta(np.floor(w["days_ago"]), unit="D")).normalize().to_numpy()
 
 
+# table column -> the generator's array, copied as it is (masked to the table's rows)
+_OBSERVED_AS_DRAWN = {
+    "age": "age",
+    "income_band": "income",
+    "region": "region",
+    "signup_channel": "channel",
+    "plan": "plan",
+    "contract": "contract",
+    "payment_method": "payment",
+    "paperless_billing": "paperless",
+}
+_TRUTH_AS_DRAWN = {
+    "active": "active",
+    "cold_start": "cold",
+    "p_churn": "p0",
+    "offer_received": "offer",
+    "p_received": "p_received",
+    "latent_risk": "z",
+    "engagement": "engagement",
+    "neighbour_exposure": "exposure",
+    "referral_onboarding": "onboarding",
+    "is_fraud": "fraud",
+}
+
+
+def _masked(w: Arrays, columns: dict[str, str], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``columns`` (table column -> array name) of the customers in ``rows``, from the masked arrays."""
+    return {column: w[name][rows] for column, name in columns.items()}
+
+
 def _observable(w: Arrays, ids: np.ndarray, signup: np.ndarray, rows: np.ndarray) -> pd.DataFrame:
     """Observable columns of the customers in ``rows`` (a mask), built from the masked arrays only, so a
     world of 10M customers never holds an everyone-table beside its copies."""
@@ -52,14 +82,7 @@ def _observable(w: Arrays, ids: np.ndarray, signup: np.ndarray, rows: np.ndarray
             "customer_id": ids[rows],
             "signup_date": signup[rows],
             "tenure_months": np.round(tenure, 2),
-            "age": w["age"][rows],
-            "income_band": w["income"][rows],
-            "region": w["region"][rows],
-            "signup_channel": w["channel"][rows],
-            "plan": w["plan"][rows],
-            "contract": w["contract"][rows],
-            "payment_method": w["payment"][rows],
-            "paperless_billing": w["paperless"][rows],
+            **_masked(w, _OBSERVED_AS_DRAWN, rows),
             "monthly_charges": charges,
             "total_charges": np.round(charges * np.maximum(tenure, 0.03), 2),
             "support_tickets_90d": np.where(cold, 0, w["obs_tickets"][rows]).astype(np.int64),
@@ -75,16 +98,7 @@ def truth_table(w: Arrays, ids: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "customer_id": ids[rows],
-            "active": w["active"][rows],
-            "cold_start": w["cold"][rows],
-            "p_churn": w["p0"][rows],
-            "offer_received": w["offer"][rows],
-            "p_received": w["p_received"][rows],
-            "latent_risk": w["z"][rows],
-            "engagement": w["engagement"][rows],
-            "neighbour_exposure": w["exposure"][rows],
-            "referral_onboarding": w["onboarding"][rows],
-            "is_fraud": w["fraud"][rows],
+            **_masked(w, _TRUTH_AS_DRAWN, rows),
             **{f"effect_{k}": v[rows] for k, v in w["effects"].items()},
         }
     )
