@@ -13,15 +13,9 @@ from collections import Counter as Tally
 from typing import Any
 
 import numpy as np
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    GCCollector,
-    Histogram,
-    PlatformCollector,
-    ProcessCollector,
-)
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+
+from churnguard.core.instruments import Instruments
 
 GUARDED_ROUTES = frozenset({"/v1/predict", "/v1/explain", "/v1/interventions"})
 
@@ -37,113 +31,90 @@ class Metrics:
         ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, fds
         PlatformCollector(registry=r)  # python_info
         GCCollector(registry=r)  # python_gc_collections_total, python_gc_objects_collected_total
-        self._requests(r)
-        self._model(r)
-        self._guard(r)
-        self._arms(r)
+        m = Instruments(r)
+        self._requests(m)
+        self._model(m)
+        self._guard(m)
+        self._arms(m)
 
-    def _requests(self, r: CollectorRegistry) -> None:
-        self.requests = Counter("churnguard_requests_total", "HTTP requests", ["route", "method", "status"], registry=r)
-        self.latency = Histogram(
-            "churnguard_request_seconds", "HTTP request latency", ["route"], registry=r, buckets=SECONDS_BUCKETS
+    def _requests(self, m: Instruments) -> None:
+        self.requests = m.counter("churnguard_requests_total", "HTTP requests", ["route", "method", "status"])
+        self.latency = m.histogram(
+            "churnguard_request_seconds", "HTTP request latency", ["route"], buckets=SECONDS_BUCKETS
         )
-        self.rows = Counter("churnguard_scored_rows_total", "customers scored", ["endpoint"], registry=r)
-        self.degraded = Counter("churnguard_degraded_total", "answers without online features", registry=r)
-        self.breaker = Gauge(
-            "churnguard_redis_breaker_open",
-            "1 while the Redis circuit breaker is not closed (open or half-open)",
-            registry=r,
+        self.rows = m.counter("churnguard_scored_rows_total", "customers scored", ["endpoint"])
+        self.degraded = m.counter("churnguard_degraded_total", "answers without online features")
+        self.breaker = m.gauge(
+            "churnguard_redis_breaker_open", "1 while the Redis circuit breaker is not closed (open or half-open)"
         )
-        self.score = Histogram(
-            "churnguard_churn_probability",
-            "churn_probability answered per customer",
-            registry=r,
-            buckets=PROBABILITY_BUCKETS,
+        self.score = m.histogram(
+            "churnguard_churn_probability", "churn_probability answered per customer", buckets=PROBABILITY_BUCKETS
         )
-        self.verdicts = Counter(
-            "churnguard_protection_verdicts_total", "protection part verdicts", ["verdict"], registry=r
+        self.verdicts = m.counter("churnguard_protection_verdicts_total", "protection part verdicts", ["verdict"])
+        self.attacks = m.counter(
+            "churnguard_attack_types_total", "attack types named by the protection part", ["attack_type"]
         )
-        self.attacks = Counter(
-            "churnguard_attack_types_total", "attack types named by the protection part", ["attack_type"], registry=r
-        )
-        self.imputed = Counter(
+        self.imputed = m.counter(
             "churnguard_imputed_features_total",
             "feature values the model imputed (no batch, online or request value)",
             ["feature"],
-            registry=r,
         )
-        self.out_of_bounds = Counter(
-            "churnguard_out_of_bounds_total", "request values outside the training range", ["feature"], registry=r
-        )
-
-    def _model(self, r: CollectorRegistry) -> None:
-        self.version = Gauge("churnguard_model_version", "model version being served", registry=r)
-        self.swaps = Counter("churnguard_model_swaps_total", "model versions swapped in", registry=r)
-        self.load_seconds = Gauge("churnguard_model_load_seconds", "load time of the current version", registry=r)
-        self.refused = Counter(
-            "churnguard_model_refused_total", "load attempts refused by the artifact digest check", registry=r
-        )
-        self.load_failures = Counter(
-            "churnguard_model_load_failures_total",
-            "load attempts that failed (not counting digest refusals)",
-            registry=r,
-        )
-        self.registered_at = Gauge(
-            "churnguard_model_registered_timestamp_seconds", "when the served version was registered", registry=r
-        )
-        self.refused_version = Gauge(
-            "churnguard_model_refused_version", "version the alias points at but refused (0: none)", registry=r
+        self.out_of_bounds = m.counter(
+            "churnguard_out_of_bounds_total", "request values outside the training range", ["feature"]
         )
 
-    def _guard(self, r: CollectorRegistry) -> None:
-        self.auth_failures = Counter(
-            "churnguard_auth_failures_total", "requests with a missing or wrong API key", registry=r
+    def _model(self, m: Instruments) -> None:
+        self.version = m.gauge("churnguard_model_version", "model version being served")
+        self.swaps = m.counter("churnguard_model_swaps_total", "model versions swapped in")
+        self.load_seconds = m.gauge("churnguard_model_load_seconds", "load time of the current version")
+        self.refused = m.counter("churnguard_model_refused_total", "load attempts refused by the artifact digest check")
+        self.load_failures = m.counter(
+            "churnguard_model_load_failures_total", "load attempts that failed (not counting digest refusals)"
         )
-        self.auth_throttled = Counter(
+        self.registered_at = m.gauge(
+            "churnguard_model_registered_timestamp_seconds", "when the served version was registered"
+        )
+        self.refused_version = m.gauge(
+            "churnguard_model_refused_version", "version the alias points at but refused (0: none)"
+        )
+
+    def _guard(self, m: Instruments) -> None:
+        self.auth_failures = m.counter("churnguard_auth_failures_total", "requests with a missing or wrong API key")
+        self.auth_throttled = m.counter(
             "churnguard_auth_throttled_total",
             "requests refused (429) after too many failed API-key attempts from the client",
-            registry=r,
         )
-        self.rejected = Counter(
-            "churnguard_rejected_requests_total", "requests refused before scoring", ["reason"], registry=r
-        )
+        self.rejected = m.counter("churnguard_rejected_requests_total", "requests refused before scoring", ["reason"])
 
-    def _arms(self, r: CollectorRegistry) -> None:
+    def _arms(self, m: Instruments) -> None:
         """Champion/challenger: every scored customer by arm, version and traffic (served or shadow)."""
-        self.arm_rows = Counter("churnguard_arm_scored_rows_total", "customers scored per arm", ARM_LABELS, registry=r)
-        self.arm_score = Histogram(
-            "churnguard_arm_churn_probability",
-            "churn_probability per arm",
-            ARM_LABELS,
-            registry=r,
-            buckets=PROBABILITY_BUCKETS,
+        self.arm_rows = m.counter("churnguard_arm_scored_rows_total", "customers scored per arm", ARM_LABELS)
+        self.arm_score = m.histogram(
+            "churnguard_arm_churn_probability", "churn_probability per arm", ARM_LABELS, buckets=PROBABILITY_BUCKETS
         )
-        self.arm_seconds = Histogram(
+        self.arm_seconds = m.histogram(
             "churnguard_arm_score_seconds",
             "time to score one call per arm (served: the request's scoring; shadow: one batched call)",
             ARM_LABELS,
-            registry=r,
             buckets=SECONDS_BUCKETS,
         )
-        self.challenger_version = Gauge(
-            "churnguard_challenger_version", "challenger version being compared (0: none)", registry=r
+        self.challenger_version = m.gauge(
+            "churnguard_challenger_version", "challenger version being compared (0: none)"
         )
-        self.shadow_dropped = Counter(
-            "churnguard_shadow_dropped_total", "customers not shadow-scored: the shadow queue was full", registry=r
+        self.shadow_dropped = m.counter(
+            "churnguard_shadow_dropped_total", "customers not shadow-scored: the shadow queue was full"
         )
-        self.shadow_errors = Counter(
-            "churnguard_shadow_errors_total", "challenger load or scoring failures in the shadow process", registry=r
+        self.shadow_errors = m.counter(
+            "churnguard_shadow_errors_total", "challenger load or scoring failures in the shadow process"
         )
-        self.shadow_lag = Histogram(
+        self.shadow_lag = m.histogram(
             "churnguard_shadow_lag_seconds",
             "from the answer to the challenger's shadow score",
-            registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
-        self.shadow_difference = Histogram(
+        self.shadow_difference = m.histogram(
             "churnguard_shadow_score_difference",
             "challenger minus champion churn_probability of the same customer",
-            registry=r,
             buckets=(-0.5, -0.2, -0.1, -0.05, -0.01, 0.01, 0.05, 0.1, 0.2, 0.5),
         )
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request, Security
@@ -44,6 +45,7 @@ from churnguard.serving.traffic import Arm, merge_arm_scores, take_rows
 
 KNOWN = frozenset(NAMED_SCORES)
 router = APIRouter()
+F = TypeVar("F", bound=Callable[..., Any])
 _tracer = tracer(__name__)
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key from CHURNGUARD_API_KEYS")
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -57,6 +59,18 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 MISSING: dict[int | str, dict[str, Any]] = {
     409: {"model": MissingPart, "description": "the served version lacks the 'interventions' part"}
 }
+
+
+def _v1_route(path: str, response_model: type, summary: str, parts_missing: bool = False) -> Callable[[F], F]:
+    """A ``/v1`` scoring route: POST, tagged v1, with the shared error answers (and 409 when the route needs
+    the served version's interventions part)."""
+    return router.post(
+        path,
+        response_model=response_model,
+        responses={**ERRORS, **MISSING} if parts_missing else ERRORS,
+        tags=["v1"],
+        summary=summary,
+    )
 
 
 def serving(request: Request) -> Any:
@@ -154,13 +168,7 @@ def predictions(req: PredictRequest, rows, scores: dict[str, np.ndarray], arms: 
     return out
 
 
-@router.post(
-    "/v1/predict",
-    response_model=PredictResponse,
-    responses=ERRORS,
-    tags=["v1"],
-    summary="Churn probability of one customer or a batch, with each part's output",
-)
+@_v1_route("/v1/predict", PredictResponse, "Churn probability of one customer or a batch, with each part's output")
 async def predict(req: PredictRequest, request: Request, _key: str = Depends(require_key)) -> Response:
     state = serving(request)
     with _tracer.start_as_current_span("churnguard.predict") as span:
@@ -184,48 +192,34 @@ async def predict(req: PredictRequest, request: Request, _key: str = Depends(req
         return Response(body.model_dump_json(), media_type="application/json")  # validated above, encoded once
 
 
-@router.post(
+@_v1_route(
     "/v1/explain",
-    response_model=ExplainResponse,
-    responses={**ERRORS, **MISSING},
-    tags=["v1"],
-    summary="Counterfactual explanation: the smallest feature changes that flip the prediction",
+    ExplainResponse,
+    "Counterfactual explanation: the smallest feature changes that flip the prediction",
+    parts_missing=True,
 )
 def explain(req: PredictRequest, request: Request, _key: str = Depends(require_key)) -> ExplainResponse:
-    state = serving(request)
-    model, rows, result = _run_interventions_part(state, req, "explain", lambda part, frame: part.explain(frame))
-    return ExplainResponse(
-        model_version=model.version,
-        degraded=rows.degraded,
-        unevaluated_parts=list(model.unevaluated),
-        imputed_features=_imputed(req, rows),
-        explanations=[_jsonable(e) for e in result],
-    )
+    answer, result = _run_interventions_part(serving(request), req, "explain", lambda part, frame: part.explain(frame))
+    return ExplainResponse(**answer, explanations=[_jsonable(e) for e in result])
 
 
-@router.post(
+@_v1_route(
     "/v1/interventions",
-    response_model=InterventionsResponse,
-    responses={**ERRORS, **MISSING},
-    tags=["v1"],
-    summary="Retention offers ranked by net value, with uplift confidence bounds",
+    InterventionsResponse,
+    "Retention offers ranked by net value, with uplift confidence bounds",
+    parts_missing=True,
 )
 def interventions(
     req: InterventionsRequest, request: Request, _key: str = Depends(require_key)
 ) -> InterventionsResponse:
-    state = serving(request)
-    model, rows, table = _run_interventions_part(state, req, "interventions", lambda part, frame: part.recommend(frame))
-    return InterventionsResponse(
-        model_version=model.version,
-        degraded=rows.degraded,
-        unevaluated_parts=list(model.unevaluated),
-        imputed_features=_imputed(req, rows),
-        customers=offers_by_customer(req, table),
+    answer, table = _run_interventions_part(
+        serving(request), req, "interventions", lambda part, frame: part.recommend(frame)
     )
+    return InterventionsResponse(**answer, customers=offers_by_customer(req, table))
 
 
 def _run_interventions_part(state, req, endpoint: str, call):
-    """One traced call of the interventions part on the request's rows: (model, rows, result)."""
+    """One traced call of the interventions part on the request's rows: (the answer's common fields, result)."""
     with _tracer.start_as_current_span(f"churnguard.{endpoint}") as span:
         model = current_model(state)
         part = needs_part(model, "interventions")
@@ -233,7 +227,13 @@ def _run_interventions_part(state, req, endpoint: str, call):
         _span_attributes(span, model, rows, endpoint)
         result = call(part, rows.frame())
         state.metrics.rows.labels(endpoint).inc(rows.n)
-        return model, rows, result
+        answer = {
+            "model_version": model.version,
+            "degraded": rows.degraded,
+            "unevaluated_parts": list(model.unevaluated),
+            "imputed_features": _imputed(req, rows),
+        }
+        return answer, result
 
 
 def offers_by_customer(req: InterventionsRequest, table) -> list[CustomerOffers]:
