@@ -41,7 +41,7 @@ from churnguard.interventions.uplift_control import (
 )
 from churnguard.interventions.uplift_design import Design
 from churnguard.interventions.uplift_glm import EPS, fit_offset_glm, pooled_coefs, pooled_design, pooled_penalty
-from churnguard.interventions.uplift_learners import LEARNERS, fit_arm
+from churnguard.interventions.uplift_learners import LEARNERS, LearnerInputs, fit_arm
 from churnguard.interventions.uplift_model import UpliftModel
 
 # Design and the GLM helpers: bundles pickled before the split, and callers, name them here
@@ -136,7 +136,7 @@ def fit_uplift(
         ceilings=dict(ceilings or {}) if cfg.no_effect_at_top else {},
     )
     rows_by_offer = {o: m & model.applicable(o, train) for o, m in campaign.offer_rows(list(offers)).items()}
-    fitted = LEARNERS[cfg.learner](model, train, y, rows_by_offer, cfg, seed, rng)
+    fitted = LEARNERS[cfg.learner](model, LearnerInputs(train, y, rows_by_offer, cfg, seed, rng))
     if cfg.crossfit_folds:
         model.crossfit = fit_crossfit(model, train, y, ctrl_mask, rows_by_offer, cfg, seed)
     model.info = {

@@ -3,7 +3,7 @@ each with its bootstrap replicates for the interval. They fill an :class:`Uplift
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,10 +26,29 @@ if TYPE_CHECKING:
     from churnguard.interventions.uplift_model import UpliftModel
 
 
-def _control_for(model: UpliftModel) -> Callable[[int], Any]:
-    """Replicate ``b``'s control model: bootstrap control ``b mod M`` (the point model when M = 0)."""
-    controls = model.boot_controls
-    return (lambda b: controls[b % len(controls)]) if controls else (lambda b: model.control)
+@dataclass(frozen=True)
+class LearnerInputs:
+    """What a learner fits the offer arms on: the training customers and their outcomes, each arm's
+    rows (a mask over ``train``), the settings, and the seed and random stream of the bootstrap."""
+
+    train: pd.DataFrame
+    y: np.ndarray
+    rows_by_offer: dict[str, np.ndarray]
+    cfg: UpliftConfig
+    seed: int
+    rng: np.random.Generator
+
+
+def _replicate_offsets(model: UpliftModel, rows: pd.DataFrame, replicates: int) -> Iterator[np.ndarray]:
+    """Bootstrap replicate ``b``'s control offsets on ``rows``: control model ``b mod M`` (the point model
+    when M = 0), each control model's offsets computed once."""
+    controls = model.boot_controls or [model.control]
+    offsets: dict[int, np.ndarray] = {}
+    for b in range(replicates):
+        k = b % len(controls)
+        if k not in offsets:
+            offsets[k] = model._offset(model.control_probability(rows, controls[k]))
+        yield offsets[k]
 
 
 @dataclass(frozen=True)
@@ -65,76 +84,49 @@ def fit_arm(
     return ArmFit(cols, penalty, list(ridge) if isinstance(ridge, tuple) else ridge, coef, score)
 
 
-def _fit_t_learner(
-    model: UpliftModel,
-    train: pd.DataFrame,
-    y: np.ndarray,
-    rows_by_offer: dict[str, np.ndarray],
-    cfg: UpliftConfig,
-    seed: int,
-    rng: np.random.Generator,
-) -> dict[str, Any]:
+def _fit_t_learner(model: UpliftModel, data: LearnerInputs) -> dict[str, Any]:
     """One offset GLM per offer arm, each arm's ridge by CV deviance on its own outcomes; bootstrap
     replicates with the same penalty (replicate b with control model b mod M)."""
     ridges: dict[str, Any] = {}
     deviance: dict[str, float] = {}
-    ctrl_for = _control_for(model)
-    for offer, m in rows_by_offer.items():
-        rows, yk = train[m], y[m].astype(float)
-        arm = fit_arm(model, offer, rows, yk, model._offset(model.control_probability(rows)), cfg, seed)
+    for offer, m in data.rows_by_offer.items():
+        rows, yk = data.train[m], data.y[m].astype(float)
+        arm = fit_arm(model, offer, rows, yk, model._offset(model.control_probability(rows)), data.cfg, data.seed)
         ridges[offer], model.coef[offer] = arm.ridge, arm.coef
         if arm.cv_deviance is not None:
             deviance[offer] = arm.cv_deviance
         X = model.design.transform(rows)[:, arm.cols]
-        offsets: dict[int, np.ndarray] = {}
         boots = []
-        for b in range(cfg.bootstrap):
-            cm = ctrl_for(b)
-            if id(cm) not in offsets:
-                offsets[id(cm)] = model._offset(model.control_probability(rows, cm))
-            idx = rng.integers(0, len(yk), len(yk))
-            w = fit_offset_glm(X[idx], yk[idx], offsets[id(cm)][idx], arm.penalty, model.link)
+        for off in _replicate_offsets(model, rows, data.cfg.bootstrap):
+            idx = data.rng.integers(0, len(yk), len(yk))
+            w = fit_offset_glm(X[idx], yk[idx], off[idx], arm.penalty, model.link)
             boots.append(_widen(w, arm.cols, len(arm.coef)))
         model.boot[offer] = np.asarray(boots) if boots else np.empty((0, len(arm.coef)))
     return {"ridge": ridges, "ridge_cv_deviance": deviance} if deviance else {"ridge": ridges}
 
 
-def _fit_pooled(
-    model: UpliftModel,
-    train: pd.DataFrame,
-    y: np.ndarray,
-    rows_by_offer: dict[str, np.ndarray],
-    cfg: UpliftConfig,
-    seed: int,
-    rng: np.random.Generator,
-) -> dict[str, Any]:
+def _fit_pooled(model: UpliftModel, data: LearnerInputs) -> dict[str, Any]:
     """All offer arms as one GLM: shared modifiers + per-arm deviations, the ridge pair by CV deviance."""
-    offers, K = list(rows_by_offer), len(rows_by_offer)
-    arm_idx = np.full(len(train), -1)
+    cfg, offers, K = data.cfg, list(data.rows_by_offer), len(data.rows_by_offer)
+    arm_idx = np.full(len(data.train), -1)
     for k, offer in enumerate(offers):
-        arm_idx[rows_by_offer[offer]] = k
+        arm_idx[data.rows_by_offer[offer]] = k
     m_all = arm_idx >= 0
-    rows, a = train[m_all], arm_idx[m_all]
+    rows, a = data.train[m_all], arm_idx[m_all]
     X = model.design.transform(rows)
     d = X.shape[1]
-    Z, yk = pooled_design(X, a, K), y[m_all].astype(float)
+    Z, yk = pooled_design(X, a, K), data.y[m_all].astype(float)
     off = model._offset(model.control_probability(rows))
     grids = (list(cfg.shared_ridge_grid or [1e6]), list(cfg.ridge_grid or [cfg.ridge]))
-    (ls, ld), scores = choose_pooled_ridge(Z, yk, off, d, K, *grids, model.link, cfg.ridge_cv_folds, seed)
+    (ls, ld), scores = choose_pooled_ridge(Z, yk, off, d, K, *grids, model.link, cfg.ridge_cv_folds, data.seed)
     pen = pooled_penalty(d, K, ls, ld)
     for k, w in enumerate(pooled_coefs(fit_offset_glm(Z, yk, off, pen, model.link), d, K)):
         model.coef[offers[k]] = w
-    ctrl_for, offsets = _control_for(model), {}
     boots: list[list[np.ndarray]] = [[] for _ in offers]
     groups = [np.nonzero(a == k)[0] for k in range(K)]
-    for b in range(cfg.bootstrap):
-        cm = ctrl_for(b)
-        if id(cm) not in offsets:
-            offsets[id(cm)] = model._offset(model.control_probability(rows, cm))
-        idx = np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups])  # stratified by arm
-        for k, wk in enumerate(
-            pooled_coefs(fit_offset_glm(Z[idx], yk[idx], offsets[id(cm)][idx], pen, model.link), d, K)
-        ):
+    for boot_off in _replicate_offsets(model, rows, cfg.bootstrap):
+        idx = np.concatenate([g[data.rng.integers(0, len(g), len(g))] for g in groups])  # stratified by arm
+        for k, wk in enumerate(pooled_coefs(fit_offset_glm(Z[idx], yk[idx], boot_off[idx], pen, model.link), d, K)):
             boots[k].append(wk)
     for k, offer in enumerate(offers):
         model.boot[offer] = np.asarray(boots[k]) if boots[k] else np.empty((0, d))
