@@ -11,6 +11,7 @@ import shutil
 import time
 
 import pandas as pd
+import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 
 from churnguard.core.config import PATHS, load_params
@@ -32,14 +33,16 @@ def main() -> None:
     seed = cfg.seed
     limit_torch(cfg.torch_threads)
     t0 = time.perf_counter()
-    table = pd.read_parquet(PATHS.features / "customers.parquet")
-    if "campaign_offer" not in table.columns:
+    # The check reads the file's schema only: a stage that reads a table with pyarrow's thread pool and
+    # exits at once can abort at exit ("terminate called without an active exception", apache/arrow#34314).
+    if "campaign_offer" not in pq.read_schema(PATHS.features / "customers.parquet").names:
         skip_part(
             PATHS.models / "interventions",
             "no randomized retention campaign in this data source: no causal uplift model, so no interventions part",
             PATHS.metrics / "fit_counterfactual.json",
         )
         return
+    table = pd.read_parquet(PATHS.features / "customers.parquet")
     base = load_base(PATHS.models / "base")
     train = table[table[SPLIT] == "train"]
     holdout = table[table[SPLIT] == "holdout"].reset_index(drop=True)

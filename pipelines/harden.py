@@ -24,10 +24,11 @@ from churnguard.models.tabular import load_part as load_base
 def main() -> None:
     t0 = time.perf_counter()
     cfg = load_harden_config()
-    table = pd.read_parquet(PATHS.features / "customers.parquet")
     schema = FeatureSchema.load(PATHS.features / "schema.json")
     part_dir = PATHS.models / "protection"
     manipulable = [c for c in cfg.mutable if c in schema.numeric]
+    # decided before the table is read: a stage that reads with pyarrow's thread pool and exits at once
+    # can abort at exit ("terminate called without an active exception", apache/arrow#34314)
     if not manipulable:
         # e.g. a Telco CSV: no usage/tickets/click behaviour, nothing an attacker could fake here
         skip_part(
@@ -36,6 +37,7 @@ def main() -> None:
             f"({', '.join(cfg.mutable)}); the bundle gets no protection part",
         )
         return
+    table = pd.read_parquet(PATHS.features / "customers.parquet")
     base = load_base(PATHS.models / "base")
     part = fit_protection(table[table[SPLIT] == "train"], schema, base, cfg)
     save_part(part, PATHS.models / "protection")
