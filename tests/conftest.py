@@ -79,7 +79,20 @@ INTEGRATION_FIXTURES = {
 def pytest_collection_modifyitems(config, items):
     for item in items:
         item.add_marker(pytest.mark.xdist_group(xdist_group_of(item)))
+        _suffix_group(config, item)
         if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
     # The longest groups (Airflow) first, so they do not start last on a worker that is already busy.
     items.sort(key=lambda item: not xdist_group_of(item).startswith("airflow"))
+
+
+def _suffix_group(config, item: pytest.Item) -> None:
+    """--dist loadgroup schedules by an ``@<group>`` suffix of each node id. pytest-xdist 3.8 writes it
+    to ``item._nodeid``, which pytest 9.2 no longer reads (the id is the structured ``item._id``): the
+    suffix never appeared and every group was spread over both workers, each building the tiny
+    workspace and the training DAG run again. Written here into the structured id instead."""
+    if not config.getvalue("loadgroup") or "@" in item.nodeid or not hasattr(item, "_id"):
+        return
+    from _pytest.nodeid import NodeId
+
+    item._id = NodeId.parse(f"{item.nodeid}@{xdist_group_of(item)}")
