@@ -101,7 +101,8 @@ def test_promote_refuses_unknown_version_and_failed_gates(store: AirflowEnv, tmp
 
 def test_promote_dag_moves_champion_and_records_who_why(store: AirflowEnv):
     workspace = _workspace(store)
-    # A second version from the same workspace: register rescored it against v1 on the same rows.
+    before = mlflow_versions(store.mlflow_db)  # v1, and any version other tests of the session registered
+    # A new version from the same workspace: register rescored it against the champion on the same rows.
     proc = subprocess.run(
         [str(PROJECT_BIN / "python"), "-m", "pipelines.register"],
         cwd=workspace,
@@ -111,8 +112,9 @@ def test_promote_dag_moves_champion_and_records_who_why(store: AirflowEnv):
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert mlflow_versions(store.mlflow_db)[-1] == 2
-    target = 1 if _alias_and_tags(store.mlflow_db, 1)[0] == "2" else 2
+    assert mlflow_versions(store.mlflow_db) == [*before, before[-1] + 1]
+    new = before[-1] + 1
+    target = 1 if _alias_and_tags(store.mlflow_db, 1)[0] == str(new) else new  # whichever is not champion
     env = AirflowEnv(store.root, extra={"CHURNGUARD_HOME": str(workspace)})
     result = env.dags_test("promote_model", {"version": target, "why": "rollback drill", "who": "oncall-tester"})
     print(f"promote DAG: {result.state} in {result.seconds:.0f} s")
