@@ -8,7 +8,7 @@ the dict constructor's per-column work would otherwise be a visible share of a o
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -49,9 +49,7 @@ def texts(values: Any) -> np.ndarray:
     else:
         out = np.empty(len(values), dtype=object)
         out[:] = list(values)
-    missing = pd.isna(out)  # None and NaN, in one C loop
-    if missing.any():
-        out[missing] = None
+    _none_for_nan(out)
     return out
 
 
@@ -131,10 +129,10 @@ def predictions_frame(scored: Scored) -> pd.DataFrame:
 
 
 def _none_for_nan(text: np.ndarray) -> None:
-    """None where ``text`` (object) holds a missing value, as :func:`texts` converts (NaN -> None)."""
+    """None where ``text`` (object) holds a missing value (NaN -> None), in place."""
     if text.size <= 64 and all(v is None or type(v) is str for v in text.flat):  # the usual small answer
         return
-    missing = pd.isna(text)
+    missing = pd.isna(text)  # None and NaN, in one C loop
     if missing.any():
         text[missing] = None
 
@@ -143,18 +141,21 @@ _LAYOUTS: dict[tuple, BlockLayout] = {}  # a result's columns are one of a few l
 
 
 def _prediction_layout(extra: tuple[tuple[str, np.dtype], ...]) -> BlockLayout:
-    layout = _LAYOUTS.get(("predictions", extra))
-    if layout is None:
+    def build() -> BlockLayout:
         names = (*PREDICTION_COLUMNS, *(name for name, _ in extra))
         groups = [*_FIXED, *((dtype, [len(PREDICTION_COLUMNS) + k]) for k, (_, dtype) in enumerate(extra))]
-        layout = _cached(("predictions", extra), BlockLayout(names, groups))
-    return layout
+        return BlockLayout(names, groups)
+
+    return _layout(("predictions", extra), build)
 
 
-def _cached(key: tuple, layout: BlockLayout) -> BlockLayout:
-    if len(_LAYOUTS) > 64:  # parts' extra columns could vary: keep the cache small
-        _LAYOUTS.clear()
-    _LAYOUTS[key] = layout
+def _layout(key: tuple, build: Callable[[], BlockLayout]) -> BlockLayout:
+    """The cached layout of ``key``, built on first use."""
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        if len(_LAYOUTS) > 64:  # parts' extra columns could vary: keep the cache small
+            _LAYOUTS.clear()
+        layout = _LAYOUTS[key] = build()
     return layout
 
 
@@ -209,10 +210,8 @@ def frame_of(cols: dict[str, np.ndarray]) -> pd.DataFrame:
     n = len(arrays[0]) if arrays else 0
     if not all(isinstance(arr, np.ndarray) and arr.shape == (n,) for arr in arrays):
         return pd.DataFrame(cols, copy=False)
-    key = ("columns", tuple(cols), tuple(arr.dtype for arr in arrays))
-    layout = _LAYOUTS.get(key)
-    if layout is None:
-        layout = _cached(key, BlockLayout(key[1], [(dtype, [j]) for j, dtype in enumerate(key[2])]))
+    names, dtypes = tuple(cols), tuple(arr.dtype for arr in arrays)
+    layout = _layout(("columns", names, dtypes), lambda: BlockLayout(names, [(d, [j]) for j, d in enumerate(dtypes)]))
     blocks = layout.empty(n)
     for (b, r), arr in zip(layout.at, arrays):
         blocks[b][r] = arr

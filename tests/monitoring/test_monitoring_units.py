@@ -59,12 +59,18 @@ def test_cbpe_tracks_auc_of_calibrated_scores():
     assert abs(performance.expected_roc_auc(np.full(100, 0.3)) - 0.5) < 1e-9
 
 
-def test_early_outcomes_alarm_on_a_segment_whose_churn_rose():
-    rng = np.random.default_rng(3)
+def _cohort(seed: int, column: str, values: list[str]):
+    """12,000 scored customers in two segments: (rng, scores, segments, the scores' monthly hazard)."""
+    rng = np.random.default_rng(seed)
     n = 12000
     s = rng.uniform(0.05, 0.5, n)
-    seg = pd.DataFrame({"plan": rng.choice(["basic", "premium"], n)})
-    h = performance.monthly_hazard(s)
+    seg = pd.DataFrame({column: rng.choice(values, n)})
+    return rng, s, seg, performance.monthly_hazard(s)
+
+
+def test_early_outcomes_alarm_on_a_segment_whose_churn_rose():
+    rng, s, seg, h = _cohort(3, "plan", ["basic", "premium"])
+    n = len(s)
     h_true = np.where(seg["plan"] == "premium", np.minimum(1, h * 1.8), h)
     churned = rng.random(n) < h_true
     res = {r.segment: r for r in performance.early_outcome_test(s, churned, seg, 0.01, 1.3, 20)}
@@ -74,12 +80,8 @@ def test_early_outcomes_alarm_on_a_segment_whose_churn_rose():
 
 
 def test_early_outcomes_fewer_churners_alarm_only_when_both_directions_are_asked():
-    rng = np.random.default_rng(4)
-    n = 12000
-    s = rng.uniform(0.05, 0.5, n)
-    seg = pd.DataFrame({"contract": rng.choice(["monthly", "two_year"], n)})
-    h = performance.monthly_hazard(s)
-    churned = rng.random(n) < np.where(seg["contract"] == "two_year", h * 0.5, h)
+    rng, s, seg, h = _cohort(4, "contract", ["monthly", "two_year"])
+    churned = rng.random(len(s)) < np.where(seg["contract"] == "two_year", h * 0.5, h)
     more = {r.segment: r for r in performance.early_outcome_test(s, churned, seg, 0.01, 1.3, 20)}
     both = {r.segment: r for r in performance.early_outcome_test(s, churned, seg, 0.01, 1.3, 20, "both")}
     assert more["contract=two_year"].ratio < 1 / 1.3
